@@ -1,0 +1,156 @@
+/* imi_app: the loaded config, the root logger, and the checks of the core sections. */
+#include <stdlib.h>
+#include <string.h>
+#include "iminfra/app.h"
+#include "iminfra/error.h"
+#include "loader.h"
+#include "util.h"
+
+struct imi_app {
+    imi_config *cfg;
+    imi_logger *log;
+    char *log_path;
+};
+
+const char *imi_version(void) { return IMI_VERSION; }
+
+const char *imi_default_config_path(void)
+{
+    const char *env = getenv("IMI_CONFIG");
+    return env && *env ? env : "config/default.ini";
+}
+
+/* Sections the core knows: fixed ones, and component sections with optional ".NAME". */
+static const char *const plain_sections[] = { "service", "log", "drivers", NULL };
+static const char *const component_sections[] = {
+    "cache", "mq", "db", "coord", "uid", "ratelimit", "retry", "breaker", NULL
+};
+
+static bool known_section(const char *name)
+{
+    for (size_t i = 0; plain_sections[i]; i++)
+        if (!strcmp(name, plain_sections[i]))
+            return true;
+    for (size_t i = 0; component_sections[i]; i++) {
+        size_t n = strlen(component_sections[i]);
+        if (!strncmp(name, component_sections[i], n) && (name[n] == '\0' || name[n] == '.'))
+            return true;
+    }
+    return false;
+}
+
+static int check_sections(const imi_config *cfg)
+{
+    int line;
+    const char *s;
+    for (size_t i = 0; (s = imi_config_section(cfg, i, &line)); i++)
+        if (!known_section(s))
+            return imi_error_set(IMI_ECONFIG, 0, "%s:%d: unknown section [%s]; known sections: "
+                                 "service, log, drivers, cache, mq, db, coord, uid, ratelimit, "
+                                 "retry, breaker (components also as [KIND.NAME])",
+                                 imi_config_name(cfg), line, s);
+    static const char *const service_keys[] = { "name", NULL };
+    static const char *const log_keys[] = { "level", "format", "output", "rotate_size",
+                                            "rotate_keep", NULL };
+    static const char *const drivers_keys[] = { "path", NULL };
+    int rc;
+    if ((rc = imi_config_check_keys(cfg, "service", service_keys, NULL)) ||
+        (rc = imi_config_check_keys(cfg, "log", log_keys, NULL)) ||
+        (rc = imi_config_check_keys(cfg, "drivers", drivers_keys, NULL)))
+        return rc;
+    return IMI_OK;
+}
+
+static int open_logger(imi_app *app)
+{
+    const imi_config *cfg = app->cfg;
+    imi_log_options o = {
+        .service = imi_config_get(cfg, "service", "name", NULL),
+        .level = IMI_LOG_INFO,
+        .format = IMI_LOG_JSON,
+        .rotate_keep = 3,
+    };
+    int line = 0;
+    const char *v = imi_config_get(cfg, "log", "level", &line);
+    if (v) {
+        int lvl = imi_log_level_parse(v);
+        if (lvl < 0)
+            return imi_error_set(IMI_ECONFIG, 0, "%s:%d: [log] level = '%s' is not one of "
+                                 "debug, info, warn, error, off", imi_config_name(cfg), line, v);
+        o.level = (imi_log_level)lvl;
+    }
+    v = imi_config_get(cfg, "log", "format", &line);
+    if (v) {
+        if (!strcmp(v, "console"))
+            o.format = IMI_LOG_CONSOLE;
+        else if (strcmp(v, "json"))
+            return imi_error_set(IMI_ECONFIG, 0, "%s:%d: [log] format = '%s' is not json or "
+                                 "console", imi_config_name(cfg), line, v);
+    }
+    v = imi_config_get(cfg, "log", "output", &line);
+    if (v && strcmp(v, "stderr") && strcmp(v, "stdout")) {
+        app->log_path = imi_path_join(imi_config_dir(cfg), v);
+        if (!app->log_path)
+            return imi_error_set(IMI_ENOMEM, 0, "out of memory");
+        v = app->log_path;
+    }
+    o.output = v;
+    int64_t rotate = 0, keep = 3;
+    int rc;
+    if ((rc = imi_config_get_size(cfg, "log", "rotate_size", &rotate)) ||
+        (rc = imi_config_get_int(cfg, "log", "rotate_keep", &keep)))
+        return rc;
+    o.rotate_bytes = (uint64_t)rotate;
+    o.rotate_keep = keep > 0 ? (unsigned)keep : 1;
+    rc = imi_logger_open(&o, &app->log);
+    if (rc)
+        return imi_error_prefix("%s:%d: [log]", imi_config_name(cfg), line);
+    return IMI_OK;
+}
+
+int imi_app_open_config(imi_config *cfg, imi_app **out)
+{
+    *out = NULL;
+    imi_app *app = calloc(1, sizeof *app);
+    if (!app) {
+        imi_config_free(cfg);
+        return imi_error_set(IMI_ENOMEM, 0, "out of memory");
+    }
+    app->cfg = cfg;
+    int rc = check_sections(cfg);
+    if (!rc)
+        rc = open_logger(app);
+    if (rc) {
+        imi_app_close(app);
+        return rc;
+    }
+    *out = app;
+    return IMI_OK;
+}
+
+int imi_app_open(const char *config_path, imi_app **out)
+{
+    *out = NULL;
+    imi_config *cfg;
+    int rc = imi_config_load(config_path ? config_path : imi_default_config_path(), &cfg);
+    return rc ? rc : imi_app_open_config(cfg, out);
+}
+
+void imi_app_close(imi_app *app)
+{
+    if (!app)
+        return;
+    imi_logger_close(app->log);
+    imi_config_free(app->cfg);
+    free(app->log_path);
+    free(app);
+}
+
+const imi_config *imi_app_config(const imi_app *app) { return app->cfg; }
+imi_logger *imi_app_logger(imi_app *app) { return app->log; }
+
+const char *imi_app_service(const imi_app *app)
+{
+    const char *s = imi_config_get(app->cfg, "service", "name", NULL);
+    return s ? s : "";
+}

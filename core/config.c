@@ -1,0 +1,557 @@
+/* INI config: parsing with inih, ${VAR} expansion, lookups, key checks, secret-safe dump. */
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <ini.h>
+#include "iminfra/config.h"
+#include "iminfra/error.h"
+#include "util.h"
+
+typedef struct entry {
+    char *section, *key, *value;
+    int line;
+    bool secret;
+} entry;
+
+typedef struct section {
+    char *name;
+    int line;
+} section;
+
+struct imi_config {
+    char *name;
+    char *dir;
+    entry *e;
+    size_t n, cap;
+    section *s;
+    size_t ns, caps;
+};
+
+/* inih reads through this, so that we know the line of every key and can strip leading
+ * white space (inih would take an indented line as a continuation of the previous value). */
+typedef struct reader {
+    imi_config *cfg;
+    const char *p, *end;
+    int line;
+    int err;                     /* first error found by us (not by inih) */
+} reader;
+
+static int fail(reader *r, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(reader *r, int line, const char *fmt, ...)
+{
+    if (r->err)
+        return 0;
+    char msg[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    r->err = imi_error_set(IMI_ECONFIG, 0, "%s:%d: %s", r->cfg->name, line, msg);
+    return 0;
+}
+
+static bool push_section(imi_config *cfg, const char *name, size_t len, int line)
+{
+    for (size_t i = 0; i < cfg->ns; i++)
+        if (strlen(cfg->s[i].name) == len && !memcmp(cfg->s[i].name, name, len))
+            return true;
+    if (cfg->ns == cfg->caps) {
+        size_t cap = cfg->caps ? cfg->caps * 2 : 8;
+        section *s = realloc(cfg->s, cap * sizeof *s);
+        if (!s)
+            return false;
+        cfg->s = s;
+        cfg->caps = cap;
+    }
+    cfg->s[cfg->ns].name = imi_strndup(name, len);
+    cfg->s[cfg->ns].line = line;
+    return cfg->s[cfg->ns++].name != NULL;
+}
+
+static bool valid_section_name(const char *s, size_t len)
+{
+    if (!len)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-' || c == '.'))
+            return false;
+    }
+    return s[0] != '.' && s[len - 1] != '.';
+}
+
+static char *read_line(char *buf, int max, void *stream)
+{
+    reader *r = stream;
+    if (r->p >= r->end)
+        return NULL;
+    const char *nl = memchr(r->p, '\n', (size_t)(r->end - r->p));
+    const char *stop = nl ? nl : r->end;
+    r->line++;
+    const char *start = r->p;
+    r->p = nl ? nl + 1 : r->end;
+    while (start < stop && (*start == ' ' || *start == '\t'))
+        start++;
+    size_t len = (size_t)(stop - start);
+    if (len >= (size_t)max - 1) {
+        fail(r, r->line, "line too long (at most %d characters)", max - 2);
+        len = 0;
+    }
+    memcpy(buf, start, len);
+    buf[len] = '\n';
+    buf[len + 1] = '\0';
+    if (len && buf[0] == '[') {
+        const char *close = memchr(buf, ']', len);
+        if (!close)
+            fail(r, r->line, "section header without ']'");
+        else if (!valid_section_name(buf + 1, (size_t)(close - buf - 1)))
+            fail(r, r->line, "bad section name '%.*s' (letters, digits, _ - and . only)",
+                 (int)(close - buf - 1), buf + 1);
+        else if (!push_section(r->cfg, buf + 1, (size_t)(close - buf - 1), r->line))
+            fail(r, r->line, "out of memory");
+    }
+    return buf;
+}
+
+/* Expands ${VAR} and ${VAR:-default}; "$$" is a literal '$'. */
+static char *expand(reader *r, const char *v)
+{
+    size_t cap = strlen(v) + 64, n = 0;
+    char *out = malloc(cap);
+    if (!out)
+        return NULL;
+    for (const char *p = v; *p;) {
+        const char *piece = p;
+        size_t plen = 1;
+        char *tmp = NULL;
+        if (p[0] == '$' && p[1] == '$') {
+            p += 2;
+        } else if (p[0] == '$' && p[1] == '{') {
+            const char *close = strchr(p, '}');
+            if (!close) {
+                fail(r, r->line, "unterminated ${ in value");
+                free(out);
+                return NULL;
+            }
+            const char *name = p + 2;
+            const char *dflt = strstr(name, ":-");
+            if (dflt && dflt > close)
+                dflt = NULL;
+            size_t nlen = (size_t)((dflt ? dflt : close) - name);
+            tmp = imi_strndup(name, nlen);
+            const char *val = tmp ? getenv(tmp) : NULL;
+            if (val && *val) {
+                piece = val;
+                plen = strlen(val);
+            } else if (dflt) {
+                piece = dflt + 2;
+                plen = (size_t)(close - piece);
+            } else if (val) {
+                plen = 0;
+            } else {
+                fail(r, r->line, "environment variable %s is not set (write ${%s:-} for empty)",
+                     tmp ? tmp : "?", tmp ? tmp : "?");
+                free(tmp);
+                free(out);
+                return NULL;
+            }
+            p = close + 1;
+        } else {
+            p++;
+        }
+        if (n + plen + 1 > cap) {
+            cap = (n + plen + 1) * 2;
+            char *grown = realloc(out, cap);
+            if (!grown) {
+                free(tmp);
+                free(out);
+                return NULL;
+            }
+            out = grown;
+        }
+        memcpy(out + n, piece, plen);
+        n += plen;
+        free(tmp);
+    }
+    out[n] = '\0';
+    return out;
+}
+
+static const entry *find(const imi_config *cfg, const char *section, const char *key)
+{
+    for (size_t i = 0; i < cfg->n; i++)
+        if (!strcmp(cfg->e[i].section, section) && !strcmp(cfg->e[i].key, key))
+            return &cfg->e[i];
+    return NULL;
+}
+
+static int on_key(void *user, const char *sec, const char *key, const char *value)
+{
+    reader *r = user;
+    imi_config *cfg = r->cfg;
+    if (r->err)
+        return 0;
+    if (!*sec)
+        return fail(r, r->line, "key '%s' outside any section", key);
+    const entry *dup = find(cfg, sec, key);
+    if (dup)
+        return fail(r, r->line, "duplicate key '%s' in [%s] (first set at line %d)", key, sec,
+                    dup->line);
+    if (cfg->n == cfg->cap) {
+        size_t cap = cfg->cap ? cfg->cap * 2 : 32;
+        entry *e = realloc(cfg->e, cap * sizeof *e);
+        if (!e)
+            return fail(r, r->line, "out of memory");
+        cfg->e = e;
+        cfg->cap = cap;
+    }
+    char *val = expand(r, value);
+    if (!val)
+        return r->err ? 0 : fail(r, r->line, "out of memory");
+    entry *e = &cfg->e[cfg->n];
+    e->section = strdup(sec);
+    e->key = strdup(key);
+    e->value = val;
+    e->line = r->line;
+    /* Secret until proven otherwise: a driver schema marks more at open. */
+    e->secret = strstr(key, "password") || strstr(key, "secret") || strstr(key, "token");
+    cfg->n++;
+    if (!e->section || !e->key)
+        return fail(r, r->line, "out of memory");
+    return 1;
+}
+
+int imi_config_parse(const char *text, const char *name, const char *base_dir,
+                     imi_config **out)
+{
+    *out = NULL;
+    imi_config *cfg = calloc(1, sizeof *cfg);
+    if (!cfg)
+        return imi_error_set(IMI_ENOMEM, 0, "out of memory");
+    cfg->name = strdup(name ? name : "<config>");
+    cfg->dir = strdup(base_dir ? base_dir : ".");
+    if (!cfg->name || !cfg->dir) {
+        imi_config_free(cfg);
+        return imi_error_set(IMI_ENOMEM, 0, "out of memory");
+    }
+    reader r = { .cfg = cfg, .p = text, .end = text + strlen(text) };
+    int bad = ini_parse_stream(read_line, &r, on_key, &r);
+    if (r.err) {
+        imi_config_free(cfg);
+        return r.err;
+    }
+    if (bad) {
+        imi_config_free(cfg);
+        if (bad < 0)
+            return imi_error_set(IMI_ECONFIG, 0, "%s: cannot be parsed", name);
+        return imi_error_set(IMI_ECONFIG, 0, "%s:%d: syntax error (expected [section], "
+                             "key = value, or a ; comment)", name, bad);
+    }
+    *out = cfg;
+    return IMI_OK;
+}
+
+int imi_config_load(const char *path, imi_config **out)
+{
+    *out = NULL;
+    size_t len = 0;
+    char *text = imi_read_file(path, &len);
+    if (!text)
+        return imi_error_set(IMI_ECONFIG, errno, "%s: cannot read config: %s", path,
+                             strerror(errno));
+    if (memchr(text, '\0', len)) {
+        free(text);
+        return imi_error_set(IMI_ECONFIG, 0, "%s: not a text file (holds a NUL byte)", path);
+    }
+    char *dir = imi_dirname(path);
+    int rc = dir ? imi_config_parse(text, path, dir, out)
+                 : imi_error_set(IMI_ENOMEM, 0, "out of memory");
+    free(dir);
+    free(text);
+    return rc;
+}
+
+void imi_config_free(imi_config *cfg)
+{
+    if (!cfg)
+        return;
+    for (size_t i = 0; i < cfg->n; i++) {
+        free(cfg->e[i].section);
+        free(cfg->e[i].key);
+        free(cfg->e[i].value);
+    }
+    for (size_t i = 0; i < cfg->ns; i++)
+        free(cfg->s[i].name);
+    free(cfg->e);
+    free(cfg->s);
+    free(cfg->name);
+    free(cfg->dir);
+    free(cfg);
+}
+
+const char *imi_config_name(const imi_config *cfg) { return cfg->name; }
+const char *imi_config_dir(const imi_config *cfg) { return cfg->dir; }
+
+const char *imi_config_get(const imi_config *cfg, const char *section, const char *key,
+                           int *line)
+{
+    const entry *e = find(cfg, section, key);
+    if (line)
+        *line = e ? e->line : 0;
+    return e ? e->value : NULL;
+}
+
+const char *imi_config_section(const imi_config *cfg, size_t i, int *line)
+{
+    if (i >= cfg->ns)
+        return NULL;
+    if (line)
+        *line = cfg->s[i].line;
+    return cfg->s[i].name;
+}
+
+int imi_config_has_section(const imi_config *cfg, const char *section)
+{
+    for (size_t i = 0; i < cfg->ns; i++)
+        if (!strcmp(cfg->s[i].name, section))
+            return 1;
+    return 0;
+}
+
+int imi_config_section_line(const imi_config *cfg, const char *section)
+{
+    for (size_t i = 0; i < cfg->ns; i++)
+        if (!strcmp(cfg->s[i].name, section))
+            return cfg->s[i].line;
+    return 0;
+}
+
+const char *imi_config_key(const imi_config *cfg, const char *section, size_t i,
+                           const char **value, int *line)
+{
+    for (size_t k = 0; k < cfg->n; k++) {
+        if (strcmp(cfg->e[k].section, section))
+            continue;
+        if (i-- == 0) {
+            if (value)
+                *value = cfg->e[k].value;
+            if (line)
+                *line = cfg->e[k].line;
+            return cfg->e[k].key;
+        }
+    }
+    return NULL;
+}
+
+typedef int (*parse_fn)(const char *s, void *out);
+
+static int get_typed(const imi_config *cfg, const char *section, const char *key, void *out,
+                     parse_fn parse, const char *what)
+{
+    const entry *e = find(cfg, section, key);
+    if (!e)
+        return IMI_OK;
+    if (parse(e->value, out) != IMI_OK)
+        return imi_error_set(IMI_ECONFIG, 0, "%s:%d: [%s] %s = '%s' is not %s", cfg->name,
+                             e->line, section, key, e->secret ? "***" : e->value, what);
+    return IMI_OK;
+}
+
+int imi_config_get_int(const imi_config *cfg, const char *section, const char *key, int64_t *out)
+{
+    return get_typed(cfg, section, key, out, (parse_fn)imi_parse_int, "an integer");
+}
+int imi_config_get_bool(const imi_config *cfg, const char *section, const char *key, int *out)
+{
+    return get_typed(cfg, section, key, out, (parse_fn)imi_parse_bool, "a boolean (true/false)");
+}
+int imi_config_get_double(const imi_config *cfg, const char *section, const char *key, double *out)
+{
+    return get_typed(cfg, section, key, out, (parse_fn)imi_parse_double, "a number");
+}
+int imi_config_get_duration_ms(const imi_config *cfg, const char *section, const char *key,
+                               int64_t *out)
+{
+    return get_typed(cfg, section, key, out, (parse_fn)imi_parse_duration_ms,
+                     "a duration (e.g. 250ms, 5s, 2m)");
+}
+int imi_config_get_size(const imi_config *cfg, const char *section, const char *key, int64_t *out)
+{
+    return get_typed(cfg, section, key, out, (parse_fn)imi_parse_size, "a size (e.g. 512, 64k, 16M)");
+}
+
+static bool listed(const char *const *list, const char *key)
+{
+    for (; list && *list; list++)
+        if (!strcmp(*list, key))
+            return true;
+    return false;
+}
+
+static void append_list(char *buf, size_t cap, const char *const *list)
+{
+    for (; list && *list; list++) {
+        size_t used = strlen(buf);
+        snprintf(buf + used, cap - used, "%s%s", used ? ", " : "", *list);
+    }
+}
+
+int imi_config_check_keys(const imi_config *cfg, const char *section,
+                          const char *const *known, const char *const *more_known)
+{
+    for (size_t i = 0; i < cfg->n; i++) {
+        const entry *e = &cfg->e[i];
+        if (strcmp(e->section, section) || listed(known, e->key) || listed(more_known, e->key))
+            continue;
+        char keys[600] = "";
+        append_list(keys, sizeof keys, known);
+        append_list(keys, sizeof keys, more_known);
+        return imi_error_set(IMI_ECONFIG, 0, "%s:%d: unknown key '%s' in [%s]; known keys: %s",
+                             cfg->name, e->line, e->key, section, keys);
+    }
+    return IMI_OK;
+}
+
+void imi_config_mark_secret(imi_config *cfg, const char *section, const char *key)
+{
+    entry *e = (entry *)find(cfg, section, key);
+    if (e)
+        e->secret = true;
+}
+
+void imi_config_dump(const imi_config *cfg, FILE *out)
+{
+    for (size_t s = 0; s < cfg->ns; s++) {
+        fprintf(out, "%s[%s]\n", s ? "\n" : "", cfg->s[s].name);
+        for (size_t i = 0; i < cfg->n; i++)
+            if (!strcmp(cfg->e[i].section, cfg->s[s].name))
+                fprintf(out, "%s = %s\n", cfg->e[i].key, cfg->e[i].secret ? "***" : cfg->e[i].value);
+    }
+}
+
+/* ---- value parsers -------------------------------------------------------------------- */
+
+int imi_parse_int(const char *s, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (end == s || *end || errno)
+        return IMI_EINVALID;
+    *out = v;
+    return IMI_OK;
+}
+
+int imi_parse_bool(const char *s, int *out)
+{
+    static const char *const yes[] = { "true", "yes", "on", "1", NULL };
+    static const char *const no[] = { "false", "no", "off", "0", NULL };
+    for (size_t i = 0; yes[i]; i++) {
+        if (!strcasecmp(s, yes[i])) { *out = 1; return IMI_OK; }
+        if (!strcasecmp(s, no[i])) { *out = 0; return IMI_OK; }
+    }
+    return IMI_EINVALID;
+}
+
+int imi_parse_double(const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || *end || errno)
+        return IMI_EINVALID;
+    *out = v;
+    return IMI_OK;
+}
+
+/* A non-negative number followed by one of units[] (first unit: no suffix). */
+static int parse_scaled(const char *s, const char *const *units, const int64_t *scale,
+                        int64_t *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || errno || v < 0)
+        return IMI_EINVALID;
+    for (size_t i = 0; units[i]; i++) {
+        if (strcasecmp(end, units[i]))
+            continue;
+        double r = v * (double)scale[i];
+        if (r > (double)INT64_MAX)
+            return IMI_EINVALID;
+        *out = (int64_t)r;
+        return IMI_OK;
+    }
+    return IMI_EINVALID;
+}
+
+int imi_parse_duration_ms(const char *s, int64_t *out)
+{
+    static const char *const units[] = { "", "ms", "s", "m", "h", NULL };
+    static const int64_t scale[] = { 1, 1, 1000, 60000, 3600000 };
+    return parse_scaled(s, units, scale, out);
+}
+
+int imi_parse_size(const char *s, int64_t *out)
+{
+    static const char *const units[] = { "", "b", "k", "kb", "m", "mb", "g", "gb", NULL };
+    static const int64_t scale[] = { 1, 1, 1 << 10, 1 << 10, 1 << 20, 1 << 20, 1 << 30, 1 << 30 };
+    return parse_scaled(s, units, scale, out);
+}
+
+/* ---- copies and overrides ------------------------------------------------------------- */
+
+imi_config *imi_config_copy(const imi_config *src)
+{
+    imi_config *cfg = calloc(1, sizeof *cfg);
+    if (!cfg)
+        return NULL;
+    cfg->name = strdup(src->name);
+    cfg->dir = strdup(src->dir);
+    cfg->e = calloc(src->n + 1, sizeof *cfg->e);
+    cfg->s = calloc(src->ns + 1, sizeof *cfg->s);
+    cfg->cap = src->n + 1;
+    cfg->caps = src->ns + 1;
+    bool ok = cfg->name && cfg->dir && cfg->e && cfg->s;
+    for (size_t i = 0; ok && i < src->n; i++, cfg->n++) {
+        entry *e = &cfg->e[i];
+        *e = src->e[i];
+        e->section = strdup(src->e[i].section);
+        e->key = strdup(src->e[i].key);
+        e->value = strdup(src->e[i].value);
+        ok = e->section && e->key && e->value;
+    }
+    for (size_t i = 0; ok && i < src->ns; i++, cfg->ns++) {
+        cfg->s[i].line = src->s[i].line;
+        ok = (cfg->s[i].name = strdup(src->s[i].name)) != NULL;
+    }
+    if (!ok) {
+        imi_config_free(cfg);
+        return NULL;
+    }
+    return cfg;
+}
+
+int imi_config_set(imi_config *cfg, const char *section, const char *key, const char *value)
+{
+    entry *e = (entry *)find(cfg, section, key);
+    if (e) {
+        char *v = strdup(value);
+        if (!v)
+            return imi_error_set(IMI_ENOMEM, 0, "out of memory");
+        free(e->value);
+        e->value = v;
+        return IMI_OK;
+    }
+    reader r = { .cfg = cfg };
+    if (!push_section(cfg, section, strlen(section), 0))
+        return imi_error_set(IMI_ENOMEM, 0, "out of memory");
+    on_key(&r, section, key, "");
+    if (r.err)
+        return r.err;
+    return imi_config_set(cfg, section, key, value);
+}

@@ -1,0 +1,125 @@
+/* imi_ctx: deadline, cancel flag and trace id. */
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/random.h>
+#include "iminfra/ctx.h"
+#include "iminfra/error.h"
+
+struct imi_ctx {
+    const imi_ctx *parent;
+    int64_t deadline_ns;            /* own deadline, 0: none */
+    atomic_bool canceled;
+    char trace_id[IMI_TRACE_ID_MAX + 1];
+};
+
+static int64_t clock_ns(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t imi_now_mono_ns(void) { return clock_ns(CLOCK_MONOTONIC); }
+int64_t imi_now_real_ns(void) { return clock_ns(CLOCK_REALTIME); }
+
+imi_ctx *imi_ctx_child(const imi_ctx *parent, int64_t timeout_ms)
+{
+    imi_ctx *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->parent = parent;
+    atomic_init(&c->canceled, false);
+    if (timeout_ms > 0)
+        c->deadline_ns = imi_now_mono_ns() + timeout_ms * 1000000;
+    return c;
+}
+
+imi_ctx *imi_ctx_new(int64_t timeout_ms) { return imi_ctx_child(NULL, timeout_ms); }
+void imi_ctx_free(imi_ctx *ctx) { free(ctx); }
+
+void imi_ctx_set_deadline_ns(imi_ctx *ctx, int64_t mono_ns)
+{
+    if (ctx)
+        ctx->deadline_ns = mono_ns > 0 ? mono_ns : 0;
+}
+
+int64_t imi_ctx_deadline_ns(const imi_ctx *ctx)
+{
+    int64_t best = 0;
+    for (; ctx; ctx = ctx->parent)
+        if (ctx->deadline_ns && (!best || ctx->deadline_ns < best))
+            best = ctx->deadline_ns;
+    return best;
+}
+
+void imi_ctx_cancel(imi_ctx *ctx)
+{
+    if (ctx)
+        atomic_store(&ctx->canceled, true);
+}
+
+bool imi_ctx_canceled(const imi_ctx *ctx)
+{
+    for (; ctx; ctx = ctx->parent)
+        if (atomic_load(&((imi_ctx *)ctx)->canceled))
+            return true;
+    return false;
+}
+
+void imi_ctx_set_trace_id(imi_ctx *ctx, const char *trace_id)
+{
+    if (!ctx)
+        return;
+    size_t n = 0;
+    /* Only printable ASCII: the id travels in message headers and log lines. */
+    for (; trace_id && trace_id[n] && n < IMI_TRACE_ID_MAX; n++)
+        ctx->trace_id[n] = (trace_id[n] > 32 && trace_id[n] < 127) ? trace_id[n] : '_';
+    ctx->trace_id[n] = '\0';
+}
+
+const char *imi_ctx_new_trace_id(imi_ctx *ctx)
+{
+    unsigned char raw[16];
+    if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw) {
+        uint64_t t = (uint64_t)imi_now_real_ns() ^ (uint64_t)(uintptr_t)ctx;
+        for (size_t i = 0; i < sizeof raw; i++, t = t * 6364136223846793005u + 1442695040888963407u)
+            raw[i] = (unsigned char)(t >> 56);
+    }
+    char hex[33];
+    for (size_t i = 0; i < sizeof raw; i++)
+        snprintf(hex + 2 * i, 3, "%02x", raw[i]);
+    imi_ctx_set_trace_id(ctx, hex);
+    return imi_ctx_trace_id(ctx);
+}
+
+const char *imi_ctx_trace_id(const imi_ctx *ctx)
+{
+    for (; ctx; ctx = ctx->parent)
+        if (ctx->trace_id[0])
+            return ctx->trace_id;
+    return NULL;
+}
+
+int imi_ctx_err(const imi_ctx *ctx)
+{
+    if (!ctx)
+        return IMI_OK;
+    if (imi_ctx_canceled(ctx))
+        return imi_error_set(IMI_ECANCELED, 0, "context canceled");
+    int64_t d = imi_ctx_deadline_ns(ctx);
+    if (d && imi_now_mono_ns() >= d)
+        return imi_error_set(IMI_ETIMEDOUT, 0, "context deadline exceeded");
+    return IMI_OK;
+}
+
+int64_t imi_ctx_remaining_ms(const imi_ctx *ctx, int64_t dflt_ms)
+{
+    int64_t d = imi_ctx_deadline_ns(ctx);
+    if (!d)
+        return dflt_ms;
+    int64_t left = d - imi_now_mono_ns();
+    return left <= 0 ? 0 : (left + 999999) / 1000000;
+}

@@ -1,0 +1,294 @@
+/* Driver loading with libltdl: search, load, descriptor check, reference counting. */
+#include <limits.h>
+#include <stdarg.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <ltdl.h>
+#include "iminfra/error.h"
+#include "loader.h"
+#include "util.h"
+
+struct imi_driver {
+    imi_driver *next;
+    char *file;                  /* real path: the registry key */
+    lt_dlhandle handle;
+    const imi_driver_desc *desc;
+    int refs;
+};
+
+/* libltdl is not thread-safe: every lt_* call and the registry are under this lock. */
+static pthread_mutex_t loader_lock = PTHREAD_MUTEX_INITIALIZER;
+static imi_driver *loaded;
+static int ltdl_users;
+
+static const char *const kind_names[] = { NULL, "cache", "mq", "db", "coord" };
+
+const char *imi_kind_name(imi_kind kind)
+{
+    return (kind >= IMI_KIND_CACHE && kind <= IMI_KIND_COORD) ? kind_names[kind] : "?";
+}
+
+int imi_kind_parse(const char *name)
+{
+    for (int k = IMI_KIND_CACHE; k <= IMI_KIND_COORD; k++)
+        if (!strcmp(name, kind_names[k]))
+            return k;
+    return -1;
+}
+
+void imi_driver_file_name(imi_kind kind, const char *name, char *out, size_t cap)
+{
+    snprintf(out, cap, "imi_%s_%s.so", imi_kind_name(kind), name);
+}
+
+/* Appends "; " + text to a refusal message. */
+static void add_reason(char *msg, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void add_reason(char *msg, size_t cap, const char *fmt, ...)
+{
+    size_t used = strlen(msg);
+    if (used)
+        used += (size_t)snprintf(msg + used, cap - used, "; ");
+    if (used >= cap)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg + used, cap - used, fmt, ap);
+    va_end(ap);
+}
+
+/* Every field that does not match, in one message; IMI_OK when none. */
+static int check_descriptor(const char *file, const imi_driver_desc *d, imi_kind kind,
+                            const char *name)
+{
+    char why[900] = "";
+    const size_t head = offsetof(imi_driver_desc, kind) + sizeof d->kind;
+    if (!d)
+        return imi_error_set(IMI_EDRIVER, 0, "driver %s refused: its entry function returned "
+                             "no descriptor", file);
+    if (d->size < sizeof *d)
+        add_reason(why, sizeof why, "descriptor too small: %u bytes, core needs %zu",
+                   d->size, sizeof *d);
+    if (d->size >= head) {
+        if (d->abi_major != IMI_ABI_MAJOR)
+            add_reason(why, sizeof why, "ABI major %u, core has %u", d->abi_major, IMI_ABI_MAJOR);
+        else if (d->abi_minor > IMI_ABI_MINOR)
+            add_reason(why, sizeof why, "ABI minor %u is newer than the core's %u",
+                       d->abi_minor, IMI_ABI_MINOR);
+        if (kind && d->kind != kind)
+            add_reason(why, sizeof why, "kind %s, expected %s", imi_kind_name(d->kind),
+                       imi_kind_name(kind));
+        else if (d->kind < IMI_KIND_CACHE || d->kind > IMI_KIND_COORD)
+            add_reason(why, sizeof why, "unknown kind %d", (int)d->kind);
+    }
+    if (d->size >= sizeof *d) {
+        if (!d->name || !*d->name)
+            add_reason(why, sizeof why, "no name");
+        else if (name && strcmp(d->name, name))
+            add_reason(why, sizeof why, "name '%s', config asked for '%s'", d->name, name);
+        if (!d->vtable)
+            add_reason(why, sizeof why, "no vtable");
+        if (d->n_options && !d->options)
+            add_reason(why, sizeof why, "%zu options but no option schema", d->n_options);
+    }
+    if (why[0])
+        return imi_error_set(IMI_EDRIVER, 0, "driver %s refused: %s", file, why);
+    return IMI_OK;
+}
+
+static imi_driver *find_loaded(const char *file)
+{
+    for (imi_driver *d = loaded; d; d = d->next)
+        if (!strcmp(d->file, file))
+            return d;
+    return NULL;
+}
+
+static int load_locked(const char *file, imi_kind kind, const char *name, imi_driver **out)
+{
+    imi_driver *drv = find_loaded(file);
+    if (drv) {
+        int rc = check_descriptor(file, drv->desc, kind, name);
+        if (rc)
+            return rc;
+        drv->refs++;
+        *out = drv;
+        return IMI_OK;
+    }
+    if (ltdl_users++ == 0 && lt_dlinit() != 0) {
+        ltdl_users = 0;
+        return imi_error_set(IMI_EINTERNAL, 0, "libltdl failed to start: %s", lt_dlerror());
+    }
+    lt_dlhandle h = lt_dlopen(file);
+    if (!h) {
+        const char *e = lt_dlerror();
+        if (--ltdl_users == 0)
+            lt_dlexit();
+        return imi_error_set(IMI_EDRIVER, 0, "driver %s cannot be loaded: %s", file,
+                             e ? e : "unknown error");
+    }
+    imi_driver_entry_fn entry;
+    *(void **)&entry = lt_dlsym(h, IMI_DRIVER_ENTRY_NAME);
+    int rc = entry ? check_descriptor(file, entry(), kind, name)
+                   : imi_error_set(IMI_EDRIVER, 0, "driver %s refused: no entry symbol %s",
+                                   file, IMI_DRIVER_ENTRY_NAME);
+    drv = rc ? NULL : calloc(1, sizeof *drv);
+    if (drv)
+        drv->file = strdup(file);
+    if (!rc && (!drv || !drv->file))
+        rc = imi_error_set(IMI_ENOMEM, 0, "out of memory");
+    if (rc) {
+        if (drv)
+            free(drv->file);
+        free(drv);
+        lt_dlclose(h);
+        if (--ltdl_users == 0)
+            lt_dlexit();
+        return rc;
+    }
+    drv->handle = h;
+    drv->desc = entry();
+    drv->refs = 1;
+    drv->next = loaded;
+    loaded = drv;
+    *out = drv;
+    return IMI_OK;
+}
+
+int imi_driver_load_file(const char *path, imi_kind expect_kind, const char *expect_name,
+                         imi_driver **out)
+{
+    *out = NULL;
+    char real[PATH_MAX];
+    if (!realpath(path, real))
+        return imi_error_set(IMI_EDRIVER, 0, "driver %s cannot be loaded: no such file", path);
+    pthread_mutex_lock(&loader_lock);
+    int rc = load_locked(real, expect_kind, expect_name, out);
+    pthread_mutex_unlock(&loader_lock);
+    return rc;
+}
+
+void imi_driver_release(imi_driver *drv)
+{
+    if (!drv)
+        return;
+    pthread_mutex_lock(&loader_lock);
+    if (--drv->refs == 0) {
+        for (imi_driver **p = &loaded; *p; p = &(*p)->next)
+            if (*p == drv) {
+                *p = drv->next;
+                break;
+            }
+        lt_dlclose(drv->handle);
+        if (--ltdl_users == 0)
+            lt_dlexit();
+        free(drv->file);
+        free(drv);
+    }
+    pthread_mutex_unlock(&loader_lock);
+}
+
+const imi_driver_desc *imi_driver_descriptor(const imi_driver *drv) { return drv->desc; }
+const char *imi_driver_file(const imi_driver *drv) { return drv->file; }
+
+/* Calls fn on each entry of a ':' or ','-separated list, resolved against base. */
+static int each_listed(const char *list, const char *base, int (*fn)(void *, const char *),
+                       void *ud)
+{
+    while (list && *list) {
+        size_t n = strcspn(list, ":,");
+        char *item = imi_strndup(list, n);
+        char *trimmed = item;
+        while (trimmed && (*trimmed == ' ' || *trimmed == '\t'))
+            trimmed++;
+        int stop = 0;
+        if (trimmed && *trimmed) {
+            char *path = imi_path_join(base, trimmed);
+            stop = path ? fn(ud, path) : 0;
+            free(path);
+        }
+        free(item);
+        if (stop)
+            return stop;
+        list += n;
+        if (*list)
+            list++;
+    }
+    return 0;
+}
+
+void imi_driver_search_dirs(const imi_config *cfg, const char *section,
+                            int (*fn)(void *ud, const char *dir), void *ud)
+{
+    const char *base = cfg ? imi_config_dir(cfg) : ".";
+    if (cfg && section && each_listed(imi_config_get(cfg, section, "driver_path", NULL), base, fn, ud))
+        return;
+    if (cfg && each_listed(imi_config_get(cfg, "drivers", "path", NULL), base, fn, ud))
+        return;
+    if (each_listed(getenv("IMI_DRIVER_PATH"), ".", fn, ud))
+        return;
+    if (fn(ud, IMI_BUILD_DRIVER_DIR))
+        return;
+    fn(ud, IMI_INSTALL_DRIVER_DIR);
+}
+
+typedef struct search {
+    const char *file_name;
+    char *found;
+    char tried[700];
+} search;
+
+static int try_dir(void *ud, const char *dir)
+{
+    search *s = ud;
+    char *path = imi_path_join(dir, s->file_name);
+    if (path && imi_file_exists(path)) {
+        s->found = path;
+        return 1;
+    }
+    free(path);
+    size_t used = strlen(s->tried);
+    snprintf(s->tried + used, sizeof s->tried - used, "%s%s", used ? ", " : "", dir);
+    return 0;
+}
+
+static bool looks_like_path(const char *v)
+{
+    size_t n = strlen(v);
+    return strchr(v, '/') || (n > 3 && !strcmp(v + n - 3, ".so"));
+}
+
+int imi_driver_load_for(const imi_config *cfg, const char *section, imi_kind kind,
+                        imi_driver **out)
+{
+    *out = NULL;
+    int line = 0;
+    const char *want = imi_config_get(cfg, section, "driver", &line);
+    if (!want || !*want)
+        return imi_error_set(IMI_ECONFIG, 0, "%s:%d: [%s] has no driver (set driver = NAME)",
+                             imi_config_name(cfg), imi_config_section_line(cfg, section), section);
+    if (looks_like_path(want)) {
+        char *path = imi_path_join(imi_config_dir(cfg), want);
+        if (!path)
+            return imi_error_set(IMI_ENOMEM, 0, "out of memory");
+        int rc = imi_driver_load_file(path, kind, NULL, out);
+        if (rc)
+            imi_error_prefix("%s:%d", imi_config_name(cfg), line);
+        free(path);
+        return rc;
+    }
+    search s = { 0 };
+    char file_name[256];
+    imi_driver_file_name(kind, want, file_name, sizeof file_name);
+    s.file_name = file_name;
+    imi_driver_search_dirs(cfg, section, try_dir, &s);
+    if (!s.found)
+        return imi_error_set(IMI_ECONFIG, 0, "%s:%d: driver '%s' for [%s] not found: no %s in %s",
+                             imi_config_name(cfg), line, want, section, file_name, s.tried);
+    int rc = imi_driver_load_file(s.found, kind, want, out);
+    if (rc)
+        imi_error_prefix("%s:%d", imi_config_name(cfg), line);
+    free(s.found);
+    return rc;
+}

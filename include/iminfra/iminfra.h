@@ -1,0 +1,13 @@
+/* im-infra: every public header of the library. */
+#ifndef IMINFRA_IMINFRA_H
+#define IMINFRA_IMINFRA_H
+
+#include "iminfra/error.h"
+#include "iminfra/ctx.h"
+#include "iminfra/buf.h"
+#include "iminfra/config.h"
+#include "iminfra/clog.h"
+#include "iminfra/app.h"
+#include "iminfra/cache.h"
+
+#endif

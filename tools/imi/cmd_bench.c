@@ -1,0 +1,41 @@
+/* imi bench WHAT: benchmarks, each beside its baseline in the same run. */
+#include <stdlib.h>
+#include <string.h>
+#include "bench.h"
+#include "cli.h"
+
+typedef struct bench_entry {
+    const char *name;
+    int (*run)(const imi_bench_opts *o);
+} bench_entry;
+
+static const bench_entry benches[] = {
+    { "log", imi_bench_log },
+};
+
+static int run(int argc, char **argv)
+{
+    int bad = 0;
+    imi_bench_opts o = { 0 };
+    o.config_path = cli_take_config(&imi_cmd_bench, &argc, argv, &bad);
+    const char *ops = cli_take_opt(&argc, argv, "--ops", &bad);
+    const char *threads = cli_take_opt(&argc, argv, "--threads", &bad);
+    o.json = cli_take_flag(&argc, argv, "--json");
+    if (bad || argc != 2)
+        return cli_usage(&imi_cmd_bench, "name one benchmark");
+    o.ops = ops ? atol(ops) : 0;
+    o.threads = threads ? atoi(threads) : 0;
+    if ((ops && o.ops <= 0) || (threads && o.threads <= 0))
+        return cli_usage(&imi_cmd_bench, "--ops and --threads take positive numbers");
+    for (size_t i = 0; i < sizeof benches / sizeof benches[0]; i++)
+        if (!strcmp(argv[1], benches[i].name))
+            return benches[i].run(&o) ? IMI_EXIT_ERROR : IMI_EXIT_OK;
+    return cli_usage(&imi_cmd_bench, "unknown benchmark '%s'", argv[1]);
+}
+
+const imi_cmd imi_cmd_bench = {
+    .name = "bench",
+    .summary = "benchmarks: each runs im-infra and its baseline in the same run",
+    .usage = "usage: imi bench [-c FILE] log [--ops N] [--threads T] [--json]\n",
+    .run = run,
+};

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Starts and stops the servers the integration tests and conformance suites need, on
+# loopback, each with its own data folder under $IMI_RUN_DIR.
+#
+#   tools/services.sh start [NAME...]   start (all when no NAME); waits until each is ready
+#   tools/services.sh stop  [NAME...]   stop what was started
+#   tools/services.sh env               print the variables the tests read (ports, addresses)
+#
+# Each server is one file tools/services/NAME.sh defining svc_NAME_start and svc_NAME_stop.
+# Ports are fixed (config/local.ini uses them) and can be moved with the IMI_*_PORT variables.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+export IMI_RUN_DIR=${IMI_RUN_DIR:-/tmp/imi-services}
+mkdir -p "$IMI_RUN_DIR"
+chmod 755 "$IMI_RUN_DIR"
+
+svc_log() { printf 'services: %s\n' "$*" >&2; }
+
+# Waits up to $1 seconds for the command after it to succeed.
+svc_wait() {
+    local secs=$1; shift
+    local deadline=$((SECONDS + secs))
+    until "$@" >/dev/null 2>&1; do
+        if [ $SECONDS -ge $deadline ]; then
+            return 1
+        fi
+        sleep 0.1
+    done
+}
+
+# Starts a server in the background, detached from this shell, recording its pid.
+svc_spawn() {
+    local name=$1; shift
+    (setsid "$@" >"$IMI_RUN_DIR/$name.log" 2>&1 & echo $! >"$IMI_RUN_DIR/$name.pid")
+}
+
+# Stops the recorded pid: TERM, then KILL after 10 s.
+svc_kill() {
+    local name=$1 pidfile="$IMI_RUN_DIR/$1.pid"
+    [ -f "$pidfile" ] || return 0
+    local pid
+    pid=$(cat "$pidfile")
+    if kill "$pid" 2>/dev/null; then
+        for _ in $(seq 100); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -9 "$pid" 2>/dev/null || true
+    fi
+    rm -f "$pidfile"
+}
+
+for f in "$here"/services/*.sh; do
+    [ -e "$f" ] && . "$f"
+done
+
+all_services() {
+    local f
+    for f in "$here"/services/*.sh; do
+        [ -e "$f" ] && basename "$f" .sh
+    done
+}
+
+cmd=${1:-}
+shift || true
+names=("$@")
+[ ${#names[@]} -gt 0 ] || mapfile -t names < <(all_services)
+
+case "$cmd" in
+start)
+    for n in "${names[@]}"; do
+        svc_log "starting $n"
+        if ! "svc_${n}_start"; then
+            svc_log "$n failed to start; its log:"
+            tail -n 30 "$IMI_RUN_DIR/$n.log" >&2 || true
+            exit 1
+        fi
+    done
+    ;;
+stop)
+    for n in "${names[@]}"; do
+        "svc_${n}_stop" || svc_log "$n did not stop cleanly"
+    done
+    ;;
+env)
+    for n in "${names[@]}"; do
+        if declare -F "svc_${n}_env" >/dev/null; then "svc_${n}_env"; fi
+    done
+    ;;
+*)
+    echo "usage: tools/services.sh start|stop|env [NAME...]" >&2
+    exit 2
+    ;;
+esac
