@@ -94,7 +94,8 @@ imi_app *cli_open_app(const char *config_path)
     imi_app *app;
     int rc = imi_app_open(config_path, &app);
     if (rc) {
-        cli_fail(rc, "config %s", config_path);
+        /* The detail already names the file (and line). */
+        fprintf(stderr, "imi: %s (%s)\n", imi_error_message(), imi_err_name(rc));
         return NULL;
     }
     return app;
