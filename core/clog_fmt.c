@@ -175,9 +175,35 @@ static size_t esc_ctrl(unsigned c, char *u)
     return 6;
 }
 
+#define Z16 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+#define P16 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1
+/* Controls, '"' (0x22), '\\' (0x5c) and bytes >= 0x80 (UTF-8 to check) are not plain in
+ * json; in console only controls and bytes >= 0x80. NUL is never plain: it ends a cstr. */
+const unsigned char imi_clog_plain[2][256] = {
+    { Z16, Z16, P16, P16, P16, P16, P16, P16, Z16, Z16, Z16, Z16, Z16, Z16, Z16, Z16 },
+    { Z16, Z16,
+      1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+      P16, P16,
+      1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,
+      P16, P16, Z16, Z16, Z16, Z16, Z16, Z16, Z16, Z16 },
+};
+
 static inline bool plain(unsigned c, bool json)
 {
-    return c >= 0x20 && c < 0x80 && !(json && (c == '"' || c == '\\'));
+    return imi_clog_plain[json][c];
+}
+
+/* True when none of the 8 bytes in x needs escaping: the classic has-zero-byte tricks,
+ * exact for telling whether such a byte exists. */
+static inline bool plain8(uint64_t x, bool json)
+{
+    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+    uint64_t bad = x | ((x - ones * 0x20) & ~x);
+    if (json) {
+        uint64_t q = x ^ (ones * '"'), bs = x ^ (ones * '\\');
+        bad |= ((q - ones) & ~q) | ((bs - ones) & ~bs);
+    }
+    return (bad & high) == 0;
 }
 
 bool imi_clog_esc(imi_clog_buf *b, const char *s, size_t n, bool json)
@@ -186,6 +212,8 @@ bool imi_clog_esc(imi_clog_buf *b, const char *s, size_t n, bool json)
     char *o = b->p;
     while (p < e) {
         const unsigned char *run = p;
+        for (uint64_t x; e - p >= 8 && (memcpy(&x, p, 8), plain8(x, json));)
+            p += 8;
         while (p < e && plain(*p, json))
             p++;
         size_t k = (size_t)(p - run);

@@ -48,6 +48,23 @@ static inline void imi_clog_put_tail(imi_clog_buf *b, const char *s, size_t n)
  * json, '"' and '\\'. Cuts between escape units when the limit is reached and then returns
  * false, so what was written is always well-formed. */
 bool imi_clog_esc(imi_clog_buf *b, const char *s, size_t n, bool json);
+/* imi_clog_plain[json][c]: byte c goes out as it is (no escape, no UTF-8 check). */
+extern const unsigned char imi_clog_plain[2][256];
+
+/* imi_clog_esc for a NUL-terminated string: short plain strings (keys, most values) are
+ * copied in the same pass that finds their end, without strlen or memcpy calls. */
+static inline bool imi_clog_esc_cstr(imi_clog_buf *b, const char *s, bool json)
+{
+    const unsigned char *p = (const unsigned char *)s, *plain = imi_clog_plain[json];
+    char *o = b->p, *lim = b->lim;
+    while (o < lim && plain[*p])
+        *o++ = (char)*p++;
+    b->p = o;
+    if (!*p)
+        return true;
+    return imi_clog_esc(b, (const char *)p, strlen((const char *)p), json);
+}
+
 /* True when a console value must be quoted (empty, spaces, '=', quotes, control bytes). */
 bool imi_clog_needs_quote(const char *s, size_t n);
 

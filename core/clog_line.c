@@ -8,6 +8,9 @@
 #include "clog_internal.h"
 #include "iminfra/error.h"
 
+/* msg_len for a NUL-terminated msg whose length is not known yet. */
+#define MSG_CSTR SIZE_MAX
+
 static _Thread_local char line_buf[IMI_CLOG_LINE_MAX];
 static _Thread_local char msg_buf[IMI_CLOG_LINE_MAX];
 
@@ -15,6 +18,7 @@ static const char *const json_levels[] = {
     "\",\"level\":\"debug\"", "\",\"level\":\"info\"", "\",\"level\":\"warn\"",
     "\",\"level\":\"error\"",
 };
+static const size_t json_level_lens[] = { 17, 16, 16, 17 };
 static const char *const con_levels[] = { " DEBUG", " INFO ", " WARN ", " ERROR" };
 
 /* "s" escaped. False when cut: the string is still closed. */
@@ -23,6 +27,15 @@ static bool json_str(imi_clog_buf *b, const char *s, size_t n)
     if (!IMI_CLOG_PUT_LIT(b, "\""))
         return false;
     bool ok = imi_clog_esc(b, s, n, true);
+    imi_clog_put_tail(b, "\"", 1);
+    return ok;
+}
+
+static bool json_cstr(imi_clog_buf *b, const char *s)
+{
+    if (!IMI_CLOG_PUT_LIT(b, "\""))
+        return false;
+    bool ok = imi_clog_esc_cstr(b, s, true);
     imi_clog_put_tail(b, "\"", 1);
     return ok;
 }
@@ -37,16 +50,14 @@ static bool json_value(imi_clog_buf *b, const imi_field *f, bool *keep)
         if (!f->v.s)
             return IMI_CLOG_PUT_LIT(b, "null");
         *keep = b->lim - b->p >= 1; /* the opening quote fits: keep the cut string */
-        return json_str(b, f->v.s, strlen(f->v.s));
+        return json_cstr(b, f->v.s);
     case IMI_F_BYTES:
         if (!f->v.bytes.ptr)
             return IMI_CLOG_PUT_LIT(b, "null");
         *keep = b->lim - b->p >= 1;
         return json_str(b, f->v.bytes.ptr, f->v.bytes.len);
-    case IMI_F_ERR: {
-        const char *name = imi_err_name(f->v.err);
-        return json_str(b, name, strlen(name));
-    }
+    case IMI_F_ERR:
+        return json_cstr(b, imi_err_name(f->v.err));
     case IMI_F_INT:      return imi_clog_i64(b, f->v.i);
     case IMI_F_UINT:     return imi_clog_u64(b, f->v.u);
     case IMI_F_DOUBLE:   return imi_clog_dbl(b, f->v.d, true);
@@ -61,9 +72,8 @@ static bool json_value(imi_clog_buf *b, const imi_field *f, bool *keep)
 static bool json_field(imi_clog_buf *b, const imi_field *f)
 {
     char *start = b->p;
-    const char *k = f->key ? f->key : "";
     bool keep = false;
-    if (IMI_CLOG_PUT_LIT(b, ",\"") && imi_clog_esc(b, k, strlen(k), true) &&
+    if (IMI_CLOG_PUT_LIT(b, ",\"") && imi_clog_esc_cstr(b, f->key ? f->key : "", true) &&
         IMI_CLOG_PUT_LIT(b, "\":") && json_value(b, f, &keep))
         return true;
     if (!keep)
@@ -78,14 +88,14 @@ static void json_line(imi_clog_buf *b, const imi_logger *lg, imi_log_level level
 {
     IMI_CLOG_PUT_LIT(b, "{\"ts\":\"");
     b->p += imi_clog_ts(b->p, 6);
-    imi_clog_put(b, json_levels[level], strlen(json_levels[level]));
+    imi_clog_put(b, json_levels[level], json_level_lens[level]);
     imi_clog_put(b, lg->json_head, lg->json_head_len);
     if (trace) {
         IMI_CLOG_PUT_LIT(b, ",\"trace_id\":");
-        json_str(b, trace, strlen(trace));
+        json_cstr(b, trace);
     }
     IMI_CLOG_PUT_LIT(b, ",\"msg\":");
-    if (json_str(b, msg, msg_len))
+    if (msg_len == MSG_CSTR ? json_cstr(b, msg) : json_str(b, msg, msg_len))
         for (size_t i = 0; i < n_fields && json_field(b, &fields[i]); i++) {
         }
     if (b->trunc)
@@ -130,9 +140,8 @@ static bool con_value(imi_clog_buf *b, const imi_field *f, bool *keep)
 static bool con_field(imi_clog_buf *b, const imi_field *f)
 {
     char *start = b->p;
-    const char *k = f->key ? f->key : "";
     bool keep = false;
-    if (IMI_CLOG_PUT_LIT(b, " ") && imi_clog_esc(b, k, strlen(k), false) &&
+    if (IMI_CLOG_PUT_LIT(b, " ") && imi_clog_esc_cstr(b, f->key ? f->key : "", false) &&
         IMI_CLOG_PUT_LIT(b, "=") && con_value(b, f, &keep))
         return true;
     if (!keep)
@@ -148,6 +157,8 @@ static void console_line(imi_clog_buf *b, const imi_logger *lg, imi_log_level le
 {
     const clog_root *r = lg->root;
     size_t trace_len = trace ? strlen(trace) : 0;
+    if (msg_len == MSG_CSTR)
+        msg_len = strlen(msg);
     char *lim = b->lim;
     /* Keep room for what ends the line: service and trace id (at worst all escaped). */
     b->lim -= r->con_service_len + (trace ? 10 + 6 * trace_len : 0);
@@ -189,7 +200,7 @@ void imi_log(imi_logger *lg, imi_log_level level, const imi_ctx *ctx, const char
         return;
     if (!msg)
         msg = "";
-    log_line(lg, level, ctx, msg, strlen(msg), fields, fields ? n_fields : 0, false);
+    log_line(lg, level, ctx, msg, MSG_CSTR, fields, fields ? n_fields : 0, false);
 }
 
 void imi_logf(imi_logger *lg, imi_log_level level, const imi_ctx *ctx, const char *fmt, ...)

@@ -19,6 +19,7 @@
 
 #define DEFAULT_OPS 1000000L
 #define MAX_THREADS 64
+#define ROUNDS 5
 
 static const char payload[] = "abc:def:0123";
 
@@ -120,62 +121,59 @@ static int temp_file(char *path)
     return mkstemp(path);
 }
 
-/* ns per line for clog; the line size through *line_bytes. */
-static double bench_clog(int threads, long ops, const imi_ctx *ctx, double *line_bytes)
-{
-    char path[32];
-    int fd = temp_file(path);
-    if (fd < 0)
-        return -1;
-    close(fd);
-    imi_log_options lo = { .service = "bench", .level = IMI_LOG_INFO, .output = path };
+/* The three targets, each writing to its own temporary file. */
+typedef struct targets {
+    char clog_path[32], base_path[32], floor_path[32];
     imi_logger *root;
-    double ns = -1;
-    if (imi_logger_open(&lo, &root) == IMI_OK) {
-        run proto = { .lg = imi_logger_named(root, "bench"), .ctx = ctx };
-        clog_line(proto.lg, ctx, 0); /* warm the thread's buffers once */
-        ns = timed(clog_worker, proto, threads, ops);
-        imi_logger_close(root);
-        struct stat st;
-        if (stat(path, &st) == 0)
-            *line_bytes = (double)st.st_size / (double)(ops + 1);
-    }
-    unlink(path);
-    return ns;
-}
+    run clog, base, floor;
+    char line[1024];
+} targets;
 
-static double bench_baseline(int threads, long ops, const imi_ctx *ctx)
+static int open_temp(char *path, int flags)
 {
-    char path[32];
-    int fd = temp_file(path);
-    FILE *f = fd < 0 ? NULL : fdopen(fd, "w");
-    if (!f)
-        return -1;
-    double ns = timed(baseline_worker, (run){ .f = f, .ctx = ctx }, threads, ops);
-    fclose(f);
-    unlink(path);
-    return ns;
-}
-
-static double bench_floor(int threads, long ops, size_t line_len)
-{
-    char path[32], line[1024];
     int fd = temp_file(path);
     if (fd < 0)
         return -1;
     close(fd);
-    fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
-    if (fd < 0) {
-        unlink(path);
+    return open(path, flags | O_CLOEXEC);
+}
+
+static int targets_open(targets *t, const imi_ctx *ctx)
+{
+    memset(t, 0, sizeof *t);
+    t->floor.fd = -1;
+    int fd = temp_file(t->clog_path);
+    if (fd < 0)
         return -1;
-    }
-    memset(line, 'x', sizeof line);
-    line[line_len - 1] = '\n';
-    double ns = timed(floor_worker, (run){ .fd = fd, .line = line, .line_len = line_len },
-                      threads, ops);
     close(fd);
-    unlink(path);
-    return ns;
+    imi_log_options lo = { .service = "bench", .level = IMI_LOG_INFO, .output = t->clog_path };
+    if (imi_logger_open(&lo, &t->root) != IMI_OK)
+        return -1;
+    t->clog = (run){ .lg = imi_logger_named(t->root, "bench"), .ctx = ctx };
+    clog_line(t->clog.lg, ctx, 0); /* warm this thread's buffers; also gives the line size */
+    struct stat st;
+    if (stat(t->clog_path, &st) != 0 || st.st_size < 2 || st.st_size > (off_t)sizeof t->line)
+        return -1;
+    memset(t->line, 'x', sizeof t->line);
+    t->line[st.st_size - 1] = '\n';
+    t->floor = (run){ .line = t->line, .line_len = (size_t)st.st_size };
+    t->floor.fd = open_temp(t->floor_path, O_WRONLY | O_APPEND);
+    fd = open_temp(t->base_path, O_WRONLY);
+    t->base = (run){ .ctx = ctx, .f = fd < 0 ? NULL : fdopen(fd, "w") };
+    return t->floor.fd < 0 || !t->base.f ? -1 : 0;
+}
+
+static void targets_close(targets *t)
+{
+    imi_logger_close(t->root);
+    if (t->base.f)
+        fclose(t->base.f);
+    if (t->floor.fd >= 0)
+        close(t->floor.fd);
+    const char *paths[] = { t->clog_path, t->base_path, t->floor_path };
+    for (int i = 0; i < 3; i++)
+        if (paths[i][0])
+            unlink(paths[i]);
 }
 
 static void report(const imi_bench_opts *o, long ops, int threads, double c, double b,
@@ -197,6 +195,8 @@ static void report(const imi_bench_opts *o, long ops, int threads, double c, dou
     printf("  clog minus that floor          %8.1f ns/line\n", c - w);
 }
 
+/* The targets take turns in rounds, so that the page cache and writeback the earlier
+ * runs leave behind weigh on each of them alike. */
 int imi_bench_log(const imi_bench_opts *o)
 {
     long ops = o->ops > 0 ? o->ops : DEFAULT_OPS;
@@ -207,16 +207,26 @@ int imi_bench_log(const imi_bench_opts *o)
     if (!ctx)
         return -1;
     imi_ctx_set_trace_id(ctx, "4bf92f3577b34da6a3ce929d0e0e4736");
-    double bytes = 0;
-    double c = bench_clog(threads, ops, ctx, &bytes);
-    double b = bench_baseline(threads, ops, ctx);
-    double w = c > 0 ? bench_floor(threads, ops, bytes > 1 && bytes < 1024 ? (size_t)bytes : 300)
-                     : -1;
-    imi_ctx_free(ctx);
-    if (c <= 0 || b <= 0 || w <= 0) {
-        fprintf(stderr, "imi bench log: cannot create a temporary file in /tmp\n");
-        return -1;
+    targets t;
+    int rc = targets_open(&t, ctx);
+    if (rc == 0) {
+        double c = 0, b = 0, w = 0;
+        long left = ops;
+        for (int r = ROUNDS; r > 0; r--) {
+            long n = left / r;
+            left -= n;
+            if (n == 0)
+                continue;
+            c += timed(clog_worker, t.clog, threads, n) * (double)n;
+            b += timed(baseline_worker, t.base, threads, n) * (double)n;
+            w += timed(floor_worker, t.floor, threads, n) * (double)n;
+        }
+        report(o, ops, threads, c / (double)ops, b / (double)ops, w / (double)ops,
+               (double)t.floor.line_len);
+    } else {
+        fprintf(stderr, "imi bench log: cannot set up temporary files in /tmp\n");
     }
-    report(o, ops, threads, c, b, w, bytes);
-    return 0;
+    targets_close(&t);
+    imi_ctx_free(ctx);
+    return rc;
 }
