@@ -1,0 +1,136 @@
+/* The db front-end's insides, shared by db.c (instance, routing, statements), db_pool.c
+ * (connections per endpoint), db_rows.c (results), db_tx.c (transactions) and db_sql.c
+ * (placeholder scan). */
+#ifndef IMI_CORE_DB_INTERNAL_H
+#define IMI_CORE_DB_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include "iminfra/db.h"
+#include "iminfra/driver/db_driver.h"
+#include "instance.h"
+
+typedef struct db_pool db_pool;
+
+/* A driver connection and the pool it returns to. */
+typedef struct db_conn {
+    void *drv;
+    db_pool *pool;
+    struct db_conn *next;       /* in the idle list */
+} db_conn;
+
+/* The connections of one endpoint: idle ones in a list, at most `max` open in all. */
+struct db_pool {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    db_conn *idle;
+    unsigned open;              /* idle + in use + being connected */
+    unsigned max;
+    size_t index;               /* 0: writer, 1..: readers */
+    char name[160];
+    imi_db *db;
+};
+
+/* Results and transactions still open, so that close can end them. */
+typedef enum db_live_kind { DB_LIVE_ROWS, DB_LIVE_TX } db_live_kind;
+typedef struct db_live {
+    struct db_live *prev, *next;
+    db_live_kind kind;
+} db_live;
+
+struct imi_db {
+    imi_instance in;
+    const imi_db_driver *vt;
+    db_pool *pools;             /* [0] writer, [1..n_pools-1] readers */
+    size_t n_pools;
+    unsigned pool_size;
+    int64_t slow_ns;            /* 0: off */
+    atomic_uint rr;             /* reader round-robin */
+
+    pthread_mutex_t live_mu;
+    db_live live;               /* list head */
+
+    atomic_uint_fast64_t n_execs, n_queries, n_reader_queries, n_errors, n_slow, n_tx_begun,
+        n_tx_committed, n_tx_rolled_back, n_conns_opened, n_conns_broken, n_pool_waits;
+};
+
+struct imi_db_rows {
+    db_live link;
+    imi_db *db;
+    void *res;
+    db_conn *conn;              /* returned to the pool at close; NULL inside a tx */
+    imi_db_tx *tx;
+    size_t n_cols;
+    bool done;                  /* r_next said 0 or failed: no current row */
+    bool on_row;
+    bool dead;                  /* the driver result was closed (db closed) */
+    char num[64];               /* a number formatted as text */
+};
+
+struct imi_db_tx {
+    db_live link;
+    imi_db *db;
+    db_conn *conn;              /* NULL once aborted or ended */
+    imi_db_rows *rows;          /* the open result of tx_query, if any */
+    int failed_rc;              /* the code of the statement that aborted it, or 0 */
+    bool dead;                  /* ended by db close */
+};
+
+#define DB_SLOT(db, name) \
+    (IMI_HAS_FIELD((db)->vt, imi_db_driver, name) ? (db)->vt->name : NULL)
+#define DB_COUNT(db, counter) atomic_fetch_add_explicit(&(db)->counter, 1, memory_order_relaxed)
+
+/* ---- db.c ---- */
+int db_enter(imi_db *db, const imi_ctx *ctx);
+void db_leave(imi_db *db);
+void db_live_add(imi_db *db, db_live *l);
+void db_live_remove(imi_db *db, db_live *l);
+/* A statement checked and scanned before any connection is taken. */
+typedef struct db_sql {
+    imi_db_stmt st;
+    size_t small[32];
+    size_t *marks;
+} db_sql;
+/* Checks the SQL and parameters and finds the placeholders: IMI_EINVALID when the count
+ * differs from n. db_sql_done releases it (also after a failed prepare: no-op). */
+int db_sql_prepare(db_sql *q, const char *sql, const imi_db_param *params, size_t n);
+void db_sql_done(db_sql *q);
+/* Runs a prepared statement on conn: call, count, log when slow. res: a query. */
+int db_run(imi_db *db, db_conn *conn, const imi_ctx *ctx, const db_sql *q, int64_t *affected,
+           void **res);
+
+/* ---- db_pool.c ---- */
+int db_pools_init(imi_db *db);
+void db_pools_destroy(imi_db *db);     /* closes every idle connection */
+int db_pool_acquire(db_pool *p, const imi_ctx *ctx, db_conn **out);
+/* broken: the connection failed with IMI_EUNAVAILABLE; it is closed together with the
+ * pool's idle connections (they likely died with it). */
+void db_pool_release(db_pool *p, db_conn *c, bool broken);
+
+/* After a call on c returned rc: must the connection be dropped? */
+static inline bool db_conn_broken(const imi_db *db, db_conn *c, int rc)
+{
+    if (rc == IMI_OK)
+        return false;
+    if (rc == IMI_EUNAVAILABLE)
+        return true;
+    return DB_SLOT(db, c_broken) && db->vt->c_broken(c->drv);
+}
+
+/* ---- db_rows.c ---- */
+int db_rows_new(imi_db *db, void *res, db_conn *conn, imi_db_tx *tx, imi_db_rows **out);
+/* Closes the driver result and gives back the connection; the handle stays. */
+void db_rows_end(imi_db_rows *r);
+
+/* ---- db_tx.c ---- */
+/* Rolls back and gives back the connection; the handle stays (close of the db). */
+void db_tx_end(imi_db_tx *tx);
+/* A statement of tx failed with rc: roll back now (or when its rows close). */
+void db_tx_fail(imi_db_tx *tx, int rc);
+
+/* ---- db_sql.c ---- */
+/* Scans sql for `?` placeholders outside quotes, dollar quotes and comments. Writes up to
+ * cap offsets into marks and returns how many there are in all. */
+size_t imi_db_sql_scan(const char *sql, size_t len, size_t *marks, size_t cap);
+
+#endif

@@ -1,0 +1,161 @@
+/* The connection pool of one db endpoint: idle connections are reused, new ones are made
+ * on demand up to the pool's size, callers wait (within their deadline) when all are in
+ * use, and a connection that broke is dropped with its idle siblings. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include "iminfra/error.h"
+#include "db_internal.h"
+
+int db_pools_init(imi_db *db)
+{
+    size_t n = 0;
+    imi_db_endpoint_info info;
+    for (;; n++) {
+        info = (imi_db_endpoint_info){ .size = sizeof info };
+        int rc = db->vt->d_endpoint(db->in.state, n, &info);
+        if (rc == IMI_ENOTFOUND)
+            break;
+        if (rc)
+            return rc;
+    }
+    if (n == 0)
+        return imi_error_set(IMI_EDRIVER, 0, "[%s] driver %s has no writer endpoint",
+                             db->in.section, db->in.desc->name);
+    db->pools = calloc(n, sizeof *db->pools);
+    if (!db->pools)
+        return imi_error_set(IMI_ENOMEM, 0, "out of memory");
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    for (size_t i = 0; i < n; i++) {
+        db_pool *p = &db->pools[i];
+        info = (imi_db_endpoint_info){ .size = sizeof info };
+        db->vt->d_endpoint(db->in.state, i, &info);
+        pthread_mutex_init(&p->mu, NULL);
+        pthread_cond_init(&p->cv, &ca);
+        p->index = i;
+        p->db = db;
+        p->max = info.max_conns && info.max_conns < db->pool_size ? info.max_conns : db->pool_size;
+        snprintf(p->name, sizeof p->name, "%s %s", i ? "reader" : "writer",
+                 info.name ? info.name : "");
+        db->n_pools = i + 1;
+    }
+    pthread_condattr_destroy(&ca);
+    return IMI_OK;
+}
+
+void db_pools_destroy(imi_db *db)
+{
+    for (size_t i = 0; i < db->n_pools; i++) {
+        db_pool *p = &db->pools[i];
+        for (db_conn *c = p->idle, *next; c; c = next) {
+            next = c->next;
+            db->vt->c_close(db->in.state, c->drv);
+            free(c);
+        }
+        pthread_mutex_destroy(&p->mu);
+        pthread_cond_destroy(&p->cv);
+    }
+    free(db->pools);
+    db->pools = NULL;
+    db->n_pools = 0;
+}
+
+static int connect_new(db_pool *p, const imi_ctx *ctx, db_conn **out)
+{
+    imi_db *db = p->db;
+    db_conn *c = calloc(1, sizeof *c);
+    int rc = c ? db->vt->d_connect(db->in.state, ctx, p->index, &c->drv)
+               : imi_error_set(IMI_ENOMEM, 0, "out of memory");
+    if (!rc && !c->drv)
+        rc = imi_error_set(IMI_EDRIVER, 0, "driver %s: connect returned no connection",
+                           db->in.desc->name);
+    if (rc) {
+        free(c);
+        pthread_mutex_lock(&p->mu);
+        p->open--;
+        pthread_cond_signal(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+        return rc;
+    }
+    DB_COUNT(db, n_conns_opened);
+    c->pool = p;
+    *out = c;
+    return IMI_OK;
+}
+
+int db_pool_acquire(db_pool *p, const imi_ctx *ctx, db_conn **out)
+{
+    imi_db *db = p->db;
+    int64_t deadline = imi_now_mono_ns() + imi_ctx_remaining_ms(ctx, db->in.timeout_ms) * 1000000;
+    bool waited = false;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        if (p->idle) {
+            db_conn *c = p->idle;
+            p->idle = c->next;
+            pthread_mutex_unlock(&p->mu);
+            c->next = NULL;
+            *out = c;
+            return IMI_OK;
+        }
+        if (p->open < p->max) {
+            p->open++;
+            pthread_mutex_unlock(&p->mu);
+            return connect_new(p, ctx, out);
+        }
+        if (!waited) {
+            waited = true;
+            DB_COUNT(db, n_pool_waits);
+        }
+        int64_t now = imi_now_mono_ns();
+        if (now >= deadline || imi_ctx_canceled(ctx)) {
+            pthread_mutex_unlock(&p->mu);
+            if (imi_ctx_canceled(ctx))
+                return imi_error_set(IMI_ECANCELED, 0, "[%s] canceled waiting for a connection "
+                                     "to the %s", db->in.section, p->name);
+            return imi_error_set(IMI_ETIMEDOUT, 0, "[%s] all %u connections to the %s are "
+                                 "busy", db->in.section, p->max, p->name);
+        }
+        /* Wake at the deadline, and every 50 ms to notice a cancel. */
+        int64_t until = deadline < now + 50000000 ? deadline : now + 50000000;
+        struct timespec ts = { .tv_sec = until / 1000000000, .tv_nsec = until % 1000000000 };
+        pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+    }
+}
+
+void db_pool_release(db_pool *p, db_conn *c, bool broken)
+{
+    imi_db *db = p->db;
+    if (!broken) {
+        pthread_mutex_lock(&p->mu);
+        c->next = p->idle;
+        p->idle = c;
+        pthread_cond_signal(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+        return;
+    }
+    /* The server likely dropped the idle connections too (restart, failover): drop them
+     * now so that the next callers connect afresh instead of failing one by one. */
+    pthread_mutex_lock(&p->mu);
+    db_conn *idle = p->idle;
+    p->idle = NULL;
+    unsigned dropped = 1;
+    for (db_conn *i = idle; i; i = i->next)
+        dropped++;
+    p->open -= dropped;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    atomic_fetch_add_explicit(&db->n_conns_broken, dropped, memory_order_relaxed);
+    imi_logf(db->in.logger, IMI_LOG_WARN, NULL, "dropped %u connection(s) to the %s after a "
+             "failure: %s", dropped, p->name, imi_error_message());
+    db->vt->c_close(db->in.state, c->drv);
+    free(c);
+    for (db_conn *i = idle, *next; i; i = next) {
+        next = i->next;
+        db->vt->c_close(db->in.state, i->drv);
+        free(i);
+    }
+}

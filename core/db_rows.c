@@ -1,0 +1,288 @@
+/* Results: iteration, typed getters and the conversions between value types, so that
+ * every driver converts the same way. */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "iminfra/error.h"
+#include "db_internal.h"
+
+int db_rows_new(imi_db *db, void *res, db_conn *conn, imi_db_tx *tx, imi_db_rows **out)
+{
+    imi_db_rows *r = calloc(1, sizeof *r);
+    if (!r)
+        return imi_error_set(IMI_ENOMEM, 0, "out of memory");
+    r->link.kind = DB_LIVE_ROWS;
+    r->db = db;
+    r->res = res;
+    r->conn = conn;
+    r->tx = tx;
+    r->n_cols = db->vt->r_columns(res);
+    db_live_add(db, &r->link);
+    *out = r;
+    return IMI_OK;
+}
+
+/* Called with the live list locked, or once the handle left it. */
+void db_rows_end(imi_db_rows *r)
+{
+    if (r->dead)
+        return;
+    r->dead = true;
+    r->on_row = false;
+    r->db->vt->r_close(r->res);
+    r->res = NULL;
+    if (r->tx)
+        r->tx->rows = NULL;
+    else if (r->conn)
+        db_pool_release(r->conn->pool, r->conn, false);
+    r->conn = NULL;
+}
+
+void imi_db_rows_close(imi_db_rows *r)
+{
+    if (!r)
+        return;
+    imi_db *db = r->db;
+    pthread_mutex_lock(&db->live_mu);
+    if (r->link.next != &r->link) {
+        r->link.prev->next = r->link.next;
+        r->link.next->prev = r->link.prev;
+    }
+    db_rows_end(r);
+    pthread_mutex_unlock(&db->live_mu);
+    free(r);
+}
+
+int imi_db_rows_next(imi_db_rows *r, const imi_ctx *ctx)
+{
+    if (!r)
+        return imi_error_set(IMI_EINVALID, 0, "db: no rows");
+    if (r->dead)
+        return imi_error_set(IMI_ECLOSED, 0, "[%s] is closed", r->db->in.section);
+    if (r->done)
+        return 0;
+    int rc = db_enter(r->db, ctx);
+    if (rc)
+        return rc;
+    rc = r->db->vt->r_next(r->res, ctx);
+    r->on_row = rc == 1;
+    r->done = rc != 1;
+    if (rc < 0) {
+        DB_COUNT(r->db, n_errors);
+        if (r->tx)
+            db_tx_fail(r->tx, rc);
+        else if (r->conn && db_conn_broken(r->db, r->conn, rc)) {
+            /* The connection went away mid-result: drop it instead of pooling it. */
+            r->db->vt->r_close(r->res);
+            r->res = NULL;
+            r->dead = true;
+            db_pool_release(r->conn->pool, r->conn, true);
+            r->conn = NULL;
+        }
+    } else if (rc > 1) {
+        rc = 1;
+    }
+    db_leave(r->db);
+    return rc;
+}
+
+size_t imi_db_rows_columns(const imi_db_rows *r) { return r ? r->n_cols : 0; }
+
+const char *imi_db_rows_column_name(const imi_db_rows *r, size_t col)
+{
+    if (!r || r->dead || col >= r->n_cols)
+        return NULL;
+    return r->db->vt->r_column_name(r->res, col);
+}
+
+/* The type of col in the current row, or a negative code when there is none. */
+static int value_type(const imi_db_rows *r, size_t col)
+{
+    if (!r)
+        return imi_error_set(IMI_EINVALID, 0, "db: no rows");
+    if (r->dead)
+        return imi_error_set(IMI_ECLOSED, 0, "[%s] is closed", r->db->in.section);
+    if (!r->on_row)
+        return imi_error_set(IMI_EINVALID, 0, "db: no current row (call imi_db_rows_next)");
+    if (col >= r->n_cols)
+        return imi_error_set(IMI_EINVALID, 0, "db: column %zu of %zu", col, r->n_cols);
+    return (int)r->db->vt->r_type(r->res, col);
+}
+
+imi_db_type imi_db_rows_type(const imi_db_rows *r, size_t col)
+{
+    int t = value_type(r, col);
+    return t < 0 ? IMI_DB_NULL : (imi_db_type)t;
+}
+
+bool imi_db_rows_is_null(const imi_db_rows *r, size_t col)
+{
+    return value_type(r, col) == IMI_DB_NULL;
+}
+
+static int type_error(const imi_db_rows *r, size_t col, int t, const char *want)
+{
+    if (t == IMI_DB_NULL)
+        return imi_error_set(IMI_ENOTFOUND, 0, "db: column %zu (%s) is NULL", col,
+                             r->db->vt->r_column_name(r->res, col));
+    return imi_error_set(IMI_EINVALID, 0, "db: column %zu (%s) holds %s, not %s", col,
+                         r->db->vt->r_column_name(r->res, col), imi_db_type_name(t), want);
+}
+
+static int text_of(imi_db_rows *r, size_t col, const char **s, size_t *len)
+{
+    const void *p;
+    int rc = r->db->vt->r_bytes(r->res, col, &p, len);
+    *s = p;
+    return rc;
+}
+
+int imi_db_rows_int(imi_db_rows *r, size_t col, int64_t *out)
+{
+    int t = value_type(r, col);
+    if (t < 0)
+        return t;
+    if (!out)
+        return imi_error_set(IMI_EINVALID, 0, "db: no output");
+    if (t == IMI_DB_INT || t == IMI_DB_BOOL)
+        return r->db->vt->r_int(r->res, col, out);
+    if (t == IMI_DB_DOUBLE) {
+        double d;
+        int rc = r->db->vt->r_double(r->res, col, &d);
+        if (rc)
+            return rc;
+        if (d != floor(d) || d < -9223372036854775808.0 || d >= 9223372036854775808.0)
+            return imi_error_set(IMI_EINVALID, 0, "db: column %zu holds %g, not an integer", col, d);
+        *out = (int64_t)d;
+        return IMI_OK;
+    }
+    if (t == IMI_DB_TEXT) {
+        const char *s;
+        size_t len;
+        int rc = text_of(r, col, &s, &len);
+        if (rc)
+            return rc;
+        char *end;
+        errno = 0;
+        long long v = strtoll(s, &end, 10);
+        if (len && end == s + len && !errno) {
+            *out = v;
+            return IMI_OK;
+        }
+    }
+    return type_error(r, col, t, "an integer");
+}
+
+int imi_db_rows_double(imi_db_rows *r, size_t col, double *out)
+{
+    int t = value_type(r, col);
+    if (t < 0)
+        return t;
+    if (!out)
+        return imi_error_set(IMI_EINVALID, 0, "db: no output");
+    if (t == IMI_DB_DOUBLE)
+        return r->db->vt->r_double(r->res, col, out);
+    if (t == IMI_DB_INT || t == IMI_DB_BOOL) {
+        int64_t i;
+        int rc = r->db->vt->r_int(r->res, col, &i);
+        *out = (double)i;
+        return rc;
+    }
+    if (t == IMI_DB_TEXT) {
+        const char *s;
+        size_t len;
+        int rc = text_of(r, col, &s, &len);
+        if (rc)
+            return rc;
+        char *end;
+        double d = strtod(s, &end);
+        if (len && end == s + len) {
+            *out = d;
+            return IMI_OK;
+        }
+    }
+    return type_error(r, col, t, "a number");
+}
+
+int imi_db_rows_bool(imi_db_rows *r, size_t col, bool *out)
+{
+    int t = value_type(r, col);
+    if (t < 0)
+        return t;
+    if (!out)
+        return imi_error_set(IMI_EINVALID, 0, "db: no output");
+    if (t == IMI_DB_INT || t == IMI_DB_BOOL) {
+        int64_t i;
+        int rc = r->db->vt->r_int(r->res, col, &i);
+        if (!rc && (i == 0 || i == 1)) {
+            *out = i == 1;
+            return IMI_OK;
+        }
+        if (rc)
+            return rc;
+    } else if (t == IMI_DB_TEXT) {
+        const char *s;
+        size_t len;
+        int rc = text_of(r, col, &s, &len);
+        if (rc)
+            return rc;
+        static const char *const yes[] = { "t", "true", "1", "TRUE" };
+        static const char *const no[] = { "f", "false", "0", "FALSE" };
+        for (size_t i = 0; i < 4; i++) {
+            if (!strcmp(s, yes[i]) || !strcmp(s, no[i])) {
+                *out = !strcmp(s, yes[i]);
+                return IMI_OK;
+            }
+        }
+    }
+    return type_error(r, col, t, "a boolean");
+}
+
+int imi_db_rows_text(imi_db_rows *r, size_t col, const char **out, size_t *len)
+{
+    int t = value_type(r, col);
+    if (t < 0)
+        return t;
+    if (!out)
+        return imi_error_set(IMI_EINVALID, 0, "db: no output");
+    size_t n = 0;
+    int rc = IMI_OK;
+    if (t == IMI_DB_TEXT) {
+        rc = text_of(r, col, out, &n);
+    } else if (t == IMI_DB_INT) {
+        int64_t i = 0;
+        rc = r->db->vt->r_int(r->res, col, &i);
+        n = (size_t)snprintf(r->num, sizeof r->num, "%" PRId64, i);
+        *out = r->num;
+    } else if (t == IMI_DB_BOOL) {
+        int64_t i = 0;
+        rc = r->db->vt->r_int(r->res, col, &i);
+        n = (size_t)snprintf(r->num, sizeof r->num, "%s", i ? "true" : "false");
+        *out = r->num;
+    } else if (t == IMI_DB_DOUBLE) {
+        double d = 0;
+        rc = r->db->vt->r_double(r->res, col, &d);
+        n = (size_t)snprintf(r->num, sizeof r->num, "%.17g", d);
+        *out = r->num;
+    } else {
+        return type_error(r, col, t, "text");
+    }
+    if (len)
+        *len = n;
+    return rc;
+}
+
+int imi_db_rows_blob(imi_db_rows *r, size_t col, const void **out, size_t *len)
+{
+    int t = value_type(r, col);
+    if (t < 0)
+        return t;
+    if (!out || !len)
+        return imi_error_set(IMI_EINVALID, 0, "db: blob needs out and len");
+    if (t == IMI_DB_BLOB || t == IMI_DB_TEXT)
+        return r->db->vt->r_bytes(r->res, col, out, len);
+    return type_error(r, col, t, "bytes");
+}
