@@ -1,0 +1,256 @@
+/* The in-memory mq driver: a broker per process and `namespace`, shared by every handle
+ * that names it, shaped like Kafka so that it behaves like the real ones:
+ *  - a topic is `partitions` logs; a keyed message goes to the partition of its key's
+ *    hash, so messages of one key stay in order;
+ *  - a consumer group keeps, per topic and partition, the next offset to deliver (its
+ *    committed position), whether a message is in flight and how often it has failed;
+ *    every group reads every message, the members of one group take turns;
+ *  - a partition has at most one message in flight per group, which keeps per-key order
+ *    across members and redeliveries without any rebalancing;
+ *  - messages are dropped once every group of the topic has acknowledged them; a topic
+ *    holds at most `max_queue` messages and publishers wait for room (back-pressure).
+ * A group's position outlives its members, so closing and reopening loses nothing.
+ * One mutex per broker guards it all; one condition variable wakes waiters on change.
+ */
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "iminfra/driver/mq_driver.h"
+#include "mem_broker.h"
+
+enum { OPT_NAMESPACE, OPT_PARTITIONS, OPT_MAX_QUEUE };
+
+static const imi_option_spec mem_options[] = {
+    [OPT_NAMESPACE] = { .name = "namespace", .type = IMI_OPT_STRING, .default_value = "default",
+                        .help = "handles of one process naming the same namespace share topics" },
+    [OPT_PARTITIONS] = { .name = "partitions", .type = IMI_OPT_INT, .default_value = "8",
+                         .help = "partitions per topic (1-1024): the unit of per-key order" },
+    [OPT_MAX_QUEUE] = { .name = "max_queue", .type = IMI_OPT_INT, .default_value = "100000",
+                        .help = "messages a topic holds at most before publishers wait" },
+};
+
+/* ---- async completions: one thread per handle calls them in order ------------------ */
+
+typedef struct done_item {
+    struct done_item *next;
+    imi_mq_done done;
+} done_item;
+
+typedef struct mem_mq {
+    const imi_host_api *host;
+    void *logger;
+    int64_t default_timeout_ms;
+    mem_broker *b;
+    pthread_mutex_t dlock;
+    pthread_cond_t dwake, didle;
+    done_item *head, *tail;
+    uint64_t pending;               /* accepted, completion not yet returned */
+    bool dthread_started, dstop;
+    pthread_t dthread;
+} mem_mq;
+
+static void *done_loop(void *arg)
+{
+    mem_mq *m = arg;
+    pthread_mutex_lock(&m->dlock);
+    for (;;) {
+        while (!m->head && !m->dstop)
+            pthread_cond_wait(&m->dwake, &m->dlock);
+        if (!m->head)
+            break;
+        done_item *it = m->head;
+        m->head = it->next;
+        if (!m->head)
+            m->tail = NULL;
+        pthread_mutex_unlock(&m->dlock);
+        it->done.fn(&it->done, IMI_OK);
+        free(it);
+        pthread_mutex_lock(&m->dlock);
+        if (--m->pending == 0)
+            pthread_cond_broadcast(&m->didle);
+    }
+    pthread_mutex_unlock(&m->dlock);
+    return NULL;
+}
+
+/* ---- driver ------------------------------------------------------------------------ */
+
+static int mem_open(void *st, const imi_driver_env *env)
+{
+    mem_mq *m = st;
+    m->host = env->host;
+    m->logger = env->logger;
+    m->default_timeout_ms = env->default_timeout_ms;
+    int64_t parts = env->opts[OPT_PARTITIONS].i, maxq = env->opts[OPT_MAX_QUEUE].i;
+    if (parts < 1 || parts > 1024)
+        return m->host->error(IMI_ECONFIG, 0, "[%s] partitions must be 1-1024, not %" PRId64,
+                              env->instance, parts);
+    if (maxq < 1)
+        return m->host->error(IMI_ECONFIG, 0, "[%s] max_queue must be positive, not %" PRId64,
+                              env->instance, maxq);
+    const char *ns = env->opts[OPT_NAMESPACE].str;
+    if (!ns || !*ns)
+        return m->host->error(IMI_ECONFIG, 0, "[%s] namespace is empty", env->instance);
+    pthread_mutex_init(&m->dlock, NULL);
+    pthread_cond_init(&m->dwake, NULL);
+    pthread_cond_init(&m->didle, NULL);
+    m->b = mem_broker_get(ns, (size_t)parts, (size_t)maxq);
+    if (!m->b)
+        return m->host->error(IMI_ENOMEM, 0, "out of memory");
+    return IMI_OK;
+}
+
+static void mem_close(void *st)
+{
+    mem_mq *m = st;
+    if (!m->b)
+        return;
+    /* The completion thread runs the queue dry before it stops: nothing is lost. */
+    pthread_mutex_lock(&m->dlock);
+    m->dstop = true;
+    pthread_cond_broadcast(&m->dwake);
+    bool started = m->dthread_started;
+    pthread_mutex_unlock(&m->dlock);
+    if (started)
+        pthread_join(m->dthread, NULL);
+    mem_broker_put(m->b);
+    m->b = NULL;
+    pthread_cond_destroy(&m->didle);
+    pthread_cond_destroy(&m->dwake);
+    pthread_mutex_destroy(&m->dlock);
+}
+
+static int mem_ping(void *st, const imi_ctx *ctx)
+{
+    (void)st;
+    (void)ctx;
+    return IMI_OK;
+}
+
+/* ---- producer ---------------------------------------------------------------------- */
+
+static int64_t deadline_of(const mem_mq *m, const imi_ctx *ctx)
+{
+    return m->host->mono_ns() + m->host->ctx_remaining_ms(ctx, m->default_timeout_ms) * 1000000;
+}
+
+static int mem_publish(void *st, const imi_ctx *ctx, const imi_mq_msg *msg)
+{
+    mem_mq *m = st;
+    return mem_broker_append(m->b, m->host, ctx, deadline_of(m, ctx), msg);
+}
+
+static int mem_publish_async(void *st, const imi_ctx *ctx, const imi_mq_msg *msg,
+                             const imi_mq_done *done)
+{
+    mem_mq *m = st;
+    done_item *it = calloc(1, sizeof *it);
+    if (!it)
+        return m->host->error(IMI_ENOMEM, 0, "out of memory");
+    it->done = *done;
+    int rc = mem_broker_append(m->b, m->host, ctx, deadline_of(m, ctx), msg);
+    if (rc) {
+        free(it);
+        return rc;
+    }
+    pthread_mutex_lock(&m->dlock);
+    if (!m->dthread_started) {
+        if (pthread_create(&m->dthread, NULL, done_loop, m)) {
+            pthread_mutex_unlock(&m->dlock);
+            free(it);
+            return m->host->error(IMI_EINTERNAL, 0, "cannot start the completion thread");
+        }
+        m->dthread_started = true;
+    }
+    m->pending++;
+    if (m->tail)
+        m->tail->next = it;
+    else
+        m->head = it;
+    m->tail = it;
+    pthread_cond_signal(&m->dwake);
+    pthread_mutex_unlock(&m->dlock);
+    return IMI_OK;
+}
+
+static int mem_flush(void *st, const imi_ctx *ctx)
+{
+    mem_mq *m = st;
+    int64_t deadline = deadline_of(m, ctx);
+    int rc = IMI_OK;
+    pthread_mutex_lock(&m->dlock);
+    while (m->pending && !rc) {
+        if (m->host->ctx_canceled(ctx)) {
+            rc = m->host->error(IMI_ECANCELED, 0, "flush canceled");
+            break;
+        }
+        int64_t now = m->host->mono_ns();
+        if (now >= deadline) {
+            rc = m->host->error(IMI_ETIMEDOUT, 0, "flush: %" PRIu64 " publishes still in "
+                                "flight at the deadline", m->pending);
+            break;
+        }
+        mem_timedwait(&m->didle, &m->dlock, now, deadline);
+    }
+    pthread_mutex_unlock(&m->dlock);
+    return rc;
+}
+
+/* ---- subscriptions ----------------------------------------------------------------- */
+
+static int mem_sub_open(void *st, void *sub, const imi_ctx *ctx, const imi_mq_sub_spec *spec,
+                        imi_mq_deliver_fn deliver, void *core_sub)
+{
+    mem_mq *m = st;
+    (void)ctx;
+    return mem_member_start(m->b, m->host, sub, spec, deliver, core_sub);
+}
+
+static void mem_sub_close(void *st, void *sub)
+{
+    (void)st;
+    mem_member_stop(sub);
+}
+
+static const imi_mq_producer_ops mem_producer = {
+    .size = sizeof(imi_mq_producer_ops),
+    .p_publish = mem_publish,
+    .p_publish_async = mem_publish_async,
+    .p_flush = mem_flush,
+};
+
+static const imi_mq_sub_ops mem_sub = {
+    .size = sizeof(imi_mq_sub_ops),
+    .s_state_size = sizeof(mem_member),
+    .s_open = mem_sub_open,
+    .s_close = mem_sub_close,
+};
+
+static const imi_mq_driver mem_vtable = {
+    .size = sizeof(imi_mq_driver),
+    .open = mem_open,
+    .close = mem_close,
+    .ping = mem_ping,
+    .producer = &mem_producer,
+    .sub = &mem_sub,
+};
+
+static const imi_driver_desc mem_desc = {
+    .size = sizeof(imi_driver_desc),
+    .abi_major = IMI_ABI_MAJOR,
+    .abi_minor = IMI_ABI_MINOR,
+    .kind = IMI_KIND_MQ,
+    .name = "mem",
+    .version = "1.0.0",
+    .description = "in-process broker: partitioned topics, consumer groups, back-pressure",
+    .caps = IMI_MQ_CAP_ASYNC | IMI_MQ_CAP_DURABLE | IMI_MQ_CAP_KEY_ORDER,
+    .options = mem_options,
+    .n_options = IMI_COUNT_OF(mem_options),
+    .state_size = sizeof(mem_mq),
+    .vtable = &mem_vtable,
+};
+
+IMI_DRIVER_DEFINE(mem_desc)

@@ -1,0 +1,578 @@
+/* The NATS mq driver: connection with endless reconnects, publish (core NATS: confirmed
+ * by a flush round trip; JetStream: by the stream's publish acknowledgement) and async
+ * publish. Subscriptions are in nats_sub.c.
+ *
+ * Header values travel as they are when they are printable text; other values (binary,
+ * empty, or starting with the marker) travel as NATS_HDR_MARK followed by their hex. An
+ * empty value is never sent as one: nats.c 3.4 misreads the header after it. */
+#include <dlfcn.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "nats_mq.h"
+
+static const imi_option_spec nats_options[] = {
+    [OPT_URL] = { .name = "url", .type = IMI_OPT_STRING, .default_value = "nats://127.0.0.1:4222",
+                  .help = "server URL(s), comma-separated" },
+    [OPT_JETSTREAM] = { .name = "jetstream", .type = IMI_OPT_BOOL, .default_value = "false",
+                        .help = "true: durable JetStream streams and consumers; false: core NATS" },
+    [OPT_STREAM_PREFIX] = { .name = "stream_prefix", .type = IMI_OPT_STRING,
+                            .default_value = "IMI_",
+                            .help = "JetStream: stream names are this plus the topic" },
+    [OPT_STORAGE] = { .name = "storage", .type = IMI_OPT_STRING, .default_value = "file",
+                      .help = "JetStream stream storage: file or memory" },
+    [OPT_ACK_WAIT] = { .name = "ack_wait", .type = IMI_OPT_DURATION, .default_value = "30s",
+                       .help = "JetStream: an unacknowledged delivery is resent after this" },
+    [OPT_RECONNECT_WAIT] = { .name = "reconnect_wait", .type = IMI_OPT_DURATION,
+                             .default_value = "100ms", .help = "wait between reconnect attempts" },
+    [OPT_MAX_PENDING] = { .name = "max_pending", .type = IMI_OPT_INT, .default_value = "65536",
+                          .help = "async publishes in flight at most before publish waits" },
+};
+
+/* A completion waiting for its confirmation. */
+typedef struct nats_done {
+    struct nats_done *next;
+    imi_mq_done done;
+    natsMsg *msg;                   /* JetStream: the message the ack handler gets back */
+} nats_done;
+
+int nats_error(const nats_mq *n, natsStatus s, const char *what)
+{
+    int code;
+    switch (s) {
+    case NATS_TIMEOUT:
+        code = IMI_ETIMEDOUT;
+        break;
+    case NATS_NO_SERVER:
+    case NATS_CONNECTION_CLOSED:
+    case NATS_CONNECTION_DISCONNECTED:
+    case NATS_STALE_CONNECTION:
+    case NATS_IO_ERROR:
+    case NATS_NO_RESPONDERS:
+    case NATS_SLOW_CONSUMER:
+        code = IMI_EUNAVAILABLE;
+        break;
+    case NATS_NO_MEMORY:
+        code = IMI_ENOMEM;
+        break;
+    case NATS_INVALID_ARG:
+    case NATS_INVALID_SUBJECT:
+    case NATS_MAX_PAYLOAD:
+        code = IMI_EINVALID;
+        break;
+    default:
+        code = IMI_EDRIVER;
+    }
+    const char *last = nats_GetLastError(NULL);
+    return n->host->error(code, (long)s, "nats: %s: %s%s%s", what, natsStatus_GetText(s),
+                          last && *last ? ": " : "", last && *last ? last : "");
+}
+
+void nats_stream_name(const nats_mq *n, const char *topic, char *buf, size_t cap)
+{
+    /* Stream names take no '.': dots become "_d" and '_' becomes "__", so that distinct
+     * topics never share a stream. */
+    size_t o = (size_t)snprintf(buf, cap, "%s", n->env->opts[OPT_STREAM_PREFIX].str);
+    for (; *topic && o + 3 < cap; topic++) {
+        if (*topic == '.' || *topic == '_') {
+            buf[o++] = '_';
+            buf[o++] = *topic == '.' ? 'd' : '_';
+        } else {
+            buf[o++] = *topic;
+        }
+    }
+    buf[o < cap ? o : cap - 1] = '\0';
+}
+
+int nats_ensure_stream(nats_mq *n, jsCtx *js, const char *topic)
+{
+    pthread_mutex_lock(&n->lock);
+    for (size_t i = 0; i < n->n_streams; i++)
+        if (!strcmp(n->streams[i], topic)) {
+            pthread_mutex_unlock(&n->lock);
+            return IMI_OK;
+        }
+    pthread_mutex_unlock(&n->lock);
+    char name[256];
+    nats_stream_name(n, topic, name, sizeof name);
+    jsStreamConfig cfg;
+    jsStreamConfig_Init(&cfg);
+    const char *subjects[] = { topic };
+    cfg.Name = name;
+    cfg.Subjects = subjects;
+    cfg.SubjectsLen = 1;
+    cfg.Storage = strcmp(n->env->opts[OPT_STORAGE].str, "memory") ? js_FileStorage
+                                                                    : js_MemoryStorage;
+    jsErrCode jerr = 0;
+    natsStatus s = js_AddStream(NULL, js, &cfg, NULL, &jerr);
+    if (s != NATS_OK && jerr != JSStreamNameExistErr)
+        return nats_error(n, s, "creating the stream");
+    pthread_mutex_lock(&n->lock);
+    if (n->n_streams == n->cap_streams) {
+        size_t cap = n->cap_streams ? n->cap_streams * 2 : 16;
+        char **v = realloc(n->streams, cap * sizeof *v);
+        if (v) {
+            n->streams = v;
+            n->cap_streams = cap;
+        }
+    }
+    if (n->n_streams < n->cap_streams && (n->streams[n->n_streams] = strdup(topic)))
+        n->n_streams++;
+    pthread_mutex_unlock(&n->lock);
+    return IMI_OK;
+}
+
+/* ---- completions ----------------------------------------------------------------- */
+
+static void complete(nats_mq *n, nats_done *d, int rc)
+{
+    d->done.fn(&d->done, rc);
+    free(d);
+    pthread_mutex_lock(&n->lock);
+    if (--n->pending == 0)
+        pthread_cond_broadcast(&n->idle);
+    pthread_mutex_unlock(&n->lock);
+}
+
+/* Core NATS completions, in blocks: one allocation per DONE_BATCH publishes. */
+#define DONE_BATCH 256
+typedef struct done_batch {
+    struct done_batch *next;
+    size_t n;
+    imi_mq_done done[DONE_BATCH];
+} done_batch;
+
+/* Core NATS: a flush round trip confirms everything published before it. */
+static void *flush_loop(void *arg)
+{
+    nats_mq *n = arg;
+    pthread_mutex_lock(&n->lock);
+    for (;;) {
+        while (!n->queue_head && !n->stopping) {
+            n->flusher_waiting = true;
+            pthread_cond_wait(&n->wake, &n->lock);
+            n->flusher_waiting = false;
+        }
+        if (!n->queue_head)
+            break;
+        if (!n->stopping) {
+            /* Gather a millisecond's worth of publishes per round trip. */
+            pthread_mutex_unlock(&n->lock);
+            struct timespec gather = { 0, 1000000 };
+            nanosleep(&gather, NULL);
+            pthread_mutex_lock(&n->lock);
+        }
+        done_batch *list = n->queue_head;
+        n->queue_head = n->queue_tail = NULL;
+        bool stopping = n->stopping;
+        pthread_mutex_unlock(&n->lock);
+        natsStatus s = natsConnection_FlushTimeout(n->nc, stopping ? 1000 : 10000);
+        int rc = s == NATS_OK ? IMI_OK : nats_error(n, s, "flush");
+        if (rc && !stopping) {
+            /* Not confirmed yet (e.g. reconnecting): keep them queued and try again. */
+            pthread_mutex_lock(&n->lock);
+            done_batch *last = list;
+            while (last->next)
+                last = last->next;
+            last->next = n->queue_head;
+            n->queue_head = list;
+            if (!n->queue_tail)
+                n->queue_tail = last;
+            pthread_mutex_unlock(&n->lock);
+            struct timespec ts = { 0, 50000000 };
+            nanosleep(&ts, NULL);
+            pthread_mutex_lock(&n->lock);
+            continue;
+        }
+        while (list) {
+            done_batch *next = list->next;
+            for (size_t i = 0; i < list->n; i++)
+                list->done[i].fn(&list->done[i], rc ? IMI_ECLOSED : IMI_OK);
+            pthread_mutex_lock(&n->lock);
+            n->pending -= (long)list->n;
+            if (n->pending == 0)
+                pthread_cond_broadcast(&n->idle);
+            pthread_mutex_unlock(&n->lock);
+            free(list);
+            list = next;
+        }
+        pthread_mutex_lock(&n->lock);
+    }
+    pthread_mutex_unlock(&n->lock);
+    return NULL;
+}
+
+/* Queues the completion of a core NATS publish for the flusher (lock held). */
+static int queue_done(nats_mq *n, const imi_mq_done *done)
+{
+    done_batch *b = n->queue_tail;
+    if (!b || b->n == DONE_BATCH) {
+        if (!(b = malloc(sizeof *b)))
+            return IMI_ENOMEM;
+        b->next = NULL;
+        b->n = 0;
+        if (n->queue_tail)
+            n->queue_tail->next = b;
+        else
+            n->queue_head = b;
+        n->queue_tail = b;
+    }
+    b->done[b->n++] = *done;
+    n->pending++;
+    if (!n->flusher_started && !pthread_create(&n->flusher, NULL, flush_loop, n))
+        n->flusher_started = true;
+    if (n->flusher_waiting)
+        pthread_cond_signal(&n->wake);
+    return IMI_OK;
+}
+
+static nats_done **bucket_of(nats_mq *n, const natsMsg *msg)
+{
+    return &n->inflight[((uintptr_t)msg >> 4) % NATS_INFLIGHT_BUCKETS];
+}
+
+/* Unlinks and returns the completion of msg (lock held). */
+static nats_done *take_inflight(nats_mq *n, const natsMsg *msg)
+{
+    nats_done **p = bucket_of(n, msg);
+    while (*p && (*p)->msg != msg)
+        p = &(*p)->next;
+    nats_done *d = *p;
+    if (d)
+        *p = d->next;
+    return d;
+}
+
+/* JetStream: the acknowledgement of one async publish. */
+static void on_pub_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure)
+{
+    nats_mq *n = closure;
+    (void)js;
+    (void)pa;
+    pthread_mutex_lock(&n->lock);
+    nats_done *d = take_inflight(n, msg);
+    pthread_mutex_unlock(&n->lock);
+    if (!d)
+        return;
+    int rc = pae ? nats_error(n, pae->Err, pae->ErrText ? pae->ErrText : "publish") : IMI_OK;
+    complete(n, d, rc);
+}
+
+/* ---- driver ---------------------------------------------------------------------- */
+
+/* nats.c keeps library-wide threads (timers, message delivery) alive after the last
+ * connection is destroyed; unloading this driver, and libnats with it, under them would
+ * crash. Once opened, the driver stays loaded. */
+static void pin_self(void)
+{
+    Dl_info info;
+    if (dladdr((void *)pin_self, &info) && info.dli_fname)
+        dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
+}
+
+static int nats_open(void *st, const imi_driver_env *env)
+{
+    static pthread_once_t pinned = PTHREAD_ONCE_INIT;
+    pthread_once(&pinned, pin_self);
+    nats_mq *n = st;
+    n->env = env;
+    n->host = env->host;
+    n->jetstream = env->opts[OPT_JETSTREAM].i;
+    pthread_mutex_init(&n->lock, NULL);
+    pthread_cond_init(&n->idle, NULL);
+    pthread_cond_init(&n->wake, NULL);
+    const char *storage = env->opts[OPT_STORAGE].str;
+    if (strcmp(storage, "file") && strcmp(storage, "memory"))
+        return n->host->error(IMI_ECONFIG, 0, "[%s] storage must be file or memory, not '%s'",
+                              env->instance, storage);
+    if (env->opts[OPT_MAX_PENDING].i < 1)
+        return n->host->error(IMI_ECONFIG, 0, "[%s] max_pending must be positive", env->instance);
+    natsStatus s = natsOptions_Create(&n->opts);
+    if (s == NATS_OK)
+        s = natsOptions_SetServers(n->opts, NULL, 0);
+    if (s == NATS_OK)
+        s = natsOptions_SetURL(n->opts, env->opts[OPT_URL].str);
+    if (s == NATS_OK)
+        s = natsOptions_SetMaxReconnect(n->opts, -1);
+    if (s == NATS_OK)
+        s = natsOptions_SetReconnectWait(n->opts, env->opts[OPT_RECONNECT_WAIT].i);
+    if (s == NATS_OK)
+        s = natsOptions_SetReconnectBufSize(n->opts, 64 * 1024 * 1024);
+    if (s == NATS_OK)
+        s = natsOptions_SetTimeout(n->opts, env->default_timeout_ms);
+    if (s != NATS_OK)
+        return nats_error(n, s, "options");
+    if ((s = natsConnection_Connect(&n->nc, n->opts)) != NATS_OK)
+        return nats_error(n, s, "connect");
+    if (n->jetstream) {
+        jsOptions jo;
+        jsOptions_Init(&jo);
+        jo.Wait = env->default_timeout_ms;
+        jo.PublishAsync.MaxPending = env->opts[OPT_MAX_PENDING].i;
+        jo.PublishAsync.AckHandler = on_pub_ack;
+        jo.PublishAsync.AckHandlerClosure = n;
+        if ((s = natsConnection_JetStream(&n->js, n->nc, &jo)) != NATS_OK)
+            return nats_error(n, s, "JetStream context");
+    }
+    return IMI_OK;
+}
+
+static void nats_close(void *st)
+{
+    nats_mq *n = st;
+    if (n->js)
+        js_PublishAsyncComplete(n->js, NULL);
+    pthread_mutex_lock(&n->lock);
+    n->stopping = true;
+    pthread_cond_broadcast(&n->wake);
+    pthread_mutex_unlock(&n->lock);
+    if (n->flusher_started)
+        pthread_join(n->flusher, NULL);
+    if (n->js)
+        jsCtx_Destroy(n->js);
+    /* JetStream publishes never acknowledged fail now: every completion runs. */
+    for (size_t b = 0; b < NATS_INFLIGHT_BUCKETS; b++)
+        while (n->inflight[b]) {
+            nats_done *d = n->inflight[b];
+            n->inflight[b] = d->next;
+            n->host->error(IMI_ECLOSED, 0, "closed before the stream acknowledged the message");
+            complete(n, d, IMI_ECLOSED);
+        }
+    if (n->nc) {
+        natsConnection_Close(n->nc);
+        natsConnection_Destroy(n->nc);
+    }
+    natsOptions_Destroy(n->opts);
+    for (size_t i = 0; i < n->n_streams; i++)
+        free(n->streams[i]);
+    free(n->streams);
+    pthread_cond_destroy(&n->wake);
+    pthread_cond_destroy(&n->idle);
+    pthread_mutex_destroy(&n->lock);
+}
+
+static int nats_ping(void *st, const imi_ctx *ctx)
+{
+    nats_mq *n = st;
+    int64_t ms = n->host->ctx_remaining_ms(ctx, n->env->default_timeout_ms);
+    natsStatus s = natsConnection_FlushTimeout(n->nc, ms > 0 ? ms : 1);
+    return s == NATS_OK ? IMI_OK : nats_error(n, s, "ping");
+}
+
+/* ---- producer -------------------------------------------------------------------- */
+
+/* The header value as sent: the text itself, or the marker and hex (see above). */
+static char *encode_value(const imi_mq_header *h, char *small, size_t cap)
+{
+    const unsigned char *v = h->value;
+    bool plain = h->len > 0 && !(h->len >= strlen(NATS_HDR_MARK) &&
+                                 !memcmp(v, NATS_HDR_MARK, strlen(NATS_HDR_MARK)));
+    for (size_t j = 0; plain && j < h->len; j++)
+        plain = v[j] >= 32 && v[j] <= 126;
+    size_t need = plain ? h->len + 1 : strlen(NATS_HDR_MARK) + 2 * h->len + 1;
+    char *out = need <= cap ? small : malloc(need);
+    if (!out)
+        return NULL;
+    if (plain) {
+        memcpy(out, v, h->len);
+        out[h->len] = '\0';
+        return out;
+    }
+    size_t o = (size_t)sprintf(out, "%s", NATS_HDR_MARK);
+    for (size_t j = 0; j < h->len; j++)
+        o += (size_t)sprintf(out + o, "%02x", v[j]);
+    return out;
+}
+
+static int make_msg(nats_mq *n, const imi_mq_msg *m, natsMsg **out)
+{
+    natsStatus s = natsMsg_Create(out, m->topic, NULL, m->body, (int)m->body_len);
+    for (size_t i = 0; s == NATS_OK && i < m->n_headers; i++) {
+        char small[256], *v = encode_value(&m->headers[i], small, sizeof small);
+        if (!v) {
+            s = NATS_NO_MEMORY;
+            break;
+        }
+        s = natsMsgHeader_Add(*out, m->headers[i].name, v);
+        if (v != small)
+            free(v);
+    }
+    /* The key travels in a header: NATS messages have none. */
+    if (s == NATS_OK && m->key) {
+        imi_mq_header kh = { NATS_KEY_HEADER, m->key, m->key_len };
+        char small[256], *k = encode_value(&kh, small, sizeof small);
+        s = k ? natsMsgHeader_Set(*out, NATS_KEY_HEADER, k) : NATS_NO_MEMORY;
+        if (k != small)
+            free(k);
+    }
+    if (s != NATS_OK) {
+        natsMsg_Destroy(*out);
+        *out = NULL;
+        return nats_error(n, s, "building the message");
+    }
+    return IMI_OK;
+}
+
+static int nats_publish(void *st, const imi_ctx *ctx, const imi_mq_msg *m)
+{
+    nats_mq *n = st;
+    int64_t ms = n->host->ctx_remaining_ms(ctx, n->env->default_timeout_ms);
+    if (n->jetstream) {
+        int rc = nats_ensure_stream(n, n->js, m->topic);
+        if (rc)
+            return rc;
+    }
+    natsMsg *msg = NULL;
+    int rc = make_msg(n, m, &msg);
+    if (rc)
+        return rc;
+    natsStatus s;
+    if (n->jetstream) {
+        jsPubOptions po;
+        jsPubOptions_Init(&po);
+        po.MaxWait = ms > 0 ? ms : 1;
+        jsErrCode jerr = 0;
+        s = js_PublishMsg(NULL, n->js, msg, &po, &jerr);
+    } else {
+        s = natsConnection_PublishMsg(n->nc, msg);
+        if (s == NATS_OK)
+            s = natsConnection_FlushTimeout(n->nc, ms > 0 ? ms : 1);
+    }
+    natsMsg_Destroy(msg);
+    return s == NATS_OK ? IMI_OK : nats_error(n, s, "publish");
+}
+
+static int nats_publish_async(void *st, const imi_ctx *ctx, const imi_mq_msg *m,
+                              const imi_mq_done *done)
+{
+    nats_mq *n = st;
+    (void)ctx;
+    natsMsg *msg = NULL;
+    natsStatus s;
+    int rc;
+    if (!n->jetstream) {
+        /* Without headers or key there is no message object to build. */
+        bool plain = !m->n_headers && !m->key;
+        if (!plain && (rc = make_msg(n, m, &msg)))
+            return rc;
+        /* Under the lock, so that the flush that confirms it comes after it. */
+        pthread_mutex_lock(&n->lock);
+        s = plain ? natsConnection_Publish(n->nc, m->topic, m->body, (int)m->body_len)
+                  : natsConnection_PublishMsg(n->nc, msg);
+        rc = s != NATS_OK ? nats_error(n, s, "publish")
+           : queue_done(n, done) ? n->host->error(IMI_ENOMEM, 0, "out of memory") : IMI_OK;
+        pthread_mutex_unlock(&n->lock);
+        natsMsg_Destroy(msg);
+        return rc;
+    }
+    if ((rc = nats_ensure_stream(n, n->js, m->topic)))
+        return rc;
+    nats_done *d = calloc(1, sizeof *d);
+    if (!d)
+        return n->host->error(IMI_ENOMEM, 0, "out of memory");
+    if ((rc = make_msg(n, m, &msg))) {
+        free(d);
+        return rc;
+    }
+    d->done = *done;
+    d->msg = msg;
+    pthread_mutex_lock(&n->lock);
+    n->pending++;
+    d->next = *bucket_of(n, msg);
+    *bucket_of(n, msg) = d;
+    pthread_mutex_unlock(&n->lock);
+    s = js_PublishMsgAsync(n->js, &msg, NULL);
+    if (s == NATS_OK)
+        return IMI_OK;
+    /* Not taken: msg is still ours and no acknowledgement will come. */
+    pthread_mutex_lock(&n->lock);
+    take_inflight(n, d->msg);
+    if (--n->pending == 0)
+        pthread_cond_broadcast(&n->idle);
+    pthread_mutex_unlock(&n->lock);
+    natsMsg_Destroy(msg);
+    free(d);
+    return nats_error(n, s, "publish");
+}
+
+static int nats_flush(void *st, const imi_ctx *ctx)
+{
+    nats_mq *n = st;
+    int64_t deadline = n->host->mono_ns() +
+                       n->host->ctx_remaining_ms(ctx, n->env->default_timeout_ms) * 1000000;
+    int rc = IMI_OK;
+    pthread_mutex_lock(&n->lock);
+    while (n->pending > 0) {
+        if (n->host->ctx_canceled(ctx)) {
+            rc = n->host->error(IMI_ECANCELED, 0, "flush canceled");
+            break;
+        }
+        if (n->host->mono_ns() >= deadline) {
+            rc = n->host->error(IMI_ETIMEDOUT, 0, "flush: %ld publishes not confirmed by the "
+                                "deadline", n->pending);
+            break;
+        }
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 10000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&n->idle, &n->lock, &ts);
+    }
+    pthread_mutex_unlock(&n->lock);
+    return rc;
+}
+
+static const imi_mq_producer_ops nats_producer = {
+    .size = sizeof(imi_mq_producer_ops),
+    .p_publish = nats_publish,
+    .p_publish_async = nats_publish_async,
+    .p_flush = nats_flush,
+};
+
+static const imi_mq_sub_ops nats_sub_ops = {
+    .size = sizeof(imi_mq_sub_ops),
+    .s_state_size = sizeof(nats_sub),
+    .s_open = nats_sub_open,
+    .s_close = nats_sub_close,
+};
+
+/* Core NATS keeps nothing for a group with no member; JetStream does. Neither keeps
+ * per-key order across the members of a queue group. */
+static uint64_t nats_caps(void *st)
+{
+    const nats_mq *n = st;
+    return IMI_MQ_CAP_ASYNC | (n->jetstream ? IMI_MQ_CAP_DURABLE : 0);
+}
+
+static const imi_mq_driver nats_vtable = {
+    .size = sizeof(imi_mq_driver),
+    .open = nats_open,
+    .close = nats_close,
+    .ping = nats_ping,
+    .producer = &nats_producer,
+    .sub = &nats_sub_ops,
+    .caps = nats_caps,
+};
+
+static const imi_driver_desc nats_desc = {
+    .size = sizeof(imi_driver_desc),
+    .abi_major = IMI_ABI_MAJOR,
+    .abi_minor = IMI_ABI_MINOR,
+    .kind = IMI_KIND_MQ,
+    .name = "nats",
+    .version = "1.0.0",
+    .description = "NATS through nats.c: core subjects and queue groups, or JetStream "
+                   "streams and durable consumers (jetstream = true)",
+    .caps = IMI_MQ_CAP_ASYNC | IMI_MQ_CAP_DURABLE,
+    .options = nats_options,
+    .n_options = IMI_COUNT_OF(nats_options),
+    .state_size = sizeof(nats_mq),
+    .vtable = &nats_vtable,
+};
+
+IMI_DRIVER_DEFINE(nats_desc)

@@ -1,0 +1,72 @@
+/* The NATS mq driver (nats.c): what the producer file (nats.c) and the subscription file
+ * (nats_sub.c) share. Topics are subjects; consumer groups are queue groups (core NATS)
+ * or durable JetStream consumers with a deliver group (jetstream = true), one stream per
+ * topic. */
+#ifndef IMI_DRIVERS_MQ_NATS_MQ_H
+#define IMI_DRIVERS_MQ_NATS_MQ_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <nats/nats.h>
+#include "iminfra/driver/mq_driver.h"
+
+/* Header values that are not plain text travel as this marker and their bytes in hex. */
+#define NATS_HDR_MARK "%imi-hex:"
+#define NATS_INFLIGHT_BUCKETS 4096
+
+/* The header that carries the message key. */
+#define NATS_KEY_HEADER "imi-key"
+
+enum { OPT_URL, OPT_JETSTREAM, OPT_STREAM_PREFIX, OPT_STORAGE, OPT_ACK_WAIT,
+       OPT_RECONNECT_WAIT, OPT_MAX_PENDING };
+
+typedef struct nats_mq {
+    const imi_driver_env *env;
+    const imi_host_api *host;
+    bool jetstream;
+    natsOptions *opts;              /* shared by every connection of the handle */
+    natsConnection *nc;             /* the producer's connection */
+    jsCtx *js;                      /* JetStream: the producer's context */
+    pthread_mutex_t lock;
+    pthread_cond_t idle;
+    char **streams;                 /* JetStream: streams known to exist */
+    size_t n_streams, cap_streams;
+    long pending;                   /* async publishes whose completion has not returned */
+    /* core NATS async: completions waiting for the flush that confirms them */
+    struct done_batch *queue_head, *queue_tail;
+    bool flusher_started, flusher_waiting, stopping;
+    pthread_t flusher;
+    pthread_cond_t wake;
+    /* JetStream async: completions by message, hashed on the message pointer */
+    struct nats_done *inflight[NATS_INFLIGHT_BUCKETS];
+} nats_mq;
+
+typedef struct nats_sub {
+    nats_mq *n;
+    natsConnection *nc;
+    jsCtx *js;
+    natsSubscription **subs;
+    size_t n_subs;
+    imi_mq_deliver_fn deliver;
+    void *core_sub;
+    int64_t delay_ms;
+    int stop;                       /* atomically: s_close started */
+    pthread_mutex_t lock;
+    pthread_cond_t done_cond;
+    size_t completed;               /* subscriptions whose delivery thread is done */
+    bool inited;
+} nats_sub;
+
+/* The imi code for a nats.c status, with the library's last error text. */
+int nats_error(const nats_mq *n, natsStatus s, const char *what);
+
+/* The stream that holds topic ("<stream_prefix><topic with '.' as '_'>"). */
+void nats_stream_name(const nats_mq *n, const char *topic, char *buf, size_t cap);
+/* Creates the stream of topic unless it is known to exist. */
+int nats_ensure_stream(nats_mq *n, jsCtx *js, const char *topic);
+
+int nats_sub_open(void *st, void *sub, const imi_ctx *ctx, const imi_mq_sub_spec *spec,
+                  imi_mq_deliver_fn deliver, void *core_sub);
+void nats_sub_close(void *st, void *sub);
+
+#endif
