@@ -1,0 +1,111 @@
+/* Inside the coord front-end: the handle, and what its parts (coord.c: KV, leases,
+ * watches; coord_keeper.c; coord_hold.c; coord_lock.c; coord_registry.c; coord_ids.c)
+ * share. Everything here works on keys without the instance prefix. */
+#ifndef IMI_CORE_COORD_INTERNAL_H
+#define IMI_CORE_COORD_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include "iminfra/coord.h"
+#include "iminfra/driver/coord_driver.h"
+#include "instance.h"
+
+typedef struct coord_keeper coord_keeper;
+typedef struct coord_keep coord_keep;
+typedef struct coord_view coord_view;
+
+struct imi_coord {
+    imi_instance in;
+    const imi_coord_driver *vt;
+    char *prefix;
+    size_t prefix_len;
+    int64_t lease_ttl_ms;          /* [coord] lease_ttl: locks, registrations, ids */
+    char owner[96];                /* host-pid-random: lock values, generated names */
+    atomic_uint_fast64_t seq;      /* numbers generated instance names */
+
+    pthread_mutex_t mu;            /* watches and resolvers lists */
+    struct imi_coord_watch *watches;
+    coord_view *resolvers;
+    pthread_mutex_t resolve_mu;    /* one resolver opened at a time */
+
+    coord_keeper *keeper;          /* created on first use */
+};
+
+struct imi_coord_watch {
+    imi_coord *c;
+    void *dw;                      /* the driver's watch; NULL once stopped */
+    imi_coord_watch_fn fn;
+    void *ud;
+    void (*cleanup)(void *ud);     /* frees what fn works on, after the watch stopped */
+    struct imi_coord_watch *next;
+};
+
+/* A slot the driver's vtable is large enough to hold, or NULL. */
+#define COORD_SLOT(c, name) \
+    (IMI_HAS_FIELD((c)->vt, imi_coord_driver, name) ? (c)->vt->name : NULL)
+
+/* IMI_OK when the driver advertises cap, else IMI_ENOTSUP naming `what`. */
+int coord_need(const imi_coord *c, uint64_t cap, const char *what);
+
+/* Enter/leave around driver calls: IMI_ECLOSED after close, ctx errors. */
+int coord_enter(imi_coord *c, const imi_ctx *ctx);
+void coord_leave(imi_coord *c);
+
+/* A conditional write on key (no prefix): see imi_coord_driver.cas. */
+int coord_cas(imi_coord *c, const imi_ctx *ctx, const char *key, imi_coord_cmp_target target,
+              int64_t expect, const imi_coord_write *w, int64_t *rev);
+
+/* An internal watch whose cleanup(ud) runs after it stopped (cancel or close). */
+int coord_watch_open(imi_coord *c, const imi_ctx *ctx, const char *key, unsigned flags,
+                     int64_t start_rev, imi_coord_watch_fn fn, void *ud,
+                     void (*cleanup)(void *ud), imi_coord_watch **out);
+
+/* "<a><b><c>" in a new allocation; NULL when out of memory. */
+char *coord_join(const char *a, const char *b, const char *c);
+
+/* A monotonic deadline for ctx: its own, or now + the instance timeout. */
+int64_t coord_deadline_ns(const imi_coord *c, const imi_ctx *ctx);
+
+/* ---- keeper: renews leases in the background (coord_keeper.c) ---- */
+
+/* lost(ud): once, on the keeper thread, when the lease is found gone and recover is NULL
+ * or not given. recover(ud, &lease, &ttl_ms): makes a new lease and rewrites what the
+ * old one held; IMI_OK to keep going with it, else retried later. */
+typedef void (*coord_lost_cb)(void *ud);
+typedef int (*coord_recover_cb)(void *ud, int64_t *lease, int64_t *ttl_ms);
+
+int coord_keeper_add(imi_coord *c, int64_t lease, int64_t ttl_ms, coord_lost_cb lost,
+                     coord_recover_cb recover, void *ud, coord_keep **out);
+/* Stops keeping; when it returns no callback of k runs (unless called from that very
+ * callback, which then finishes first). NULL k is ignored. */
+void coord_keeper_remove(imi_coord *c, coord_keep *k);
+/* Removes every entry of lease (imi_coord_lease_revoke). */
+void coord_keeper_forget_lease(imi_coord *c, int64_t lease);
+/* Joins the keeper thread (at close); entries stay until removed or coord_keeper_free. */
+void coord_keeper_stop(imi_coord *c);
+void coord_keeper_free(imi_coord *c);
+
+/* ---- holds: a key held under a lease (coord_hold.c) ---- */
+
+typedef struct coord_hold coord_hold;
+
+#define HOLD_EXCLUSIVE 0x1u   /* create only when absent (locks, ids) */
+#define HOLD_RENEW     0x2u   /* the keeper renews the lease */
+#define HOLD_RECREATE  0x4u   /* after a lost lease, write the key again (registrations) */
+
+int coord_hold_take(imi_coord *c, const imi_ctx *ctx, const char *key, const void *val,
+                    size_t len, int64_t ttl_ms, unsigned flags, coord_hold **out);
+int coord_hold_renew(coord_hold *h, const imi_ctx *ctx);
+int coord_hold_check(coord_hold *h, const imi_ctx *ctx);
+void coord_hold_on_lost(coord_hold *h, imi_coord_lost_fn fn, void *ud);
+int64_t coord_hold_lease(coord_hold *h);
+const char *coord_hold_key(const coord_hold *h);
+/* Deletes the key if still held, revokes the lease, frees h. IMI_ECONFLICT when lost. */
+int coord_hold_release(coord_hold *h, const imi_ctx *ctx);
+
+/* ---- resolvers (coord_registry.c) ---- */
+
+/* Cancels and frees every resolver of c (at close). */
+void coord_resolvers_close(imi_coord *c);
+
+#endif
