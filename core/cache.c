@@ -274,9 +274,11 @@ int imi_cache_mget(imi_cache *c, const imi_ctx *ctx, const char *const *keys, si
 {
     REQUIRE_ARG(n == 0 || (keys && vals && found), "mget: keys, vals and found are required");
     int rc = enter(c, ctx);
-    if (rc || n == 0)
-        goto out;
+    if (rc)
+        return rc;
     pkeys k = { 0 };
+    if (n == 0)
+        goto out;
     rc = keys_make(c, keys, n, &k);
     if (!rc && SLOT(c, mget)) {
         rc = c->vt->mget(c->in.state, ctx, (const char *const *)k.keys, k.lens, n, vals, found);
@@ -289,8 +291,8 @@ int imi_cache_mget(imi_cache *c, const imi_ctx *ctx, const char *const *keys, si
         }
     }
     keys_free(&k);
-    imi_instance_leave(&c->in);
 out:
+    imi_instance_leave(&c->in);
     return rc;
 }
 
@@ -302,9 +304,11 @@ int imi_cache_mset(imi_cache *c, const imi_ctx *ctx, const char *const *keys,
     for (size_t i = 0; i < n; i++)
         REQUIRE_ARG(vals[i].data || !vals[i].len, "mset: a value is NULL");
     int rc = enter(c, ctx);
-    if (rc || n == 0)
-        goto out;
+    if (rc)
+        return rc;
     pkeys k = { 0 };
+    if (n == 0)
+        goto out;
     rc = keys_make(c, keys, n, &k);
     if (!rc && SLOT(c, mset)) {
         rc = c->vt->mset(c->in.state, ctx, (const char *const *)k.keys, k.lens, vals, n, ttl_ms);
@@ -314,8 +318,8 @@ int imi_cache_mset(imi_cache *c, const imi_ctx *ctx, const char *const *keys,
                             vals[i].data ? vals[i].data : "", vals[i].len, ttl_ms);
     }
     keys_free(&k);
-    imi_instance_leave(&c->in);
 out:
+    imi_instance_leave(&c->in);
     return rc;
 }
 

@@ -1,0 +1,78 @@
+/* The memcached cache driver's internals, shared by its files:
+ *   memcached.c  options, open/close/ping, the handle pool, error codes, the descriptor
+ *   keys.c       mapping cache keys to memcached keys
+ *   strings.c    get/set/del/exists/ttl/mget/mset
+ *   rmw.c        read-modify-write with CAS: setnx, incr, expire, lock, token bucket
+ *
+ * Expiry: memcached keeps whole seconds and cannot tell a key's TTL, so every value
+ * carries its expiry as absolute unix seconds in the item's 32-bit flags (0: none). A
+ * value past that second reads as a miss; memcached's own expiry is set a second later
+ * and only reclaims the memory. TTLs are so rounded up to the next whole second. */
+#ifndef IMI_DRIVER_CACHE_MC_H
+#define IMI_DRIVER_CACHE_MC_H
+
+#include <stdbool.h>
+#include <libmemcached/memcached.h>
+#include <libmemcachedutil-1.0/pool.h>
+#include "iminfra/driver/cache_driver.h"
+
+#define MC_KEY_MAX 251 /* 250 bytes and a NUL */
+
+typedef struct mc {
+    const imi_driver_env *env;
+    const imi_host_api *host;
+    memcached_st *master;
+    memcached_pool_st *pool;
+    int64_t connect_timeout_ms;
+} mc;
+
+/* A handle checked out of the pool for one call, with its deadline. */
+typedef struct mc_lease {
+    memcached_st *h;
+    int64_t deadline_ns;
+} mc_lease;
+
+int mc_acquire(mc *m, const imi_ctx *ctx, mc_lease *l);
+void mc_release(mc *m, mc_lease *l);
+/* The imi code of a libmemcached result, recorded as the error detail. */
+int mc_error(mc *m, memcached_st *h, memcached_return_t r, const char *what);
+
+/* The memcached key of a cache key: printable keys of up to 250 bytes as they are, others
+ * as "~x" + hex, and those too long for that as "~s" + hex of their SHA-256. Returns the
+ * length written into out (MC_KEY_MAX bytes). */
+size_t mc_key(const char *key, size_t klen, char *out);
+
+/* Expiry in flags: the flag value for a TTL (0: none), the exptime to give memcached,
+ * and the milliseconds a flag value has left (<= 0: expired; INT64_MAX: none). */
+uint32_t mc_expiry_flags(mc *m, int64_t ttl_ms);
+time_t mc_exptime(mc *m, uint32_t flags);
+int64_t mc_left_ms(mc *m, uint32_t flags);
+
+/* One key read with its flags and CAS; *found false on a miss or a logically expired
+ * value (then *present says whether memcached still holds it). The value is malloc'd. */
+int mc_read(mc *m, mc_lease *l, const char *mkey, size_t mlen, bool *found, bool *present,
+            char **val, size_t *len, uint32_t *flags, uint64_t *cas);
+
+int mc_get(void *st, const imi_ctx *ctx, const char *key, size_t klen, imi_buf *val);
+int mc_set(void *st, const imi_ctx *ctx, const char *key, size_t klen, const void *val,
+           size_t len, int64_t ttl_ms);
+int mc_del(void *st, const imi_ctx *ctx, const char *key, size_t klen);
+int mc_exists(void *st, const imi_ctx *ctx, const char *key, size_t klen);
+int mc_ttl(void *st, const imi_ctx *ctx, const char *key, size_t klen, int64_t *ttl_ms);
+int mc_mget(void *st, const imi_ctx *ctx, const char *const *keys, const size_t *klens,
+            size_t n, imi_buf *vals, int *found);
+
+int mc_setnx(void *st, const imi_ctx *ctx, const char *key, size_t klen, const void *val,
+             size_t len, int64_t ttl_ms);
+int mc_expire(void *st, const imi_ctx *ctx, const char *key, size_t klen, int64_t ttl_ms);
+int mc_incr(void *st, const imi_ctx *ctx, const char *key, size_t klen, int64_t delta,
+            int64_t *result);
+int mc_lock(void *st, const imi_ctx *ctx, const char *key, size_t klen, const char *owner,
+            int64_t ttl_ms);
+int mc_unlock(void *st, const imi_ctx *ctx, const char *key, size_t klen, const char *owner);
+int mc_lock_renew(void *st, const imi_ctx *ctx, const char *key, size_t klen,
+                  const char *owner, int64_t ttl_ms);
+int mc_take(void *st, const imi_ctx *ctx, const char *key, size_t klen, double rate,
+            int64_t burst, int64_t n, int64_t *retry_after_ms);
+
+#endif

@@ -1,0 +1,224 @@
+/* The memcached cache driver (libmemcached): options, open/close/ping, the handle pool,
+ * error codes, expiry flags, the descriptor. Strings, the lock and the token bucket; no
+ * hashes, sets or sorted sets (memcached has none). */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include "mc.h"
+
+enum { OPT_SERVERS, OPT_POOL_SIZE, OPT_CONNECT_TIMEOUT, OPT_RETRY_TIMEOUT };
+
+static const imi_option_spec mc_options[] = {
+    [OPT_SERVERS] = { .name = "servers", .type = IMI_OPT_LIST, .default_value = "127.0.0.1:11211",
+                      .help = "host:port list; keys spread over them by consistent hashing "
+                              "(ketama)" },
+    [OPT_POOL_SIZE] = { .name = "pool_size", .type = IMI_OPT_INT, .default_value = "8",
+                        .help = "client handles at most; a call waits for a free one within "
+                                "its deadline" },
+    [OPT_CONNECT_TIMEOUT] = { .name = "connect_timeout", .type = IMI_OPT_DURATION,
+                              .default_value = "1s", .help = "longest wait for a connection" },
+    [OPT_RETRY_TIMEOUT] = { .name = "retry_timeout", .type = IMI_OPT_DURATION,
+                            .default_value = "1s",
+                            .help = "how long a server that failed is left alone before the "
+                                    "next try" },
+};
+
+int mc_error(mc *m, memcached_st *h, memcached_return_t r, const char *what)
+{
+    const char *why = h ? memcached_last_error_message(h) : NULL;
+    if (!why)
+        why = memcached_strerror(NULL, r);
+    int code;
+    switch (r) {
+    case MEMCACHED_NOTFOUND:
+        code = IMI_ENOTFOUND;
+        break;
+    case MEMCACHED_NOTSTORED:
+    case MEMCACHED_DATA_EXISTS:
+        code = IMI_ECONFLICT;
+        break;
+    case MEMCACHED_TIMEOUT:
+        code = IMI_ETIMEDOUT;
+        break;
+    case MEMCACHED_E2BIG:
+    case MEMCACHED_BAD_KEY_PROVIDED:
+        code = IMI_EINVALID;
+        break;
+    case MEMCACHED_MEMORY_ALLOCATION_FAILURE:
+        code = IMI_ENOMEM;
+        break;
+    case MEMCACHED_ERRNO:
+        code = memcached_last_error_errno(h) == ETIMEDOUT ? IMI_ETIMEDOUT : IMI_EUNAVAILABLE;
+        break;
+    default:
+        code = memcached_fatal(r) || r == MEMCACHED_SERVER_MARKED_DEAD ||
+                       r == MEMCACHED_SERVER_TEMPORARILY_DISABLED || r == MEMCACHED_NO_SERVERS
+                   ? IMI_EUNAVAILABLE : IMI_EDRIVER;
+    }
+    return m->host->error(code, (long)r, "memcached: %s: %s", what, why);
+}
+
+int mc_acquire(mc *m, const imi_ctx *ctx, mc_lease *l)
+{
+    int64_t now = m->host->mono_ns();
+    int64_t deadline = m->host->ctx_deadline_ns(ctx);
+    if (!deadline)
+        deadline = now + m->env->default_timeout_ms * 1000000;
+    int64_t left = deadline - now;
+    if (left <= 0)
+        return m->host->error(IMI_ETIMEDOUT, 0, "memcached: deadline exceeded");
+    struct timespec wait = { .tv_sec = left / 1000000000, .tv_nsec = left % 1000000000 };
+    memcached_return_t r;
+    l->h = memcached_pool_fetch(m->pool, &wait, &r);
+    l->deadline_ns = deadline;
+    if (!l->h)
+        return r == MEMCACHED_TIMEOUT
+                   ? m->host->error(IMI_ETIMEDOUT, 0, "memcached: no free handle before the "
+                                    "deadline (pool_size)")
+                   : mc_error(m, NULL, r, "pool");
+    /* bound every socket wait of this call by what is left of its deadline */
+    uint64_t ms = (uint64_t)(left + 999999) / 1000000;
+    memcached_behavior_set(l->h, MEMCACHED_BEHAVIOR_POLL_TIMEOUT, ms);
+    memcached_behavior_set(l->h, MEMCACHED_BEHAVIOR_CONNECT_TIMEOUT,
+                           ms < (uint64_t)m->connect_timeout_ms ? ms : (uint64_t)m->connect_timeout_ms);
+    return IMI_OK;
+}
+
+void mc_release(mc *m, mc_lease *l)
+{
+    if (l->h)
+        memcached_pool_release(m->pool, l->h);
+    l->h = NULL;
+}
+
+static time_t now_s(mc *m) { return (time_t)(m->host->real_ns() / 1000000000); }
+
+uint32_t mc_expiry_flags(mc *m, int64_t ttl_ms)
+{
+    if (ttl_ms <= 0)
+        return 0;
+    int64_t at_ms = m->host->real_ns() / 1000000 + ttl_ms;
+    return (uint32_t)((at_ms + 999) / 1000);
+}
+
+time_t mc_exptime(mc *m, uint32_t flags)
+{
+    if (!flags)
+        return 0;
+    /* one second past the logical expiry; beyond 30 days memcached reads absolute time */
+    time_t rel = (time_t)flags - now_s(m) + 1;
+    return rel < 1 ? 1 : rel <= 60 * 60 * 24 * 30 ? rel : (time_t)flags + 1;
+}
+
+int64_t mc_left_ms(mc *m, uint32_t flags)
+{
+    return flags ? (int64_t)flags * 1000 - m->host->real_ns() / 1000000 : INT64_MAX;
+}
+
+static memcached_return_t set_behaviors(memcached_st *h, const imi_opt_value *o)
+{
+    memcached_return_t r = MEMCACHED_SUCCESS;
+    const struct { memcached_behavior_t b; uint64_t v; } bs[] = {
+        { MEMCACHED_BEHAVIOR_BINARY_PROTOCOL, 1 },
+        { MEMCACHED_BEHAVIOR_DISTRIBUTION, MEMCACHED_DISTRIBUTION_CONSISTENT_KETAMA },
+        { MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED, 1 },
+        { MEMCACHED_BEHAVIOR_SUPPORT_CAS, 1 },
+        { MEMCACHED_BEHAVIOR_TCP_NODELAY, 1 },
+        { MEMCACHED_BEHAVIOR_TCP_KEEPALIVE, 1 },
+        { MEMCACHED_BEHAVIOR_RETRY_TIMEOUT, (uint64_t)(o[OPT_RETRY_TIMEOUT].i + 999) / 1000 },
+    };
+    for (size_t i = 0; i < sizeof bs / sizeof bs[0] && r == MEMCACHED_SUCCESS; i++)
+        r = memcached_behavior_set(h, bs[i].b, bs[i].v);
+    return r;
+}
+
+static int mc_open(void *st, const imi_driver_env *env)
+{
+    mc *m = st;
+    m->env = env;
+    m->host = env->host;
+    const imi_opt_value *o = env->opts;
+    m->connect_timeout_ms = o[OPT_CONNECT_TIMEOUT].i > 0 ? o[OPT_CONNECT_TIMEOUT].i : 1000;
+    if (o[OPT_POOL_SIZE].i < 1 || o[OPT_POOL_SIZE].i > 1024)
+        return m->host->error(IMI_ECONFIG, 0, "pool_size must be 1 to 1024");
+    memcached_server_st *list = memcached_servers_parse(o[OPT_SERVERS].str);
+    if (!list || !*o[OPT_SERVERS].str)
+        return m->host->error(IMI_ECONFIG, 0, "servers '%s' is not a host:port list",
+                              o[OPT_SERVERS].str);
+    m->master = memcached_create(NULL);
+    memcached_return_t r = m->master ? memcached_server_push(m->master, list)
+                                     : MEMCACHED_MEMORY_ALLOCATION_FAILURE;
+    memcached_server_list_free(list);
+    if (r == MEMCACHED_SUCCESS)
+        r = set_behaviors(m->master, o);
+    if (r != MEMCACHED_SUCCESS)
+        return mc_error(m, m->master, r, "setting up the client");
+    m->pool = memcached_pool_create(m->master, 1, (uint32_t)o[OPT_POOL_SIZE].i);
+    if (!m->pool)
+        return m->host->error(IMI_ENOMEM, 0, "memcached: cannot create the handle pool");
+    return IMI_OK;
+}
+
+static void mc_close(void *st)
+{
+    mc *m = st;
+    if (m->pool)
+        memcached_pool_destroy(m->pool);
+    if (m->master)
+        memcached_free(m->master);
+    m->pool = NULL;
+    m->master = NULL;
+}
+
+static int mc_ping(void *st, const imi_ctx *ctx)
+{
+    mc *m = st;
+    mc_lease l;
+    int rc = mc_acquire(m, ctx, &l);
+    if (rc)
+        return rc;
+    /* a version request reaches every server */
+    memcached_return_t r = memcached_version(l.h);
+    rc = r == MEMCACHED_SUCCESS ? IMI_OK : mc_error(m, l.h, r, "version");
+    mc_release(m, &l);
+    return rc;
+}
+
+static const imi_cache_driver mc_vtable = {
+    .size = sizeof(imi_cache_driver),
+    .open = mc_open,
+    .close = mc_close,
+    .ping = mc_ping,
+    .get = mc_get,
+    .set = mc_set,
+    .setnx = mc_setnx,
+    .del = mc_del,
+    .exists = mc_exists,
+    .expire = mc_expire,
+    .ttl = mc_ttl,
+    .incr = mc_incr,
+    .mget = mc_mget,
+    .lock = mc_lock,
+    .unlock = mc_unlock,
+    .lock_renew = mc_lock_renew,
+    .take = mc_take,
+};
+
+static const imi_driver_desc mc_desc = {
+    .size = sizeof(imi_driver_desc),
+    .abi_major = IMI_ABI_MAJOR,
+    .abi_minor = IMI_ABI_MINOR,
+    .kind = IMI_KIND_CACHE,
+    .name = "memcached",
+    .version = "0.1.0",
+    .description = "memcached over libmemcached (binary protocol, ketama): strings with "
+                   "TTL in whole seconds, lock and token bucket by CAS",
+    .caps = IMI_CACHE_CAP_LOCK | IMI_CACHE_CAP_TOKEN_BUCKET,
+    .options = mc_options,
+    .n_options = IMI_COUNT_OF(mc_options),
+    .state_size = sizeof(mc),
+    .vtable = &mc_vtable,
+};
+
+IMI_DRIVER_DEFINE(mc_desc)

@@ -1,0 +1,249 @@
+/* The memcached driver's read-modify-write operations: read the value with its CAS,
+ * decide, write it back only if nobody changed it meanwhile (CAS, or ADD when the key was
+ * absent), and start over when someone did, until the deadline.
+ *
+ * A value past its logical expiry (see mc.h) that memcached still holds counts as absent
+ * but is replaced by CAS, and a removal is a CAS write that expires at once: an absolute
+ * exptime in 1970. */
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "mc.h"
+
+#define EXPIRE_NOW ((time_t)(60 * 60 * 24 * 30 + 1)) /* absolute: long past */
+
+typedef enum { RMW_KEEP, RMW_WRITE, RMW_DELETE } rmw_action;
+
+/* What a decision sees and says. */
+typedef struct rmw {
+    bool found;
+    const char *val;
+    size_t len;
+    uint32_t flags;             /* the current expiry flags */
+    rmw_action action;
+    const void *out;            /* RMW_WRITE: the new value ... */
+    size_t out_len;
+    uint32_t out_flags;         /* ... and its expiry flags */
+    int rc;                     /* what the operation returns */
+} rmw;
+
+typedef void (*rmw_fn)(mc *m, void *ud, rmw *x);
+
+static int run_rmw(mc *m, const imi_ctx *ctx, const char *key, size_t klen, rmw_fn fn, void *ud)
+{
+    char mkey[MC_KEY_MAX];
+    size_t mlen = mc_key(key, klen, mkey);
+    mc_lease l;
+    int rc = mc_acquire(m, ctx, &l);
+    if (rc)
+        return rc;
+    for (;;) {
+        bool found, present;
+        char *val = NULL;
+        size_t len;
+        uint32_t flags = 0;
+        uint64_t cas = 0;
+        if ((rc = mc_read(m, &l, mkey, mlen, &found, &present, &val, &len, &flags, &cas)))
+            break;
+        rmw x = { .found = found, .val = val, .len = len, .flags = found ? flags : 0 };
+        fn(m, ud, &x);
+        memcached_return_t r = MEMCACHED_SUCCESS;
+        if (x.action == RMW_WRITE && present)
+            r = memcached_cas(l.h, mkey, mlen, x.out, x.out_len, mc_exptime(m, x.out_flags),
+                              x.out_flags, cas);
+        else if (x.action == RMW_WRITE)
+            r = memcached_add(l.h, mkey, mlen, x.out, x.out_len, mc_exptime(m, x.out_flags),
+                              x.out_flags);
+        else if (x.action == RMW_DELETE && present)
+            r = memcached_cas(l.h, mkey, mlen, "", 0, EXPIRE_NOW, 0, cas);
+        free(val);
+        if (r == MEMCACHED_SUCCESS) {
+            rc = x.rc;
+            break;
+        }
+        /* lost a race (CAS changed, or the key appeared or vanished): read again */
+        if (r != MEMCACHED_DATA_EXISTS && r != MEMCACHED_NOTSTORED && r != MEMCACHED_NOTFOUND) {
+            rc = mc_error(m, l.h, r, "cas");
+            break;
+        }
+        if (m->host->mono_ns() >= l.deadline_ns) {
+            rc = m->host->error(IMI_ETIMEDOUT, 0, "memcached: deadline exceeded while "
+                                "contending for the key");
+            break;
+        }
+    }
+    mc_release(m, &l);
+    return rc;
+}
+
+/* ---- setnx and expire ---------------------------------------------------------------- */
+
+typedef struct put_args { const void *val; size_t len; int64_t ttl_ms; } put_args;
+
+static void setnx_fn(mc *m, void *ud, rmw *x)
+{
+    put_args *a = ud;
+    if (x->found) {
+        x->rc = IMI_EEXISTS;
+        return;
+    }
+    *x = (rmw){ .action = RMW_WRITE, .out = a->val, .out_len = a->len,
+                .out_flags = mc_expiry_flags(m, a->ttl_ms) };
+}
+
+int mc_setnx(void *st, const imi_ctx *ctx, const char *key, size_t klen, const void *val,
+             size_t len, int64_t ttl_ms)
+{
+    mc *m = st;
+    put_args a = { val, len, ttl_ms };
+    return run_rmw(m, ctx, key, klen, setnx_fn, &a);
+}
+
+static void expire_fn(mc *m, void *ud, rmw *x)
+{
+    if (!x->found) {
+        x->rc = IMI_ENOTFOUND;
+        return;
+    }
+    /* the same value with a new expiry (touch would leave the flags behind) */
+    x->action = RMW_WRITE;
+    x->out = x->val;
+    x->out_len = x->len;
+    x->out_flags = mc_expiry_flags(m, *(int64_t *)ud);
+}
+
+int mc_expire(void *st, const imi_ctx *ctx, const char *key, size_t klen, int64_t ttl_ms)
+{
+    return run_rmw(st, ctx, key, klen, expire_fn, &ttl_ms);
+}
+
+/* ---- incr: any int64 and negative deltas, which memcached's incr/decr cannot do ---- */
+
+typedef struct incr_args { int64_t delta, result; char text[24]; } incr_args;
+
+static void incr_fn(mc *m, void *ud, rmw *x)
+{
+    incr_args *a = ud;
+    long long cur = 0;
+    if (x->found) {
+        char *end;
+        if (!x->len || x->len > 20 || (cur = strtoll(x->val, &end, 10), end != x->val + x->len)) {
+            x->rc = m->host->error(IMI_EINVALID, 0, "value is not an integer");
+            return;
+        }
+    }
+    if ((a->delta > 0 && cur > INT64_MAX - a->delta) || (a->delta < 0 && cur < INT64_MIN - a->delta)) {
+        x->rc = m->host->error(IMI_EINVALID, 0, "increment would overflow");
+        return;
+    }
+    a->result = cur + a->delta;
+    int n = snprintf(a->text, sizeof a->text, "%" PRId64, a->result);
+    x->action = RMW_WRITE;
+    x->out = a->text;
+    x->out_len = (size_t)n;
+    x->out_flags = x->flags; /* keeps its expiry */
+    x->rc = IMI_OK;
+}
+
+int mc_incr(void *st, const imi_ctx *ctx, const char *key, size_t klen, int64_t delta,
+            int64_t *result)
+{
+    incr_args a = { .delta = delta };
+    int rc = run_rmw(st, ctx, key, klen, incr_fn, &a);
+    if (!rc)
+        *result = a.result;
+    return rc;
+}
+
+/* ---- the lock: the value is the owner ------------------------------------------------ */
+
+typedef struct lock_args { const char *owner; int64_t ttl_ms; bool acquire; } lock_args;
+
+static void lock_fn(mc *m, void *ud, rmw *x)
+{
+    lock_args *a = ud;
+    size_t n = strlen(a->owner);
+    bool mine = x->found && x->len == n && !memcmp(x->val, a->owner, n);
+    if (!x->found && !a->acquire) {
+        x->rc = m->host->error(IMI_ENOTFOUND, 0, "lock is not held");
+    } else if (x->found && !mine) {
+        x->rc = m->host->error(IMI_ECONFLICT, 0, "lock is held by another owner");
+    } else if (a->ttl_ms == 0) {
+        x->action = RMW_DELETE;
+    } else {
+        x->action = RMW_WRITE;
+        x->out = a->owner;
+        x->out_len = n;
+        x->out_flags = mc_expiry_flags(m, a->ttl_ms);
+    }
+}
+
+int mc_lock(void *st, const imi_ctx *ctx, const char *key, size_t klen, const char *owner,
+            int64_t ttl_ms)
+{
+    lock_args a = { owner, ttl_ms, true };
+    return run_rmw(st, ctx, key, klen, lock_fn, &a);
+}
+
+int mc_unlock(void *st, const imi_ctx *ctx, const char *key, size_t klen, const char *owner)
+{
+    lock_args a = { owner, 0, false };
+    return run_rmw(st, ctx, key, klen, lock_fn, &a);
+}
+
+int mc_lock_renew(void *st, const imi_ctx *ctx, const char *key, size_t klen,
+                  const char *owner, int64_t ttl_ms)
+{
+    lock_args a = { owner, ttl_ms, false };
+    return run_rmw(st, ctx, key, klen, lock_fn, &a);
+}
+
+/* ---- the token bucket: "tokens refill_ms" in the value, on the clients' real clocks -- */
+
+typedef struct take_args {
+    double rate;
+    int64_t burst, n, retry_after_ms;
+    char text[64];
+} take_args;
+
+static void take_fn(mc *m, void *ud, rmw *x)
+{
+    take_args *a = ud;
+    int64_t now = m->host->real_ns() / 1000000;
+    double tokens = (double)a->burst;
+    long long at = now;
+    if (x->found && sscanf(x->val, "%lf %lld", &tokens, &at) != 2) {
+        tokens = (double)a->burst;
+        at = now;
+    }
+    if (now > at)
+        tokens = fmin((double)a->burst, tokens + (double)(now - at) * a->rate / 1000.0);
+    x->rc = IMI_OK;
+    a->retry_after_ms = 0;
+    if (tokens >= (double)a->n) {
+        tokens -= (double)a->n;
+    } else {
+        a->retry_after_ms = (int64_t)ceil(((double)a->n - tokens) * 1000.0 / a->rate);
+        x->rc = IMI_ELIMITED;
+    }
+    int len = snprintf(a->text, sizeof a->text, "%.17g %lld", tokens, now > at ? (long long)now : at);
+    x->action = RMW_WRITE;
+    x->out = a->text;
+    x->out_len = (size_t)len;
+    x->out_flags = mc_expiry_flags(m, (int64_t)ceil(((double)a->burst - tokens) * 1000.0 / a->rate) + 1000);
+}
+
+int mc_take(void *st, const imi_ctx *ctx, const char *key, size_t klen, double rate,
+            int64_t burst, int64_t n, int64_t *retry_after_ms)
+{
+    mc *m = st;
+    take_args a = { .rate = rate, .burst = burst, .n = n };
+    int rc = run_rmw(m, ctx, key, klen, take_fn, &a);
+    *retry_after_ms = a.retry_after_ms;
+    if (rc == IMI_ELIMITED)
+        rc = m->host->error(IMI_ELIMITED, 0, "rate limited: retry after %lld ms",
+                            (long long)a.retry_after_ms);
+    return rc;
+}
