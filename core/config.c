@@ -384,11 +384,15 @@ int imi_config_get_size(const imi_config *cfg, const char *section, const char *
     return get_typed(cfg, section, key, out, (parse_fn)imi_parse_size, "a size (e.g. 512, 64k, 16M)");
 }
 
+/* An entry "prefix.*" stands for every key that starts with "prefix.". */
 static bool listed(const char *const *list, const char *key)
 {
-    for (; list && *list; list++)
-        if (!strcmp(*list, key))
+    for (; list && *list; list++) {
+        size_t n = strlen(*list);
+        if (!strcmp(*list, key) ||
+            (n > 2 && !strcmp(*list + n - 2, ".*") && !strncmp(*list, key, n - 1) && key[n - 1]))
             return true;
+    }
     return false;
 }
 

@@ -157,27 +157,37 @@ static size_t find(const coord_view *v, const char *name, bool *found)
     return lo;
 }
 
+/* Room for one more item; false when out of memory. Lock held. */
+static bool view_grow(coord_view *v)
+{
+    if (v->n < v->cap)
+        return true;
+    size_t cap = v->cap ? v->cap * 2 : 8;
+    entry *items = realloc(v->items, cap * sizeof *items);
+    if (!items)
+        return false;
+    v->items = items;
+    v->cap = cap;
+    return true;
+}
+
 /* Records name=addr; true when it changed something (then fn gets UP). */
 static bool view_up(coord_view *v, const char *name, const char *addr, size_t alen)
 {
-    bool found;
+    char *a = malloc(alen + 1);
+    if (!a)
+        return false;
+    memcpy(a, addr, alen);
+    a[alen] = '\0';
+    bool found, changed = true;
     pthread_mutex_lock(&v->mu);
     size_t i = find(v, name, &found);
-    bool changed = true;
-    char *a = malloc(alen + 1);
-    if (a) {
-        memcpy(a, addr, alen);
-        a[alen] = '\0';
-    }
-    if (!a) {
-        changed = false;
-    } else if (found) {
+    if (found) {
         changed = strcmp(v->items[i].addr, a) != 0;
         free(v->items[i].addr);
         v->items[i].addr = a;
-    } else if (v->n < v->cap || (v->items = realloc(v->items, (v->cap = v->cap ? v->cap * 2 : 8) *
-                                                                 sizeof *v->items))) {
-        char *n = strdup(name);
+    } else {
+        char *n = view_grow(v) ? strdup(name) : NULL;
         if (n) {
             memmove(&v->items[i + 1], &v->items[i], (v->n - i) * sizeof *v->items);
             v->items[i] = (entry){ .name = n, .addr = a };
@@ -186,9 +196,6 @@ static bool view_up(coord_view *v, const char *name, const char *addr, size_t al
             free(a);
             changed = false;
         }
-    } else {
-        free(a);
-        changed = false;
     }
     pthread_mutex_unlock(&v->mu);
     if (changed && v->fn)

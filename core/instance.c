@@ -58,6 +58,35 @@ static const char *type_words(imi_opt_type t)
     }
 }
 
+/* "kafka.*": an option family (see driver.h). */
+static bool is_family(const char *name)
+{
+    size_t n = strlen(name);
+    return n > 2 && !strcmp(name + n - 2, ".*");
+}
+
+/* The section's keys that belong to an option family, in file order. */
+static int collect_passthrough(imi_instance *inst, const imi_config *cfg)
+{
+    const imi_driver_desc *d = inst->desc;
+    const char *key, *value;
+    size_t n = 0;
+    for (size_t k = 0; (key = imi_config_key(cfg, inst->section, k, &value, NULL)); k++)
+        n++;
+    inst->passthrough = calloc(n + 1, sizeof *inst->passthrough);
+    if (!inst->passthrough)
+        return imi_error_set(IMI_ENOMEM, 0, "out of memory");
+    for (size_t k = 0; (key = imi_config_key(cfg, inst->section, k, &value, NULL)); k++)
+        for (size_t i = 0; i < d->n_options; i++) {
+            size_t len = strlen(d->options[i].name);
+            if (is_family(d->options[i].name) && !strncmp(key, d->options[i].name, len - 1)) {
+                inst->passthrough[inst->n_passthrough++] = (imi_opt_kv){ key, value };
+                break;
+            }
+        }
+    return IMI_OK;
+}
+
 /* Option values point into the config, except resolved paths, which the instance owns
  * (inst->owned_strs, one slot per option). */
 static int parse_options(imi_instance *inst, const imi_config *cfg)
@@ -69,6 +98,8 @@ static int parse_options(imi_instance *inst, const imi_config *cfg)
         return imi_error_set(IMI_ENOMEM, 0, "out of memory");
     for (size_t i = 0; i < d->n_options; i++) {
         const imi_option_spec *spec = &d->options[i];
+        if (is_family(spec->name))
+            continue; /* handed over in env.passthrough */
         int line = 0;
         const char *text = imi_config_get(cfg, inst->section, spec->name, &line);
         if (spec->flags & IMI_OPT_SECRET)
@@ -138,7 +169,7 @@ int imi_instance_init(imi_instance *inst, imi_app *app, imi_kind kind, const cha
     if ((rc = check_keys(inst, cfg, core_keys)))
         goto fail;
 
-    if ((rc = parse_options(inst, cfg)))
+    if ((rc = parse_options(inst, cfg)) || (rc = collect_passthrough(inst, cfg)))
         goto fail;
     inst->timeout_ms = IMI_DEFAULT_TIMEOUT_MS;
     if ((rc = imi_config_get_duration_ms(cfg, inst->section, "timeout", &inst->timeout_ms)))
@@ -153,6 +184,8 @@ int imi_instance_init(imi_instance *inst, imi_app *app, imi_kind kind, const cha
         .opts = inst->opts,
         .n_opts = inst->desc->n_options,
         .default_timeout_ms = inst->timeout_ms,
+        .passthrough = inst->passthrough,
+        .n_passthrough = inst->n_passthrough,
     };
     inst->state = calloc(1, inst->desc->state_size ? inst->desc->state_size : 1);
     if (!inst->state) {
@@ -174,6 +207,7 @@ void imi_instance_release(imi_instance *inst)
             free(inst->owned_strs[i]);
     free(inst->owned_strs);
     free(inst->opts);
+    free(inst->passthrough);
     free(inst->state);
     imi_driver_release(inst->driver);
     memset(inst, 0, sizeof *inst);

@@ -18,6 +18,8 @@ typedef struct imi_instance {
     imi_driver_env env;
     imi_opt_value *opts;         /* one per option of the schema */
     char **owned_strs;           /* resolved paths, one slot per option */
+    imi_opt_kv *passthrough;     /* keys of option families ("kafka.*") */
+    size_t n_passthrough;
     imi_logger *logger;
     int64_t timeout_ms;
     void *state;

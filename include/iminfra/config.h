@@ -56,7 +56,7 @@ int imi_config_get_duration_ms(const imi_config *cfg, const char *section, const
 int imi_config_get_size(const imi_config *cfg, const char *section, const char *key, int64_t *out);
 
 /* Rejects keys of `section` not in known[] (NULL-terminated): the error names file:line
- * and lists the known keys. */
+ * and lists the known keys. An entry "prefix.*" accepts every key "prefix.<something>". */
 int imi_config_check_keys(const imi_config *cfg, const char *section,
                           const char *const *known, const char *const *more_known);
 

@@ -9,5 +9,13 @@
 #include "iminfra/clog.h"
 #include "iminfra/app.h"
 #include "iminfra/cache.h"
+#include "iminfra/coord.h"
+#include "iminfra/db.h"
+#include "iminfra/mq.h"
+#include "iminfra/uid.h"
+#include "iminfra/retry.h"
+#include "iminfra/breaker.h"
+#include "iminfra/ratelimit.h"
+#include "iminfra/reload.h"
 
 #endif

@@ -69,7 +69,8 @@ bool imi_conf_run_case(const imi_conf_suite *s, size_t i, imi_config *cfg, imi_c
         t->failed = true;
         return false;
     }
-    t->driver = imi_config_get(imi_app_config(t->app), s->kind, "driver", NULL);
+    const char *driver = imi_config_get(imi_app_config(t->app), s->kind, "driver", NULL);
+    snprintf(t->driver, sizeof t->driver, "%s", driver ? driver : "?");
     s->cases[i].fn(t);
     imi_app_close(t->app);
     t->app = NULL;

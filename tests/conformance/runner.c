@@ -44,6 +44,6 @@ ParameterizedTest(size_t *i, conformance, suite_case, .timeout = 120)
     const imi_conf_suite *s = suite();
     imi_conf_t t;
     bool ok = imi_conf_run_case(s, *i, load_config(), &t);
-    cr_assert(ok, "[%s %s] %s: %s", s->kind, t.driver ? t.driver : "?", s->cases[*i].name,
+    cr_assert(ok, "[%s %s] %s: %s", s->kind, t.driver, s->cases[*i].name,
               t.message);
 }

@@ -3,4 +3,11 @@
 #include <stdbool.h>
 typedef struct imi_bench_opts { const char *config_path; long ops; int threads; bool json; } imi_bench_opts;
 int imi_bench_log(const imi_bench_opts *o);
+int imi_bench_uid(const imi_bench_opts *o);
+int imi_bench_breaker(const imi_bench_opts *o);
+int imi_bench_ratelimit(const imi_bench_opts *o);
+int imi_bench_cache(const imi_bench_opts *o);
+int imi_bench_mq(const imi_bench_opts *o);
+int imi_bench_coord(const imi_bench_opts *o);
+int imi_bench_db(const imi_bench_opts *o);
 #endif

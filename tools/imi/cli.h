@@ -36,6 +36,11 @@ extern const imi_cmd imi_cmd_version;
 extern const imi_cmd imi_cmd_drivers;
 extern const imi_cmd imi_cmd_check;
 extern const imi_cmd imi_cmd_demo;
+extern const imi_cmd imi_cmd_cache;
+extern const imi_cmd imi_cmd_mq;
+extern const imi_cmd imi_cmd_db;
+extern const imi_cmd imi_cmd_coord;
+extern const imi_cmd imi_cmd_uid;
 extern const imi_cmd imi_cmd_bench;
 extern const imi_cmd imi_cmd_conformance;
 

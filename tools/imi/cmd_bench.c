@@ -11,6 +11,13 @@ typedef struct bench_entry {
 
 static const bench_entry benches[] = {
     { "log", imi_bench_log },
+    { "uid", imi_bench_uid },
+    { "breaker", imi_bench_breaker },
+    { "ratelimit", imi_bench_ratelimit },
+    { "cache", imi_bench_cache },
+    { "mq", imi_bench_mq },
+    { "coord", imi_bench_coord },
+    { "db", imi_bench_db },
 };
 
 static int run(int argc, char **argv)
@@ -36,6 +43,6 @@ static int run(int argc, char **argv)
 const imi_cmd imi_cmd_bench = {
     .name = "bench",
     .summary = "benchmarks: each runs im-infra and its baseline in the same run",
-    .usage = "usage: imi bench [-c FILE] log [--ops N] [--threads T] [--json]\n",
+    .usage = "usage: imi bench [-c FILE] log|cache|mq|coord [--ops N] [--threads T] [--json]\n",
     .run = run,
 };

@@ -7,6 +7,11 @@ static const imi_cmd *const commands[] = {
     &imi_cmd_drivers,
     &imi_cmd_check,
     &imi_cmd_demo,
+    &imi_cmd_cache,
+    &imi_cmd_mq,
+    &imi_cmd_db,
+    &imi_cmd_coord,
+    &imi_cmd_uid,
     &imi_cmd_bench,
     &imi_cmd_conformance,
 };

@@ -56,6 +56,10 @@ typedef enum imi_opt_type {
     IMI_OPT_LIST       /* a comma-separated list; handed over as the trimmed string */
 } imi_opt_type;
 
+/* An option whose name ends in ".*" (e.g. "kafka.*", type IMI_OPT_STRING) declares a
+ * family: every key of the section with that prefix is accepted and handed to the driver
+ * unparsed in env->passthrough (for client libraries with more settings than a schema
+ * can list). Its own entry in env->opts stays unset. */
 #define IMI_OPT_REQUIRED 0x1u  /* no default: config must set it */
 #define IMI_OPT_SECRET   0x2u  /* never printed nor logged: shown as *** */
 
@@ -109,6 +113,12 @@ typedef struct imi_host_api {
     /* ---- end of ABI 1.0 ---- */
 } imi_host_api;
 
+/* One key = value of an option family (see IMI_OPT_REQUIRED's comment above). */
+typedef struct imi_opt_kv {
+    const char *key;                /* the whole key, e.g. "kafka.linger.ms" */
+    const char *value;              /* after ${VAR} expansion */
+} imi_opt_kv;
+
 typedef struct imi_driver_env {
     uint32_t size;
     const imi_host_api *host;
@@ -118,6 +128,8 @@ typedef struct imi_driver_env {
     const imi_opt_value *opts;      /* one per entry of the descriptor's option schema */
     size_t n_opts;
     int64_t default_timeout_ms;     /* the component's timeout for a NULL ctx */
+    const imi_opt_kv *passthrough;  /* keys of the option families, in file order */
+    size_t n_passthrough;
     /* ---- end of ABI 1.0 ---- */
 } imi_driver_env;
 

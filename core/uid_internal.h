@@ -1,0 +1,31 @@
+/* Shared by uid, retry and ratelimit inside the core: a fast random source and clocks. */
+#ifndef IMI_CORE_UID_INTERNAL_H
+#define IMI_CORE_UID_INTERNAL_H
+
+#include <stdint.h>
+#include <time.h>
+
+/* Uniform 64-bit values from a per-thread generator seeded from getrandom(2), reseeded
+ * in a child after fork so that parent and child never share a sequence. Not for keys. */
+uint64_t imi_rand64(void);
+
+/* Bumped in the child at every fork (counting from the first call of this or of
+ * imi_rand64): state made before a fork can tell it is in a copy. */
+unsigned imi_fork_generation(void);
+
+struct imi_uid;
+/* fn(ud) runs last in imi_uid_free, after the worker id was given back. */
+void imi_uid_set_cleanup(struct imi_uid *u, void (*fn)(void *), void *ud);
+
+/* CLOCK_MONOTONIC_COARSE in ns (a few ns to read, ticks of about 1-4 ms). */
+static inline int64_t imi_coarse_mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* The tick of the coarse clock in ns, read once. */
+int64_t imi_coarse_tick_ns(void);
+
+#endif

@@ -1,0 +1,175 @@
+/* The mem mq driver's own behaviour, beyond the conformance suite: namespaces,
+ * back-pressure, options, draining close. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <time.h>
+#include <criterion/criterion.h>
+#include "iminfra/iminfra.h"
+
+static imi_app *app_of(const char *ini)
+{
+    imi_config *cfg = NULL;
+    cr_assert_eq(imi_config_parse(ini, "test.ini", ".", &cfg), IMI_OK, "%s", imi_error_message());
+    imi_app *app = NULL;
+    cr_assert_eq(imi_app_open_config(cfg, &app), IMI_OK, "%s", imi_error_message());
+    return app;
+}
+
+static imi_mq *open_mq(imi_app *app, const char *name)
+{
+    imi_mq *mq = NULL;
+    cr_assert_eq(imi_mq_open(app, name, &mq), IMI_OK, "%s", imi_error_message());
+    return mq;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
+    nanosleep(&ts, NULL);
+}
+
+typedef struct counter {
+    atomic_int n, in_handler, max_in_handler;
+    long sleep_ms;
+} counter;
+
+static int count_msg(void *ud, const imi_mq_msg *m)
+{
+    (void)m;
+    counter *c = ud;
+    int now = atomic_fetch_add(&c->in_handler, 1) + 1;
+    if (now > atomic_load(&c->max_in_handler))
+        atomic_store(&c->max_in_handler, now);
+    if (c->sleep_ms)
+        sleep_ms(c->sleep_ms);
+    atomic_fetch_add(&c->n, 1);
+    atomic_fetch_sub(&c->in_handler, 1);
+    return IMI_OK;
+}
+
+static imi_mq_sub *subscribe(imi_mq *mq, const char *group, const char *topic, counter *c)
+{
+    const char *topics[] = { topic };
+    imi_mq_sub_opts o = { .group = group, .topics = topics, .n_topics = 1 };
+    imi_mq_sub *s = NULL;
+    cr_assert_eq(imi_mq_subscribe(mq, NULL, &o, count_msg, c, &s), IMI_OK, "%s",
+                 imi_error_message());
+    return s;
+}
+
+static int publish(imi_mq *mq, const imi_ctx *ctx, const char *topic, const char *body)
+{
+    imi_mq_msg m = { .topic = topic, .body = body, .body_len = strlen(body) };
+    return imi_mq_publish(mq, ctx, &m);
+}
+
+static bool wait_count(counter *c, int want)
+{
+    for (int i = 0; i < 1000 && atomic_load(&c->n) < want; i++)
+        sleep_ms(5);
+    return atomic_load(&c->n) >= want;
+}
+
+Test(mq_mem, handles_of_one_namespace_share_topics_others_do_not)
+{
+    imi_app *app = app_of("[mq]\ndriver = mem\nnamespace = shared\n"
+                          "[mq.other]\ndriver = mem\nnamespace = elsewhere\n"
+                          "[mq.same]\ndriver = mem\nnamespace = shared\n");
+    imi_mq *a = open_mq(app, NULL), *same = open_mq(app, "same"), *other = open_mq(app, "other");
+    counter cs = { 0 }, co = { 0 };
+    imi_mq_sub *s1 = subscribe(same, "g", "t", &cs);
+    imi_mq_sub *s2 = subscribe(other, "g", "t", &co);
+    cr_assert_eq(publish(a, NULL, "t", "hello"), IMI_OK);
+    cr_assert(wait_count(&cs, 1), "a handle of the same namespace got nothing");
+    sleep_ms(50);
+    cr_assert_eq(atomic_load(&co.n), 0, "another namespace saw the message");
+    imi_mq_sub_free(s1);
+    imi_mq_sub_free(s2);
+    imi_mq_free(a);
+    imi_mq_free(same);
+    imi_mq_free(other);
+    imi_app_close(app);
+}
+
+Test(mq_mem, full_topic_makes_publish_wait_then_time_out)
+{
+    imi_app *app = app_of("[mq]\ndriver = mem\nnamespace = bp\nmax_queue = 3\n");
+    imi_mq *mq = open_mq(app, NULL);
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(publish(mq, NULL, "t", "x"), IMI_OK);
+    imi_ctx *ctx = imi_ctx_new(150);
+    int64_t t0 = imi_now_mono_ns();
+    int rc = publish(mq, ctx, "t", "x");
+    int64_t waited_ms = (imi_now_mono_ns() - t0) / 1000000;
+    imi_ctx_free(ctx);
+    cr_assert_eq(rc, IMI_ETIMEDOUT, "%s", imi_err_name(rc));
+    cr_assert(strstr(imi_error_message(), "max_queue=3"), "message: %s", imi_error_message());
+    cr_assert(waited_ms >= 140 && waited_ms < 2000, "waited %lld ms", (long long)waited_ms);
+    /* A consumer makes room: the blocked publisher goes through. */
+    counter c = { 0 };
+    imi_mq_sub *s = subscribe(mq, "g", "t", &c);
+    ctx = imi_ctx_new(5000);
+    cr_assert_eq(publish(mq, ctx, "t", "x"), IMI_OK, "%s", imi_error_message());
+    imi_ctx_free(ctx);
+    cr_assert(wait_count(&c, 4));
+    imi_mq_sub_free(s);
+    imi_mq_free(mq);
+    imi_app_close(app);
+}
+
+Test(mq_mem, bad_driver_options)
+{
+    const char *bad[] = {
+        "[mq]\ndriver = mem\npartitions = 0\n",
+        "[mq]\ndriver = mem\npartitions = lots\n",
+        "[mq]\ndriver = mem\nmax_queue = -1\n",
+        "[mq]\ndriver = mem\nnamespace =\n",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        imi_app *app = app_of(bad[i]);
+        imi_mq *mq = NULL;
+        int rc = imi_mq_open(app, NULL, &mq);
+        cr_assert_eq(rc, IMI_ECONFIG, "case %zu opened (%s)", i, imi_err_name(rc));
+        cr_assert_null(mq);
+        imi_app_close(app);
+    }
+}
+
+Test(mq_mem, sub_close_waits_for_the_handler_in_flight)
+{
+    imi_app *app = app_of("[mq]\ndriver = mem\nnamespace = drain\n");
+    imi_mq *mq = open_mq(app, NULL);
+    counter c = { .sleep_ms = 200 };
+    imi_mq_sub *s = subscribe(mq, "g", "t", &c);
+    cr_assert_eq(publish(mq, NULL, "t", "a"), IMI_OK);
+    for (int i = 0; i < 400 && !atomic_load(&c.in_handler); i++)
+        sleep_ms(5);
+    cr_assert_eq(atomic_load(&c.in_handler), 1, "the handler never started");
+    cr_assert_eq(imi_mq_sub_close(s), IMI_OK);
+    cr_assert_eq(atomic_load(&c.in_handler), 0, "close returned with the handler running");
+    cr_assert_eq(atomic_load(&c.n), 1);
+    imi_mq_sub_free(s);
+    imi_mq_free(mq);
+    imi_app_close(app);
+}
+
+Test(mq_mem, one_key_is_never_handled_twice_at_once)
+{
+    imi_app *app = app_of("[mq]\ndriver = mem\nnamespace = keys\n");
+    imi_mq *mq = open_mq(app, NULL);
+    counter c = { .sleep_ms = 1 };
+    imi_mq_sub *s[3] = { subscribe(mq, "g", "t", &c), subscribe(mq, "g", "t", &c),
+                         subscribe(mq, "g", "t", &c) };
+    for (int i = 0; i < 60; i++) {
+        imi_mq_msg m = { .topic = "t", .key = "one", .key_len = 3, .body = "x", .body_len = 1 };
+        cr_assert_eq(imi_mq_publish(mq, NULL, &m), IMI_OK);
+    }
+    cr_assert(wait_count(&c, 60));
+    cr_assert_eq(atomic_load(&c.max_in_handler), 1, "one key ran %d handlers at once",
+                 atomic_load(&c.max_in_handler));
+    for (int i = 0; i < 3; i++)
+        imi_mq_sub_free(s[i]);
+    imi_mq_free(mq);
+    imi_app_close(app);
+}
