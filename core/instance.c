@@ -192,7 +192,8 @@ int imi_instance_init(imi_instance *inst, imi_app *app, imi_kind kind, const cha
         rc = imi_error_set(IMI_ENOMEM, 0, "out of memory");
         goto fail;
     }
-    atomic_init(&inst->inflight, 0);
+    for (int i = 0; i < IMI_INFLIGHT_STRIPES; i++)
+        atomic_init(&inst->inflight[i].n, 0);
     atomic_init(&inst->closed, false);
     return IMI_OK;
 fail:
@@ -213,12 +214,29 @@ void imi_instance_release(imi_instance *inst)
     memset(inst, 0, sizeof *inst);
 }
 
+_Thread_local unsigned imi_inflight_tls;
+
+unsigned imi_inflight_assign(void)
+{
+    static atomic_uint next;
+    imi_inflight_tls = atomic_fetch_add(&next, 1) % IMI_INFLIGHT_STRIPES + 1;
+    return imi_inflight_tls;
+}
+
+static int inflight_total(imi_instance *inst)
+{
+    int total = 0;
+    for (int i = 0; i < IMI_INFLIGHT_STRIPES; i++)
+        total += atomic_load(&inst->inflight[i].n);
+    return total;
+}
+
 int imi_instance_begin_close(imi_instance *inst)
 {
     if (atomic_exchange(&inst->closed, true))
         return imi_error_set(IMI_ECLOSED, 0, "[%s] is already closed", inst->section);
     /* Calls that entered before the flag was set finish first. */
-    while (atomic_load(&inst->inflight) > 0) {
+    while (inflight_total(inst) > 0) {
         struct timespec ts = { 0, 200000 };
         nanosleep(&ts, NULL);
     }

@@ -9,6 +9,26 @@
 #include "iminfra/driver/driver.h"
 #include "loader.h"
 
+/* Calls in flight, counted on per-thread stripes: one shared counter would bounce its cache
+ * line between cores on every call. */
+#define IMI_INFLIGHT_STRIPES 16
+typedef struct imi_inflight_stripe {
+    atomic_int n;
+    char pad[64 - sizeof(atomic_int)]; /* padding, not _Alignas: handles come from calloc */
+} imi_inflight_stripe;
+
+/* The calling thread's stripe + 1 (0: not yet assigned). */
+extern _Thread_local unsigned imi_inflight_tls;
+unsigned imi_inflight_assign(void);
+
+static inline atomic_int *imi_inflight_slot(imi_inflight_stripe *stripes)
+{
+    unsigned s = imi_inflight_tls;
+    if (!s)
+        s = imi_inflight_assign();
+    return &stripes[s - 1].n;
+}
+
 typedef struct imi_instance {
     imi_app *app;
     char section[128];           /* "cache", "cache.sessions" */
@@ -23,7 +43,7 @@ typedef struct imi_instance {
     imi_logger *logger;
     int64_t timeout_ms;
     void *state;
-    atomic_int inflight;
+    imi_inflight_stripe inflight[IMI_INFLIGHT_STRIPES];
     atomic_bool closed;
     bool opened;                 /* the driver's open succeeded: close must be called */
 } imi_instance;
@@ -40,11 +60,15 @@ int imi_instance_init(imi_instance *inst, imi_app *app, imi_kind kind, const cha
 void imi_instance_release(imi_instance *inst);
 
 /* Enter before a driver call, leave after: after close, enter fails with IMI_ECLOSED. */
+/* Both sides are sequentially consistent: enter publishes its count before it reads
+ * `closed`, close publishes `closed` before it reads the counts, so one of them sees the
+ * other. */
 static inline int imi_instance_enter(imi_instance *inst)
 {
-    atomic_fetch_add_explicit(&inst->inflight, 1, memory_order_acquire);
-    if (atomic_load_explicit(&inst->closed, memory_order_acquire)) {
-        atomic_fetch_sub_explicit(&inst->inflight, 1, memory_order_release);
+    atomic_int *slot = imi_inflight_slot(inst->inflight);
+    atomic_fetch_add(slot, 1);
+    if (atomic_load(&inst->closed)) {
+        atomic_fetch_sub(slot, 1);
         return IMI_ECLOSED;
     }
     return IMI_OK;
@@ -52,7 +76,7 @@ static inline int imi_instance_enter(imi_instance *inst)
 
 static inline void imi_instance_leave(imi_instance *inst)
 {
-    atomic_fetch_sub_explicit(&inst->inflight, 1, memory_order_release);
+    atomic_fetch_sub_explicit(imi_inflight_slot(inst->inflight), 1, memory_order_release);
 }
 
 /* Marks closed and waits for calls in flight to leave. IMI_ECLOSED when already closed. */
