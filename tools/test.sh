@@ -2,7 +2,9 @@
 # Every test on a new machine: install packages, build, start the servers on loopback,
 # run the whole CTest suite, then run it again built with ASan+UBSan, and stop the
 # servers. Exits non-zero when anything fails.
-#   IMI_SKIP_ASAN=1   skip the sanitizer pass (quicker local runs)
+# Criterion cannot start under ThreadSanitizer, so the TSan pass runs the conformance
+# suites of the in-process drivers through `imi conformance` and the threaded benches.
+#   IMI_SKIP_ASAN=1   skip the ASan+UBSan pass      IMI_SKIP_TSAN=1   skip the TSan pass
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root=$(pwd)
@@ -17,12 +19,30 @@ if [ "${IMI_SKIP_ASAN:-0}" != 1 ]; then
     cmake --build build-asan -j "$jobs"
 fi
 
+if [ "${IMI_SKIP_TSAN:-0}" != 1 ]; then
+    cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DIMI_TSAN=ON \
+        -DIMI_BUILD_TESTS=OFF >/dev/null
+    cmake --build build-tsan -j "$jobs" --target imi imi_cache_mem imi_mq_mem imi_coord_mem imi_db_sqlite
+fi
+
 export IMI_RUN_DIR=${IMI_RUN_DIR:-$(mktemp -d /tmp/imi-run.XXXXXX)}
 trap 'bash "$root/tools/services.sh" stop || true' EXIT
 bash tools/services.sh start
 eval "$(bash tools/services.sh env)"
 
 status=0
+if [ "${IMI_SKIP_TSAN:-0}" != 1 ]; then
+    echo "== concurrency under ThreadSanitizer =="
+    tsan() { TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 "$@" || status=1; }
+    conf=tests/conformance/configs
+    tsan build-tsan/tools/imi conformance cache mem -c $conf/cache_mem.ini
+    tsan build-tsan/tools/imi conformance mq mem -c $conf/mq_mem.ini
+    tsan build-tsan/tools/imi conformance coord mem -c $conf/coord_mem.ini
+    tsan build-tsan/tools/imi conformance db sqlite -c $conf/db_sqlite.ini
+    tsan build-tsan/tools/imi bench breaker --threads 2 --ops 200000
+    tsan build-tsan/tools/imi bench ratelimit --threads 2 --ops 200000
+    tsan build-tsan/tools/imi bench uid --threads 2 --ops 200000
+fi
 ctest --test-dir build --output-on-failure --timeout 600 || status=1
 if [ "${IMI_SKIP_ASAN:-0}" != 1 ]; then
     echo "== again under AddressSanitizer + UndefinedBehaviorSanitizer =="

@@ -3,7 +3,8 @@
  *
  * Keys are C strings; the instance's `prefix` is put in front of every key (not of hash
  * fields or set members). Values are bytes and may hold NUL. A miss is IMI_ENOTFOUND.
- * TTLs are milliseconds; 0 means no expiry. Operations the driver does not advertise
+ * TTLs are milliseconds; 0 means no expiry (a driver may round a TTL up to its
+ * granularity: memcached keeps whole seconds). Operations the driver does not advertise
  * (imi_cache_caps) return IMI_ENOTSUP. Every call takes a ctx first (NULL: the
  * instance's `timeout`). A handle is safe to use from many threads.
  */
@@ -64,7 +65,9 @@ int imi_cache_mset(imi_cache *c, const imi_ctx *ctx, const char *const *keys,
                    const imi_bytes *vals, size_t n, int64_t ttl_ms);
 
 /* Iteration callback for hashes, sets and sorted sets: return non-zero to stop. For sets
- * `val` is NULL; for sorted sets `score` holds the score. */
+ * `val` is NULL; for sorted sets `score` holds the score. Iterating a missing key calls
+ * fn zero times and returns IMI_OK; removing the last field or member removes the key.
+ * An operation on a key holding another type returns IMI_EINVALID. */
 typedef int (*imi_cache_each_fn)(void *ud, const void *item, size_t item_len,
                                  const void *val, size_t val_len, double score);
 

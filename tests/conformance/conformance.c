@@ -71,6 +71,15 @@ bool imi_conf_run_case(const imi_conf_suite *s, size_t i, imi_config *cfg, imi_c
     }
     const char *driver = imi_config_get(imi_app_config(t->app), s->kind, "driver", NULL);
     snprintf(t->driver, sizeof t->driver, "%s", driver ? driver : "?");
+    /* A driver loaded by path is named by its file: .../imi_<kind>_<name>.so is <name>. */
+    char *base = strrchr(t->driver, '/'), prefix[48];
+    size_t blen = strlen(base ? ++base : (base = t->driver));
+    int plen = snprintf(prefix, sizeof prefix, "imi_%s_", s->kind);
+    if (blen > (size_t)plen + 3 && !strncmp(base, prefix, (size_t)plen) &&
+        !strcmp(base + blen - 3, ".so")) {
+        base[blen - 3] = '\0';
+        memmove(t->driver, base + plen, blen - 3 - (size_t)plen + 1);
+    }
     s->cases[i].fn(t);
     imi_app_close(t->app);
     t->app = NULL;

@@ -24,7 +24,8 @@ int mc_read(mc *m, mc_lease *l, const char *mkey, size_t mlen, bool *found, bool
             *len = memcached_result_length(res);
             *val = malloc(*len + 1);
             if (*val) {
-                memcpy(*val, memcached_result_value(res), *len);
+                if (*len) /* an empty value has no buffer */
+                    memcpy(*val, memcached_result_value(res), *len);
                 (*val)[*len] = '\0';
             } else {
                 rc = m->host->error(IMI_ENOMEM, 0, "out of memory");
@@ -165,8 +166,8 @@ int mc_mget(void *st, const imi_ctx *ctx, const char *const *keys, const size_t 
                 continue;
             if (mc_left_ms(m, memcached_result_flags(res)) > 0) {
                 found[i] = 1;
-                rc = m->host->buf_set(&vals[i], memcached_result_value(res),
-                                      memcached_result_length(res));
+                const char *v = memcached_result_value(res);
+                rc = m->host->buf_set(&vals[i], v ? v : "", memcached_result_length(res));
             }
             next = i + 1;
             break;
