@@ -173,3 +173,20 @@ Test(mq_mem, one_key_is_never_handled_twice_at_once)
     imi_mq_free(mq);
     imi_app_close(app);
 }
+
+/* The core's option families ("kafka.*"), which the kafka driver relies on. */
+Test(mq_mem, option_family_accepts_its_prefix_only)
+{
+    imi_config *cfg = NULL;
+    cr_assert_eq(imi_config_parse("[mq]\ndriver = x\nkafka.linger.ms = 5\nkafka. = 1\n"
+                                  "kafkax = 2\n", "t.ini", ".", &cfg), IMI_OK);
+    const char *known[] = { "driver", "kafka.*", NULL };
+    int rc = imi_config_check_keys(cfg, "mq", known, NULL);
+    cr_assert_eq(rc, IMI_ECONFIG, "kafka. and kafkax must not pass");
+    cr_assert(strstr(imi_error_message(), "'kafka.'"), "%s", imi_error_message());
+    imi_config_free(cfg);
+    cr_assert_eq(imi_config_parse("[mq]\ndriver = x\nkafka.linger.ms = 5\nkafka.acks = all\n",
+                                  "t.ini", ".", &cfg), IMI_OK);
+    cr_assert_eq(imi_config_check_keys(cfg, "mq", known, NULL), IMI_OK, "%s", imi_error_message());
+    imi_config_free(cfg);
+}

@@ -338,5 +338,6 @@ bool bench_mq_raw_target(const imi_config *cfg, bench_target *out)
 #endif
     (void)driver;
     (void)opt_ms;
+    (void)out;
     return false;
 }
