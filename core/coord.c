@@ -56,6 +56,15 @@ int imi_coord_open(imi_app *app, const char *name, imi_coord **out)
         if (rc)
             imi_error_prefix("[%s] driver %s failed to open", c->in.section, c->in.desc->name);
     }
+    /* A capability counts only with its slots there. */
+    c->caps = c->in.desc->caps;
+    if (!COORD_SLOT(c, lease_grant) || !COORD_SLOT(c, lease_keepalive) ||
+        !COORD_SLOT(c, lease_revoke))
+        c->caps &= ~(uint64_t)IMI_COORD_CAP_LEASE;
+    if (!COORD_SLOT(c, watch_start) || !COORD_SLOT(c, watch_cancel))
+        c->caps &= ~(uint64_t)IMI_COORD_CAP_WATCH;
+    if (!rc && COORD_SLOT(c, caps))
+        c->caps &= c->vt->caps(c->in.state);
     if (rc) {
         imi_coord_free(c);
         return rc;
@@ -112,7 +121,7 @@ void imi_coord_free(imi_coord *c)
     free(c);
 }
 
-uint64_t imi_coord_caps(const imi_coord *c) { return c ? c->in.desc->caps : 0; }
+uint64_t imi_coord_caps(const imi_coord *c) { return c ? c->caps : 0; }
 const char *imi_coord_driver_name(const imi_coord *c) { return c ? c->in.desc->name : NULL; }
 
 /* ---- the shared call path --------------------------------------------------------------- */
@@ -131,7 +140,7 @@ void coord_leave(imi_coord *c) { imi_instance_leave(&c->in); }
 
 int coord_need(const imi_coord *c, uint64_t cap, const char *what)
 {
-    if (c->in.desc->caps & cap)
+    if (c->caps & cap)
         return IMI_OK;
     return imi_error_set(IMI_ENOTSUP, 0, "[%s] driver %s does not support %s", c->in.section,
                          c->in.desc->name, what);

@@ -58,11 +58,11 @@ static void mark_lost(coord_hold *h)
 
 static void keeper_lost(void *ud) { mark_lost(ud); }
 
-static int keeper_recover(void *ud, int64_t *lease, int64_t *ttl)
+static int keeper_recover(void *ud, const imi_ctx *ctx, int64_t *lease, int64_t *ttl)
 {
     coord_hold *h = ud;
     int64_t rev = 0;
-    int rc = write_key(h, NULL, lease, ttl, &rev);
+    int rc = write_key(h, ctx, lease, ttl, &rev);
     if (rc)
         return rc;
     pthread_mutex_lock(&h->mu);

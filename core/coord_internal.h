@@ -19,6 +19,7 @@ struct imi_coord {
     const imi_coord_driver *vt;
     char *prefix;
     size_t prefix_len;
+    uint64_t caps;                 /* of this instance: desc->caps, narrowed by the driver */
     int64_t lease_ttl_ms;          /* [coord] lease_ttl: locks, registrations, ids */
     char owner[96];                /* host-pid-random: lock values, generated names */
     atomic_uint_fast64_t seq;      /* numbers generated instance names */
@@ -68,11 +69,11 @@ int64_t coord_deadline_ns(const imi_coord *c, const imi_ctx *ctx);
 
 /* ---- keeper: renews leases in the background (coord_keeper.c) ---- */
 
-/* lost(ud): once, on the keeper thread, when the lease is found gone and recover is NULL
- * or not given. recover(ud, &lease, &ttl_ms): makes a new lease and rewrites what the
- * old one held; IMI_OK to keep going with it, else retried later. */
+/* lost(ud): once, on the keeper thread, when the lease is found gone and there is no
+ * recover. recover(ud, ctx, &lease, &ttl_ms): makes a new lease and rewrites what the old
+ * one held, within ctx; IMI_OK to keep going with it, else retried later. */
 typedef void (*coord_lost_cb)(void *ud);
-typedef int (*coord_recover_cb)(void *ud, int64_t *lease, int64_t *ttl_ms);
+typedef int (*coord_recover_cb)(void *ud, const imi_ctx *ctx, int64_t *lease, int64_t *ttl_ms);
 
 int coord_keeper_add(imi_coord *c, int64_t lease, int64_t ttl_ms, coord_lost_cb lost,
                      coord_recover_cb recover, void *ud, coord_keep **out);

@@ -50,13 +50,19 @@ static int64_t retry_ns(const coord_keep *e)
     return r > 500000000 ? 500000000 : r;
 }
 
-static int renew(imi_coord *c, coord_keep *e)
+/* A ctx for one call of the keeper: at most a third of the TTL, so that a hung call
+ * cannot hold up the renewal of the others for long. NULL when out of memory. */
+static imi_ctx *budget_ctx(const imi_coord *c, const coord_keep *e)
 {
-    /* Each renewal gets at most a third of the TTL, so a hung call cannot outlive it. */
     int64_t budget = e->ttl_ms / 3;
     if (budget > c->in.timeout_ms)
         budget = c->in.timeout_ms;
-    imi_ctx *ctx = imi_ctx_new(budget > 0 ? budget : 1);
+    return imi_ctx_new(budget > 0 ? budget : 1);
+}
+
+static int renew(imi_coord *c, coord_keep *e)
+{
+    imi_ctx *ctx = budget_ctx(c, e);
     if (!ctx)
         return IMI_ENOMEM;
     int64_t left = 0;
@@ -82,7 +88,9 @@ static void work(imi_coord *c, coord_keeper *k, coord_keep *e, int64_t now)
     if (!rc) {
         e->last_ok_ns = now;
     } else if (gone && e->recover) {
-        recovered = e->recover(e->ud, &lease, &ttl) == IMI_OK;
+        imi_ctx *ctx = budget_ctx(c, e);
+        recovered = ctx && e->recover(e->ud, ctx, &lease, &ttl) == IMI_OK;
+        imi_ctx_free(ctx);
     } else if (gone) {
         report = true;
     }

@@ -197,9 +197,12 @@ static bool view_up(coord_view *v, const char *name, const char *addr, size_t al
             changed = false;
         }
     }
+    /* The callback gets a NUL-terminated copy: values need not end in one. */
+    char *shown = changed && v->fn ? strdup(a) : NULL;
     pthread_mutex_unlock(&v->mu);
-    if (changed && v->fn)
-        v->fn(v->ud, IMI_COORD_SERVICE_UP, name, addr);
+    if (shown)
+        v->fn(v->ud, IMI_COORD_SERVICE_UP, name, shown);
+    free(shown);
     return changed;
 }
 

@@ -18,8 +18,12 @@
  * freed. After imi_coord_close their release functions free them and return IMI_ECLOSED.
  *
  * Operations the driver does not advertise (imi_coord_caps) return IMI_ENOTSUP: locks,
- * registrations and instance ids need IMI_COORD_CAP_LEASE; watches and resolve need
- * IMI_COORD_CAP_WATCH (without it, blocking lock acquire polls).
+ * registrations and instance ids need IMI_COORD_CAP_LEASE; watches, service watches and
+ * resolve need IMI_COORD_CAP_WATCH (without it, a waiting lock acquire polls).
+ *
+ * Config keys of [coord] besides the driver's options: `prefix` (put before every key),
+ * `lease_ttl` (TTL of locks, registrations and instance ids when none is given; 10s) and
+ * `timeout` (for a NULL ctx; 5s).
  */
 #ifndef IMINFRA_COORD_H
 #define IMINFRA_COORD_H
@@ -142,10 +146,10 @@ int imi_coord_lease_keepalive(imi_coord *c, const imi_ctx *ctx, int64_t lease,
  * it did not exist. */
 int imi_coord_lease_revoke(imi_coord *c, const imi_ctx *ctx, int64_t lease);
 
-/* Called once, on the keeper thread, when something held through a lease is lost. */
+/* Called once when something held through a lease is found lost (see each on_lost). */
 typedef void (*imi_coord_lost_fn)(void *ud);
 /* Has the keeper renew the lease (TTL ttl_ms) until revoked or the handle is closed;
- * on_lost (may be NULL) is called if a renewal finds it gone. */
+ * on_lost (may be NULL) is called, on the keeper thread, if a renewal finds it gone. */
 int imi_coord_lease_keep(imi_coord *c, int64_t lease, int64_t ttl_ms, imi_coord_lost_fn on_lost,
                          void *ud);
 
@@ -154,9 +158,10 @@ int imi_coord_lease_keep(imi_coord *c, int64_t lease, int64_t ttl_ms, imi_coord_
 typedef struct imi_coord_lock imi_coord_lock;
 
 /* The lock is the key itself, created with a lease of TTL ttl_ms (0: the instance's
- * `lease_ttl`) and the holder's owner string as value. The keeper renews it unless
- * IMI_COORD_LOCK_NO_RENEW is given (then it expires ttl_ms after acquire unless
- * imi_coord_lock_renew is called). */
+ * `lease_ttl`; backends may round it up) and the holder's owner string as value. The
+ * keeper renews it unless IMI_COORD_LOCK_NO_RENEW is given (then it expires ttl_ms after
+ * acquire unless imi_coord_lock_renew is called). A lock whose lease could not be renewed
+ * for a whole TTL (backend unreachable) counts as lost: another may have taken it. */
 #define IMI_COORD_LOCK_NO_RENEW 0x1u
 
 /* One attempt: IMI_ECONFLICT when another holder has it. */
@@ -170,8 +175,9 @@ int imi_coord_lock_acquire(imi_coord *c, const imi_ctx *ctx, const char *key, in
 int imi_coord_lock_renew(imi_coord_lock *l, const imi_ctx *ctx);
 /* Asks the backend: IMI_OK while held, IMI_ECONFLICT when lost (expired, deleted, taken). */
 int imi_coord_lock_held(imi_coord_lock *l, const imi_ctx *ctx);
-/* fn is called once when the keeper finds the lock lost; at once (on this thread) when it
- * is known lost already. Replaces an earlier callback. */
+/* fn is called once when the lock is found lost (by the keeper, on its thread, or by
+ * imi_coord_lock_held / imi_coord_lock_renew, on the caller's); at once (on this thread)
+ * when it is known lost already. Replaces an earlier callback. */
 void imi_coord_lock_on_lost(imi_coord_lock *l, imi_coord_lost_fn fn, void *ud);
 /* Releases and frees the lock. IMI_ECONFLICT when it was no longer held (nothing of
  * another holder is touched). */

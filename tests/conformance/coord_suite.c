@@ -430,6 +430,14 @@ static void lock_expire_and_renew(imi_conf_t *t)
     /* Renewed by the keeper: still held after well past its TTL. */
     CONF_OK(t, imi_coord_lock_try(c1, NULL, k2, 1000, 0, &r));
     imi_coord_lock_on_lost(r, on_lost, &lost_r);
+    /* A plain lease handed to the keeper lives on the same way. */
+    char k3[128];
+    imi_conf_name(t, "kept", k3, sizeof k3);
+    int64_t kept = 0, kept_ttl = 0;
+    atomic_int lost_kept = 0;
+    CONF_OK(t, imi_coord_lease_grant(c1, NULL, 1000, &kept, &kept_ttl));
+    CONF_OK(t, imi_coord_put_lease(c1, NULL, k3, "k", 1, kept, NULL));
+    CONF_OK(t, imi_coord_lease_keep(c1, kept, kept_ttl, on_lost, &lost_kept));
     int64_t t0 = now_ms();
     int rc = IMI_ECONFLICT;
     while (rc == IMI_ECONFLICT && now_ms() - t0 < 8000) {
@@ -451,6 +459,11 @@ static void lock_expire_and_renew(imi_conf_t *t)
     CONF_CHECK_RC(t, imi_coord_lock_try(c2, NULL, k2, 0, 0, &x), IMI_ECONFLICT);
     CONF_OK(t, imi_coord_lock_held(r, NULL));
     CONF_CHECK(t, atomic_load(&lost_r) == 0, "a renewed lock was reported lost");
+    imi_buf v = IMI_BUF_INIT;
+    CONF_OK(t, imi_coord_get(c2, NULL, k3, &v, NULL));
+    imi_buf_free(&v);
+    CONF_OK(t, imi_coord_lease_revoke(c1, NULL, kept));
+    CONF_CHECK(t, atomic_load(&lost_kept) == 0, "a kept lease was reported lost");
     CONF_OK(t, imi_coord_unlock(r, NULL));
     CONF_OK(t, imi_coord_unlock(b, NULL));
     imi_coord_free(c2);
@@ -695,8 +708,17 @@ static void capabilities(imi_conf_t *t)
         CONF_CHECK(t, rc == IMI_OK, "advertised leases: grant gave %s", imi_err_name(rc));
         CONF_OK(t, imi_coord_lease_revoke(c, NULL, lease));
     } else {
+        imi_coord_registration *r = NULL;
+        imi_coord_instance_id *h = NULL;
+        int64_t id = -1;
         CONF_CHECK(t, rc == IMI_ENOTSUP, "unadvertised leases: grant gave %s", imi_err_name(rc));
+        CONF_CHECK_RC(t, imi_coord_put_lease(c, NULL, key, "v", 1, 1, NULL), IMI_ENOTSUP);
+        CONF_CHECK_RC(t, imi_coord_lease_keepalive(c, NULL, 1, NULL), IMI_ENOTSUP);
         CONF_CHECK_RC(t, imi_coord_lock_try(c, NULL, key, 0, 0, &l), IMI_ENOTSUP);
+        CONF_CHECK_RC(t, imi_coord_lock_acquire(c, NULL, key, 0, 0, &l), IMI_ENOTSUP);
+        CONF_CHECK_RC(t, imi_coord_register(c, NULL, t->unique, "i", "a:1", 0, &r), IMI_ENOTSUP);
+        CONF_CHECK_RC(t, imi_coord_instance_id_acquire(c, NULL, t->unique, 3, &id, &h),
+                      IMI_ENOTSUP);
     }
     collector col;
     collector_init(&col);
@@ -708,7 +730,11 @@ static void capabilities(imi_conf_t *t)
         CONF_OK(t, imi_coord_watch_cancel(w));
         imi_coord_del(c, NULL, key, NULL);
     } else {
+        imi_buf addr = IMI_BUF_INIT;
         CONF_CHECK(t, rc == IMI_ENOTSUP, "unadvertised watches: watch gave %s", imi_err_name(rc));
+        CONF_CHECK_RC(t, imi_coord_service_watch(c, NULL, t->unique, collect_service, &col, &w),
+                      IMI_ENOTSUP);
+        CONF_CHECK_RC(t, imi_coord_resolve(c, NULL, t->unique, &addr), IMI_ENOTSUP);
     }
     collector_destroy(&col);
     imi_coord_free(c);

@@ -1,7 +1,8 @@
-/* imi bench coord: get, put, CAS and lock/unlock per second with p50/p99, each through
- * im-infra and through a baseline in the same run: the driver's vtable called on the same
- * handle (what the front-end costs), and for etcd the same HTTP calls made straight with
- * libcurl (what the whole of im-infra costs against a hand-written client). */
+/* imi bench coord: get, put, CAS and lock/unlock per second with p50/p99 and CPU per call,
+ * each through im-infra and through a baseline in the same run, in alternating rounds:
+ * the driver's vtable called on the same handle (what the front-end costs), or for etcd
+ * in imi-bench (built with libcurl) the same HTTP calls made straight with libcurl (what
+ * the whole of im-infra costs against a hand-written client). */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -21,7 +21,8 @@ typedef struct coord_bench_ops {
 } coord_bench_ops;
 
 /* The etcd baseline: the same HTTP calls the etcd driver makes, straight through libcurl.
- * NULL when the config's [coord] is not etcd or the tool was built without libcurl. */
+ * NULL when the config's [coord] is not etcd or this build has no libcurl (imi; imi-bench
+ * has it). */
 const coord_bench_ops *bench_coord_etcd_ops(imi_app *app, void **ud);
 void bench_coord_etcd_free(void *ud);
 

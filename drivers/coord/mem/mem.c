@@ -7,14 +7,36 @@
 #include <time.h>
 #include "mem.h"
 
-enum { OPT_NAMESPACE, OPT_HISTORY };
+enum { OPT_NAMESPACE, OPT_HISTORY, OPT_FEATURES };
 
 static const imi_option_spec mem_options[] = {
     [OPT_NAMESPACE] = { .name = "namespace", .type = IMI_OPT_STRING, .default_value = "default",
                         .help = "handles of the same namespace in one process share one store" },
     [OPT_HISTORY] = { .name = "history", .type = IMI_OPT_INT, .default_value = "10000",
                       .help = "events kept for watches that start at a past revision" },
+    [OPT_FEATURES] = { .name = "features", .type = IMI_OPT_LIST, .default_value = "watch, lease",
+                       .help = "what this instance offers: watch, lease, or none (to stand in "
+                               "for a backend without them)" },
 };
+
+/* The capability bits of a `features` list. */
+static int parse_features(const imi_host_api *host, const char *list, uint64_t *caps)
+{
+    *caps = 0;
+    for (const char *p = list ? list : ""; *p;) {
+        p += strspn(p, " \t,");
+        size_t n = strcspn(p, " \t,");
+        if (n == 5 && !strncmp(p, "watch", 5))
+            *caps |= IMI_COORD_CAP_WATCH;
+        else if (n == 5 && !strncmp(p, "lease", 5))
+            *caps |= IMI_COORD_CAP_LEASE;
+        else if (n && !(n == 4 && !strncmp(p, "none", 4)))
+            return host->error(IMI_ECONFIG, 0, "features: unknown feature '%.*s' (known: watch, "
+                               "lease, none)", (int)n, p);
+        p += n;
+    }
+    return IMI_OK;
+}
 
 static pthread_mutex_t stores_mu = PTHREAD_MUTEX_INITIALIZER;
 static mem_store *stores;
@@ -177,6 +199,9 @@ static int mem_open(void *st, const imi_driver_env *env)
     if (history < 0 || history > 10000000)
         return env->host->error(IMI_ECONFIG, 0, "history must be in [0, 10000000], not %" PRId64,
                                 history);
+    int rc = parse_features(env->host, env->opts[OPT_FEATURES].str, &m->caps);
+    if (rc)
+        return rc;
     pthread_mutex_lock(&stores_mu);
     mem_store *s = stores;
     while (s && strcmp(s->name, name))
@@ -219,6 +244,8 @@ static void mem_close(void *st)
     pthread_join(s->reaper, NULL);
     store_free(s);
 }
+
+static uint64_t mem_caps(void *st) { return ((mem_coord *)st)->caps; }
 
 static int mem_ping(void *st, const imi_ctx *ctx)
 {
@@ -481,6 +508,7 @@ static const imi_coord_driver mem_vtable = {
     .lease_revoke = mem_lease_revoke,
     .watch_start = mem_watch_start,
     .watch_cancel = mem_watch_cancel,
+    .caps = mem_caps,
 };
 
 static const imi_driver_desc mem_desc = {

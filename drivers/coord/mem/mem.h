@@ -60,6 +60,7 @@ typedef struct mem_store {
 typedef struct mem_coord {
     const imi_host_api *host;
     mem_store *s;
+    uint64_t caps;               /* what `features` turned on */
 } mem_coord;
 
 /* mem_watch.c: with s->mu held. */

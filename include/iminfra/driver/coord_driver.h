@@ -115,6 +115,12 @@ typedef struct imi_coord_driver {
     /* Stops and frees watch w: when it returns, fn is not running and will not run again.
      * Never called from fn. */
     void (*watch_cancel)(void *st, void *w);
+
+    /* ---- instance (optional) ---- */
+    /* The capabilities of this open instance, a subset of desc->caps (a driver whose
+     * options can turn features off, or that learns at open what the server offers).
+     * Called once, after a successful open. NULL: desc->caps. */
+    uint64_t (*caps)(void *st);
     /* ---- end of ABI 1.0 ---- */
 } imi_coord_driver;
 
