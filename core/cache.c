@@ -253,7 +253,8 @@ static int keys_make(imi_cache *c, const char *const *keys, size_t n, pkeys *out
     char *p = out->mem;
     for (size_t i = 0; i < n; i++) {
         size_t len = strlen(keys[i]);
-        memcpy(p, c->prefix, c->prefix_len);
+        if (c->prefix_len) /* no prefix: c->prefix may be NULL, not valid for memcpy */
+            memcpy(p, c->prefix, c->prefix_len);
         memcpy(p + c->prefix_len, keys[i], len + 1);
         out->keys[i] = p;
         out->lens[i] = c->prefix_len + len;

@@ -1,4 +1,5 @@
 /* Driver loading with libltdl: search, load, descriptor check, reference counting. */
+#include <dlfcn.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <pthread.h>
@@ -218,6 +219,38 @@ static int each_listed(const char *list, const char *base, int (*fn)(void *, con
     return 0;
 }
 
+/* The install's driver folder found from where the core was loaded: next to libiminfra
+ * (IMI_DRIVER_DIR_FROM_LIBDIR) or, linked into a program, next to that program
+ * (IMI_DRIVER_DIR_FROM_BINDIR). So an install moved away from its prefix, e.g. packages
+ * unpacked under another root, still finds its own drivers. Empty when that folder does
+ * not exist or is the compiled-in install folder. */
+static char origin_dir[PATH_MAX];
+static pthread_once_t origin_once = PTHREAD_ONCE_INIT;
+
+static void find_origin_dir(void)
+{
+    char self[PATH_MAX], exe[PATH_MAX], dir[PATH_MAX], real[PATH_MAX];
+    Dl_info info;
+    const char *rel = IMI_DRIVER_DIR_FROM_BINDIR;
+    if (!realpath("/proc/self/exe", exe))
+        exe[0] = '\0';
+    if (dladdr((void *)find_origin_dir, &info) && info.dli_fname && info.dli_fname[0] &&
+        realpath(info.dli_fname, self) && strcmp(self, exe))
+        rel = IMI_DRIVER_DIR_FROM_LIBDIR; /* a shared libiminfra */
+    else
+        snprintf(self, sizeof self, "%s", exe);
+    char *slash = strrchr(self, '/');
+    if (!slash)
+        return;
+    *slash = '\0';
+    if ((size_t)snprintf(dir, sizeof dir, "%s/%s", self, rel) >= sizeof dir || !realpath(dir, real))
+        return;
+    char installed[PATH_MAX];
+    if (realpath(IMI_INSTALL_DRIVER_DIR, installed) && !strcmp(installed, real))
+        return;
+    snprintf(origin_dir, sizeof origin_dir, "%s", real);
+}
+
 void imi_driver_search_dirs(const imi_config *cfg, const char *section,
                             int (*fn)(void *ud, const char *dir), void *ud)
 {
@@ -227,6 +260,9 @@ void imi_driver_search_dirs(const imi_config *cfg, const char *section,
     if (cfg && each_listed(imi_config_get(cfg, "drivers", "path", NULL), base, fn, ud))
         return;
     if (each_listed(getenv("IMI_DRIVER_PATH"), ".", fn, ud))
+        return;
+    pthread_once(&origin_once, find_origin_dir);
+    if (origin_dir[0] && fn(ud, origin_dir))
         return;
     if (fn(ud, IMI_BUILD_DRIVER_DIR))
         return;

@@ -13,7 +13,8 @@ int imi_kind_parse(const char *name);       /* -1 when unknown */
 
 /* Loads the driver a config section asks for with `driver = NAME` or `driver = PATH.so`:
  * by name it searches the section's driver_path, [drivers] path, $IMI_DRIVER_PATH, the
- * build tree and the install folder. kind and name are checked against the descriptor. */
+ * install's driver folder found relative to the running libiminfra or program, the build
+ * tree and the compiled-in install folder. kind and name are checked against the descriptor. */
 int imi_driver_load_for(const imi_config *cfg, const char *section, imi_kind kind,
                         imi_driver **out);
 /* Loads one file; expect_kind 0 and expect_name NULL check nothing but the ABI. */

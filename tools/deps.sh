@@ -5,7 +5,7 @@
 set -euo pipefail
 
 build_pkgs=(
-    build-essential cmake ninja-build pkg-config git
+    build-essential cmake ninja-build pkg-config git dpkg-dev file
     libinih-dev libltdl-dev libcriterion-dev libsqlite3-dev
     libhiredis-dev libmemcached-dev librdkafka-dev libnats-dev
     libpq-dev libmariadb-dev libcurl4-openssl-dev libjansson-dev
