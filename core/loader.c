@@ -175,18 +175,11 @@ void imi_driver_release(imi_driver *drv)
     if (!drv)
         return;
     pthread_mutex_lock(&loader_lock);
-    if (--drv->refs == 0) {
-        for (imi_driver **p = &loaded; *p; p = &(*p)->next)
-            if (*p == drv) {
-                *p = drv->next;
-                break;
-            }
-        lt_dlclose(drv->handle);
-        if (--ltdl_users == 0)
-            lt_dlexit();
-        free(drv->file);
-        free(drv);
-    }
+    /* A driver is never unmapped, even when its last handle is gone: the client libraries
+     * it pulls in (libnats' threads, libsasl2 and libmariadb's global state, atexit
+     * handlers) do not survive being unloaded. The entry stays in the registry with no
+     * references and is reused when the same file is asked for again. */
+    drv->refs--;
     pthread_mutex_unlock(&loader_lock);
 }
 

@@ -20,6 +20,7 @@ int imi_driver_load_for(const imi_config *cfg, const char *section, imi_kind kin
 /* Loads one file; expect_kind 0 and expect_name NULL check nothing but the ABI. */
 int imi_driver_load_file(const char *path, imi_kind expect_kind, const char *expect_name,
                          imi_driver **out);
+/* Drops a reference. The file stays mapped for the life of the process (see loader.c). */
 void imi_driver_release(imi_driver *drv);
 
 const imi_driver_desc *imi_driver_descriptor(const imi_driver *drv);
