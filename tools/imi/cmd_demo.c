@@ -6,7 +6,11 @@
 
 static const demo_part parts[] = {
     { "clog", NULL, demo_clog },
+    { "coord", "coord", demo_coord },
+    { "mq", "mq", demo_mq },
+    { "db", "db", demo_db },
     { "cache", "cache", demo_cache },
+    { "uid", "uid", demo_uid },
 };
 
 static int run(int argc, char **argv)
