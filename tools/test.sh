@@ -38,7 +38,9 @@ if [ "${IMI_SKIP_TSAN:-0}" != 1 ]; then
     tsan build-tsan/tools/imi conformance cache mem -c $conf/cache_mem.ini
     tsan build-tsan/tools/imi conformance mq mem -c $conf/mq_mem.ini
     tsan build-tsan/tools/imi conformance coord mem -c $conf/coord_mem.ini
-    tsan build-tsan/tools/imi conformance db sqlite -c $conf/db_sqlite.ini
+    # The reader's file must exist before the read-only reader opens it.
+    IMI_DB_DIR=$IMI_RUN_DIR/tsan-db && mkdir -p "$IMI_DB_DIR" && touch "$IMI_DB_DIR/imi-conf-reader.db"
+    IMI_DB_DIR=$IMI_DB_DIR tsan build-tsan/tools/imi conformance db sqlite -c $conf/db_sqlite.ini
     tsan build-tsan/tools/imi bench breaker --threads 2 --ops 200000
     tsan build-tsan/tools/imi bench ratelimit --threads 2 --ops 200000
     tsan build-tsan/tools/imi bench uid --threads 2 --ops 200000

@@ -80,7 +80,9 @@ static void print_text(const imi_driver_desc *d, const char *path)
                o->flags & IMI_OPT_REQUIRED ? "required " : "",
                o->flags & IMI_OPT_SECRET ? "secret " : "",
                o->default_value ? "default=" : "",
-               o->default_value ? (o->flags & IMI_OPT_SECRET ? "***" : o->default_value) : "",
+               o->default_value ? (o->flags & IMI_OPT_SECRET && *o->default_value ? "***"
+                                                                        : o->default_value)
+                             : "",
                o->help ? "" : "");
         if (o->help)
             printf("       %16s %s\n", "", o->help);
@@ -106,7 +108,8 @@ static void print_json(const imi_driver_desc *d, const char *path, bool first)
         printf("%s{\"name\":", i ? "," : "");
         json_str(stdout, o->name);
         printf(",\"type\":\"%s\",\"default\":", type_name(o->type));
-        json_str(stdout, o->flags & IMI_OPT_SECRET && o->default_value ? "***" : o->default_value);
+        json_str(stdout, o->flags & IMI_OPT_SECRET && o->default_value && *o->default_value
+                             ? "***" : o->default_value);
         printf(",\"required\":%s,\"secret\":%s,\"help\":",
                o->flags & IMI_OPT_REQUIRED ? "true" : "false",
                o->flags & IMI_OPT_SECRET ? "true" : "false");
@@ -163,6 +166,7 @@ const imi_cmd imi_cmd_drivers = {
     .summary = "list the drivers found: kind, name, version, ABI, capabilities, options",
     .usage = "usage: imi drivers [--json] [-c FILE]\n"
              "  Lists every imi_<kind>_<name>.so in the search path: [drivers] path of FILE,\n"
-             "  $IMI_DRIVER_PATH, the build tree, the install folder.\n",
+             "  $IMI_DRIVER_PATH, the install folder beside the running program or library,\n"
+             "  the build tree, the compiled-in install folder.\n",
     .run = run,
 };

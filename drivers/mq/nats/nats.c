@@ -254,6 +254,8 @@ static void on_pub_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, 
     pthread_mutex_lock(&n->lock);
     nats_done *d = take_inflight(n, msg);
     pthread_mutex_unlock(&n->lock);
+    /* The handler owns the message it is handed (nats.h, jsPubAckHandler). */
+    natsMsg_Destroy(msg);
     if (!d)
         return;
     int rc = pae ? nats_error(n, pae->Err, pae->ErrText ? pae->ErrText : "publish") : IMI_OK;
