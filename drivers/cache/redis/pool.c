@@ -117,6 +117,33 @@ static int dial(rds *r, rlease *l)
     return code;
 }
 
+/* The connection a thread used last: taken first next time, so that threads settle on
+ * connections of their own and rarely contend. */
+static _Thread_local size_t last_used;
+
+/* Takes a free connection without locking: live ones first, then one to dial. */
+static rconn *take_free(rds *r)
+{
+    rconn *dead = NULL;
+    for (size_t i = 0; i < r->n_conns; i++) {
+        size_t at = (last_used + i) % r->n_conns;
+        rconn *c = &r->conns[at];
+        if (atomic_load_explicit(&c->busy, memory_order_relaxed) || atomic_exchange(&c->busy, true))
+            continue;
+        if (c->rc) {
+            if (dead)
+                atomic_store(&dead->busy, false);
+            last_used = at;
+            return c;
+        }
+        if (dead)
+            atomic_store(&c->busy, false);
+        else
+            dead = c;
+    }
+    return dead;
+}
+
 int rds_acquire(rds *r, const imi_ctx *ctx, rlease *l)
 {
     int64_t now = r->host->mono_ns();
@@ -125,34 +152,26 @@ int rds_acquire(rds *r, const imi_ctx *ctx, rlease *l)
         deadline = now + r->env->default_timeout_ms * 1000000;
     if (r->command_timeout_ms > 0 && now + r->command_timeout_ms * 1000000 < deadline)
         deadline = now + r->command_timeout_ms * 1000000;
-    *l = (rlease){ .deadline_ns = deadline };
-    pthread_mutex_lock(&r->mu);
-    for (;;) {
-        rconn *idle = NULL;
-        for (size_t i = 0; i < r->n_conns; i++) {
-            rconn *c = &r->conns[i];
-            if (c->busy)
-                continue;
-            if (c->rc) { /* a live connection beats one that must be dialled */
-                idle = c;
-                break;
+    *l = (rlease){ .deadline_ns = deadline, .c = take_free(r) };
+    if (!l->c) {
+        /* All busy: wait. waiters is raised before the scan and release lowers busy
+         * before it reads waiters (both sequentially consistent), so a release is never
+         * missed between this scan and the wait. */
+        pthread_mutex_lock(&r->mu);
+        atomic_fetch_add(&r->waiters, 1);
+        while (!(l->c = take_free(r))) {
+            struct timespec ts = { .tv_sec = deadline / 1000000000,
+                                   .tv_nsec = deadline % 1000000000 };
+            if (pthread_cond_timedwait(&r->cv, &r->mu, &ts) == ETIMEDOUT) {
+                atomic_fetch_sub(&r->waiters, 1);
+                pthread_mutex_unlock(&r->mu);
+                return r->host->error(IMI_ETIMEDOUT, 0, "redis: no free connection among %zu "
+                                      "before the deadline (pool_size)", r->n_conns);
             }
-            if (!idle)
-                idle = c;
         }
-        if (idle) {
-            idle->busy = true;
-            l->c = idle;
-            break;
-        }
-        struct timespec ts = { .tv_sec = deadline / 1000000000, .tv_nsec = deadline % 1000000000 };
-        if (pthread_cond_timedwait(&r->cv, &r->mu, &ts) == ETIMEDOUT) {
-            pthread_mutex_unlock(&r->mu);
-            return r->host->error(IMI_ETIMEDOUT, 0, "redis: no free connection among %zu "
-                                  "before the deadline (pool_size)", r->n_conns);
-        }
+        atomic_fetch_sub(&r->waiters, 1);
+        pthread_mutex_unlock(&r->mu);
     }
-    pthread_mutex_unlock(&r->mu);
     int rc = l->c->rc ? rds_arm(r, l) : dial(r, l);
     if (rc)
         rds_release(r, l, false);
@@ -167,9 +186,11 @@ void rds_release(rds *r, rlease *l, bool broken)
         redisFree(l->c->rc);
         l->c->rc = NULL;
     }
-    pthread_mutex_lock(&r->mu);
-    l->c->busy = false;
-    pthread_cond_signal(&r->cv);
-    pthread_mutex_unlock(&r->mu);
+    atomic_store(&l->c->busy, false);
+    if (atomic_load(&r->waiters) > 0) {
+        pthread_mutex_lock(&r->mu);
+        pthread_cond_signal(&r->cv);
+        pthread_mutex_unlock(&r->mu);
+    }
     l->c = NULL;
 }

@@ -13,13 +13,14 @@
 #define IMI_DRIVER_CACHE_REDIS_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <hiredis/hiredis.h>
 #include "iminfra/driver/cache_driver.h"
 
 typedef struct rconn {
     redisContext *rc;      /* NULL: not dialled (or dropped after an error) */
-    bool busy;
+    atomic_bool busy;      /* taken with an exchange: the pool's fast path has no lock */
     int64_t armed_ns;      /* the socket timeouts set last */
 } rconn;
 
@@ -37,6 +38,7 @@ typedef struct rds {
     pthread_cond_t cv;     /* a connection came back */
     rconn *conns;
     size_t n_conns;
+    atomic_int waiters;    /* threads waiting on cv for a free connection */
     bool mu_ready;
     char sha[N_SCRIPTS][41]; /* "" until loaded; under mu */
 } rds;
