@@ -22,7 +22,8 @@ fi
 if [ "${IMI_SKIP_TSAN:-0}" != 1 ]; then
     cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DIMI_TSAN=ON \
         -DIMI_BUILD_TESTS=OFF >/dev/null
-    cmake --build build-tsan -j "$jobs" --target imi imi_cache_mem imi_mq_mem imi_coord_mem imi_db_sqlite
+    cmake --build build-tsan -j "$jobs" --target imi resilience_stress \
+        imi_cache_mem imi_mq_mem imi_coord_mem imi_db_sqlite
 fi
 
 export IMI_RUN_DIR=${IMI_RUN_DIR:-$(mktemp -d /tmp/imi-run.XXXXXX)}
@@ -41,6 +42,7 @@ if [ "${IMI_SKIP_TSAN:-0}" != 1 ]; then
     # The reader's file must exist before the read-only reader opens it.
     IMI_DB_DIR=$IMI_RUN_DIR/tsan-db && mkdir -p "$IMI_DB_DIR" && touch "$IMI_DB_DIR/imi-conf-reader.db"
     IMI_DB_DIR=$IMI_DB_DIR tsan build-tsan/tools/imi conformance db sqlite -c $conf/db_sqlite.ini
+    tsan build-tsan/tests/stress/resilience_stress
     tsan build-tsan/tools/imi bench breaker --threads 2 --ops 200000
     tsan build-tsan/tools/imi bench ratelimit --threads 2 --ops 200000
     tsan build-tsan/tools/imi bench uid --threads 2 --ops 200000
