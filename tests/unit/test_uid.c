@@ -368,11 +368,16 @@ Test(uid, unique_across_processes_sharing_etcd, .timeout = 60)
     imi_ctx_free(ctx);
     int fds[PROCS][2];
     pid_t pids[PROCS];
+    /* Children keep their worker id until the parent has every child's ids (EOF on
+     * hold), so that all of them hold one at the same time. */
+    int hold[2];
+    cr_assert_eq(pipe(hold), 0);
     for (int i = 0; i < PROCS; i++) {
         cr_assert_eq(pipe(fds[i]), 0);
         pids[i] = fork();
         if (pids[i] == 0) {
             close(fds[i][0]);
+            close(hold[1]);
             imi_app *capp = etcd_app(prefix);
             imi_uid *u;
             if (!capp || imi_uid_open(capp, NULL, &u))
@@ -388,6 +393,9 @@ Test(uid, unique_across_processes_sharing_etcd, .timeout = 60)
                     _exit(4);
                 off += (size_t)n;
             }
+            char c;
+            while (read(hold[0], &c, 1) > 0)
+                ;
             imi_uid_free(u);
             imi_app_close(capp);
             _exit(0);
@@ -404,11 +412,15 @@ Test(uid, unique_across_processes_sharing_etcd, .timeout = 60)
             off += (size_t)n;
         }
         close(fds[i][0]);
+        cr_assert_eq(off, len, "child %d sent %zu of %zu bytes", i, off, len);
+    }
+    close(hold[0]);
+    close(hold[1]);
+    for (int i = 0; i < PROCS; i++) {
         int st;
         waitpid(pids[i], &st, 0);
         cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child %d failed (%d)", i,
                   WIFEXITED(st) ? WEXITSTATUS(st) : -1);
-        cr_assert_eq(off, len);
     }
     int workers[PROCS], nw = 0;
     qsort(all, PER_PROC * PROCS, sizeof *all, cmp64);
