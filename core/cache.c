@@ -1,5 +1,5 @@
-/* The cache front-end: argument checks, key prefix, ctx, closed state, capabilities,
- * then one vtable call. */
+/* The cache front-end: argument checks, then one vtable call. Open, close, the closed
+ * state, capabilities and the key prefix are the instance layer's (instance.c). */
 #include <stdlib.h>
 #include <string.h>
 #include "iminfra/cache.h"
@@ -10,128 +10,34 @@
 
 struct imi_cache {
     imi_instance in;
-    const imi_cache_driver *vt;
-    char *prefix;
-    size_t prefix_len;
 };
 
-/* A slot the driver's vtable is large enough to hold, or NULL. */
-#define SLOT(c, name) (IMI_HAS_FIELD((c)->vt, imi_cache_driver, name) ? (c)->vt->name : NULL)
+static const imi_frontend cache_frontend = {
+    .kind = IMI_KIND_CACHE,
+    .handle_size = sizeof(imi_cache),
+    .prefixed = true,
+};
 
 int imi_cache_open(imi_app *app, const char *name, imi_cache **out)
 {
-    static const char *const core_keys[] = { IMI_INSTANCE_CORE_KEYS, "prefix", NULL };
-    if (!app || !out)
-        return imi_error_set(IMI_EINVALID, 0, "imi_cache_open: app and out are required");
-    *out = NULL;
-    imi_cache *c = calloc(1, sizeof *c);
-    if (!c)
-        return imi_error_set(IMI_ENOMEM, 0, "out of memory");
-    int rc = imi_instance_init(&c->in, app, IMI_KIND_CACHE, name, core_keys,
-                               offsetof(imi_cache_driver, mget));
-    if (rc) {
-        free(c);
-        return rc;
-    }
-    c->vt = c->in.vtable;
-    const char *prefix = imi_config_get(imi_app_config(app), c->in.section, "prefix", NULL);
-    if (prefix && *prefix && !(c->prefix = strdup(prefix))) {
-        imi_instance_release(&c->in);
-        free(c);
-        return imi_error_set(IMI_ENOMEM, 0, "out of memory");
-    }
-    c->prefix_len = c->prefix ? strlen(c->prefix) : 0;
-    rc = c->vt->open(c->in.state, &c->in.env);
-    c->in.opened = true;
-    if (rc) {
-        imi_error_prefix("[%s] driver %s failed to open", c->in.section, c->in.desc->name);
-        imi_cache_free(c);
-        return rc;
-    }
-    *out = c;
-    return IMI_OK;
+    return imi_instance_open(app, &cache_frontend, name, (imi_instance **)out);
 }
 
-int imi_cache_close(imi_cache *c)
-{
-    if (!c)
-        return imi_error_set(IMI_EINVALID, 0, "imi_cache_close: no handle");
-    int rc = imi_instance_begin_close(&c->in);
-    if (rc)
-        return rc;
-    if (c->in.opened)
-        c->vt->close(c->in.state);
-    c->in.opened = false;
-    return IMI_OK;
-}
-
-void imi_cache_free(imi_cache *c)
-{
-    if (!c)
-        return;
-    if (!atomic_load(&c->in.closed))
-        imi_cache_close(c);
-    else if (c->in.opened)
-        c->vt->close(c->in.state);
-    imi_instance_release(&c->in);
-    free(c->prefix);
-    free(c);
-}
-
-uint64_t imi_cache_caps(const imi_cache *c) { return c ? c->in.desc->caps : 0; }
+int imi_cache_close(imi_cache *c) { return imi_instance_close(c ? &c->in : NULL); }
+void imi_cache_free(imi_cache *c) { imi_instance_free(c ? &c->in : NULL); }
+uint64_t imi_cache_caps(const imi_cache *c) { return c ? c->in.caps : 0; }
 const char *imi_cache_driver_name(const imi_cache *c) { return c ? c->in.desc->name : NULL; }
 
 /* ---- the shared call path --------------------------------------------------------------- */
 
-typedef struct pkey {
-    char small[256];
-    char *p;
-    size_t len;
-} pkey;
+/* The normalised vtable: slots past the driver's size are NULL. */
+#define VT(c) ((const imi_cache_driver *)(c)->in.vt)
 
 static int enter(imi_cache *c, const imi_ctx *ctx)
 {
     if (!c)
         return imi_error_set(IMI_EINVALID, 0, "cache: no handle");
-    if (imi_instance_enter(&c->in))
-        return imi_error_set(IMI_ECLOSED, 0, "[%s] is closed", c->in.section);
-    int rc = imi_ctx_err(ctx);
-    if (rc)
-        imi_instance_leave(&c->in);
-    return rc;
-}
-
-/* The prefixed key: on the stack when it fits. */
-static int key_make(imi_cache *c, const char *key, pkey *k)
-{
-    if (!key || !*key)
-        return imi_error_set(IMI_EINVALID, 0, "cache: key is %s", key ? "empty" : "NULL");
-    size_t n = strlen(key);
-    if (!c->prefix_len) {
-        k->p = (char *)key;
-        k->len = n;
-        return IMI_OK;
-    }
-    k->len = c->prefix_len + n;
-    k->p = k->len < sizeof k->small ? k->small : malloc(k->len + 1);
-    if (!k->p)
-        return imi_error_set(IMI_ENOMEM, 0, "out of memory");
-    memcpy(k->p, c->prefix, c->prefix_len);
-    memcpy(k->p + c->prefix_len, key, n + 1);
-    return IMI_OK;
-}
-
-static void key_free(const imi_cache *c, const char *key, pkey *k)
-{
-    if (k->p != key && k->p != k->small)
-        free(k->p);
-    (void)c;
-}
-
-static int unsupported(const imi_cache *c, const char *what)
-{
-    return imi_error_set(IMI_ENOTSUP, 0, "[%s] driver %s does not support %s", c->in.section,
-                         c->in.desc->name, what);
+    return imi_instance_enter(&c->in, ctx);
 }
 
 /* Runs `call` with the prefixed key k, between enter and leave. */
@@ -140,22 +46,23 @@ static int unsupported(const imi_cache *c, const char *what)
         int rc_ = enter((c), (ctx));                                    \
         if (rc_)                                                        \
             return rc_;                                                 \
-        pkey k;                                                         \
-        rc_ = key_make((c), (key), &k);                                 \
+        imi_pkey k;                                                     \
+        rc_ = imi_pkey_make(&(c)->in, "cache", (key), false, &k);       \
         if (!rc_) {                                                     \
             rc_ = (call);                                               \
-            key_free((c), (key), &k);                                   \
+            imi_pkey_free(&k, (key));                                   \
         }                                                               \
         imi_instance_leave(&(c)->in);                                   \
         return rc_;                                                     \
     } while (0)
 
-#define REQUIRE_SLOT(c, slot, what)                                     \
+#define REQUIRE_CAP(c, cap, what)                                       \
     do {                                                                \
         if (!(c))                                                       \
             return imi_error_set(IMI_EINVALID, 0, "cache: no handle");  \
-        if (!SLOT((c), slot))                                           \
-            return unsupported((c), (what));                            \
+        int rc_cap_ = imi_instance_need(&(c)->in, (cap), (what));       \
+        if (rc_cap_)                                                    \
+            return rc_cap_;                                             \
     } while (0)
 
 #define REQUIRE_ARG(cond, what)                                         \
@@ -169,7 +76,7 @@ int imi_cache_ping(imi_cache *c, const imi_ctx *ctx)
     int rc = enter(c, ctx);
     if (rc)
         return rc;
-    rc = c->vt->ping(c->in.state, ctx);
+    rc = VT(c)->ping(c->in.state, ctx);
     imi_instance_leave(&c->in);
     return rc;
 }
@@ -179,7 +86,7 @@ int imi_cache_ping(imi_cache *c, const imi_ctx *ctx)
 int imi_cache_get(imi_cache *c, const imi_ctx *ctx, const char *key, imi_buf *val)
 {
     REQUIRE_ARG(val, "get needs an output buffer");
-    KEYED_CALL(c, ctx, key, c->vt->get(c->in.state, ctx, k.p, k.len, val));
+    KEYED_CALL(c, ctx, key, VT(c)->get(c->in.state, ctx, k.p, k.len, val));
 }
 
 int imi_cache_set(imi_cache *c, const imi_ctx *ctx, const char *key, const void *val,
@@ -187,7 +94,7 @@ int imi_cache_set(imi_cache *c, const imi_ctx *ctx, const char *key, const void 
 {
     REQUIRE_ARG(val || !len, "set: value is NULL");
     REQUIRE_ARG(ttl_ms >= 0, "set: negative ttl");
-    KEYED_CALL(c, ctx, key, c->vt->set(c->in.state, ctx, k.p, k.len, val ? val : "", len, ttl_ms));
+    KEYED_CALL(c, ctx, key, VT(c)->set(c->in.state, ctx, k.p, k.len, val ? val : "", len, ttl_ms));
 }
 
 int imi_cache_setnx(imi_cache *c, const imi_ctx *ctx, const char *key, const void *val,
@@ -196,29 +103,29 @@ int imi_cache_setnx(imi_cache *c, const imi_ctx *ctx, const char *key, const voi
     REQUIRE_ARG(val || !len, "setnx: value is NULL");
     REQUIRE_ARG(ttl_ms >= 0, "setnx: negative ttl");
     KEYED_CALL(c, ctx, key,
-               c->vt->setnx(c->in.state, ctx, k.p, k.len, val ? val : "", len, ttl_ms));
+               VT(c)->setnx(c->in.state, ctx, k.p, k.len, val ? val : "", len, ttl_ms));
 }
 
 int imi_cache_del(imi_cache *c, const imi_ctx *ctx, const char *key)
 {
-    KEYED_CALL(c, ctx, key, c->vt->del(c->in.state, ctx, k.p, k.len));
+    KEYED_CALL(c, ctx, key, VT(c)->del(c->in.state, ctx, k.p, k.len));
 }
 
 int imi_cache_exists(imi_cache *c, const imi_ctx *ctx, const char *key)
 {
-    KEYED_CALL(c, ctx, key, c->vt->exists(c->in.state, ctx, k.p, k.len));
+    KEYED_CALL(c, ctx, key, VT(c)->exists(c->in.state, ctx, k.p, k.len));
 }
 
 int imi_cache_expire(imi_cache *c, const imi_ctx *ctx, const char *key, int64_t ttl_ms)
 {
     REQUIRE_ARG(ttl_ms > 0, "expire: ttl must be positive");
-    KEYED_CALL(c, ctx, key, c->vt->expire(c->in.state, ctx, k.p, k.len, ttl_ms));
+    KEYED_CALL(c, ctx, key, VT(c)->expire(c->in.state, ctx, k.p, k.len, ttl_ms));
 }
 
 int imi_cache_ttl(imi_cache *c, const imi_ctx *ctx, const char *key, int64_t *ttl_ms)
 {
     REQUIRE_ARG(ttl_ms, "ttl needs an output");
-    KEYED_CALL(c, ctx, key, c->vt->ttl(c->in.state, ctx, k.p, k.len, ttl_ms));
+    KEYED_CALL(c, ctx, key, VT(c)->ttl(c->in.state, ctx, k.p, k.len, ttl_ms));
 }
 
 int imi_cache_incr(imi_cache *c, const imi_ctx *ctx, const char *key, int64_t delta,
@@ -226,7 +133,7 @@ int imi_cache_incr(imi_cache *c, const imi_ctx *ctx, const char *key, int64_t de
 {
     int64_t ignored;
     KEYED_CALL(c, ctx, key,
-               c->vt->incr(c->in.state, ctx, k.p, k.len, delta, result ? result : &ignored));
+               VT(c)->incr(c->in.state, ctx, k.p, k.len, delta, result ? result : &ignored));
 }
 
 /* mget/mset: the prefixed keys of a batch, one allocation for all of them. */
@@ -243,7 +150,7 @@ static int keys_make(imi_cache *c, const char *const *keys, size_t n, pkeys *out
         if (!keys[i] || !*keys[i])
             return imi_error_set(IMI_EINVALID, 0, "cache: key %zu is %s", i,
                                  keys[i] ? "empty" : "NULL");
-        total += c->prefix_len + strlen(keys[i]) + 1;
+        total += c->in.prefix_len + strlen(keys[i]) + 1;
     }
     out->keys = malloc(n * sizeof *out->keys);
     out->lens = malloc(n * sizeof *out->lens);
@@ -253,11 +160,11 @@ static int keys_make(imi_cache *c, const char *const *keys, size_t n, pkeys *out
     char *p = out->mem;
     for (size_t i = 0; i < n; i++) {
         size_t len = strlen(keys[i]);
-        if (c->prefix_len) /* no prefix: c->prefix may be NULL, not valid for memcpy */
-            memcpy(p, c->prefix, c->prefix_len);
-        memcpy(p + c->prefix_len, keys[i], len + 1);
+        if (c->in.prefix_len) /* no prefix: the prefix may be NULL, not valid for memcpy */
+            memcpy(p, c->in.prefix, c->in.prefix_len);
+        memcpy(p + c->in.prefix_len, keys[i], len + 1);
         out->keys[i] = p;
-        out->lens[i] = c->prefix_len + len;
+        out->lens[i] = c->in.prefix_len + len;
         p += out->lens[i] + 1;
     }
     return IMI_OK;
@@ -281,11 +188,11 @@ int imi_cache_mget(imi_cache *c, const imi_ctx *ctx, const char *const *keys, si
     if (n == 0)
         goto out;
     rc = keys_make(c, keys, n, &k);
-    if (!rc && SLOT(c, mget)) {
-        rc = c->vt->mget(c->in.state, ctx, (const char *const *)k.keys, k.lens, n, vals, found);
+    if (!rc && VT(c)->mget) {
+        rc = VT(c)->mget(c->in.state, ctx, (const char *const *)k.keys, k.lens, n, vals, found);
     } else if (!rc) {
         for (size_t i = 0; i < n && !rc; i++) {
-            rc = c->vt->get(c->in.state, ctx, k.keys[i], k.lens[i], &vals[i]);
+            rc = VT(c)->get(c->in.state, ctx, k.keys[i], k.lens[i], &vals[i]);
             found[i] = rc == IMI_OK;
             if (rc == IMI_ENOTFOUND)
                 rc = IMI_OK;
@@ -311,11 +218,11 @@ int imi_cache_mset(imi_cache *c, const imi_ctx *ctx, const char *const *keys,
     if (n == 0)
         goto out;
     rc = keys_make(c, keys, n, &k);
-    if (!rc && SLOT(c, mset)) {
-        rc = c->vt->mset(c->in.state, ctx, (const char *const *)k.keys, k.lens, vals, n, ttl_ms);
+    if (!rc && VT(c)->mset) {
+        rc = VT(c)->mset(c->in.state, ctx, (const char *const *)k.keys, k.lens, vals, n, ttl_ms);
     } else if (!rc) {
         for (size_t i = 0; i < n && !rc; i++)
-            rc = c->vt->set(c->in.state, ctx, k.keys[i], k.lens[i],
+            rc = VT(c)->set(c->in.state, ctx, k.keys[i], k.lens[i],
                             vals[i].data ? vals[i].data : "", vals[i].len, ttl_ms);
     }
     keys_free(&k);
@@ -329,66 +236,66 @@ out:
 int imi_cache_hset(imi_cache *c, const imi_ctx *ctx, const char *key, const char *field,
                    const void *val, size_t len)
 {
-    REQUIRE_SLOT(c, hset, "hashes");
+    REQUIRE_CAP(c, IMI_CACHE_CAP_HASH, "hashes");
     REQUIRE_ARG(field && (val || !len), "hset: field and value are required");
-    KEYED_CALL(c, ctx, key, c->vt->hset(c->in.state, ctx, k.p, k.len, field, val ? val : "", len));
+    KEYED_CALL(c, ctx, key, VT(c)->hset(c->in.state, ctx, k.p, k.len, field, val ? val : "", len));
 }
 
 int imi_cache_hget(imi_cache *c, const imi_ctx *ctx, const char *key, const char *field,
                    imi_buf *val)
 {
-    REQUIRE_SLOT(c, hget, "hashes");
+    REQUIRE_CAP(c, IMI_CACHE_CAP_HASH, "hashes");
     REQUIRE_ARG(field && val, "hget: field and output are required");
-    KEYED_CALL(c, ctx, key, c->vt->hget(c->in.state, ctx, k.p, k.len, field, val));
+    KEYED_CALL(c, ctx, key, VT(c)->hget(c->in.state, ctx, k.p, k.len, field, val));
 }
 
 int imi_cache_hdel(imi_cache *c, const imi_ctx *ctx, const char *key, const char *field)
 {
-    REQUIRE_SLOT(c, hdel, "hashes");
+    REQUIRE_CAP(c, IMI_CACHE_CAP_HASH, "hashes");
     REQUIRE_ARG(field, "hdel: field is required");
-    KEYED_CALL(c, ctx, key, c->vt->hdel(c->in.state, ctx, k.p, k.len, field));
+    KEYED_CALL(c, ctx, key, VT(c)->hdel(c->in.state, ctx, k.p, k.len, field));
 }
 
 int imi_cache_hgetall(imi_cache *c, const imi_ctx *ctx, const char *key, imi_cache_each_fn fn,
                       void *ud)
 {
-    REQUIRE_SLOT(c, hgetall, "hashes");
+    REQUIRE_CAP(c, IMI_CACHE_CAP_HASH, "hashes");
     REQUIRE_ARG(fn, "hgetall: callback is required");
-    KEYED_CALL(c, ctx, key, c->vt->hgetall(c->in.state, ctx, k.p, k.len, fn, ud));
+    KEYED_CALL(c, ctx, key, VT(c)->hgetall(c->in.state, ctx, k.p, k.len, fn, ud));
 }
 
 /* ---- sets ---------------------------------------------------------------------------- */
 
-#define MEMBER_CALL(c, ctx, key, m, len, slot, what, ...)                          \
+#define MEMBER_CALL(c, ctx, key, m, len, slot, cap, what, ...)                     \
     do {                                                                       \
-        REQUIRE_SLOT(c, slot, what);                                           \
+        REQUIRE_CAP(c, cap, what);                                             \
         REQUIRE_ARG((m) || !(len), #slot ": member is NULL");                  \
-        KEYED_CALL(c, ctx, key, c->vt->slot(c->in.state, ctx, k.p, k.len,      \
+        KEYED_CALL(c, ctx, key, VT(c)->slot(c->in.state, ctx, k.p, k.len,      \
                                             (m) ? (m) : "", (len) __VA_ARGS__)); \
     } while (0)
 
 int imi_cache_sadd(imi_cache *c, const imi_ctx *ctx, const char *key, const void *m, size_t len)
 {
-    MEMBER_CALL(c, ctx, key, m, len, sadd, "sets");
+    MEMBER_CALL(c, ctx, key, m, len, sadd, IMI_CACHE_CAP_SET, "sets");
 }
 
 int imi_cache_srem(imi_cache *c, const imi_ctx *ctx, const char *key, const void *m, size_t len)
 {
-    MEMBER_CALL(c, ctx, key, m, len, srem, "sets");
+    MEMBER_CALL(c, ctx, key, m, len, srem, IMI_CACHE_CAP_SET, "sets");
 }
 
 int imi_cache_sismember(imi_cache *c, const imi_ctx *ctx, const char *key, const void *m,
                         size_t len)
 {
-    MEMBER_CALL(c, ctx, key, m, len, sismember, "sets");
+    MEMBER_CALL(c, ctx, key, m, len, sismember, IMI_CACHE_CAP_SET, "sets");
 }
 
 int imi_cache_smembers(imi_cache *c, const imi_ctx *ctx, const char *key, imi_cache_each_fn fn,
                        void *ud)
 {
-    REQUIRE_SLOT(c, smembers, "sets");
+    REQUIRE_CAP(c, IMI_CACHE_CAP_SET, "sets");
     REQUIRE_ARG(fn, "smembers: callback is required");
-    KEYED_CALL(c, ctx, key, c->vt->smembers(c->in.state, ctx, k.p, k.len, fn, ud));
+    KEYED_CALL(c, ctx, key, VT(c)->smembers(c->in.state, ctx, k.p, k.len, fn, ud));
 }
 
 /* ---- sorted sets --------------------------------------------------------------------- */
@@ -397,27 +304,27 @@ int imi_cache_zadd(imi_cache *c, const imi_ctx *ctx, const char *key, const void
                    double score)
 {
     REQUIRE_ARG(score == score, "zadd: score is NaN");
-    MEMBER_CALL(c, ctx, key, m, len, zadd, "sorted sets", , score);
+    MEMBER_CALL(c, ctx, key, m, len, zadd, IMI_CACHE_CAP_ZSET, "sorted sets", , score);
 }
 
 int imi_cache_zrem(imi_cache *c, const imi_ctx *ctx, const char *key, const void *m, size_t len)
 {
-    MEMBER_CALL(c, ctx, key, m, len, zrem, "sorted sets");
+    MEMBER_CALL(c, ctx, key, m, len, zrem, IMI_CACHE_CAP_ZSET, "sorted sets");
 }
 
 int imi_cache_zscore(imi_cache *c, const imi_ctx *ctx, const char *key, const void *m,
                      size_t len, double *score)
 {
     REQUIRE_ARG(score, "zscore needs an output");
-    MEMBER_CALL(c, ctx, key, m, len, zscore, "sorted sets", , score);
+    MEMBER_CALL(c, ctx, key, m, len, zscore, IMI_CACHE_CAP_ZSET, "sorted sets", , score);
 }
 
 int imi_cache_zrange(imi_cache *c, const imi_ctx *ctx, const char *key, int64_t start,
                      int64_t stop, imi_cache_each_fn fn, void *ud)
 {
-    REQUIRE_SLOT(c, zrange, "sorted sets");
+    REQUIRE_CAP(c, IMI_CACHE_CAP_ZSET, "sorted sets");
     REQUIRE_ARG(fn, "zrange: callback is required");
-    KEYED_CALL(c, ctx, key, c->vt->zrange(c->in.state, ctx, k.p, k.len, start, stop, fn, ud));
+    KEYED_CALL(c, ctx, key, VT(c)->zrange(c->in.state, ctx, k.p, k.len, start, stop, fn, ud));
 }
 
 /* ---- lock and token bucket ----------------------------------------------------------- */
@@ -425,33 +332,33 @@ int imi_cache_zrange(imi_cache *c, const imi_ctx *ctx, const char *key, int64_t 
 int imi_cache_lock(imi_cache *c, const imi_ctx *ctx, const char *key, const char *owner,
                    int64_t ttl_ms)
 {
-    REQUIRE_SLOT(c, lock, "locks");
+    REQUIRE_CAP(c, IMI_CACHE_CAP_LOCK, "locks");
     REQUIRE_ARG(owner && *owner && ttl_ms > 0, "lock: owner and a positive ttl are required");
-    KEYED_CALL(c, ctx, key, c->vt->lock(c->in.state, ctx, k.p, k.len, owner, ttl_ms));
+    KEYED_CALL(c, ctx, key, VT(c)->lock(c->in.state, ctx, k.p, k.len, owner, ttl_ms));
 }
 
 int imi_cache_unlock(imi_cache *c, const imi_ctx *ctx, const char *key, const char *owner)
 {
-    REQUIRE_SLOT(c, unlock, "locks");
+    REQUIRE_CAP(c, IMI_CACHE_CAP_LOCK, "locks");
     REQUIRE_ARG(owner && *owner, "unlock: owner is required");
-    KEYED_CALL(c, ctx, key, c->vt->unlock(c->in.state, ctx, k.p, k.len, owner));
+    KEYED_CALL(c, ctx, key, VT(c)->unlock(c->in.state, ctx, k.p, k.len, owner));
 }
 
 int imi_cache_lock_renew(imi_cache *c, const imi_ctx *ctx, const char *key, const char *owner,
                          int64_t ttl_ms)
 {
-    REQUIRE_SLOT(c, lock_renew, "locks");
+    REQUIRE_CAP(c, IMI_CACHE_CAP_LOCK, "locks");
     REQUIRE_ARG(owner && *owner && ttl_ms > 0, "lock_renew: owner and a positive ttl are required");
-    KEYED_CALL(c, ctx, key, c->vt->lock_renew(c->in.state, ctx, k.p, k.len, owner, ttl_ms));
+    KEYED_CALL(c, ctx, key, VT(c)->lock_renew(c->in.state, ctx, k.p, k.len, owner, ttl_ms));
 }
 
 int imi_cache_take(imi_cache *c, const imi_ctx *ctx, const char *key, double rate,
                    int64_t burst, int64_t n, int64_t *retry_after_ms)
 {
-    REQUIRE_SLOT(c, take, "the token bucket");
+    REQUIRE_CAP(c, IMI_CACHE_CAP_TOKEN_BUCKET, "the token bucket");
     REQUIRE_ARG(rate > 0 && burst > 0 && n > 0 && n <= burst,
                 "take: rate, burst and n must be positive and n <= burst");
     int64_t ignored;
-    KEYED_CALL(c, ctx, key, c->vt->take(c->in.state, ctx, k.p, k.len, rate, burst, n,
+    KEYED_CALL(c, ctx, key, VT(c)->take(c->in.state, ctx, k.p, k.len, rate, burst, n,
                                         retry_after_ms ? retry_after_ms : &ignored));
 }

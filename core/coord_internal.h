@@ -1,6 +1,7 @@
-/* Inside the coord front-end: the handle, and what its parts (coord.c: KV, leases,
- * watches; coord_keeper.c; coord_hold.c; coord_lock.c; coord_registry.c; coord_ids.c)
- * share. Everything here works on keys without the instance prefix. */
+/* Inside the coord front-end: the handle, and what its parts share. Layers, each calling
+ * only those below it: coord.c (open/close) on top; coord_registry.c, coord_ids.c,
+ * coord_lock.c over coord_hold.c over coord_keeper.c; coord_kv.c (the KV, lease and watch
+ * primitives) at the bottom. Everything here works on keys without the instance prefix. */
 #ifndef IMI_CORE_COORD_INTERNAL_H
 #define IMI_CORE_COORD_INTERNAL_H
 
@@ -15,11 +16,7 @@ typedef struct coord_keep coord_keep;
 typedef struct coord_view coord_view;
 
 struct imi_coord {
-    imi_instance in;
-    const imi_coord_driver *vt;
-    char *prefix;
-    size_t prefix_len;
-    uint64_t caps;                 /* of this instance: desc->caps, narrowed by the driver */
+    imi_instance in;               /* caps, prefix, the normalised vtable */
     int64_t lease_ttl_ms;          /* [coord] lease_ttl: locks, registrations, ids */
     char owner[96];                /* host-pid-random: lock values, generated names */
     atomic_uint_fast64_t seq;      /* numbers generated instance names */
@@ -41,16 +38,40 @@ struct imi_coord_watch {
     struct imi_coord_watch *next;
 };
 
-/* A slot the driver's vtable is large enough to hold, or NULL. */
-#define COORD_SLOT(c, name) \
-    (IMI_HAS_FIELD((c)->vt, imi_coord_driver, name) ? (c)->vt->name : NULL)
+/* The normalised vtable: slots past the driver's size are NULL. */
+#define VT(c) ((const imi_coord_driver *)(c)->in.vt)
 
-/* IMI_OK when the driver advertises cap, else IMI_ENOTSUP naming `what`. */
-int coord_need(const imi_coord *c, uint64_t cap, const char *what);
+/* IMI_OK when the instance has cap, else IMI_ENOTSUP naming `what`. */
+static inline int coord_need(const imi_coord *c, uint64_t cap, const char *what)
+{
+    return imi_instance_need(&c->in, cap, what);
+}
 
 /* Enter/leave around driver calls: IMI_ECLOSED after close, ctx errors. */
-int coord_enter(imi_coord *c, const imi_ctx *ctx);
-void coord_leave(imi_coord *c);
+static inline int coord_enter(imi_coord *c, const imi_ctx *ctx)
+{
+    return imi_instance_enter(&c->in, ctx);
+}
+static inline void coord_leave(imi_coord *c) { imi_instance_leave(&c->in); }
+
+#define REQUIRE_ARG(cond, what)                                         \
+    do {                                                                \
+        if (!(cond))                                                    \
+            return imi_error_set(IMI_EINVALID, 0, "coord: %s", (what)); \
+    } while (0)
+
+#define REQUIRE_CAP(c, cap, what)                                       \
+    do {                                                                \
+        if (!(c))                                                       \
+            return imi_error_set(IMI_EINVALID, 0, "coord: no handle");  \
+        int rcap_ = coord_need((c), (cap), (what));                     \
+        if (rcap_)                                                      \
+            return rcap_;                                               \
+    } while (0)
+
+/* Stops every watch still open (at close); user watches stay allocated for their
+ * cancel call. */
+void coord_watches_stop(imi_coord *c);
 
 /* A conditional write on key (no prefix): see imi_coord_driver.cas. */
 int coord_cas(imi_coord *c, const imi_ctx *ctx, const char *key, imi_coord_cmp_target target,

@@ -68,7 +68,7 @@ static int renew(imi_coord *c, coord_keep *e)
     int64_t left = 0;
     int rc = coord_enter(c, NULL);
     if (!rc) {
-        rc = c->vt->lease_keepalive(c->in.state, ctx, e->lease, &left);
+        rc = VT(c)->lease_keepalive(c->in.state, ctx, e->lease, &left);
         coord_leave(c);
     }
     imi_ctx_free(ctx);
@@ -268,4 +268,29 @@ void coord_keeper_free(imi_coord *c)
     pthread_mutex_destroy(&k->mu);
     free(k);
     c->keeper = NULL;
+}
+
+/* ---- the public lease calls that involve the keeper ---- */
+
+int imi_coord_lease_revoke(imi_coord *c, const imi_ctx *ctx, int64_t lease)
+{
+    REQUIRE_CAP(c, IMI_COORD_CAP_LEASE, "leases");
+    REQUIRE_ARG(lease > 0, "lease_revoke: lease must be positive");
+    int rc = coord_enter(c, ctx);
+    if (rc)
+        return rc;
+    coord_keeper_forget_lease(c, lease);
+    rc = VT(c)->lease_revoke(c->in.state, ctx, lease);
+    coord_leave(c);
+    return rc;
+}
+
+int imi_coord_lease_keep(imi_coord *c, int64_t lease, int64_t ttl_ms, imi_coord_lost_fn on_lost,
+                         void *ud)
+{
+    REQUIRE_CAP(c, IMI_COORD_CAP_LEASE, "leases");
+    REQUIRE_ARG(lease > 0 && ttl_ms > 0, "lease_keep: lease and ttl must be positive");
+    if (atomic_load(&c->in.closed))
+        return imi_error_set(IMI_ECLOSED, 0, "[%s] is closed", c->in.section);
+    return coord_keeper_add(c, lease, ttl_ms, on_lost, NULL, ud, NULL);
 }

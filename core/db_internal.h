@@ -1,6 +1,6 @@
-/* The db front-end's insides, shared by db.c (instance, routing, statements), db_pool.c
- * (connections per endpoint), db_rows.c (results), db_tx.c (transactions) and db_sql.c
- * (placeholder scan). */
+/* The db front-end's insides, shared by db.c (open/close, routing), db_tx.c
+ * (transactions), db_rows.c (results), db_stmt.c (statements), db_live.c (what is still
+ * open), db_pool.c (connections per endpoint) and db_sql.c (placeholder scan). */
 #ifndef IMI_CORE_DB_INTERNAL_H
 #define IMI_CORE_DB_INTERNAL_H
 
@@ -40,7 +40,6 @@ typedef struct db_live {
 
 struct imi_db {
     imi_instance in;
-    const imi_db_driver *vt;
     db_pool *pools;             /* [0] writer, [1..n_pools-1] readers */
     size_t n_pools;
     unsigned pool_size;
@@ -76,15 +75,30 @@ struct imi_db_tx {
     bool dead;                  /* ended by db close */
 };
 
-#define DB_SLOT(db, name) \
-    (IMI_HAS_FIELD((db)->vt, imi_db_driver, name) ? (db)->vt->name : NULL)
+/* The normalised vtable: slots past the driver's size are NULL. */
+#define VT(db) ((const imi_db_driver *)(db)->in.vt)
 #define DB_COUNT(db, counter) atomic_fetch_add_explicit(&(db)->counter, 1, memory_order_relaxed)
 
-/* ---- db.c ---- */
-int db_enter(imi_db *db, const imi_ctx *ctx);
-void db_leave(imi_db *db);
+/* Enter/leave around driver calls: IMI_ECLOSED after close, ctx errors. */
+static inline int db_enter(imi_db *db, const imi_ctx *ctx) { return imi_instance_enter(&db->in, ctx); }
+static inline void db_leave(imi_db *db) { imi_instance_leave(&db->in); }
+
+/* ---- db_live.c ---- */
 void db_live_add(imi_db *db, db_live *l);
 void db_live_remove(imi_db *db, db_live *l);
+/* Ends every result, then every transaction, still open (at close). */
+void db_live_end_all(imi_db *db);
+/* Closes the driver result and gives back the connection; the handle stays. Called with
+ * the live list locked, or once the handle left it. */
+void db_rows_end(imi_db_rows *r);
+/* Rolls back and gives back the connection; the handle stays (close of the db). */
+void db_tx_end(imi_db_tx *tx);
+/* A statement of tx failed with rc: roll back now (or when its rows close). */
+void db_tx_fail(imi_db_tx *tx, int rc);
+/* Rolls back on the driver and gives the connection back (dropped if that fails). */
+void db_tx_abort(imi_db_tx *tx);
+
+/* ---- db_stmt.c ---- */
 /* A statement checked and scanned before any connection is taken. */
 typedef struct db_sql {
     imi_db_stmt st;
@@ -114,19 +128,11 @@ static inline bool db_conn_broken(const imi_db *db, db_conn *c, int rc)
         return false;
     if (rc == IMI_EUNAVAILABLE)
         return true;
-    return DB_SLOT(db, c_broken) && db->vt->c_broken(c->drv);
+    return VT(db)->c_broken && VT(db)->c_broken(c->drv);
 }
 
 /* ---- db_rows.c ---- */
 int db_rows_new(imi_db *db, void *res, db_conn *conn, imi_db_tx *tx, imi_db_rows **out);
-/* Closes the driver result and gives back the connection; the handle stays. */
-void db_rows_end(imi_db_rows *r);
-
-/* ---- db_tx.c ---- */
-/* Rolls back and gives back the connection; the handle stays (close of the db). */
-void db_tx_end(imi_db_tx *tx);
-/* A statement of tx failed with rc: roll back now (or when its rows close). */
-void db_tx_fail(imi_db_tx *tx, int rc);
 
 /* ---- db_sql.c ---- */
 /* Scans sql for `?` placeholders outside quotes, dollar quotes and comments. Writes up to

@@ -14,7 +14,7 @@ int db_pools_init(imi_db *db)
     imi_db_endpoint_info info;
     for (;; n++) {
         info = (imi_db_endpoint_info){ .size = sizeof info };
-        int rc = db->vt->d_endpoint(db->in.state, n, &info);
+        int rc = VT(db)->d_endpoint(db->in.state, n, &info);
         if (rc == IMI_ENOTFOUND)
             break;
         if (rc)
@@ -32,7 +32,7 @@ int db_pools_init(imi_db *db)
     for (size_t i = 0; i < n; i++) {
         db_pool *p = &db->pools[i];
         info = (imi_db_endpoint_info){ .size = sizeof info };
-        db->vt->d_endpoint(db->in.state, i, &info);
+        VT(db)->d_endpoint(db->in.state, i, &info);
         pthread_mutex_init(&p->mu, NULL);
         pthread_cond_init(&p->cv, &ca);
         p->index = i;
@@ -52,7 +52,7 @@ void db_pools_destroy(imi_db *db)
         db_pool *p = &db->pools[i];
         for (db_conn *c = p->idle, *next; c; c = next) {
             next = c->next;
-            db->vt->c_close(db->in.state, c->drv);
+            VT(db)->c_close(db->in.state, c->drv);
             free(c);
         }
         pthread_mutex_destroy(&p->mu);
@@ -67,7 +67,7 @@ static int connect_new(db_pool *p, const imi_ctx *ctx, db_conn **out)
 {
     imi_db *db = p->db;
     db_conn *c = calloc(1, sizeof *c);
-    int rc = c ? db->vt->d_connect(db->in.state, ctx, p->index, &c->drv)
+    int rc = c ? VT(db)->d_connect(db->in.state, ctx, p->index, &c->drv)
                : imi_error_set(IMI_ENOMEM, 0, "out of memory");
     if (!rc && !c->drv)
         rc = imi_error_set(IMI_EDRIVER, 0, "driver %s: connect returned no connection",
@@ -151,11 +151,11 @@ void db_pool_release(db_pool *p, db_conn *c, bool broken)
     atomic_fetch_add_explicit(&db->n_conns_broken, dropped, memory_order_relaxed);
     imi_logf(db->in.logger, IMI_LOG_WARN, NULL, "dropped %u connection(s) to the %s after a "
              "failure: %s", dropped, p->name, imi_error_message());
-    db->vt->c_close(db->in.state, c->drv);
+    VT(db)->c_close(db->in.state, c->drv);
     free(c);
     for (db_conn *i = idle, *next; i; i = next) {
         next = i->next;
-        db->vt->c_close(db->in.state, i->drv);
+        VT(db)->c_close(db->in.state, i->drv);
         free(i);
     }
 }

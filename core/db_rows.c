@@ -19,26 +19,10 @@ int db_rows_new(imi_db *db, void *res, db_conn *conn, imi_db_tx *tx, imi_db_rows
     r->res = res;
     r->conn = conn;
     r->tx = tx;
-    r->n_cols = db->vt->r_columns(res);
+    r->n_cols = VT(db)->r_columns(res);
     db_live_add(db, &r->link);
     *out = r;
     return IMI_OK;
-}
-
-/* Called with the live list locked, or once the handle left it. */
-void db_rows_end(imi_db_rows *r)
-{
-    if (r->dead)
-        return;
-    r->dead = true;
-    r->on_row = false;
-    r->db->vt->r_close(r->res);
-    r->res = NULL;
-    if (r->tx)
-        r->tx->rows = NULL;
-    else if (r->conn)
-        db_pool_release(r->conn->pool, r->conn, false);
-    r->conn = NULL;
 }
 
 void imi_db_rows_close(imi_db_rows *r)
@@ -67,7 +51,7 @@ int imi_db_rows_next(imi_db_rows *r, const imi_ctx *ctx)
     int rc = db_enter(r->db, ctx);
     if (rc)
         return rc;
-    rc = r->db->vt->r_next(r->res, ctx);
+    rc = VT(r->db)->r_next(r->res, ctx);
     r->on_row = rc == 1;
     r->done = rc != 1;
     if (rc < 0) {
@@ -76,7 +60,7 @@ int imi_db_rows_next(imi_db_rows *r, const imi_ctx *ctx)
             db_tx_fail(r->tx, rc);
         else if (r->conn && db_conn_broken(r->db, r->conn, rc)) {
             /* The connection went away mid-result: drop it instead of pooling it. */
-            r->db->vt->r_close(r->res);
+            VT(r->db)->r_close(r->res);
             r->res = NULL;
             r->dead = true;
             db_pool_release(r->conn->pool, r->conn, true);
@@ -95,7 +79,7 @@ const char *imi_db_rows_column_name(const imi_db_rows *r, size_t col)
 {
     if (!r || r->dead || col >= r->n_cols)
         return NULL;
-    return r->db->vt->r_column_name(r->res, col);
+    return VT(r->db)->r_column_name(r->res, col);
 }
 
 /* The type of col in the current row, or a negative code when there is none. */
@@ -109,7 +93,7 @@ static int value_type(const imi_db_rows *r, size_t col)
         return imi_error_set(IMI_EINVALID, 0, "db: no current row (call imi_db_rows_next)");
     if (col >= r->n_cols)
         return imi_error_set(IMI_EINVALID, 0, "db: column %zu of %zu", col, r->n_cols);
-    return (int)r->db->vt->r_type(r->res, col);
+    return (int)VT(r->db)->r_type(r->res, col);
 }
 
 imi_db_type imi_db_rows_type(const imi_db_rows *r, size_t col)
@@ -127,15 +111,15 @@ static int type_error(const imi_db_rows *r, size_t col, int t, const char *want)
 {
     if (t == IMI_DB_NULL)
         return imi_error_set(IMI_ENOTFOUND, 0, "db: column %zu (%s) is NULL", col,
-                             r->db->vt->r_column_name(r->res, col));
+                             VT(r->db)->r_column_name(r->res, col));
     return imi_error_set(IMI_EINVALID, 0, "db: column %zu (%s) holds %s, not %s", col,
-                         r->db->vt->r_column_name(r->res, col), imi_db_type_name(t), want);
+                         VT(r->db)->r_column_name(r->res, col), imi_db_type_name(t), want);
 }
 
 static int text_of(imi_db_rows *r, size_t col, const char **s, size_t *len)
 {
     const void *p;
-    int rc = r->db->vt->r_bytes(r->res, col, &p, len);
+    int rc = VT(r->db)->r_bytes(r->res, col, &p, len);
     *s = p;
     return rc;
 }
@@ -148,10 +132,10 @@ int imi_db_rows_int(imi_db_rows *r, size_t col, int64_t *out)
     if (!out)
         return imi_error_set(IMI_EINVALID, 0, "db: no output");
     if (t == IMI_DB_INT || t == IMI_DB_BOOL)
-        return r->db->vt->r_int(r->res, col, out);
+        return VT(r->db)->r_int(r->res, col, out);
     if (t == IMI_DB_DOUBLE) {
         double d;
-        int rc = r->db->vt->r_double(r->res, col, &d);
+        int rc = VT(r->db)->r_double(r->res, col, &d);
         if (rc)
             return rc;
         if (d != floor(d) || d < -9223372036854775808.0 || d >= 9223372036854775808.0)
@@ -184,10 +168,10 @@ int imi_db_rows_double(imi_db_rows *r, size_t col, double *out)
     if (!out)
         return imi_error_set(IMI_EINVALID, 0, "db: no output");
     if (t == IMI_DB_DOUBLE)
-        return r->db->vt->r_double(r->res, col, out);
+        return VT(r->db)->r_double(r->res, col, out);
     if (t == IMI_DB_INT || t == IMI_DB_BOOL) {
         int64_t i;
-        int rc = r->db->vt->r_int(r->res, col, &i);
+        int rc = VT(r->db)->r_int(r->res, col, &i);
         *out = (double)i;
         return rc;
     }
@@ -216,7 +200,7 @@ int imi_db_rows_bool(imi_db_rows *r, size_t col, bool *out)
         return imi_error_set(IMI_EINVALID, 0, "db: no output");
     if (t == IMI_DB_INT || t == IMI_DB_BOOL) {
         int64_t i;
-        int rc = r->db->vt->r_int(r->res, col, &i);
+        int rc = VT(r->db)->r_int(r->res, col, &i);
         if (!rc && (i == 0 || i == 1)) {
             *out = i == 1;
             return IMI_OK;
@@ -254,17 +238,17 @@ int imi_db_rows_text(imi_db_rows *r, size_t col, const char **out, size_t *len)
         rc = text_of(r, col, out, &n);
     } else if (t == IMI_DB_INT) {
         int64_t i = 0;
-        rc = r->db->vt->r_int(r->res, col, &i);
+        rc = VT(r->db)->r_int(r->res, col, &i);
         n = (size_t)snprintf(r->num, sizeof r->num, "%" PRId64, i);
         *out = r->num;
     } else if (t == IMI_DB_BOOL) {
         int64_t i = 0;
-        rc = r->db->vt->r_int(r->res, col, &i);
+        rc = VT(r->db)->r_int(r->res, col, &i);
         n = (size_t)snprintf(r->num, sizeof r->num, "%s", i ? "true" : "false");
         *out = r->num;
     } else if (t == IMI_DB_DOUBLE) {
         double d = 0;
-        rc = r->db->vt->r_double(r->res, col, &d);
+        rc = VT(r->db)->r_double(r->res, col, &d);
         n = (size_t)snprintf(r->num, sizeof r->num, "%.17g", d);
         *out = r->num;
     } else {
@@ -283,6 +267,6 @@ int imi_db_rows_blob(imi_db_rows *r, size_t col, const void **out, size_t *len)
     if (!out || !len)
         return imi_error_set(IMI_EINVALID, 0, "db: blob needs out and len");
     if (t == IMI_DB_BLOB || t == IMI_DB_TEXT)
-        return r->db->vt->r_bytes(r->res, col, out, len);
+        return VT(r->db)->r_bytes(r->res, col, out, len);
     return type_error(r, col, t, "bytes");
 }

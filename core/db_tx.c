@@ -4,52 +4,12 @@
 #include "iminfra/error.h"
 #include "db_internal.h"
 
-/* Rolls back on the driver and gives the connection back (dropped if that fails). */
-static void abort_conn(imi_db_tx *tx)
-{
-    imi_db *db = tx->db;
-    if (!tx->conn)
-        return;
-    int rc = db->vt->c_rollback(tx->conn->drv, NULL);
-    db_pool_release(tx->conn->pool, tx->conn, rc != IMI_OK);
-    tx->conn = NULL;
-    DB_COUNT(db, n_tx_rolled_back);
-}
-
-void db_tx_fail(imi_db_tx *tx, int rc)
-{
-    if (!tx->failed_rc)
-        tx->failed_rc = rc;
-    if (!tx->conn)
-        return;
-    if (db_conn_broken(tx->db, tx->conn, rc)) {
-        /* The connection is gone and the server rolled back with it. */
-        if (tx->rows)
-            db_rows_end(tx->rows);
-        db_pool_release(tx->conn->pool, tx->conn, true);
-        tx->conn = NULL;
-        DB_COUNT(tx->db, n_tx_rolled_back);
-    } else if (!tx->rows) {
-        abort_conn(tx);
-    }
-}
-
-void db_tx_end(imi_db_tx *tx)
-{
-    if (tx->dead)
-        return;
-    tx->dead = true;
-    if (tx->rows)
-        db_rows_end(tx->rows);
-    abort_conn(tx);
-}
-
 int imi_db_begin(imi_db *db, const imi_ctx *ctx, imi_db_tx **out)
 {
     if (!db || !out)
         return imi_error_set(IMI_EINVALID, 0, "db: begin needs a handle and tx");
     *out = NULL;
-    if (!(db->in.desc->caps & IMI_DB_CAP_TX))
+    if (!(db->in.caps & IMI_DB_CAP_TX))
         return imi_error_set(IMI_ENOTSUP, 0, "[%s] driver %s does not support transactions",
                              db->in.section, db->in.desc->name);
     int rc = db_enter(db, ctx);
@@ -64,7 +24,7 @@ int imi_db_begin(imi_db *db, const imi_ctx *ctx, imi_db_tx **out)
     tx->db = db;
     rc = db_pool_acquire(&db->pools[0], ctx, &tx->conn);
     if (!rc) {
-        rc = db->vt->c_begin(tx->conn->drv, ctx);
+        rc = VT(db)->c_begin(tx->conn->drv, ctx);
         if (rc) {
             DB_COUNT(db, n_errors);
             db_pool_release(tx->conn->pool, tx->conn, db_conn_broken(db, tx->conn, rc));
@@ -117,7 +77,7 @@ static int tx_statement(imi_db_tx *tx, const imi_ctx *ctx, const char *sql,
     db_sql_done(&q);
     if (!rc && rows) {
         if ((rc = db_rows_new(db, res, NULL, tx, rows)))
-            db->vt->r_close(res);
+            VT(db)->r_close(res);
         else
             tx->rows = *rows;
     }
@@ -177,7 +137,7 @@ static int finish(imi_db_tx *tx, const imi_ctx *ctx, bool commit)
         } else if (!rc && commit && tx->conn) {
             rc = imi_ctx_err(ctx);
             if (!rc)
-                rc = db->vt->c_commit(tx->conn->drv, ctx);
+                rc = VT(db)->c_commit(tx->conn->drv, ctx);
             if (!rc) {
                 DB_COUNT(db, n_tx_committed);
                 db_pool_release(tx->conn->pool, tx->conn, false);
@@ -191,7 +151,7 @@ static int finish(imi_db_tx *tx, const imi_ctx *ctx, bool commit)
                 }
             }
         }
-        abort_conn(tx);
+        db_tx_abort(tx);
         db_leave(db);
     }
     free(tx);

@@ -1,4 +1,5 @@
-/* Opening a component instance from its config section: driver, options, state. */
+/* The life of a component instance, the same for every kind: open, close, free; the
+ * closed flag, calls in flight, capabilities and the key prefix. */
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,208 +11,154 @@
 
 #define IMI_DEFAULT_TIMEOUT_MS 5000
 
-static int parse_value(const imi_option_spec *spec, const char *text, const char *dir,
-                       imi_opt_value *v, char **owned)
+typedef int (*driver_open_fn)(void *st, const imi_driver_env *env);
+typedef void (*driver_close_fn)(void *st);
+typedef uint64_t (*driver_caps_fn)(void *st);
+
+static const imi_kind_abi *abi_of(const imi_instance *in)
 {
-    v->set = true;
-    v->str = text;
-    int b = 0;
-    switch (spec->type) {
-    case IMI_OPT_STRING:
-    case IMI_OPT_LIST:
+    return imi_kind_abi_of(in->fe->kind);
+}
+
+/* Checks the driver's vtable against its kind; a refusal names the file, every
+ * offending slot, and the config line that asked for the driver. */
+static int check_driver(imi_instance *in, const imi_config *cfg)
+{
+    char why[700];
+    if (!imi_kind_abi_check(in->desc, why, sizeof why))
         return IMI_OK;
-    case IMI_OPT_PATH:
-        /* ":memory:"-style names and absolute paths stay as they are. */
-        if (text[0] && text[0] != '/' && text[0] != ':') {
-            *owned = imi_path_join(dir, text);
-            if (!*owned)
-                return IMI_ENOMEM;
-            v->str = *owned;
-        }
-        return IMI_OK;
-    case IMI_OPT_INT:
-        return imi_parse_int(text, &v->i);
-    case IMI_OPT_BOOL:
-        if (imi_parse_bool(text, &b))
-            return IMI_EINVALID;
-        v->i = b;
-        return IMI_OK;
-    case IMI_OPT_DOUBLE:
-        return imi_parse_double(text, &v->d);
-    case IMI_OPT_DURATION:
-        return imi_parse_duration_ms(text, &v->i);
-    case IMI_OPT_SIZE:
-        return imi_parse_size(text, &v->i);
-    }
-    return IMI_EINVALID;
+    int line = 0;
+    imi_config_get(cfg, in->section, "driver", &line);
+    return imi_error_set(IMI_EDRIVER, 0, "%s:%d: [%s] driver %s refused: %s",
+                         imi_config_name(cfg), line, in->section,
+                         imi_driver_file(in->driver), why);
 }
 
-static const char *type_words(imi_opt_type t)
+static int read_instance_keys(imi_instance *in, const imi_config *cfg)
 {
-    switch (t) {
-    case IMI_OPT_INT: return "an integer";
-    case IMI_OPT_BOOL: return "a boolean (true/false)";
-    case IMI_OPT_DOUBLE: return "a number";
-    case IMI_OPT_DURATION: return "a duration (e.g. 250ms, 5s)";
-    case IMI_OPT_SIZE: return "a size (e.g. 4096, 64k, 16M)";
-    default: return "valid";
-    }
-}
-
-/* "kafka.*": an option family (see driver.h). */
-static bool is_family(const char *name)
-{
-    size_t n = strlen(name);
-    return n > 2 && !strcmp(name + n - 2, ".*");
-}
-
-/* The section's keys that belong to an option family, in file order. */
-static int collect_passthrough(imi_instance *inst, const imi_config *cfg)
-{
-    const imi_driver_desc *d = inst->desc;
-    const char *key, *value;
-    size_t n = 0;
-    for (size_t k = 0; (key = imi_config_key(cfg, inst->section, k, &value, NULL)); k++)
-        n++;
-    inst->passthrough = calloc(n + 1, sizeof *inst->passthrough);
-    if (!inst->passthrough)
-        return imi_error_set(IMI_ENOMEM, 0, "out of memory");
-    for (size_t k = 0; (key = imi_config_key(cfg, inst->section, k, &value, NULL)); k++)
-        for (size_t i = 0; i < d->n_options; i++) {
-            size_t len = strlen(d->options[i].name);
-            if (is_family(d->options[i].name) && !strncmp(key, d->options[i].name, len - 1)) {
-                inst->passthrough[inst->n_passthrough++] = (imi_opt_kv){ key, value };
-                break;
-            }
-        }
-    return IMI_OK;
-}
-
-/* Option values point into the config, except resolved paths, which the instance owns
- * (inst->owned_strs, one slot per option). */
-static int parse_options(imi_instance *inst, const imi_config *cfg)
-{
-    const imi_driver_desc *d = inst->desc;
-    inst->opts = calloc(d->n_options + 1, sizeof *inst->opts);
-    inst->owned_strs = calloc(d->n_options + 1, sizeof *inst->owned_strs);
-    if (!inst->opts || !inst->owned_strs)
-        return imi_error_set(IMI_ENOMEM, 0, "out of memory");
-    for (size_t i = 0; i < d->n_options; i++) {
-        const imi_option_spec *spec = &d->options[i];
-        if (is_family(spec->name))
-            continue; /* handed over in env.passthrough */
-        int line = 0;
-        const char *text = imi_config_get(cfg, inst->section, spec->name, &line);
-        if (spec->flags & IMI_OPT_SECRET)
-            imi_config_mark_secret((imi_config *)cfg, inst->section, spec->name);
-        if (!text)
-            text = spec->default_value;
-        if (!text) {
-            if (spec->flags & IMI_OPT_REQUIRED)
-                return imi_error_set(IMI_ECONFIG, 0,
-                                     "%s:%d: [%s] needs '%s' (driver %s: %s)",
-                                     imi_config_name(cfg), imi_config_section_line(cfg, inst->section),
-                                     inst->section, spec->name, d->name,
-                                     spec->help ? spec->help : "required");
-            continue;
-        }
-        int rc = parse_value(spec, text, imi_config_dir(cfg), &inst->opts[i], &inst->owned_strs[i]);
-        if (rc == IMI_ENOMEM)
-            return imi_error_set(IMI_ENOMEM, 0, "out of memory");
-        if (rc)
-            return imi_error_set(IMI_ECONFIG, 0, "%s:%d: [%s] %s = '%s' is not %s",
-                                 imi_config_name(cfg), line, inst->section, spec->name,
-                                 (spec->flags & IMI_OPT_SECRET) ? "***" : text,
-                                 type_words(spec->type));
-    }
-    return IMI_OK;
-}
-
-static int check_keys(const imi_instance *inst, const imi_config *cfg,
-                      const char *const *core_keys)
-{
-    const imi_driver_desc *d = inst->desc;
-    const char **names = calloc(d->n_options + 1, sizeof *names);
-    if (!names)
-        return imi_error_set(IMI_ENOMEM, 0, "out of memory");
-    for (size_t i = 0; i < d->n_options; i++)
-        names[i] = d->options[i].name;
-    int rc = imi_config_check_keys(cfg, inst->section, core_keys, names);
-    free(names);
-    return rc;
-}
-
-int imi_instance_init(imi_instance *inst, imi_app *app, imi_kind kind, const char *name,
-                      const char *const *core_keys, size_t min_vtable_size)
-{
-    memset(inst, 0, sizeof *inst);
-    inst->app = app;
-    const imi_config *cfg = imi_app_config(app);
-    if (name && *name)
-        snprintf(inst->section, sizeof inst->section, "%s.%s", imi_kind_name(kind), name);
-    else
-        snprintf(inst->section, sizeof inst->section, "%s", imi_kind_name(kind));
-    if (!imi_config_has_section(cfg, inst->section))
-        return imi_error_set(IMI_ECONFIG, 0, "%s: no [%s] section", imi_config_name(cfg),
-                             inst->section);
-
-    int rc = imi_driver_load_for(cfg, inst->section, kind, &inst->driver);
+    in->timeout_ms = IMI_DEFAULT_TIMEOUT_MS;
+    int rc = imi_config_get_duration_ms(cfg, in->section, "timeout", &in->timeout_ms);
     if (rc)
         return rc;
-    inst->desc = imi_driver_descriptor(inst->driver);
-    inst->vtable = inst->desc->vtable;
-    if (*(const uint32_t *)inst->vtable < min_vtable_size) {
-        rc = imi_error_set(IMI_EDRIVER, 0, "driver %s refused: %s vtable too small: %u bytes, "
-                           "core needs at least %zu", imi_driver_file(inst->driver),
-                           imi_kind_name(kind), *(const uint32_t *)inst->vtable, min_vtable_size);
-        goto fail;
+    if (in->timeout_ms <= 0) {
+        int line = 0;
+        imi_config_get(cfg, in->section, "timeout", &line);
+        return imi_error_set(IMI_ECONFIG, 0, "%s:%d: [%s] timeout must be positive",
+                             imi_config_name(cfg), line, in->section);
     }
-    if ((rc = check_keys(inst, cfg, core_keys)))
-        goto fail;
-
-    if ((rc = parse_options(inst, cfg)) || (rc = collect_passthrough(inst, cfg)))
-        goto fail;
-    inst->timeout_ms = IMI_DEFAULT_TIMEOUT_MS;
-    if ((rc = imi_config_get_duration_ms(cfg, inst->section, "timeout", &inst->timeout_ms)))
-        goto fail;
-    inst->logger = imi_logger_named(imi_app_logger(app), inst->section);
-    inst->env = (imi_driver_env){
-        .size = sizeof(imi_driver_env),
-        .host = &imi_host,
-        .logger = inst->logger,
-        .instance = inst->section,
-        .config_dir = imi_config_dir(cfg),
-        .opts = inst->opts,
-        .n_opts = inst->desc->n_options,
-        .default_timeout_ms = inst->timeout_ms,
-        .passthrough = inst->passthrough,
-        .n_passthrough = inst->n_passthrough,
-    };
-    inst->state = calloc(1, inst->desc->state_size ? inst->desc->state_size : 1);
-    if (!inst->state) {
-        rc = imi_error_set(IMI_ENOMEM, 0, "out of memory");
-        goto fail;
+    const char *prefix = in->fe->prefixed ? imi_config_get(cfg, in->section, "prefix", NULL)
+                                          : NULL;
+    if (prefix && *prefix) {
+        if (!(in->prefix = strdup(prefix)))
+            return imi_error_set(IMI_ENOMEM, 0, "out of memory");
+        in->prefix_len = strlen(prefix);
     }
-    for (int i = 0; i < IMI_INFLIGHT_STRIPES; i++)
-        atomic_init(&inst->inflight[i].n, 0);
-    atomic_init(&inst->closed, false);
     return IMI_OK;
-fail:
-    imi_instance_release(inst);
-    return rc;
 }
 
-void imi_instance_release(imi_instance *inst)
+/* Everything before the driver's open: driver, options, state. */
+static int prepare(imi_instance *in, const char *name)
 {
-    if (inst->owned_strs)
-        for (size_t i = 0; i < inst->desc->n_options; i++)
-            free(inst->owned_strs[i]);
-    free(inst->owned_strs);
-    free(inst->opts);
-    free(inst->passthrough);
-    free(inst->state);
-    imi_driver_release(inst->driver);
-    memset(inst, 0, sizeof *inst);
+    const imi_config *cfg = imi_app_config(in->app);
+    if (name && *name)
+        snprintf(in->section, sizeof in->section, "%s.%s", imi_kind_name(in->fe->kind), name);
+    else
+        snprintf(in->section, sizeof in->section, "%s", imi_kind_name(in->fe->kind));
+    if (!imi_config_has_section(cfg, in->section))
+        return imi_error_set(IMI_ECONFIG, 0, "%s: no [%s] section", imi_config_name(cfg),
+                             in->section);
+    int rc = imi_driver_load_for(cfg, in->section, in->fe->kind, &in->driver);
+    if (rc)
+        return rc;
+    in->desc = imi_driver_descriptor(in->driver);
+    if ((rc = check_driver(in, cfg)))
+        return rc;
+    if (!(in->vt = imi_kind_abi_normalise(in->desc)))
+        return imi_error_set(IMI_ENOMEM, 0, "out of memory");
+    if ((rc = imi_instance_parse_options(in, cfg)) || (rc = read_instance_keys(in, cfg)))
+        return rc;
+    in->logger = imi_logger_named(imi_app_logger(in->app), in->section);
+    in->env = (imi_driver_env){
+        .size = sizeof(imi_driver_env),
+        .host = &imi_host,
+        .logger = in->logger,
+        .instance = in->section,
+        .config_dir = imi_config_dir(cfg),
+        .opts = in->opts,
+        .n_opts = in->desc->n_options,
+        .default_timeout_ms = in->timeout_ms,
+        .passthrough = in->passthrough,
+        .n_passthrough = in->n_passthrough,
+    };
+    in->state = calloc(1, in->desc->state_size ? in->desc->state_size : 1);
+    if (!in->state)
+        return imi_error_set(IMI_ENOMEM, 0, "out of memory");
+    in->caps = in->desc->caps;
+    return IMI_OK;
+}
+
+static void close_driver(imi_instance *in)
+{
+    driver_close_fn close_fn = (driver_close_fn)imi_abi_slot_at(in->vt, abi_of(in)->close_slot);
+    close_fn(in->state);
+    in->opened = false;
+}
+
+/* The driver's open; after a failure only its close is called. */
+static int open_driver(imi_instance *in)
+{
+    const imi_kind_abi *abi = abi_of(in);
+    driver_open_fn open_fn = (driver_open_fn)imi_abi_slot_at(in->vt, abi->open_slot);
+    int rc = open_fn(in->state, &in->env);
+    in->opened = true;
+    if (rc) {
+        /* The driver's own detail stays; the prefix says who failed. */
+        if (rc > 0 || rc < IMI_ERRNO_MIN_)
+            rc = imi_error_set(IMI_EDRIVER, 0, "open returned %d, not an imi code", rc);
+        imi_error_prefix("[%s] driver %s failed to open", in->section, in->desc->name);
+        close_driver(in);
+        return rc;
+    }
+    driver_caps_fn caps_fn = abi->caps_slot
+        ? (driver_caps_fn)imi_abi_slot_at(in->vt, abi->caps_slot) : NULL;
+    if (caps_fn)
+        in->caps &= caps_fn(in->state); /* a subset: a driver cannot add to its descriptor */
+    return IMI_OK;
+}
+
+int imi_instance_open(imi_app *app, const imi_frontend *fe, const char *name,
+                      imi_instance **out)
+{
+    if (!out)
+        return imi_error_set(IMI_EINVALID, 0, "imi_%s_open: out is required",
+                             imi_kind_name(fe->kind));
+    *out = NULL;
+    if (!app)
+        return imi_error_set(IMI_EINVALID, 0, "imi_%s_open: app is required",
+                             imi_kind_name(fe->kind));
+    imi_instance *in = calloc(1, fe->handle_size);
+    if (!in)
+        return imi_error_set(IMI_ENOMEM, 0, "out of memory");
+    in->app = app;
+    in->fe = fe;
+    for (int i = 0; i < IMI_INFLIGHT_STRIPES; i++)
+        atomic_init(&in->inflight[i].n, 0);
+    atomic_init(&in->closed, false);
+    int rc = prepare(in, name);
+    if (!rc && fe->configure) {
+        in->configured = true;
+        rc = fe->configure(in);
+    }
+    if (!rc)
+        rc = open_driver(in);
+    if (!rc && fe->started && (rc = fe->started(in)))
+        imi_error_prefix("[%s]", in->section);
+    if (rc) {
+        imi_instance_free(in);
+        return rc;
+    }
+    *out = in;
+    return IMI_OK;
 }
 
 _Thread_local unsigned imi_inflight_tls;
@@ -223,22 +170,89 @@ unsigned imi_inflight_assign(void)
     return imi_inflight_tls;
 }
 
-static int inflight_total(imi_instance *inst)
+static int inflight_total(imi_instance *in)
 {
     int total = 0;
     for (int i = 0; i < IMI_INFLIGHT_STRIPES; i++)
-        total += atomic_load(&inst->inflight[i].n);
+        total += atomic_load(&in->inflight[i].n);
     return total;
 }
 
-int imi_instance_begin_close(imi_instance *inst)
+int imi_instance_close(imi_instance *in)
 {
-    if (atomic_exchange(&inst->closed, true))
-        return imi_error_set(IMI_ECLOSED, 0, "[%s] is already closed", inst->section);
+    if (!in)
+        return imi_error_set(IMI_EINVALID, 0, "close: no handle");
+    if (atomic_exchange(&in->closed, true))
+        return imi_error_set(IMI_ECLOSED, 0, "[%s] is already closed", in->section);
     /* Calls that entered before the flag was set finish first. */
-    while (inflight_total(inst) > 0) {
+    while (inflight_total(in) > 0) {
         struct timespec ts = { 0, 200000 };
         nanosleep(&ts, NULL);
     }
+    if (in->opened) {
+        if (in->fe->stopping)
+            in->fe->stopping(in);
+        close_driver(in);
+    }
     return IMI_OK;
+}
+
+void imi_instance_free(imi_instance *in)
+{
+    if (!in)
+        return;
+    if (!atomic_load(&in->closed))
+        imi_instance_close(in);
+    else if (in->opened)
+        close_driver(in); /* a close that raced a failed start */
+    if (in->configured && in->fe->release)
+        in->fe->release(in);
+    if (in->owned_strs && in->desc)
+        for (size_t i = 0; i < in->desc->n_options; i++)
+            free(in->owned_strs[i]);
+    free(in->owned_strs);
+    free(in->opts);
+    free(in->passthrough);
+    free(in->state);
+    free((void *)in->vt);
+    free(in->prefix);
+    imi_driver_release(in->driver);
+    free(in);
+}
+
+int imi_instance_closed_error(const imi_instance *in)
+{
+    return imi_error_set(IMI_ECLOSED, 0, "[%s] is closed", in->section);
+}
+
+int imi_instance_unsupported(const imi_instance *in, const char *what)
+{
+    return imi_error_set(IMI_ENOTSUP, 0, "[%s] driver %s does not support %s", in->section,
+                         in->desc->name, what);
+}
+
+int imi_pkey_make(const imi_instance *in, const char *what, const char *key, bool allow_empty,
+                  imi_pkey *k)
+{
+    if (!key || (!*key && !allow_empty))
+        return imi_error_set(IMI_EINVALID, 0, "%s: key is %s", what, key ? "empty" : "NULL");
+    size_t n = strlen(key);
+    if (!in->prefix_len) {
+        k->p = (char *)key;
+        k->len = n;
+        return IMI_OK;
+    }
+    k->len = in->prefix_len + n;
+    k->p = k->len < sizeof k->small ? k->small : malloc(k->len + 1);
+    if (!k->p)
+        return imi_error_set(IMI_ENOMEM, 0, "out of memory");
+    memcpy(k->p, in->prefix, in->prefix_len);
+    memcpy(k->p + in->prefix_len, key, n + 1);
+    return IMI_OK;
+}
+
+void imi_pkey_free(imi_pkey *k, const char *key)
+{
+    if (k->p != key && k->p != k->small)
+        free(k->p);
 }

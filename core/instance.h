@@ -1,12 +1,23 @@
 /* A component instance: one config section, its loaded driver, the parsed options, the
- * driver's private state and the bookkeeping every front-end shares (closed flag,
- * in-flight calls). Each front-end (cache.c, mq.c, db.c, coord.c) embeds one. */
+ * driver's private state and everything the four front-ends share: open, close and free
+ * in one order for every kind, the closed flag and calls in flight, the capability
+ * check, the key prefix. A front-end's handle starts with an imi_instance; the front-end
+ * describes itself with an imi_frontend (its keys and four hooks) and keeps only its
+ * argument checks and slot calls.
+ *
+ * Order of an open: load and check the driver (kind_abi.c: sizes, required slots,
+ * capability slots), check the section's keys, parse options, allocate the driver state,
+ * fe->configure, the driver's open, the driver's caps(), fe->started. A failed driver open
+ * is followed by the driver's close and nothing else.
+ * Order of a close: mark closed, wait for calls in flight, fe->stopping, the driver's
+ * close. free: close if still open, fe->release, then the instance. */
 #ifndef IMI_CORE_INSTANCE_H
 #define IMI_CORE_INSTANCE_H
 
 #include <stdatomic.h>
 #include "iminfra/app.h"
 #include "iminfra/driver/driver.h"
+#include "kind_abi.h"
 #include "loader.h"
 
 /* Calls in flight, counted on per-thread stripes: one shared counter would bounce its cache
@@ -29,12 +40,37 @@ static inline atomic_int *imi_inflight_slot(imi_inflight_stripe *stripes)
     return &stripes[s - 1].n;
 }
 
-typedef struct imi_instance {
+typedef struct imi_instance imi_instance;
+
+/* What a front-end tells the instance layer about itself. Hooks may be NULL. */
+typedef struct imi_frontend {
+    imi_kind kind;
+    size_t handle_size;            /* sizeof the handle; it starts with an imi_instance */
+    const char *const *keys;       /* the section keys it reads, besides driver,
+                                      driver_path, timeout (and prefix when prefixed) */
+    bool prefixed;                 /* takes `prefix`: keys are prefixed per instance */
+    /* Before the driver's open: read the front-end's keys, set up its locks. */
+    int (*configure)(imi_instance *in);
+    /* After the driver's open succeeded; on failure the instance is closed and freed. */
+    int (*started)(imi_instance *in);
+    /* At close, after calls in flight have left, before the driver's close; only when
+     * the driver is open. Stops background work (subscriptions, watches, keepers). */
+    void (*stopping)(imi_instance *in);
+    /* At free: releases what configure set up (also after a failed configure; never
+     * when configure did not run). */
+    void (*release)(imi_instance *in);
+} imi_frontend;
+
+struct imi_instance {
     imi_app *app;
+    const imi_frontend *fe;
     char section[128];           /* "cache", "cache.sessions" */
     imi_driver *driver;
-    const imi_driver_desc *desc;
-    const void *vtable;
+    const imi_driver_desc *desc; /* the loader's normalised copy */
+    const void *vt;              /* the vtable normalised: slots past the driver's size NULL */
+    uint64_t caps;               /* of this open instance */
+    char *prefix;                /* NULL when none */
+    size_t prefix_len;
     imi_driver_env env;
     imi_opt_value *opts;         /* one per option of the schema */
     char **owned_strs;           /* resolved paths, one slot per option */
@@ -45,42 +81,66 @@ typedef struct imi_instance {
     void *state;
     imi_inflight_stripe inflight[IMI_INFLIGHT_STRIPES];
     atomic_bool closed;
-    bool opened;                 /* the driver's open succeeded: close must be called */
-} imi_instance;
+    bool configured;             /* fe->configure ran: fe->release is due */
+    bool opened;                 /* the driver's open succeeded: its close is still due */
+};
 
-/* Keys every component section takes besides the driver's options. */
-#define IMI_INSTANCE_CORE_KEYS "driver", "driver_path", "timeout"
+/* Opens [kind] or [kind.name] as described above; *out is the new handle
+ * (fe->handle_size bytes). */
+int imi_instance_open(imi_app *app, const imi_frontend *fe, const char *name,
+                      imi_instance **out);
+/* Marks closed, waits for calls in flight, stops the front-end and closes the driver.
+ * IMI_ECLOSED when already closed; IMI_EINVALID for NULL. */
+int imi_instance_close(imi_instance *in);
+/* Closes if needed and frees everything, the handle included. NULL is ignored. */
+void imi_instance_free(imi_instance *in);
 
-/* Resolves [kind] or [kind.name], loads the driver, checks keys against core_keys and
- * the option schema, parses options, allocates the state. The front-end then calls its
- * vtable's open with inst->state and &inst->env. */
-int imi_instance_init(imi_instance *inst, imi_app *app, imi_kind kind, const char *name,
-                      const char *const *core_keys, size_t min_vtable_size);
-/* Frees what init acquired (the front-end has closed the driver first). */
-void imi_instance_release(imi_instance *inst);
+/* Parses the driver's options from the section into in->opts (instance_options.c). */
+int imi_instance_parse_options(imi_instance *in, const imi_config *cfg);
 
-/* Enter before a driver call, leave after: after close, enter fails with IMI_ECLOSED. */
-/* Both sides are sequentially consistent: enter publishes its count before it reads
- * `closed`, close publishes `closed` before it reads the counts, so one of them sees the
- * other. */
-static inline int imi_instance_enter(imi_instance *inst)
+/* Enter before a driver call, leave after: after close, enter fails with IMI_ECLOSED;
+ * a cancelled or expired ctx fails with its code. Both sides are sequentially
+ * consistent: enter publishes its count before it reads `closed`, close publishes
+ * `closed` before it reads the counts, so one of them sees the other. */
+int imi_instance_closed_error(const imi_instance *in);
+static inline int imi_instance_enter(imi_instance *in, const imi_ctx *ctx)
 {
-    atomic_int *slot = imi_inflight_slot(inst->inflight);
+    atomic_int *slot = imi_inflight_slot(in->inflight);
     atomic_fetch_add(slot, 1);
-    if (atomic_load(&inst->closed)) {
+    if (atomic_load(&in->closed)) {
         atomic_fetch_sub(slot, 1);
-        return IMI_ECLOSED;
+        return imi_instance_closed_error(in);
     }
-    return IMI_OK;
+    int rc = imi_ctx_err(ctx);
+    if (rc)
+        atomic_fetch_sub(slot, 1);
+    return rc;
 }
 
-static inline void imi_instance_leave(imi_instance *inst)
+static inline void imi_instance_leave(imi_instance *in)
 {
-    atomic_fetch_sub_explicit(imi_inflight_slot(inst->inflight), 1, memory_order_release);
+    atomic_fetch_sub_explicit(imi_inflight_slot(in->inflight), 1, memory_order_release);
 }
 
-/* Marks closed and waits for calls in flight to leave. IMI_ECLOSED when already closed. */
-int imi_instance_begin_close(imi_instance *inst);
+/* IMI_ENOTSUP naming the operation, the section and the driver. */
+int imi_instance_unsupported(const imi_instance *in, const char *what);
+/* IMI_OK when this instance has capability cap, else IMI_ENOTSUP naming `what`. */
+static inline int imi_instance_need(const imi_instance *in, uint64_t cap, const char *what)
+{
+    return (in->caps & cap) == cap ? IMI_OK : imi_instance_unsupported(in, what);
+}
+
+/* A key with the instance prefix: on the stack when it fits. */
+typedef struct imi_pkey {
+    char small[256];
+    char *p;                     /* the prefixed key, NUL-terminated */
+    size_t len;
+} imi_pkey;
+/* IMI_EINVALID (naming `what`) for a NULL key, or an empty one unless allow_empty (a
+ * prefix that means "everything"). */
+int imi_pkey_make(const imi_instance *in, const char *what, const char *key, bool allow_empty,
+                  imi_pkey *k);
+void imi_pkey_free(imi_pkey *k, const char *key);
 
 /* The host table handed to every driver. */
 extern const imi_host_api imi_host;

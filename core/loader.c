@@ -1,4 +1,5 @@
 /* Driver loading with libltdl: search, load, descriptor check, reference counting. */
+#include <dirent.h>
 #include <dlfcn.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -15,7 +16,8 @@ struct imi_driver {
     imi_driver *next;
     char *file;                  /* real path: the registry key */
     lt_dlhandle handle;
-    const imi_driver_desc *desc;
+    imi_driver_desc desc;        /* the driver's descriptor in the core's size, zero-filled
+                                    past the driver's (so fields of a newer minor read 0) */
     int refs;
 };
 
@@ -68,9 +70,9 @@ static int check_descriptor(const char *file, const imi_driver_desc *d, imi_kind
     if (!d)
         return imi_error_set(IMI_EDRIVER, 0, "driver %s refused: its entry function returned "
                              "no descriptor", file);
-    if (d->size < sizeof *d)
-        add_reason(why, sizeof why, "descriptor too small: %u bytes, core needs %zu",
-                   d->size, sizeof *d);
+    if (d->size < IMI_DRIVER_DESC_SIZE_1_0)
+        add_reason(why, sizeof why, "descriptor too small: %u bytes, ABI 1.0 has %zu",
+                   d->size, (size_t)IMI_DRIVER_DESC_SIZE_1_0);
     if (d->size >= head) {
         if (d->abi_major != IMI_ABI_MAJOR)
             add_reason(why, sizeof why, "ABI major %u, core has %u", d->abi_major, IMI_ABI_MAJOR);
@@ -83,7 +85,7 @@ static int check_descriptor(const char *file, const imi_driver_desc *d, imi_kind
         else if (d->kind < IMI_KIND_CACHE || d->kind > IMI_KIND_COORD)
             add_reason(why, sizeof why, "unknown kind %d", (int)d->kind);
     }
-    if (d->size >= sizeof *d) {
+    if (d->size >= IMI_DRIVER_DESC_SIZE_1_0) {
         if (!d->name || !*d->name)
             add_reason(why, sizeof why, "no name");
         else if (name && strcmp(d->name, name))
@@ -98,6 +100,37 @@ static int check_descriptor(const char *file, const imi_driver_desc *d, imi_kind
     return IMI_OK;
 }
 
+/* libltdl says "file not found" for every failure; the dynamic linker's own message is
+ * what a user needs (the missing library by name, not an ELF file, an executable). */
+static int explain_load_failure(const char *file, const char *lt_reason)
+{
+    unsigned char head[20] = { 0 };
+    FILE *f = fopen(file, "rb");
+    size_t n = f ? fread(head, 1, sizeof head, f) : 0;
+    if (f)
+        fclose(f);
+    if (n < sizeof head || memcmp(head, "\x7f" "ELF", 4))
+        return imi_error_set(IMI_EDRIVER, 0, "driver %s cannot be loaded: not an ELF shared "
+                             "object", file);
+    /* e_type (little-endian here) at offset 16: 2 is ET_EXEC. */
+    if (head[16] == 2 && head[17] == 0)
+        return imi_error_set(IMI_EDRIVER, 0, "driver %s cannot be loaded: an executable, not "
+                             "a shared object", file);
+    dlerror();
+    void *h = dlopen(file, RTLD_NOW | RTLD_LOCAL);
+    const char *why = h ? NULL : dlerror();
+    if (h)
+        dlclose(h);
+    if (why) {
+        /* dlerror starts with the file name again: keep only the reason. */
+        size_t flen = strlen(file);
+        if (!strncmp(why, file, flen) && why[flen] == ':')
+            why += flen + 1 + (why[flen + 1] == ' ');
+    }
+    return imi_error_set(IMI_EDRIVER, 0, "driver %s cannot be loaded: %s", file,
+                         why ? why : lt_reason ? lt_reason : "unknown error");
+}
+
 static imi_driver *find_loaded(const char *file)
 {
     for (imi_driver *d = loaded; d; d = d->next)
@@ -110,7 +143,7 @@ static int load_locked(const char *file, imi_kind kind, const char *name, imi_dr
 {
     imi_driver *drv = find_loaded(file);
     if (drv) {
-        int rc = check_descriptor(file, drv->desc, kind, name);
+        int rc = check_descriptor(file, &drv->desc, kind, name);
         if (rc)
             return rc;
         drv->refs++;
@@ -126,8 +159,7 @@ static int load_locked(const char *file, imi_kind kind, const char *name, imi_dr
         const char *e = lt_dlerror();
         if (--ltdl_users == 0)
             lt_dlexit();
-        return imi_error_set(IMI_EDRIVER, 0, "driver %s cannot be loaded: %s", file,
-                             e ? e : "unknown error");
+        return explain_load_failure(file, e);
     }
     imi_driver_entry_fn entry;
     *(void **)&entry = lt_dlsym(h, IMI_DRIVER_ENTRY_NAME);
@@ -149,7 +181,10 @@ static int load_locked(const char *file, imi_kind kind, const char *name, imi_dr
         return rc;
     }
     drv->handle = h;
-    drv->desc = entry();
+    const imi_driver_desc *d = entry();
+    memcpy(&drv->desc, d, d->size < sizeof drv->desc ? d->size : sizeof drv->desc);
+    drv->desc.size = (uint32_t)sizeof drv->desc;
+    drv->desc.abi_minor = d->abi_minor;
     drv->refs = 1;
     drv->next = loaded;
     loaded = drv;
@@ -164,6 +199,9 @@ int imi_driver_load_file(const char *path, imi_kind expect_kind, const char *exp
     char real[PATH_MAX];
     if (!realpath(path, real))
         return imi_error_set(IMI_EDRIVER, 0, "driver %s cannot be loaded: no such file", path);
+    int trust = imi_driver_check_trust(real);
+    if (trust)
+        return trust;
     pthread_mutex_lock(&loader_lock);
     int rc = load_locked(real, expect_kind, expect_name, out);
     pthread_mutex_unlock(&loader_lock);
@@ -183,7 +221,7 @@ void imi_driver_release(imi_driver *drv)
     pthread_mutex_unlock(&loader_lock);
 }
 
-const imi_driver_desc *imi_driver_descriptor(const imi_driver *drv) { return drv->desc; }
+const imi_driver_desc *imi_driver_descriptor(const imi_driver *drv) { return &drv->desc; }
 const char *imi_driver_file(const imi_driver *drv) { return drv->file; }
 
 /* Calls fn on each entry of a ':' or ','-separated list, resolved against base. */
@@ -212,13 +250,26 @@ static int each_listed(const char *list, const char *base, int (*fn)(void *, con
     return 0;
 }
 
-/* The install's driver folder found from where the core was loaded: next to libiminfra
+/* Where the core runs from decides the last places searched. A program (or libiminfra)
+ * inside this build tree searches the build's driver folder; anything else never does,
+ * so a stale build tree cannot replace installed drivers. An installed core searches the
+ * driver folder relative to where it was loaded from, next to libiminfra
  * (IMI_DRIVER_DIR_FROM_LIBDIR) or, linked into a program, next to that program
- * (IMI_DRIVER_DIR_FROM_BINDIR). So an install moved away from its prefix, e.g. packages
- * unpacked under another root, still finds its own drivers. Empty when that folder does
- * not exist or is the compiled-in install folder. */
+ * (IMI_DRIVER_DIR_FROM_BINDIR), so an install moved away from its prefix (packages
+ * unpacked under another root) still finds its own drivers; then the compiled-in install
+ * folder. */
 static char origin_dir[PATH_MAX];
+static bool in_build_tree;
 static pthread_once_t origin_once = PTHREAD_ONCE_INIT;
+
+static bool path_under(const char *path, const char *root)
+{
+    char real_root[PATH_MAX];
+    if (!realpath(root, real_root))
+        return false;
+    size_t n = strlen(real_root);
+    return !strncmp(path, real_root, n) && (path[n] == '/' || path[n] == '\0');
+}
 
 static void find_origin_dir(void)
 {
@@ -232,8 +283,9 @@ static void find_origin_dir(void)
         rel = IMI_DRIVER_DIR_FROM_LIBDIR; /* a shared libiminfra */
     else
         snprintf(self, sizeof self, "%s", exe);
+    in_build_tree = self[0] && path_under(self, IMI_BUILD_ROOT);
     char *slash = strrchr(self, '/');
-    if (!slash)
+    if (in_build_tree || !slash)
         return;
     *slash = '\0';
     if ((size_t)snprintf(dir, sizeof dir, "%s/%s", self, rel) >= sizeof dir || !realpath(dir, real))
@@ -255,9 +307,11 @@ void imi_driver_search_dirs(const imi_config *cfg, const char *section,
     if (each_listed(getenv("IMI_DRIVER_PATH"), ".", fn, ud))
         return;
     pthread_once(&origin_once, find_origin_dir);
-    if (origin_dir[0] && fn(ud, origin_dir))
+    if (in_build_tree) {
+        fn(ud, IMI_BUILD_DRIVER_DIR);
         return;
-    if (fn(ud, IMI_BUILD_DRIVER_DIR))
+    }
+    if (origin_dir[0] && fn(ud, origin_dir))
         return;
     fn(ud, IMI_INSTALL_DRIVER_DIR);
 }
@@ -267,6 +321,50 @@ typedef struct search {
     char *found;
     char tried[700];
 } search;
+
+/* The names of the drivers of one kind in the search folders, "a, b, c". */
+typedef struct names_scan {
+    const char *prefix;          /* "imi_cache_" */
+    char *out;
+    size_t cap;
+} names_scan;
+
+static int scan_names(void *ud, const char *dir)
+{
+    names_scan *ns = ud;
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    size_t plen = strlen(ns->prefix);
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t n = strlen(e->d_name);
+        if (n <= plen + 3 || strncmp(e->d_name, ns->prefix, plen) || strcmp(e->d_name + n - 3, ".so"))
+            continue;
+        char name[128];
+        snprintf(name, sizeof name, "%.*s", (int)(n - plen - 3), e->d_name + plen);
+        /* once each, in search order */
+        size_t nl = strlen(name), used = strlen(ns->out);
+        bool dup = false;
+        for (const char *p = ns->out; (p = strstr(p, name)); p += nl)
+            if ((p == ns->out || p[-1] == ' ') && (p[nl] == ',' || p[nl] == '\0'))
+                dup = true;
+        if (!dup && used + nl + 3 < ns->cap)
+            snprintf(ns->out + used, ns->cap - used, "%s%s", used ? ", " : "", name);
+    }
+    closedir(d);
+    return 0;
+}
+
+void imi_driver_names(const imi_config *cfg, const char *section, imi_kind kind, char *out,
+                      size_t cap)
+{
+    char prefix[32];
+    snprintf(prefix, sizeof prefix, "imi_%s_", imi_kind_name(kind));
+    out[0] = '\0';
+    names_scan ns = { prefix, out, cap };
+    imi_driver_search_dirs(cfg, section, scan_names, &ns);
+}
 
 static int try_dir(void *ud, const char *dir)
 {
@@ -312,9 +410,14 @@ int imi_driver_load_for(const imi_config *cfg, const char *section, imi_kind kin
     imi_driver_file_name(kind, want, file_name, sizeof file_name);
     s.file_name = file_name;
     imi_driver_search_dirs(cfg, section, try_dir, &s);
-    if (!s.found)
-        return imi_error_set(IMI_ECONFIG, 0, "%s:%d: driver '%s' for [%s] not found: no %s in %s",
-                             imi_config_name(cfg), line, want, section, file_name, s.tried);
+    if (!s.found) {
+        char names[300];
+        imi_driver_names(cfg, section, kind, names, sizeof names);
+        return imi_error_set(IMI_ECONFIG, 0, "%s:%d: driver '%s' for [%s] not found: no %s in "
+                             "%s; %s drivers found: %s (see `imi drivers`)",
+                             imi_config_name(cfg), line, want, section, file_name, s.tried,
+                             imi_kind_name(kind), names[0] ? names : "none");
+    }
     int rc = imi_driver_load_file(s.found, kind, want, out);
     if (rc)
         imi_error_prefix("%s:%d", imi_config_name(cfg), line);

@@ -26,8 +26,13 @@ bool imi_mq_name_ok(const char *name)
 }
 
 /* Reads the front-end's keys of the section; a bad value names file:line. */
-static int read_core_keys(imi_mq *mq)
+static int mq_configure(imi_instance *in)
 {
+    imi_mq *mq = (imi_mq *)in;
+    pthread_mutex_init(&mq->subs_lock, NULL);
+    mq->vt = in->vt;
+    mq->p = mq->vt->producer;
+    mq->s = mq->vt->sub;
     const imi_config *cfg = imi_app_config(mq->in.app);
     const char *sec = mq->in.section;
     int64_t attempts = MQ_DEFAULT_MAX_ATTEMPTS;
@@ -62,116 +67,63 @@ static int read_core_keys(imi_mq *mq)
     return IMI_OK;
 }
 
-/* The driver's vtable holds every required slot. */
-static int check_vtable(const imi_mq *mq)
+/* Subscriptions first (their handlers may still publish), then what async publishes
+ * have in flight, within close_timeout. */
+static void mq_stopping(imi_instance *in)
 {
-    const imi_mq_driver *vt = mq->vt;
-    const char *missing = !vt->open ? "open" : !vt->close ? "close" : !vt->ping ? "ping"
-                        : !vt->producer ? "producer" : !vt->sub ? "sub" : NULL;
-    if (!missing && !MQ_SLOT(vt->producer, imi_mq_producer_ops, p_publish))
-        missing = "producer->p_publish";
-    if (!missing && !IMI_HAS_FIELD(vt->sub, imi_mq_sub_ops, s_close))
-        missing = "sub ops (struct too small)";
-    if (!missing && (!vt->sub->s_open || !vt->sub->s_close))
-        missing = "sub->s_open/s_close";
-    if (missing)
-        return imi_error_set(IMI_EDRIVER, 0, "[%s] driver %s refused: no %s", mq->in.section,
-                             mq->in.desc->name, missing);
-    return IMI_OK;
+    imi_mq *mq = (imi_mq *)in;
+    imi_mq_close_subs(mq);
+    if (!(in->caps & IMI_MQ_CAP_ASYNC))
+        return;
+    imi_ctx *ctx = imi_ctx_new(mq->close_timeout_ms);
+    if (mq->p->p_flush(in->state, ctx))
+        imi_logf(in->logger, IMI_LOG_WARN, NULL, "close: async publishes still in "
+                 "flight after close_timeout; the driver fails them");
+    imi_ctx_free(ctx);
 }
+
+static void mq_release(imi_instance *in)
+{
+    imi_mq *mq = (imi_mq *)in;
+    imi_mq_free_subs(mq);
+    pthread_mutex_destroy(&mq->subs_lock);
+    free(mq->dlq_suffix);
+}
+
+static const char *const mq_keys[] = { "max_attempts", "dead_letter_suffix", "redelivery_delay",
+                                       "close_timeout", NULL };
+
+static const imi_frontend mq_frontend = {
+    .kind = IMI_KIND_MQ,
+    .handle_size = sizeof(imi_mq),
+    .keys = mq_keys,
+    .configure = mq_configure,
+    .stopping = mq_stopping,
+    .release = mq_release,
+};
 
 int imi_mq_open(imi_app *app, const char *name, imi_mq **out)
 {
-    static const char *const core_keys[] = { IMI_INSTANCE_CORE_KEYS, "max_attempts",
-                                              "dead_letter_suffix", "redelivery_delay",
-                                              "close_timeout", NULL };
-    if (!app || !out)
-        return imi_error_set(IMI_EINVALID, 0, "imi_mq_open: app and out are required");
-    *out = NULL;
-    imi_mq *mq = calloc(1, sizeof *mq);
-    if (!mq)
-        return imi_error_set(IMI_ENOMEM, 0, "out of memory");
-    int rc = imi_instance_init(&mq->in, app, IMI_KIND_MQ, name, core_keys, sizeof(imi_mq_driver));
-    if (rc) {
-        free(mq);
-        return rc;
-    }
-    pthread_mutex_init(&mq->subs_lock, NULL);
-    mq->vt = mq->in.vtable;
-    if ((rc = check_vtable(mq)) || (rc = read_core_keys(mq))) {
-        imi_mq_free(mq);
-        return rc;
-    }
-    mq->p = mq->vt->producer;
-    mq->s = mq->vt->sub;
-    rc = mq->vt->open(mq->in.state, &mq->in.env);
-    mq->in.opened = true;
-    if (rc) {
-        imi_error_prefix("[%s] driver %s failed to open", mq->in.section, mq->in.desc->name);
-        imi_mq_free(mq);
-        return rc;
-    }
-    mq->caps = mq->in.desc->caps;
-    if (mq->vt->caps)
-        mq->caps &= mq->vt->caps(mq->in.state);
-    *out = mq;
-    return IMI_OK;
+    return imi_instance_open(app, &mq_frontend, name, (imi_instance **)out);
 }
 
 int imi_mq_close(imi_mq *mq)
 {
-    if (!mq)
-        return imi_error_set(IMI_EINVALID, 0, "imi_mq_close: no handle");
-    if (imi_mq_in_handler(mq))
+    if (mq && imi_mq_in_handler(mq))
         return imi_error_set(IMI_EINVALID, 0, "[%s] imi_mq_close called from a handler of "
                              "its own subscription", mq->in.section);
-    int rc = imi_instance_begin_close(&mq->in);
-    if (rc)
-        return rc;
-    if (!mq->in.opened)
-        return IMI_OK;
-    imi_mq_close_subs(mq);
-    const imi_mq_producer_ops *p = mq->p;
-    if (p && MQ_SLOT(p, imi_mq_producer_ops, p_flush)) {
-        imi_ctx *ctx = imi_ctx_new(mq->close_timeout_ms);
-        if (p->p_flush(mq->in.state, ctx))
-            imi_logf(mq->in.logger, IMI_LOG_WARN, NULL, "close: async publishes still in "
-                     "flight after close_timeout; the driver fails them");
-        imi_ctx_free(ctx);
-    }
-    mq->vt->close(mq->in.state);
-    mq->in.opened = false;
-    return IMI_OK;
+    return imi_instance_close(mq ? &mq->in : NULL);
 }
 
-void imi_mq_free(imi_mq *mq)
-{
-    if (!mq)
-        return;
-    if (!atomic_load(&mq->in.closed))
-        imi_mq_close(mq);
-    else if (mq->in.opened)
-        mq->vt->close(mq->in.state);
-    imi_mq_free_subs(mq);
-    pthread_mutex_destroy(&mq->subs_lock);
-    imi_instance_release(&mq->in);
-    free(mq->dlq_suffix);
-    free(mq);
-}
-
-uint64_t imi_mq_caps(const imi_mq *mq) { return mq ? mq->caps : 0; }
+void imi_mq_free(imi_mq *mq) { imi_instance_free(mq ? &mq->in : NULL); }
+uint64_t imi_mq_caps(const imi_mq *mq) { return mq ? mq->in.caps : 0; }
 const char *imi_mq_driver_name(const imi_mq *mq) { return mq ? mq->in.desc->name : NULL; }
 
 static int enter(imi_mq *mq, const imi_ctx *ctx)
 {
     if (!mq)
         return imi_error_set(IMI_EINVALID, 0, "mq: no handle");
-    if (imi_instance_enter(&mq->in))
-        return imi_error_set(IMI_ECLOSED, 0, "[%s] is closed", mq->in.section);
-    int rc = imi_ctx_err(ctx);
-    if (rc)
-        imi_instance_leave(&mq->in);
-    return rc;
+    return imi_instance_enter(&mq->in, ctx);
 }
 
 int imi_mq_ping(imi_mq *mq, const imi_ctx *ctx)
@@ -262,24 +214,11 @@ static void async_done(const imi_mq_done *d, int rc)
         d->user_fn(d->user_ud, rc);
 }
 
-static int unsupported(const imi_mq *mq, const char *what)
-{
-    return imi_error_set(IMI_ENOTSUP, 0, "[%s] driver %s does not support %s", mq->in.section,
-                         mq->in.desc->name, what);
-}
-
-static bool has_async(const imi_mq *mq)
-{
-    return (mq->caps & IMI_MQ_CAP_ASYNC) &&
-           MQ_SLOT(mq->p, imi_mq_producer_ops, p_publish_async) &&
-           MQ_SLOT(mq->p, imi_mq_producer_ops, p_flush);
-}
-
 int imi_mq_publish_async(imi_mq *mq, const imi_ctx *ctx, const imi_mq_msg *msg,
                          imi_mq_delivery_fn fn, void *ud)
 {
-    if (mq && !has_async(mq))
-        return unsupported(mq, "async publish");
+    if (mq && imi_instance_need(&mq->in, IMI_MQ_CAP_ASYNC, "async publish"))
+        return IMI_ENOTSUP;
     int rc = check_msg(msg);
     if (rc)
         return rc;
@@ -293,8 +232,8 @@ int imi_mq_publish_async(imi_mq *mq, const imi_ctx *ctx, const imi_mq_msg *msg,
 
 int imi_mq_flush(imi_mq *mq, const imi_ctx *ctx)
 {
-    if (mq && !has_async(mq))
-        return unsupported(mq, "flush");
+    if (mq && imi_instance_need(&mq->in, IMI_MQ_CAP_ASYNC, "flush"))
+        return IMI_ENOTSUP;
     int rc = enter(mq, ctx);
     if (rc)
         return rc;

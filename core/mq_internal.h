@@ -15,10 +15,9 @@ typedef struct mq_counters {
 
 struct imi_mq {
     imi_instance in;
-    const imi_mq_driver *vt;
+    const imi_mq_driver *vt;        /* in.vt, normalised with its ops structs */
     const imi_mq_producer_ops *p;
     const imi_mq_sub_ops *s;
-    uint64_t caps;                  /* of this instance */
     int max_attempts;               /* 0: never dead-letter */
     char *dlq_suffix;
     int64_t redelivery_delay_ms;
@@ -27,9 +26,6 @@ struct imi_mq {
     imi_mq_sub *subs;               /* every subscription not yet freed */
     mq_counters n;
 };
-
-/* A slot the ops struct is large enough to hold, or NULL. */
-#define MQ_SLOT(ops, type, name) (IMI_HAS_FIELD((ops), type, name) ? (ops)->name : NULL)
 
 /* Topic and group names every backend takes: 1-200 of [A-Za-z0-9._-]. */
 bool imi_mq_name_ok(const char *name);

@@ -214,10 +214,8 @@ int imi_mq_subscribe(imi_mq *mq, const imi_ctx *ctx, const imi_mq_sub_opts *opts
     int rc = check_opts(opts, handler);
     if (rc)
         return rc;
-    if (imi_instance_enter(&mq->in))
-        return imi_error_set(IMI_ECLOSED, 0, "[%s] is closed", mq->in.section);
-    if ((rc = imi_ctx_err(ctx)))
-        goto out;
+    if ((rc = imi_instance_enter(&mq->in, ctx)))
+        return rc;
     imi_mq_sub *s = sub_new(mq, opts, handler, ud);
     if (!s) {
         rc = imi_error_set(IMI_ENOMEM, 0, "out of memory");

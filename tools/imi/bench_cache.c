@@ -173,7 +173,8 @@ static int imi_mget(void *s, int th, long i)
 /* ---- the mem driver called directly -------------------------------------------------- */
 
 typedef struct direct_side {
-    imi_instance in;
+    imi_cache *handle;              /* a second handle, only for its driver state */
+    void *state;
     const imi_cache_driver *vt;
     char keys[BENCH_CACHE_KEYS][64];
     size_t lens[BENCH_CACHE_KEYS];
@@ -185,7 +186,7 @@ static int direct_get(void *s, int th, long i)
 {
     direct_side *d = s;
     long k = i % BENCH_CACHE_KEYS;
-    return d->vt->get(d->in.state, NULL, d->keys[k], d->lens[k], &d->bufs[th]);
+    return d->vt->get(d->state, NULL, d->keys[k], d->lens[k], &d->bufs[th]);
 }
 
 static int direct_set(void *s, int th, long i)
@@ -193,7 +194,7 @@ static int direct_set(void *s, int th, long i)
     (void)th;
     direct_side *d = s;
     long k = i % BENCH_CACHE_KEYS;
-    return d->vt->set(d->in.state, NULL, d->keys[k], d->lens[k], bench_cache_value,
+    return d->vt->set(d->state, NULL, d->keys[k], d->lens[k], bench_cache_value,
                       BENCH_CACHE_VALUE, 0);
 }
 
@@ -202,22 +203,18 @@ static int direct_incr(void *s, int th, long i)
     (void)th;
     direct_side *d = s;
     int64_t v;
-    return d->vt->incr(d->in.state, NULL, d->nkeys[i & 1], strlen(d->nkeys[i & 1]), 1, &v);
+    return d->vt->incr(d->state, NULL, d->nkeys[i & 1], strlen(d->nkeys[i & 1]), 1, &v);
 }
 
-/* Opens the [cache] driver a second time, bypassing the front-end. */
+/* Opens the [cache] driver a second time, to call its slots bypassing the front-end. */
 static int direct_open(imi_app *app, direct_side *d)
 {
-    static const char *const core_keys[] = { IMI_INSTANCE_CORE_KEYS, "prefix", NULL };
-    int rc = imi_instance_init(&d->in, app, IMI_KIND_CACHE, NULL, core_keys, 0);
+    int rc = imi_cache_open(app, NULL, &d->handle);
     if (rc)
         return rc;
-    d->vt = d->in.vtable;
-    if ((rc = d->vt->open(d->in.state, &d->in.env))) {
-        d->vt->close(d->in.state);
-        imi_instance_release(&d->in);
-        return rc;
-    }
+    const imi_instance *in = (const imi_instance *)d->handle; /* imi_cache starts with one */
+    d->vt = in->vt;
+    d->state = in->state;
     const char *prefix = imi_config_get(imi_app_config(app), "cache", "prefix", NULL);
     for (long i = 0; i < BENCH_CACHE_KEYS; i++) {
         int n = snprintf(d->keys[i], sizeof d->keys[i], "%s%s", prefix ? prefix : "",
@@ -231,8 +228,7 @@ static int direct_open(imi_app *app, direct_side *d)
 
 static void direct_close(direct_side *d)
 {
-    d->vt->close(d->in.state);
-    imi_instance_release(&d->in);
+    imi_cache_free(d->handle);
     for (int i = 0; i < MAX_THREADS; i++)
         imi_buf_free(&d->bufs[i]);
 }

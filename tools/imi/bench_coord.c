@@ -57,13 +57,13 @@ static const coord_bench_ops api_ops = {
 static int slot_key(imi_coord *c, const char *key, char *buf, size_t cap)
 {
     size_t n = strlen(key);
-    if (c->prefix_len + n >= cap)
-        n = cap - c->prefix_len - 1;
-    if (c->prefix_len)
-        memcpy(buf, c->prefix, c->prefix_len);
-    memcpy(buf + c->prefix_len, key, n);
-    buf[c->prefix_len + n] = '\0';
-    return (int)(c->prefix_len + n);
+    if (c->in.prefix_len + n >= cap)
+        n = cap - c->in.prefix_len - 1;
+    if (c->in.prefix_len)
+        memcpy(buf, c->in.prefix, c->in.prefix_len);
+    memcpy(buf + c->in.prefix_len, key, n);
+    buf[c->in.prefix_len + n] = '\0';
+    return (int)(c->in.prefix_len + n);
 }
 
 static int slot_get(void *ts, const char *key)
@@ -73,7 +73,7 @@ static int slot_get(void *ts, const char *key)
     int n = slot_key(c, key, k, sizeof k);
     imi_buf v = IMI_BUF_INIT;
     imi_coord_meta m;
-    int rc = c->vt->get(c->in.state, NULL, k, (size_t)n, &v, &m);
+    int rc = VT(c)->get(c->in.state, NULL, k, (size_t)n, &v, &m);
     imi_buf_free(&v);
     return rc;
 }
@@ -84,7 +84,7 @@ static int slot_put(void *ts, const char *key, const char *val, size_t len)
     char k[256];
     int n = slot_key(c, key, k, sizeof k);
     int64_t rev;
-    return c->vt->put(c->in.state, NULL, k, (size_t)n, val, len, 0, &rev);
+    return VT(c)->put(c->in.state, NULL, k, (size_t)n, val, len, 0, &rev);
 }
 
 static int slot_cas(void *ts, const char *key, int64_t expect, const char *val, size_t len)
@@ -94,7 +94,7 @@ static int slot_cas(void *ts, const char *key, int64_t expect, const char *val, 
     int n = slot_key(c, key, k, sizeof k);
     int64_t rev;
     imi_coord_write w = { .op = IMI_COORD_WRITE_PUT, .val = val, .len = len };
-    return c->vt->cas(c->in.state, NULL, k, (size_t)n, IMI_COORD_CMP_VERSION, expect, &w, &rev);
+    return VT(c)->cas(c->in.state, NULL, k, (size_t)n, IMI_COORD_CMP_VERSION, expect, &w, &rev);
 }
 
 /* What a lock try + unlock amounts to: grant, create-if-absent, delete-if-still-ours
@@ -105,16 +105,16 @@ static int slot_lock_unlock(void *ts, const char *key)
     char k[256];
     int n = slot_key(c, key, k, sizeof k);
     int64_t lease, granted, rev;
-    int rc = c->vt->lease_grant(c->in.state, NULL, c->lease_ttl_ms, &lease, &granted);
+    int rc = VT(c)->lease_grant(c->in.state, NULL, c->lease_ttl_ms, &lease, &granted);
     if (rc)
         return rc;
     imi_coord_write put = { .op = IMI_COORD_WRITE_PUT, .val = c->owner,
                             .len = strlen(c->owner), .lease = lease };
     imi_coord_write del = { .op = IMI_COORD_WRITE_DEL };
-    rc = c->vt->cas(c->in.state, NULL, k, (size_t)n, IMI_COORD_CMP_CREATE_REV, 0, &put, &rev);
+    rc = VT(c)->cas(c->in.state, NULL, k, (size_t)n, IMI_COORD_CMP_CREATE_REV, 0, &put, &rev);
     if (!rc)
-        rc = c->vt->cas(c->in.state, NULL, k, (size_t)n, IMI_COORD_CMP_MOD_REV, rev, &del, &rev);
-    int rc2 = c->vt->lease_revoke(c->in.state, NULL, lease);
+        rc = VT(c)->cas(c->in.state, NULL, k, (size_t)n, IMI_COORD_CMP_MOD_REV, rev, &del, &rev);
+    int rc2 = VT(c)->lease_revoke(c->in.state, NULL, lease);
     return rc ? rc : rc2;
 }
 

@@ -258,7 +258,7 @@ static int drain(void *ud, const imi_mq_msg *m)
  * (on cons) drains the topic, so a bounded backend never makes publishers wait. */
 static int measure_costs(imi_mq *mq, imi_mq *cons, long ops, bool net, costs *c)
 {
-    if (!(mq->caps & IMI_MQ_CAP_ASYNC))
+    if (!(mq->in.caps & IMI_MQ_CAP_ASYNC))
         return imi_error_set(IMI_ENOTSUP, 0, "no async publish");
     char topic[96];
     snprintf(topic, sizeof topic, "imi-bench-cost-%d-%llx", (int)getpid(),

@@ -84,7 +84,11 @@ typedef struct imi_cache_driver {
     int (*take)(void *st, const imi_ctx *ctx, const char *key, size_t klen, double rate,
                 int64_t burst, int64_t n, int64_t *retry_after_ms);
     /* ---- end of ABI 1.0 ---- */
+    IMI_ABI_NEXT_SLOT
 } imi_cache_driver;
+
+/* The smallest vtable the core accepts: the ABI 1.0 layout. */
+#define IMI_CACHE_DRIVER_SIZE_1_0 IMI_SIZE_THROUGH(imi_cache_driver, take)
 
 #ifdef __cplusplus
 }

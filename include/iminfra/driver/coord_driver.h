@@ -122,7 +122,11 @@ typedef struct imi_coord_driver {
      * Called once, after a successful open. NULL: desc->caps. */
     uint64_t (*caps)(void *st);
     /* ---- end of ABI 1.0 ---- */
+    IMI_ABI_NEXT_SLOT
 } imi_coord_driver;
+
+/* The smallest vtable the core accepts: the ABI 1.0 layout. */
+#define IMI_COORD_DRIVER_SIZE_1_0 IMI_SIZE_THROUGH(imi_coord_driver, caps)
 
 #ifdef __cplusplus
 }

@@ -120,7 +120,11 @@ typedef struct imi_db_driver {
      * like after IMI_EUNAVAILABLE. NULL: only IMI_EUNAVAILABLE drops a connection. */
     bool (*c_broken)(void *conn);
     /* ---- end of ABI 1.0 ---- */
+    IMI_ABI_NEXT_SLOT
 } imi_db_driver;
+
+/* The smallest vtable the core accepts: the ABI 1.0 layout. */
+#define IMI_DB_DRIVER_SIZE_1_0 IMI_SIZE_THROUGH(imi_db_driver, c_broken)
 
 #ifdef __cplusplus
 }

@@ -11,10 +11,30 @@
  *  - IMI_ABI_MAJOR changes when anything is removed or changes meaning; the loader
  *    refuses a driver of another major.
  *  - Within a major, structs only grow at the end and IMI_ABI_MINOR is bumped. Every
- *    struct starts with its size; a reader checks the size before touching a newer field
- *    (IMI_HAS_FIELD). A driver built against a newer minor than the core is refused.
- *  - Optional vtable slots may be NULL: the front-end answers IMI_ENOTSUP for them, and
- *    the driver advertises the operation with a capability bit.
+ *    struct that can grow starts with its size; a reader checks the size before touching
+ *    a newer field (IMI_HAS_FIELD). A driver built against a newer minor than the core is
+ *    refused.
+ *  - The core accepts a descriptor or vtable (and mq's ops structs) as small as its ABI
+ *    1.0 size (the IMI_*_SIZE_1_0 macros below and in each kind's header) and treats every
+ *    field past the driver's size as 0/NULL: it works on a zero-filled copy of the core's
+ *    own size, so a driver built against 1.0 keeps loading in every 1.x core.
+ *  - Structs without a size field are frozen for ABI 1 and never change within the major:
+ *    imi_option_spec (the schema is an array the core walks with this stride),
+ *    imi_opt_value, imi_opt_kv, and the public value types drivers read or fill
+ *    (imi_bytes, imi_mq_header, imi_mq_msg, imi_db_param, imi_coord_meta, imi_coord_event,
+ *    imi_coord_write, imi_mq_done). A minor that needs more per-option data adds a
+ *    parallel array at the descriptor's end.
+ *  - Slots are required or optional. A required slot that is NULL gets the driver
+ *    refused at load. An optional slot serves a capability bit: a driver that advertises
+ *    the bit must fill its slots (else it is refused at load); for a bit it does not
+ *    advertise the front-end answers IMI_ENOTSUP without calling. One policy, every kind.
+ *  - After a failed open, only close is called (once); nothing else.
+ *
+ * Adding a minor (see docs/driver-guide.md): append the new fields after the last "end of
+ * ABI 1.x" line, add a new end line, bump IMI_ABI_MINOR, leave every *_SIZE_1_x macro
+ * alone, and teach the core to treat the new slot as NULL for older drivers (it does so
+ * by construction: a driver's struct is copied into a zero-filled struct of the core's
+ * size).
  */
 #ifndef IMINFRA_DRIVER_DRIVER_H
 #define IMINFRA_DRIVER_DRIVER_H
@@ -30,11 +50,22 @@ extern "C" {
 #endif
 
 #define IMI_ABI_MAJOR 1
+#ifdef IMI_ABI_SIMULATE_NEXT_MINOR
+/* A test-only build (CMake IMI_ABI_NEXT_TEST=ON) that pretends to be the next minor: every
+ * growable struct gets one more field appended, so tests/abi can prove that a driver
+ * built against the frozen 1.0 headers still loads and works. Never in a release. */
+#define IMI_ABI_MINOR 1
+#define IMI_ABI_NEXT_SLOT void (*abi_next_probe)(void);
+#else
 #define IMI_ABI_MINOR 0
+#define IMI_ABI_NEXT_SLOT
+#endif
 
 /* True when a struct that starts with `uint32_t size` is large enough to hold field f. */
 #define IMI_HAS_FIELD(ptr, type, f) \
     ((ptr)->size >= offsetof(type, f) + sizeof(((type *)0)->f))
+/* The size of type up to and including field f: how the *_SIZE_1_0 macros are written. */
+#define IMI_SIZE_THROUGH(type, f) (offsetof(type, f) + sizeof(((type *)0)->f))
 
 typedef enum imi_kind {
     IMI_KIND_CACHE = 1,
@@ -111,6 +142,7 @@ typedef struct imi_host_api {
     int (*buf_set)(imi_buf *buf, const void *data, size_t len);    /* replace content */
     int (*buf_append)(imi_buf *buf, const void *data, size_t len);
     /* ---- end of ABI 1.0 ---- */
+    IMI_ABI_NEXT_SLOT
 } imi_host_api;
 
 /* One key = value of an option family (see IMI_OPT_REQUIRED's comment above). */
@@ -131,6 +163,7 @@ typedef struct imi_driver_env {
     const imi_opt_kv *passthrough;  /* keys of the option families, in file order */
     size_t n_passthrough;
     /* ---- end of ABI 1.0 ---- */
+    IMI_ABI_NEXT_SLOT
 } imi_driver_env;
 
 /* ---- the descriptor ---------------------------------------------------------------- */
@@ -149,7 +182,11 @@ typedef struct imi_driver_desc {
     size_t state_size;              /* bytes of private state the core allocates per open */
     const void *vtable;             /* the kind's vtable: imi_cache_driver ... */
     /* ---- end of ABI 1.0 ---- */
+    IMI_ABI_NEXT_SLOT
 } imi_driver_desc;
+
+/* The smallest descriptor the core accepts: the ABI 1.0 layout. */
+#define IMI_DRIVER_DESC_SIZE_1_0 IMI_SIZE_THROUGH(imi_driver_desc, vtable)
 
 #define IMI_DRIVER_ENTRY_NAME "imi_driver_entry"
 typedef const imi_driver_desc *(*imi_driver_entry_fn)(void);

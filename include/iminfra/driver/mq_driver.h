@@ -71,7 +71,9 @@ typedef struct imi_mq_producer_ops {
      * accepted before the call has been called, or the ctx expired. */
     int (*p_flush)(void *st, const imi_ctx *ctx);
     /* ---- end of ABI 1.0 ---- */
+    IMI_ABI_NEXT_SLOT
 } imi_mq_producer_ops;
+#define IMI_MQ_PRODUCER_OPS_SIZE_1_0 IMI_SIZE_THROUGH(imi_mq_producer_ops, p_flush)
 
 /* Subscription operations: one `sub` per imi_mq_subscribe. */
 typedef struct imi_mq_sub_ops {
@@ -88,7 +90,9 @@ typedef struct imi_mq_sub_ops {
      * call, never concurrently with s_open of the same sub; may block. */
     void (*s_close)(void *st, void *sub);
     /* ---- end of ABI 1.0 ---- */
+    IMI_ABI_NEXT_SLOT
 } imi_mq_sub_ops;
+#define IMI_MQ_SUB_OPS_SIZE_1_0 IMI_SIZE_THROUGH(imi_mq_sub_ops, s_close)
 
 typedef struct imi_mq_driver {
     uint32_t size;                  /* sizeof(imi_mq_driver) */
@@ -108,7 +112,11 @@ typedef struct imi_mq_driver {
      * right after open succeeded. */
     uint64_t (*caps)(void *st);
     /* ---- end of ABI 1.0 ---- */
+    IMI_ABI_NEXT_SLOT
 } imi_mq_driver;
+
+/* The smallest vtable the core accepts: the ABI 1.0 layout. */
+#define IMI_MQ_DRIVER_SIZE_1_0 IMI_SIZE_THROUGH(imi_mq_driver, caps)
 
 #ifdef __cplusplus
 }

@@ -1,11 +1,70 @@
-/* One source, several deliberately broken drivers for the loader tests; which fault is
- * chosen by the BAD_* macro the build passes. */
+/* One source, several deliberately broken cache drivers for the loader and contract
+ * tests; which fault is chosen by the BAD_* macro the build passes. "good" has every
+ * required slot (and no capability), so faults are each driver's only difference.
+ * With $IMI_BAD_TRACE set, every slot called appends its name to that file, so a test can
+ * see exactly what the core called (after a failed open: close, and nothing else). */
+#include <stdio.h>
+#include <stdlib.h>
 #include "iminfra/driver/cache_driver.h"
 
-static int bad_open(void *st, const imi_driver_env *env) { (void)st; (void)env; return IMI_OK; }
-static void bad_close(void *st) { (void)st; }
+static void trace(const char *slot)
+{
+    const char *path = getenv("IMI_BAD_TRACE");
+    FILE *f = path ? fopen(path, "a") : NULL;
+    if (f) {
+        fprintf(f, "%s\n", slot);
+        fclose(f);
+    }
+}
 
-static const imi_cache_driver vt = { .size = sizeof vt, .open = bad_open, .close = bad_close };
+#ifdef BAD_NEEDS_LIB
+void imi_gone_function(void); /* in a library that is not there at run time */
+#endif
+
+static int bad_open(void *st, const imi_driver_env *env)
+{
+    (void)st;
+    (void)env;
+    trace("open");
+#ifdef BAD_NEEDS_LIB
+    imi_gone_function();
+#endif
+#ifdef BAD_OPEN_FAILS
+    return env->host->error(IMI_EUNAVAILABLE, 111, "the backend said no");
+#else
+    return IMI_OK;
+#endif
+}
+
+static void bad_close(void *st) { (void)st; trace("close"); }
+
+/* Stubs: the parameters are there for the slot's type only. */
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#pragma GCC diagnostic ignored "-Wunused-function"
+#define STUB(slot, ...) static int bad_##slot(void *st, const imi_ctx *ctx, __VA_ARGS__) \
+    { (void)st; (void)ctx; trace(#slot); return IMI_ENOTFOUND; }
+static int bad_ping(void *st, const imi_ctx *ctx) { (void)st; (void)ctx; trace("ping"); return IMI_OK; }
+STUB(get, const char *k, size_t kl, imi_buf *v)
+STUB(set, const char *k, size_t kl, const void *v, size_t l, int64_t t)
+STUB(setnx, const char *k, size_t kl, const void *v, size_t l, int64_t t)
+STUB(del, const char *k, size_t kl)
+STUB(exists, const char *k, size_t kl)
+STUB(expire, const char *k, size_t kl, int64_t t)
+STUB(ttl, const char *k, size_t kl, int64_t *t)
+STUB(incr, const char *k, size_t kl, int64_t d, int64_t *r)
+
+#ifndef BAD_VT_SIZE
+#define BAD_VT_SIZE sizeof(imi_cache_driver)
+#endif
+static const imi_cache_driver vt = {
+    .size = BAD_VT_SIZE,
+    .open = bad_open, .close = bad_close, .ping = bad_ping,
+#ifndef BAD_NULL_GET
+    .get = bad_get,
+#endif
+    .set = bad_set, .setnx = bad_setnx, .del = bad_del, .exists = bad_exists,
+    .expire = bad_expire, .ttl = bad_ttl, .incr = bad_incr,
+};
 
 #ifndef BAD_ABI_MAJOR
 #define BAD_ABI_MAJOR IMI_ABI_MAJOR
@@ -21,6 +80,9 @@ static const imi_cache_driver vt = { .size = sizeof vt, .open = bad_open, .close
 #endif
 #ifndef BAD_NAME
 #define BAD_NAME "bad"
+#endif
+#ifndef BAD_CAPS
+#define BAD_CAPS 0
 #endif
 
 /* Options of every kind, so the config tests can check parsing, required and secret. */
@@ -41,6 +103,7 @@ static const imi_driver_desc desc = {
     .name = BAD_NAME,
     .version = "0.0.1",
     .description = "a deliberately broken driver",
+    .caps = BAD_CAPS,
     .options = options,
     .n_options = IMI_COUNT_OF(options),
     .vtable = &vt,

@@ -1,0 +1,285 @@
+/* The coord front-end's bottom layer: argument checks and one vtable call for the
+ * key-value, lease and watch primitives, and the helpers the upper files (keeper, holds,
+ * locks, registry, ids) build on. It calls nothing above it. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "coord_internal.h"
+#include "iminfra/error.h"
+#include "util.h"
+
+int64_t coord_deadline_ns(const imi_coord *c, const imi_ctx *ctx)
+{
+    int64_t d = imi_ctx_deadline_ns(ctx);
+    return d ? d : imi_now_mono_ns() + c->in.timeout_ms * 1000000;
+}
+
+char *coord_join(const char *a, const char *b, const char *c)
+{
+    size_t la = strlen(a), lb = strlen(b), lc = strlen(c);
+    char *s = malloc(la + lb + lc + 1);
+    if (s) {
+        memcpy(s, a, la);
+        memcpy(s + la, b, lb);
+        memcpy(s + la + lb, c, lc + 1);
+    }
+    return s;
+}
+
+/* Runs `call` with the prefixed key k between enter and leave. */
+#define KEYED_CALL(c, ctx, key, allow_empty, call)                      \
+    do {                                                                \
+        if (!(c))                                                       \
+            return imi_error_set(IMI_EINVALID, 0, "coord: no handle");  \
+        imi_pkey k;                                                     \
+        int rc_ = imi_pkey_make(&(c)->in, "coord", (key), (allow_empty), &k); \
+        if (rc_)                                                        \
+            return rc_;                                                 \
+        rc_ = coord_enter((c), (ctx));                                  \
+        if (!rc_) {                                                     \
+            rc_ = (call);                                               \
+            coord_leave(c);                                             \
+        }                                                               \
+        imi_pkey_free(&k, (key));                                       \
+        return rc_;                                                     \
+    } while (0)
+
+int imi_coord_ping(imi_coord *c, const imi_ctx *ctx)
+{
+    if (!c)
+        return imi_error_set(IMI_EINVALID, 0, "coord: no handle");
+    int rc = coord_enter(c, ctx);
+    if (rc)
+        return rc;
+    rc = VT(c)->ping(c->in.state, ctx);
+    coord_leave(c);
+    return rc;
+}
+
+/* ---- key-value ------------------------------------------------------------------------ */
+
+int imi_coord_get(imi_coord *c, const imi_ctx *ctx, const char *key, imi_buf *val,
+                  imi_coord_meta *meta)
+{
+    REQUIRE_ARG(val, "get needs an output buffer");
+    imi_coord_meta ignored;
+    KEYED_CALL(c, ctx, key, false,
+               VT(c)->get(c->in.state, ctx, k.p, k.len, val, meta ? meta : &ignored));
+}
+
+int imi_coord_put(imi_coord *c, const imi_ctx *ctx, const char *key, const void *val,
+                  size_t len, int64_t *rev)
+{
+    REQUIRE_ARG(val || !len, "put: value is NULL");
+    int64_t ignored;
+    KEYED_CALL(c, ctx, key, false, VT(c)->put(c->in.state, ctx, k.p, k.len, val ? val : "", len,
+                                              0, rev ? rev : &ignored));
+}
+
+int imi_coord_put_lease(imi_coord *c, const imi_ctx *ctx, const char *key, const void *val,
+                        size_t len, int64_t lease, int64_t *rev)
+{
+    REQUIRE_CAP(c, IMI_COORD_CAP_LEASE, "leases");
+    REQUIRE_ARG(val || !len, "put: value is NULL");
+    REQUIRE_ARG(lease > 0, "put_lease: lease must be positive");
+    int64_t ignored;
+    KEYED_CALL(c, ctx, key, false, VT(c)->put(c->in.state, ctx, k.p, k.len, val ? val : "", len,
+                                              lease, rev ? rev : &ignored));
+}
+
+static int del_one(imi_coord *c, const imi_ctx *ctx, const char *key, size_t klen, int64_t *rev)
+{
+    int64_t n = 0, ignored;
+    int rc = VT(c)->del(c->in.state, ctx, key, klen, false, &n, rev ? rev : &ignored);
+    if (!rc && n == 0)
+        rc = imi_error_set(IMI_ENOTFOUND, 0, "coord: no key '%s'", key + c->in.prefix_len);
+    return rc;
+}
+
+int imi_coord_del(imi_coord *c, const imi_ctx *ctx, const char *key, int64_t *rev)
+{
+    KEYED_CALL(c, ctx, key, false, del_one(c, ctx, k.p, k.len, rev));
+}
+
+int imi_coord_del_prefix(imi_coord *c, const imi_ctx *ctx, const char *prefix, int64_t *n)
+{
+    int64_t ignored, rev;
+    if (c && !c->in.prefix_len)
+        REQUIRE_ARG(prefix && *prefix, "del_prefix: an empty prefix without an instance "
+                                       "prefix would delete the whole store");
+    KEYED_CALL(c, ctx, prefix, true,
+               VT(c)->del(c->in.state, ctx, k.p, k.len, true, n ? n : &ignored, &rev));
+}
+
+int coord_cas(imi_coord *c, const imi_ctx *ctx, const char *key, imi_coord_cmp_target target,
+              int64_t expect, const imi_coord_write *w, int64_t *rev)
+{
+    int64_t ignored;
+    KEYED_CALL(c, ctx, key, false,
+               VT(c)->cas(c->in.state, ctx, k.p, k.len, target, expect, w, rev ? rev : &ignored));
+}
+
+int imi_coord_cas(imi_coord *c, const imi_ctx *ctx, const char *key, int64_t expect_version,
+                  const void *val, size_t len, int64_t *rev)
+{
+    REQUIRE_ARG(val || !len, "cas: value is NULL");
+    REQUIRE_ARG(expect_version >= 0, "cas: negative version");
+    imi_coord_write w = { .op = IMI_COORD_WRITE_PUT, .val = val ? val : "", .len = len };
+    return coord_cas(c, ctx, key, IMI_COORD_CMP_VERSION, expect_version, &w, rev);
+}
+
+int imi_coord_cas_del(imi_coord *c, const imi_ctx *ctx, const char *key,
+                      int64_t expect_version, int64_t *rev)
+{
+    REQUIRE_ARG(expect_version > 0, "cas_del: the version must be positive");
+    imi_coord_write w = { .op = IMI_COORD_WRITE_DEL };
+    return coord_cas(c, ctx, key, IMI_COORD_CMP_VERSION, expect_version, &w, rev);
+}
+
+typedef struct list_ud {
+    const imi_coord *c;
+    imi_coord_kv_fn fn;
+    void *ud;
+} list_ud;
+
+static int list_one(void *ud, const char *key, size_t klen, const void *val, size_t len,
+                    const imi_coord_meta *meta)
+{
+    list_ud *l = ud;
+    if (klen < l->c->in.prefix_len)
+        return 0;
+    return l->fn(l->ud, key + l->c->in.prefix_len, val, len, meta);
+}
+
+int imi_coord_list(imi_coord *c, const imi_ctx *ctx, const char *prefix, imi_coord_kv_fn fn,
+                   void *ud, int64_t *rev)
+{
+    REQUIRE_ARG(fn, "list: callback is required");
+    list_ud l = { .c = c, .fn = fn, .ud = ud };
+    int64_t ignored;
+    KEYED_CALL(c, ctx, prefix ? prefix : "", true,
+               VT(c)->list(c->in.state, ctx, k.p, k.len, list_one, &l, rev ? rev : &ignored));
+}
+
+/* ---- leases --------------------------------------------------------------------------- */
+
+int imi_coord_lease_grant(imi_coord *c, const imi_ctx *ctx, int64_t ttl_ms, int64_t *lease,
+                          int64_t *granted_ms)
+{
+    REQUIRE_CAP(c, IMI_COORD_CAP_LEASE, "leases");
+    REQUIRE_ARG(lease && ttl_ms > 0, "lease_grant: an output and a positive ttl are required");
+    int64_t ignored;
+    int rc = coord_enter(c, ctx);
+    if (rc)
+        return rc;
+    rc = VT(c)->lease_grant(c->in.state, ctx, ttl_ms, lease, granted_ms ? granted_ms : &ignored);
+    coord_leave(c);
+    return rc;
+}
+
+int imi_coord_lease_keepalive(imi_coord *c, const imi_ctx *ctx, int64_t lease, int64_t *ttl_ms)
+{
+    REQUIRE_CAP(c, IMI_COORD_CAP_LEASE, "leases");
+    REQUIRE_ARG(lease > 0, "lease_keepalive: lease must be positive");
+    int64_t ignored;
+    int rc = coord_enter(c, ctx);
+    if (rc)
+        return rc;
+    rc = VT(c)->lease_keepalive(c->in.state, ctx, lease, ttl_ms ? ttl_ms : &ignored);
+    coord_leave(c);
+    return rc;
+}
+
+/* ---- watches -------------------------------------------------------------------------- */
+
+static void watch_event(void *ud, const imi_coord_event *ev)
+{
+    imi_coord_watch *w = ud;
+    imi_coord_event out = *ev;
+    size_t pl = w->c->in.prefix_len;
+    if (out.key && out.key_len >= pl) {
+        out.key += pl;
+        out.key_len -= pl;
+    }
+    w->fn(w->ud, &out);
+}
+
+int coord_watch_open(imi_coord *c, const imi_ctx *ctx, const char *key, unsigned flags,
+                     int64_t start_rev, imi_coord_watch_fn fn, void *ud,
+                     void (*cleanup)(void *ud), imi_coord_watch **out)
+{
+    REQUIRE_CAP(c, IMI_COORD_CAP_WATCH, "watches");
+    REQUIRE_ARG(fn && out && start_rev >= 0, "watch: callback and output are required");
+    *out = NULL;
+    bool prefix = flags & IMI_COORD_WATCH_PREFIX;
+    imi_coord_watch *w = calloc(1, sizeof *w);
+    if (!w)
+        return imi_error_set(IMI_ENOMEM, 0, "out of memory");
+    *w = (imi_coord_watch){ .c = c, .fn = fn, .ud = ud, .cleanup = cleanup };
+    imi_pkey k;
+    int rc = imi_pkey_make(&c->in, "coord", key, prefix, &k);
+    if (rc) {
+        free(w);
+        return rc;
+    }
+    rc = coord_enter(c, ctx);
+    if (!rc) {
+        rc = VT(c)->watch_start(c->in.state, ctx, k.p, k.len, prefix, start_rev, watch_event, w,
+                                &w->dw);
+        if (!rc) {
+            pthread_mutex_lock(&c->mu);
+            w->next = c->watches;
+            c->watches = w;
+            pthread_mutex_unlock(&c->mu);
+        }
+        coord_leave(c);
+    }
+    imi_pkey_free(&k, key);
+    if (rc) {
+        free(w);
+        return rc;
+    }
+    *out = w;
+    return IMI_OK;
+}
+
+int imi_coord_watch_start(imi_coord *c, const imi_ctx *ctx, const char *key, unsigned flags,
+                    int64_t start_rev, imi_coord_watch_fn fn, void *ud, imi_coord_watch **out)
+{
+    return coord_watch_open(c, ctx, key, flags, start_rev, fn, ud, NULL, out);
+}
+
+int imi_coord_watch_cancel(imi_coord_watch *w)
+{
+    if (!w)
+        return imi_error_set(IMI_EINVALID, 0, "coord: no watch");
+    imi_coord *c = w->c;
+    bool found = false;
+    pthread_mutex_lock(&c->mu);
+    for (imi_coord_watch **p = &c->watches; *p; p = &(*p)->next)
+        if (*p == w) {
+            *p = w->next;
+            found = true;
+            break;
+        }
+    pthread_mutex_unlock(&c->mu);
+    /* Not in the list: close stopped it already. */
+    if (found)
+        VT(c)->watch_cancel(c->in.state, w->dw);
+    if (w->cleanup)
+        w->cleanup(w->ud);
+    free(w);
+    return found ? IMI_OK : imi_error_set(IMI_ECLOSED, 0, "[%s] is closed", c->in.section);
+}
+
+void coord_watches_stop(imi_coord *c)
+{
+    pthread_mutex_lock(&c->mu);
+    imi_coord_watch *list = c->watches;
+    c->watches = NULL;
+    pthread_mutex_unlock(&c->mu);
+    for (imi_coord_watch *w = list; w; w = w->next) {
+        VT(c)->watch_cancel(c->in.state, w->dw);
+        w->dw = NULL;
+    }
+}

@@ -1,0 +1,33 @@
+/* imi_app: one service's view of im-infra: its config, its root logger and the drivers
+ * it has loaded. Components (imi_cache_open, imi_mq_open, ...) open from an app. */
+#ifndef IMINFRA_APP_H
+#define IMINFRA_APP_H
+
+#include "iminfra/config.h"
+#include "iminfra/clog.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct imi_app imi_app;
+
+/* Loads the config file (NULL: $IMI_CONFIG, then config/default.ini) and opens the
+ * logger of [log]. On failure the error detail says what and where. */
+int imi_app_open(const char *config_path, imi_app **out);
+/* The same over a config already loaded; the app takes ownership of cfg. */
+int imi_app_open_config(imi_config *cfg, imi_app **out);
+void imi_app_close(imi_app *app);
+
+const imi_config *imi_app_config(const imi_app *app);
+imi_logger *imi_app_logger(imi_app *app);
+const char *imi_app_service(const imi_app *app);   /* [service] name, "" when unset */
+
+/* The default config path: $IMI_CONFIG, else "config/default.ini". */
+const char *imi_default_config_path(void);
+const char *imi_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,2 @@
+/* A program, not a shared object, named like a driver. */
+int main(void) { return 0; }
