@@ -351,7 +351,7 @@ int imi_coord_service_watch(imi_coord *c, const imi_ctx *ctx, const char *servic
     if (!fn || !out)
         return imi_error_set(IMI_EINVALID, 0, "service_watch: callback and output are required");
     *out = NULL;
-    coord_view *v;
+    coord_view *v = NULL;
     int rc = view_open(c, ctx, service, fn, ud, &v);
     if (!rc)
         *out = v->watch;

@@ -11,20 +11,30 @@ root=$(pwd)
 
 bash tools/deps.sh servers
 
+# Warnings are errors here (IMI_WERROR), not in a user's build. The main build is the
+# Release one a user gets from -DCMAKE_BUILD_TYPE=Release.
 jobs=$(nproc)
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+strict=(-G Ninja -DIMI_WERROR=ON)
+cmake -S . -B build "${strict[@]}" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j "$jobs"
 if [ "${IMI_SKIP_ASAN:-0}" != 1 ]; then
-    cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DIMI_SANITIZE=ON >/dev/null
+    cmake -S . -B build-asan "${strict[@]}" -DCMAKE_BUILD_TYPE=Debug -DIMI_SANITIZE=ON >/dev/null
     cmake --build build-asan -j "$jobs"
 fi
 
 if [ "${IMI_SKIP_TSAN:-0}" != 1 ]; then
-    cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DIMI_TSAN=ON \
+    cmake -S . -B build-tsan "${strict[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DIMI_TSAN=ON \
         -DIMI_BUILD_TESTS=OFF >/dev/null
     cmake --build build-tsan -j "$jobs" --target imi resilience_stress \
         imi_cache_mem imi_mq_mem imi_coord_mem imi_db_sqlite
 fi
+
+# A core that simulates the next ABI minor, for drivers built against the frozen 1.0
+# headers (tests/abi).
+cmake -S . -B build-abi-next "${strict[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DIMI_ABI_NEXT_TEST=ON -DIMI_BUILD_TESTS=OFF >/dev/null
+cmake --build build-abi-next -j "$jobs" --target imi imi_cache_mem imi_db_sqlite \
+    abi_v1_0_cache_example abi_v1_0_mq_mem abi_v1_0_coord_mem abi_v1_0_db_sqlite
 
 export IMI_RUN_DIR=${IMI_RUN_DIR:-$(mktemp -d /tmp/imi-run.XXXXXX)}
 trap 'bash "$root/tools/services.sh" stop || true' EXIT
@@ -32,6 +42,9 @@ bash tools/services.sh start
 eval "$(bash tools/services.sh env)"
 
 status=0
+echo "== ABI 1.0 drivers on a core that simulates the next minor =="
+bash tests/abi/run.sh build-abi-next || status=1
+bash tests/abi/run.sh build build-abi-next || status=1
 if [ "${IMI_SKIP_TSAN:-0}" != 1 ]; then
     echo "== concurrency under ThreadSanitizer =="
     tsan() { TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 "$@" || status=1; }
