@@ -1,6 +1,5 @@
 /* The ABI tables of the four kinds, the checks run on a driver at load, and the
  * normalised copy of its vtable the front-ends call through. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +8,7 @@
 #include "iminfra/driver/db_driver.h"
 #include "iminfra/driver/mq_driver.h"
 #include "kind_abi.h"
+#include "util.h"
 
 #define FN sizeof(void (*)(void))
 
@@ -127,27 +127,6 @@ const imi_kind_abi *imi_kind_abi_of(imi_kind kind)
     return NULL;
 }
 
-static void add(char *why, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void add(char *why, size_t cap, const char *fmt, ...)
-{
-    size_t used = strlen(why);
-    if (used && used + 2 < cap)
-        used += (size_t)snprintf(why + used, cap - used, "; ");
-    if (used >= cap)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why + used, cap - used, fmt, ap);
-    va_end(ap);
-}
-
-static void add_name(char *list, size_t cap, const char *name)
-{
-    size_t used = strlen(list);
-    if (used + strlen(name) + 3 < cap)
-        snprintf(list + used, cap - used, "%s%s", used ? ", " : "", name);
-}
-
 static uint32_t struct_size(const void *p)
 {
     uint32_t n;
@@ -184,21 +163,21 @@ int imi_kind_abi_check(const imi_driver_desc *d, char *why, size_t cap)
     why[0] = '\0';
     const imi_kind_abi *k = imi_kind_abi_of(d->kind);
     if (!k || !d->vtable) {
-        add(why, cap, "no vtable");
+        imi_str_appendf(why, cap, "; ", "no vtable");
         return IMI_EDRIVER;
     }
     size_t vsize = struct_size(d->vtable);
     if (vsize < k->size_1_0) {
-        add(why, cap, "vtable too small: %zu bytes, ABI 1.0 has %zu", vsize, k->size_1_0);
+        imi_str_appendf(why, cap, "; ", "vtable too small: %zu bytes, ABI 1.0 has %zu", vsize, k->size_1_0);
         return IMI_EDRIVER;
     }
     for (size_t t = 0; t < k->n_tables; t++) {
         size_t size;
         const void *ops = slot_struct(k, d->vtable, (int)t + 1, &size);
         if (!ops)
-            add(why, cap, "required slot %s is NULL", k->tables[t].name);
+            imi_str_appendf(why, cap, "; ", "required slot %s is NULL", k->tables[t].name);
         else if (size < k->tables[t].size_1_0)
-            add(why, cap, "%s ops too small: %zu bytes, ABI 1.0 has %zu", k->tables[t].name,
+            imi_str_appendf(why, cap, "; ", "%s ops too small: %zu bytes, ABI 1.0 has %zu", k->tables[t].name,
                 size, k->tables[t].size_1_0);
     }
     if (why[0])
@@ -216,12 +195,12 @@ int imi_kind_abi_check(const imi_driver_desc *d, char *why, size_t cap)
             if (size >= s->offset + FN && imi_abi_slot_at(st, s->offset))
                 continue;
             if (pass == 0 && !s->cap)
-                add_name(missing, sizeof missing, s->name);
+                imi_str_appendf(missing, sizeof missing, ", ", "%s", s->name);
             else if (pass == 1 && s->cap && (d->caps & s->cap))
                 claimed_bad |= s->cap;
         }
     if (missing[0])
-        add(why, cap, "required slots NULL: %s", missing);
+        imi_str_appendf(why, cap, "; ", "required slots NULL: %s", missing);
     for (int bit = 0; bit < 64; bit++) {
         uint64_t b = (uint64_t)1 << bit;
         if (!(claimed_bad & b))
@@ -232,10 +211,10 @@ int imi_kind_abi_check(const imi_driver_desc *d, char *why, size_t cap)
             size_t size;
             const void *st = slot_struct(k, d->vtable, s->table, &size);
             if (s->cap == b && !(size >= s->offset + FN && imi_abi_slot_at(st, s->offset)))
-                add_name(names, sizeof names, s->name);
+                imi_str_appendf(names, sizeof names, ", ", "%s", s->name);
         }
         cap_name(k, b, name, sizeof name);
-        add(why, cap, "it advertises '%s' but these slots are NULL: %s", name, names);
+        imi_str_appendf(why, cap, "; ", "it advertises '%s' but these slots are NULL: %s", name, names);
     }
     return why[0] ? IMI_EDRIVER : IMI_OK;
 }

@@ -46,21 +46,6 @@ void imi_driver_file_name(imi_kind kind, const char *name, char *out, size_t cap
     snprintf(out, cap, "imi_%s_%s.so", imi_kind_name(kind), name);
 }
 
-/* Appends "; " + text to a refusal message. */
-static void add_reason(char *msg, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void add_reason(char *msg, size_t cap, const char *fmt, ...)
-{
-    size_t used = strlen(msg);
-    if (used)
-        used += (size_t)snprintf(msg + used, cap - used, "; ");
-    if (used >= cap)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg + used, cap - used, fmt, ap);
-    va_end(ap);
-}
-
 /* Every field that does not match, in one message; IMI_OK when none. */
 static int check_descriptor(const char *file, const imi_driver_desc *d, imi_kind kind,
                             const char *name)
@@ -71,29 +56,29 @@ static int check_descriptor(const char *file, const imi_driver_desc *d, imi_kind
         return imi_error_set(IMI_EDRIVER, 0, "driver %s refused: its entry function returned "
                              "no descriptor", file);
     if (d->size < IMI_DRIVER_DESC_SIZE_1_0)
-        add_reason(why, sizeof why, "descriptor too small: %u bytes, ABI 1.0 has %zu",
+        imi_str_appendf(why, sizeof why, "; ", "descriptor too small: %u bytes, ABI 1.0 has %zu",
                    d->size, (size_t)IMI_DRIVER_DESC_SIZE_1_0);
     if (d->size >= head) {
         if (d->abi_major != IMI_ABI_MAJOR)
-            add_reason(why, sizeof why, "ABI major %u, core has %u", d->abi_major, IMI_ABI_MAJOR);
+            imi_str_appendf(why, sizeof why, "; ", "ABI major %u, core has %u", d->abi_major, IMI_ABI_MAJOR);
         else if (d->abi_minor > IMI_ABI_MINOR)
-            add_reason(why, sizeof why, "ABI minor %u is newer than the core's %u",
+            imi_str_appendf(why, sizeof why, "; ", "ABI minor %u is newer than the core's %u",
                        d->abi_minor, IMI_ABI_MINOR);
         if (kind && d->kind != kind)
-            add_reason(why, sizeof why, "kind %s, expected %s", imi_kind_name(d->kind),
+            imi_str_appendf(why, sizeof why, "; ", "kind %s, expected %s", imi_kind_name(d->kind),
                        imi_kind_name(kind));
         else if (d->kind < IMI_KIND_CACHE || d->kind > IMI_KIND_COORD)
-            add_reason(why, sizeof why, "unknown kind %d", (int)d->kind);
+            imi_str_appendf(why, sizeof why, "; ", "unknown kind %d", (int)d->kind);
     }
     if (d->size >= IMI_DRIVER_DESC_SIZE_1_0) {
         if (!d->name || !*d->name)
-            add_reason(why, sizeof why, "no name");
+            imi_str_appendf(why, sizeof why, "; ", "no name");
         else if (name && strcmp(d->name, name))
-            add_reason(why, sizeof why, "name '%s', config asked for '%s'", d->name, name);
+            imi_str_appendf(why, sizeof why, "; ", "name '%s', config asked for '%s'", d->name, name);
         if (!d->vtable)
-            add_reason(why, sizeof why, "no vtable");
+            imi_str_appendf(why, sizeof why, "; ", "no vtable");
         if (d->n_options && !d->options)
-            add_reason(why, sizeof why, "%zu options but no option schema", d->n_options);
+            imi_str_appendf(why, sizeof why, "; ", "%zu options but no option schema", d->n_options);
     }
     if (why[0])
         return imi_error_set(IMI_EDRIVER, 0, "driver %s refused: %s", file, why);

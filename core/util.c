@@ -1,5 +1,6 @@
 /* Small helpers shared inside the core: strings, files, paths. */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,4 +80,17 @@ bool imi_file_exists(const char *path)
 {
     struct stat st;
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+void imi_str_appendf(char *buf, size_t cap, const char *sep, const char *fmt, ...)
+{
+    size_t used = strlen(buf);
+    if (used && sep)
+        used += (size_t)snprintf(buf + used, used < cap ? cap - used : 0, "%s", sep);
+    if (used >= cap)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf + used, cap - used, fmt, ap);
+    va_end(ap);
 }
