@@ -1,7 +1,19 @@
-/* imi check [-c FILE]: parse the config, then open and ping every component in it. */
+/* imi check [-c FILE]: parse the config, then open and ping every component in it. Each
+ * component is checked in a child process, so a driver that crashes or hangs in its open
+ * fails that component only, with the signal or the time it took. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 #include "cli.h"
 #include "components.h"
+
+#define CHECK_TIMEOUT_S 60
+
+static int timeout_s = CHECK_TIMEOUT_S;
 
 /* Splits "cache.sessions" into kind "cache" and name "sessions". */
 static const cli_component *component_of(const char *section, const char **name)
@@ -40,12 +52,56 @@ static int check_one(imi_app *app, const char *section, const cli_component *com
     return rc != 0;
 }
 
+/* Runs check_one in a child; a crash or a hang is that component's failure. */
+static int check_isolated(imi_app *app, const char *section, const cli_component *comp,
+                          const char *name)
+{
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0)
+        return check_one(app, section, comp, name);
+    if (pid == 0) {
+        int failed = check_one(app, section, comp, name);
+        fflush(stdout);
+        _exit(failed);
+    }
+    int status = 0;
+    for (int waited_ms = 0;; waited_ms += 10) {
+        pid_t r = waitpid(pid, &status, WNOHANG);
+        if (r == pid)
+            break;
+        if (waited_ms >= timeout_s * 1000) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            printf("FAIL [%s] open + ping timed out after %d s (the driver hangs)\n", section,
+                   timeout_s);
+            return 1;
+        }
+        struct timespec ts = { 0, 10 * 1000000 };
+        nanosleep(&ts, NULL);
+    }
+    if (WIFSIGNALED(status)) {
+        printf("FAIL [%s] the driver crashed during open or ping: killed by %s\n", section,
+               sigabbrev_np(WTERMSIG(status)) ? sigabbrev_np(WTERMSIG(status)) : "a signal");
+        return 1;
+    }
+    return WEXITSTATUS(status) != 0;
+}
+
 static int run(int argc, char **argv)
 {
     int bad = 0;
     const char *path = cli_take_config(&imi_cmd_check, &argc, argv, &bad);
+    const char *timeout = cli_take_opt(&argc, argv, "--timeout", &bad);
     if (bad || argc > 1)
         return cli_usage(&imi_cmd_check, "unexpected argument");
+    if (timeout) {
+        char *end;
+        long t = strtol(timeout, &end, 10);
+        if (*end || t < 1 || t > 3600)
+            return cli_usage(&imi_cmd_check, "--timeout takes whole seconds from 1 to 3600");
+        timeout_s = (int)t;
+    }
     imi_app *app = cli_open_app(path);
     if (!app)
         return IMI_EXIT_ERROR;
@@ -57,7 +113,7 @@ static int run(int argc, char **argv)
         const cli_component *comp = component_of(section, &name);
         if (!comp)
             continue;
-        failures += check_one(app, section, comp, name);
+        failures += check_isolated(app, section, comp, name);
         checked++;
     }
     imi_app_close(app);
@@ -68,7 +124,9 @@ static int run(int argc, char **argv)
 const imi_cmd imi_cmd_check = {
     .name = "check",
     .summary = "parse the config, load every driver, open and ping every component",
-    .usage = "usage: imi check [-c FILE]\n"
-             "  Exits 0 when every component opened and answered ping, 1 otherwise.\n",
+    .usage = "usage: imi check [-c FILE] [--timeout SECONDS]\n"
+             "  Exits 0 when every component opened and answered ping, 1 otherwise. Each\n"
+             "  component is checked in a child process: a driver that crashes fails with the\n"
+             "  signal, one that hangs past --timeout (default 60) fails as timed out.\n",
     .run = run,
 };

@@ -3,7 +3,9 @@
  * required slot (and no capability), so faults are each driver's only difference.
  * With $IMI_BAD_TRACE set, every slot called appends its name to that file, so a test can
  * see exactly what the core called (after a failed open: close, and nothing else). */
+#include <signal.h>
 #include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include "iminfra/driver/cache_driver.h"
 
@@ -28,6 +30,13 @@ static int bad_open(void *st, const imi_driver_env *env)
     trace("open");
 #ifdef BAD_NEEDS_LIB
     imi_gone_function();
+#endif
+#ifdef BAD_OPEN_CRASHES
+    raise(SIGSEGV);
+#endif
+#ifdef BAD_OPEN_HANGS
+    for (;;)
+        pause();
 #endif
 #ifdef BAD_OPEN_FAILS
     return env->host->error(IMI_EUNAVAILABLE, 111, "the backend said no");
