@@ -61,7 +61,7 @@ static int read_core_keys(imi_db *db)
 int imi_db_open(imi_app *app, const char *name, imi_db **out)
 {
     static const char *const core_keys[] = { IMI_INSTANCE_CORE_KEYS, "pool_size", "slow_query",
-                                             NULL };
+                                             "reader_fallback", NULL };
     if (!app || !out)
         return imi_error_set(IMI_EINVALID, 0, "imi_db_open: app and out are required");
     *out = NULL;
@@ -327,14 +327,23 @@ static int pooled(imi_db *db, db_pool *p, const imi_ctx *ctx, const char *sql,
         return rc;
     }
     db_conn *conn;
-    if ((rc = db_pool_acquire(p, ctx, &conn))) {
-        DB_COUNT(db, n_errors);
-        db_leave(db);
-        db_sql_done(&q);
-        return rc;
-    }
     void *res = NULL;
-    rc = db_run(db, conn, ctx, &q, affected, rows ? &res : NULL);
+    /* A read that a reader cannot serve goes to the writer (db_pool_fallback). */
+    for (db_pool *next;; p = next) {
+        p = db_pool_route(db, p);
+        if ((rc = db_pool_acquire(p, ctx, &conn))) {
+            if ((next = db_pool_fallback(db, p, ctx, rc)))
+                continue;
+            DB_COUNT(db, n_errors);
+            db_leave(db);
+            db_sql_done(&q);
+            return rc;
+        }
+        rc = db_run(db, conn, ctx, &q, affected, rows ? &res : NULL);
+        if (!rc || !(next = db_pool_fallback(db, p, ctx, rc)))
+            break;
+        db_pool_release(p, conn, db_conn_broken(db, conn, rc));
+    }
     db_sql_done(&q);
     if (!rc && rows) {
         rc = db_rows_new(db, res, conn, NULL, rows);
