@@ -62,6 +62,7 @@ Test(mysql_tls, the_wrong_ca_is_refused)
                  imi_error_message());
     int rc = imi_db_ping(c.db, NULL);
     cr_assert_eq(rc, IMI_ECONFIG, "%s: %s", imi_err_name(rc), imi_error_message());
+    printf("refused as expected: %s\n", imi_error_message());
     cr_assert(strstr(imi_error_message(), "TLS handshake failed"), "%s", imi_error_message());
     cr_assert_null(strstr(imi_error_message(), "imi:imi"), "the password leaked: %s",
                    imi_error_message());
@@ -83,6 +84,7 @@ Test(mysql_tls, a_client_certificate_logs_in_an_x509_user)
                  imi_error_message());
     int rc = imi_db_ping(c.db, NULL);
     cr_assert_eq(rc, IMI_ECONFIG, "%s: %s", imi_err_name(rc), imi_error_message());
+    printf("refused as expected: %s\n", imi_error_message());
     cluster_close(&c);
 }
 
@@ -98,6 +100,7 @@ Test(mysql_tls, a_wrong_password_is_a_config_error)
     cr_assert_eq(open_uri(&c, wrong, "", ""), IMI_OK, "%s", imi_error_message());
     int rc = imi_db_ping(c.db, NULL);
     cr_assert_eq(rc, IMI_ECONFIG, "%s: %s", imi_err_name(rc), imi_error_message());
+    printf("refused as expected: %s\n", imi_error_message());
     cr_assert(strstr(imi_error_message(), "Access denied"), "%s", imi_error_message());
     cluster_close(&c);
 }
