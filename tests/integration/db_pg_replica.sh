@@ -18,4 +18,4 @@ trap 'exit 130' INT TERM
 bash "$ctl" start "$dir/cluster"
 eval "$(bash "$ctl" env "$dir/cluster")"
 export IMI_PG_CLUSTER=$ctl IMI_PG_CLUSTER_DIR=$dir/cluster
-"$prog" --jobs 1 --verbose=0
+"$prog" --jobs 1

@@ -19,8 +19,9 @@ enum { OPT_WRITER, OPT_READERS, OPT_CONNECT_TIMEOUT, OPT_STMT_CACHE, OPT_APP_NAM
 static const imi_option_spec pg_options[] = {
     [OPT_WRITER] = { .name = "writer", .type = IMI_OPT_STRING,
                      .flags = IMI_OPT_REQUIRED | IMI_OPT_SECRET,
-                     .help = "the writer: postgresql://user:pw@host:port/db?sslmode=... or "
-                             "key=value pairs" },
+                     .help = "the writer: postgresql://user:pw@host:port/db?params or "
+                             "key=value pairs; TLS through libpq's sslmode (verify-full), "
+                             "sslrootcert, sslcert, sslkey" },
     [OPT_READERS] = { .name = "readers", .type = IMI_OPT_LIST, .default_value = "",
                       .flags = IMI_OPT_SECRET,
                       .help = "readers (replicas), comma-separated connection URIs" },
