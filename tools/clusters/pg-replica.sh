@@ -73,7 +73,7 @@ start() {
         psql_primary -c "CREATE ROLE imi LOGIN PASSWORD 'imi'" -c "CREATE DATABASE imi_test OWNER imi" \
             >/dev/null || die "could not create the imi role and database"
         # The replica: a base backup with -R writes standby.signal and primary_conninfo.
-        PGPASSWORD=postgres as_pg env PGPASSWORD=postgres pg_basebackup -h 127.0.0.1 \
+        as_pg env PGPASSWORD=postgres pg_basebackup -h 127.0.0.1 \
             -p "$primary_port" -U postgres -D "$dir/replica/data" -R -X stream -c fast \
             >"$dir/replica/basebackup.log" 2>&1 || die "pg_basebackup failed (see $dir/replica/basebackup.log)"
     else
