@@ -159,6 +159,20 @@ Test(pg_replica, replica_stopped_reads_fall_back_to_the_writer, .timeout = 120)
     }
     double back = ms_since(t0);
     cr_assert_eq(rec, 1, "reads did not return to the replica within 20 s of its restart");
+
+    /* The replica crashes (pg_ctl -m immediate: no goodbye to its clients). */
+    cluster_ctl("kill-replica");
+    ctx = imi_ctx_new(3000);
+    t0 = imi_now_mono_ns();
+    rc = query_int(fb.db, ctx, false, "SELECT pg_is_in_recovery()", &rec);
+    double crashed = ms_since(t0);
+    cr_assert_eq(rc, IMI_OK, "the read did not fall back after a crash: %s", imi_error_message());
+    cr_assert_eq(rec, 0);
+    cr_assert_lt(crashed, 3000.0);
+    imi_ctx_free(ctx);
+    cluster_ctl("start-replica");
+    printf("measured: replica crashed (-m immediate): the read served by the writer in %.1f "
+           "ms\n", crashed);
     printf("measured: replica stopped: first read served by the writer in %.1f ms, the next "
            "in %.1f ms, a read needing a new connection in %.1f ms; reader_fallback = fail "
            "answered IMI_EUNAVAILABLE in %.1f ms; reads back on the replica %.0f ms after it "

@@ -6,6 +6,7 @@
 #                                                   replica, start both, wait until it streams
 #   tools/clusters/pg-replica.sh stop DIR           stop both (the data stays in DIR)
 #   tools/clusters/pg-replica.sh stop-replica DIR   stop only the replica (pg_ctl -m fast)
+#   tools/clusters/pg-replica.sh kill-replica DIR   stop it as a crash would (-m immediate)
 #   tools/clusters/pg-replica.sh start-replica DIR  start it again
 #   tools/clusters/pg-replica.sh env DIR            the variables the tests read
 #
@@ -16,7 +17,7 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-cmd=${1:?usage: pg-replica.sh start|stop|stop-replica|start-replica|env DIR}
+cmd=${1:?usage: pg-replica.sh start|stop|stop-replica|kill-replica|start-replica|env DIR}
 dir=${2:?usage: pg-replica.sh $cmd DIR}
 primary_port=${IMI_PG_PRIMARY_PORT:-24070}
 replica_port=${IMI_PG_REPLICA_PORT:-24071}
@@ -39,9 +40,9 @@ pg_start() {
 }
 
 pg_stop() {
-    local name=$1
+    local name=$1 mode=${2:-fast}
     [ -f "$dir/$name/data/postmaster.pid" ] || return 0
-    as_pg "$bin/pg_ctl" -D "$dir/$name/data" -m fast -w -t 30 stop >/dev/null
+    as_pg "$bin/pg_ctl" -D "$dir/$name/data" -m "$mode" -w -t 30 stop >/dev/null
 }
 
 psql_primary() {
@@ -94,6 +95,7 @@ case $cmd in
 start) start ;;
 stop) pg_stop replica; pg_stop primary ;;
 stop-replica) pg_stop replica ;;
+kill-replica) pg_stop replica immediate ;;
 start-replica) pg_start replica "$replica_port" ;;
 env)
     echo "export IMI_PG_PRIMARY=postgresql://imi:imi@127.0.0.1:$primary_port/imi_test"
