@@ -52,7 +52,7 @@ static void db_release(imi_instance *in)
     pthread_mutex_destroy(&db->live_mu);
 }
 
-static const char *const db_keys[] = { "pool_size", "slow_query", NULL };
+static const char *const db_keys[] = { "pool_size", "slow_query", "reader_fallback", NULL };
 
 static const imi_frontend db_frontend = {
     .kind = IMI_KIND_DB,
@@ -127,14 +127,23 @@ static int pooled(imi_db *db, db_pool *p, const imi_ctx *ctx, const char *sql,
         return rc;
     }
     db_conn *conn;
-    if ((rc = db_pool_acquire(p, ctx, &conn))) {
-        DB_COUNT(db, n_errors);
-        db_leave(db);
-        db_sql_done(&q);
-        return rc;
-    }
     void *res = NULL;
-    rc = db_run(db, conn, ctx, &q, affected, rows ? &res : NULL);
+    /* A read that a reader cannot serve goes to the writer (db_pool_fallback). */
+    for (db_pool *next;; p = next) {
+        p = db_pool_route(db, p);
+        if ((rc = db_pool_acquire(p, ctx, &conn))) {
+            if ((next = db_pool_fallback(db, p, ctx, rc)))
+                continue;
+            DB_COUNT(db, n_errors);
+            db_leave(db);
+            db_sql_done(&q);
+            return rc;
+        }
+        rc = db_run(db, conn, ctx, &q, affected, rows ? &res : NULL);
+        if (!rc || !(next = db_pool_fallback(db, p, ctx, rc)))
+            break;
+        db_pool_release(p, conn, db_conn_broken(db, conn, rc));
+    }
     db_sql_done(&q);
     if (!rc && rows) {
         rc = db_rows_new(db, res, conn, NULL, rows);

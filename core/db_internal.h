@@ -27,6 +27,7 @@ struct db_pool {
     unsigned open;              /* idle + in use + being connected */
     unsigned max;
     size_t index;               /* 0: writer, 1..: readers */
+    _Atomic int64_t down_until_ns; /* a reader that just failed: reads skip it until then */
     char name[160];
     imi_db *db;
 };
@@ -45,6 +46,7 @@ struct imi_db {
     unsigned pool_size;
     int64_t slow_ns;            /* 0: off */
     atomic_uint rr;             /* reader round-robin */
+    bool reader_fallback;       /* reader_fallback = writer: a failed read goes to the writer */
 
     pthread_mutex_t live_mu;
     db_live live;               /* list head */
@@ -117,6 +119,13 @@ int db_run(imi_db *db, db_conn *conn, const imi_ctx *ctx, const db_sql *q, int64
 int db_pools_init(imi_db *db);
 void db_pools_destroy(imi_db *db);     /* closes every idle connection */
 int db_pool_acquire(db_pool *p, const imi_ctx *ctx, db_conn **out);
+/* Reader fallback (reader_fallback = writer | fail, default writer). db_pool_route: the pool
+ * to use for p, the writer while p is a reader that failed within the last second.
+ * db_pool_fallback: after a call on p failed with rc, the pool to try it on next (the
+ * writer, when p is a reader, rc is IMI_EUNAVAILABLE and the ctx still has time), else NULL;
+ * it marks the reader down. At most one fallback per call, within the same ctx. */
+db_pool *db_pool_route(imi_db *db, db_pool *p);
+db_pool *db_pool_fallback(imi_db *db, db_pool *p, const imi_ctx *ctx, int rc);
 /* broken: the connection failed with IMI_EUNAVAILABLE; it is closed together with the
  * pool's idle connections (they likely died with it). */
 void db_pool_release(db_pool *p, db_conn *c, bool broken);

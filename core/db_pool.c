@@ -1,12 +1,52 @@
 /* The connection pool of one db endpoint: idle connections are reused, new ones are made
  * on demand up to the pool's size, callers wait (within their deadline) when all are in
- * use, and a connection that broke is dropped with its idle siblings. */
+ * use, and a connection that broke is dropped with its idle siblings. A reader that is
+ * unavailable hands its reads to the writer (reader_fallback). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include "iminfra/error.h"
 #include "db_internal.h"
+
+/* How long reads skip a reader that failed before it is tried again. */
+#define DB_READER_RETRY_NS 1000000000LL
+
+static int read_fallback(imi_db *db)
+{
+    const imi_config *cfg = imi_app_config(db->in.app);
+    int line = 0;
+    const char *v = imi_config_get(cfg, db->in.section, "reader_fallback", &line);
+    db->reader_fallback = !v || !strcmp(v, "writer");
+    if (v && strcmp(v, "writer") && strcmp(v, "fail"))
+        return imi_error_set(IMI_ECONFIG, 0, "%s:%d: [%s] reader_fallback must be writer or "
+                             "fail, not '%s'", imi_config_name(cfg), line, db->in.section, v);
+    return IMI_OK;
+}
+
+db_pool *db_pool_route(imi_db *db, db_pool *p)
+{
+    if (!p->index || !db->reader_fallback ||
+        atomic_load_explicit(&p->down_until_ns, memory_order_relaxed) <= imi_now_mono_ns())
+        return p;
+    return &db->pools[0];
+}
+
+db_pool *db_pool_fallback(imi_db *db, db_pool *p, const imi_ctx *ctx, int rc)
+{
+    if (!p->index || rc != IMI_EUNAVAILABLE || imi_ctx_err(ctx))
+        return NULL;
+    int64_t now = imi_now_mono_ns();
+    int64_t was = atomic_exchange_explicit(&p->down_until_ns, now + DB_READER_RETRY_NS,
+                                           memory_order_relaxed);
+    if (was <= now)
+        imi_logf(db->in.logger, IMI_LOG_WARN, NULL, "[%s] %s unavailable (%s): reads %s",
+                 db->in.section, p->name, imi_error_message(),
+                 db->reader_fallback ? "go to the writer, the reader is tried again in 1s"
+                                     : "fail (reader_fallback = fail)");
+    return db->reader_fallback ? &db->pools[0] : NULL;
+}
 
 int db_pools_init(imi_db *db)
 {
@@ -23,6 +63,9 @@ int db_pools_init(imi_db *db)
     if (n == 0)
         return imi_error_set(IMI_EDRIVER, 0, "[%s] driver %s has no writer endpoint",
                              db->in.section, db->in.desc->name);
+    int rc = read_fallback(db);
+    if (rc)
+        return rc;
     db->pools = calloc(n, sizeof *db->pools);
     if (!db->pools)
         return imi_error_set(IMI_ENOMEM, 0, "out of memory");

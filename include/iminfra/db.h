@@ -15,7 +15,10 @@
  * Routing: imi_db_query goes to a reader when the instance has readers (round-robin),
  * else to the writer; imi_db_query_writer, imi_db_exec and transactions always use the
  * writer. A reader sees the writer's data only as fast as replication brings it:
- * read-your-writes needs imi_db_query_writer or a transaction.
+ * read-your-writes needs imi_db_query_writer or a transaction. A read that a reader
+ * cannot serve (IMI_EUNAVAILABLE) is run again on the writer within the same ctx, and the
+ * reader is skipped for 1 s; core key `reader_fallback = writer | fail` (default writer;
+ * fail returns the error). See docs/clusters/sql.md.
  *
  * Config: the driver's options (imi drivers lists them) plus the core keys `driver`,
  * `driver_path`, `timeout` (default per-call deadline for a NULL ctx), `pool_size`

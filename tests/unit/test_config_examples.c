@@ -68,8 +68,10 @@ static void teardown(void)
 TestSuite(config_examples, .init = setup, .fini = teardown);
 
 /* Every option of the driver's schema is set in the section at its default, or (an
- * option without a default) at least named in a comment. */
-static void check_options(const imi_config *cfg, const char *kind, const char *path)
+ * option without a default) at least named in a comment. A topology example
+ * (<kind>-<driver>-<topology>.ini) sets what its topology needs: at_defaults false. */
+static void check_options(const imi_config *cfg, const char *kind, const char *path,
+                          bool at_defaults)
 {
     imi_driver *drv;
     cr_assert_eq(imi_driver_load_for(cfg, kind, (imi_kind)imi_kind_parse(kind), &drv), IMI_OK,
@@ -92,6 +94,8 @@ static void check_options(const imi_config *cfg, const char *kind, const char *p
         snprintf(mention, sizeof mention, "; %.*s", (int)(len > 2 && !strcmp(o->name + len - 2,
                  ".*") ? len - 1 : len), o->name);
         const char *v = imi_config_get(cfg, kind, o->name, NULL);
+        if (!at_defaults)
+            continue;
         if (!v) {
             cr_expect(!o->default_value && strstr(text, mention),
                       "%s: option %s is not listed", path, o->name);
@@ -104,15 +108,17 @@ static void check_options(const imi_config *cfg, const char *kind, const char *p
     imi_driver_release(drv);
 }
 
-static void check_example(const char *kind, const char *driver, bool serverless)
+static void check_example_file(const char *kind, const char *driver, bool serverless,
+                               const char *topology)
 {
     char path[512];
-    snprintf(path, sizeof path, "%s/%s-%s.ini", EXAMPLES, kind, driver);
+    snprintf(path, sizeof path, "%s/%s-%s%s%s.ini", EXAMPLES, kind, driver, topology ? "-" : "",
+             topology ? topology : "");
     imi_app *app;
     cr_assert_eq(imi_app_open(path, &app), IMI_OK, "%s", imi_error_message());
     const imi_config *cfg = imi_app_config(app);
     cr_assert_str_eq(imi_config_get(cfg, kind, "driver", NULL), driver);
-    check_options(cfg, kind, path);
+    check_options(cfg, kind, path, !topology);
 
     const kind_ops *ops = ops_of(kind);
     void *h = NULL;
@@ -130,6 +136,11 @@ static void check_example(const char *kind, const char *driver, bool serverless)
     if (h)
         ops->free(h);
     imi_app_close(app);
+}
+
+static void check_example(const char *kind, const char *driver, bool serverless)
+{
+    check_example_file(kind, driver, serverless, NULL);
 }
 
 Test(config_examples, cache_mem) { check_example("cache", "mem", true); }
@@ -168,3 +179,8 @@ Test(config_examples, every_built_driver_has_one)
     closedir(d);
     cr_expect_geq(seen, 12, "only %d drivers in %s", seen, dir);
 }
+
+/* Topologies (docs/clusters/): a replica as the reader, TLS. */
+Test(config_examples, db_postgres_replica) { check_example_file("db", "postgres", false, "replica"); }
+Test(config_examples, db_postgres_tls) { check_example_file("db", "postgres", false, "tls"); }
+Test(config_examples, db_mysql_tls) { check_example_file("db", "mysql", false, "tls"); }

@@ -12,12 +12,16 @@
 #include "iminfra/driver/db_driver.h"
 #include "mysql_uri.h"
 
-enum { OPT_WRITER, OPT_READERS, OPT_CONNECT_TIMEOUT, OPT_NET_TIMEOUT, OPT_STMT_CACHE };
+enum { OPT_WRITER, OPT_READERS, OPT_CONNECT_TIMEOUT, OPT_NET_TIMEOUT, OPT_STMT_CACHE,
+       OPT_MULTI_STATEMENTS };
 
 static const imi_option_spec my_options[] = {
     [OPT_WRITER] = { .name = "writer", .type = IMI_OPT_STRING,
                      .flags = IMI_OPT_REQUIRED | IMI_OPT_SECRET,
-                     .help = "the writer: mysql://user:pw@host:port/db[?ssl=true&ssl_ca=F&socket=S]" },
+                     .help = "the writer: mysql://user:pw@host:port/db[?params]; params: "
+                             "ssl=true (require TLS), ssl_ca=FILE (require TLS and verify the "
+                             "server's certificate and name against this CA), ssl_cert=FILE "
+                             "and ssl_key=FILE (a client certificate), socket=PATH" },
     [OPT_READERS] = { .name = "readers", .type = IMI_OPT_LIST, .default_value = "",
                       .flags = IMI_OPT_SECRET, .help = "readers (replicas), comma-separated URIs" },
     [OPT_CONNECT_TIMEOUT] = { .name = "connect_timeout", .type = IMI_OPT_DURATION,
@@ -27,6 +31,12 @@ static const imi_option_spec my_options[] = {
                           .help = "a silent server past this is taken as gone (read/write)" },
     [OPT_STMT_CACHE] = { .name = "stmt_cache", .type = IMI_OPT_INT, .default_value = "128",
                          .help = "prepared statements kept per connection" },
+    [OPT_MULTI_STATEMENTS] = { .name = "multi_statements", .type = IMI_OPT_BOOL,
+                               .default_value = "false",
+                               .help = "let an exec without parameters run several "
+                                       "';'-separated statements (CLIENT_MULTI_STATEMENTS); "
+                                       "off: the server refuses such SQL with IMI_EINVALID "
+                                       "before any of it runs" },
 };
 
 typedef struct my_state {
@@ -37,6 +47,7 @@ typedef struct my_state {
     size_t n_eps;
     unsigned connect_s, net_s;
     size_t cache_cap;
+    bool multi_statements;
 } my_state;
 
 typedef struct my_stmt {
@@ -174,6 +185,7 @@ static int my_open(void *state, const imi_driver_env *env)
     if (o[OPT_STMT_CACHE].i < 1 || o[OPT_STMT_CACHE].i > 100000)
         return s->host->error(IMI_ECONFIG, 0, "mysql: stmt_cache must be 1..100000");
     s->cache_cap = (size_t)o[OPT_STMT_CACHE].i;
+    s->multi_statements = o[OPT_MULTI_STATEMENTS].i != 0;
     /* The client library's global state, before threads use it. */
     if (mysql_library_init(0, NULL, NULL))
         return s->host->error(IMI_EDRIVER, 0, "mysql: the client library failed to start");
@@ -235,20 +247,32 @@ static int my_connect(void *state, const imi_ctx *ctx, size_t endpoint, void **o
     mysql_optionsv(c->my, MYSQL_OPT_READ_TIMEOUT, &s->net_s);
     mysql_optionsv(c->my, MYSQL_OPT_WRITE_TIMEOUT, &s->net_s);
     mysql_optionsv(c->my, MYSQL_SET_CHARSET_NAME, "utf8mb4");
-    if (u->ssl || u->ssl_ca) {
+    bool tls = u->ssl || u->ssl_ca || u->ssl_cert;
+    if (tls) {
         my_bool on = 1;
         mysql_optionsv(c->my, MYSQL_OPT_SSL_ENFORCE, &on);
         if (u->ssl_ca) {
             mysql_optionsv(c->my, MYSQL_OPT_SSL_CA, u->ssl_ca);
             mysql_optionsv(c->my, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &on);
         }
+        if (u->ssl_cert)
+            mysql_optionsv(c->my, MYSQL_OPT_SSL_CERT, u->ssl_cert);
+        if (u->ssl_key)
+            mysql_optionsv(c->my, MYSQL_OPT_SSL_KEY, u->ssl_key);
     }
+    unsigned long flags = CLIENT_FOUND_ROWS | (s->multi_statements ? CLIENT_MULTI_STATEMENTS : 0);
     if (!mysql_real_connect(c->my, u->host, u->user, u->password, u->database, u->port,
-                            u->socket, CLIENT_MULTI_STATEMENTS | CLIENT_FOUND_ROWS)) {
-        int rc = s->host->error(mysql_errno(c->my) == 1045 || mysql_errno(c->my) == 1049
-                                    ? IMI_ECONFIG : IMI_EUNAVAILABLE,
-                                (long)mysql_errno(c->my), "mysql: connect to %s: %s",
-                                s->names[endpoint], mysql_error(c->my));
+                            u->socket, flags)) {
+        /* Refusals that retrying cannot mend are IMI_ECONFIG, as the postgres driver
+         * reports its own: access denied (a wrong password), an unknown database, and a
+         * TLS handshake that failed (the server's certificate not from ssl_ca, or no TLS
+         * on the server). */
+        unsigned e = mysql_errno(c->my);
+        bool config = e == 1045 || e == 1049 || e == 1044 || e == 1698 || e == 2026;
+        int rc = s->host->error(config ? IMI_ECONFIG : IMI_EUNAVAILABLE, (long)e,
+                                "mysql: connect to %s: %s%s%s", s->names[endpoint],
+                                e == 2026 ? "TLS handshake failed: " : "", mysql_error(c->my),
+                                config ? " (not retried: fix the config)" : "");
         my_c_close(s, c);
         return rc;
     }
@@ -390,8 +414,16 @@ static int bind_params(my_conn *c, MYSQL_STMT *stmt, const imi_db_stmt *s)
 /* Runs the text protocol for a statement without parameters (maybe several). */
 static int exec_text(my_conn *c, const imi_db_stmt *s, int64_t *affected)
 {
-    if (mysql_real_query(c->my, s->sql, (unsigned long)s->sql_len))
+    if (mysql_real_query(c->my, s->sql, (unsigned long)s->sql_len)) {
+        /* Without CLIENT_MULTI_STATEMENTS the server parses the text as one statement:
+         * several of them are a syntax error (1064) and none runs. */
+        if (!c->st->multi_statements && mysql_errno(c->my) == 1064 &&
+            memchr(s->sql, ';', s->sql_len))
+            return c->st->host->error(IMI_EINVALID, 1064, "mysql exec: 1064 %s (the SQL may "
+                                      "hold more than one statement: multi_statements = "
+                                      "false)", mysql_error(c->my));
         return fail_my(c, NULL, "exec");
+    }
     *affected = 0;
     int more;
     do {

@@ -37,7 +37,22 @@ void my_uri_free(my_uri *u)
     free(u->database);
     free(u->socket);
     free(u->ssl_ca);
+    free(u->ssl_cert);
+    free(u->ssl_key);
     memset(u, 0, sizeof *u);
+}
+
+/* The field of a URI parameter that takes a string, or NULL. */
+static char **string_param(my_uri *u, const char *key, size_t kl)
+{
+    struct { const char *name; char **field; } known[] = {
+        { "ssl_ca", &u->ssl_ca }, { "ssl_cert", &u->ssl_cert }, { "ssl_key", &u->ssl_key },
+        { "socket", &u->socket },
+    };
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (strlen(known[i].name) == kl && !strncmp(key, known[i].name, kl))
+            return known[i].field;
+    return NULL;
 }
 
 int my_uri_parse(const char *text, my_uri *u, char *why, unsigned why_len)
@@ -82,21 +97,18 @@ int my_uri_parse(const char *text, my_uri *u, char *why, unsigned why_len)
             size_t n = strcspn(p, "&");
             const char *eq = memchr(p, '=', n);
             size_t kl = eq ? (size_t)(eq - p) : n;
-            char *val = eq ? decode(eq + 1, n - kl - 1) : strdup("");
+            char *val = eq ? decode(eq + 1, n - kl - 1) : strdup(""), **slot;
             if (!val)
                 return -1;
             if (kl == 3 && !strncmp(p, "ssl", 3)) {
                 u->ssl = !strcmp(val, "true") || !strcmp(val, "1") || !strcmp(val, "required");
                 free(val);
-            } else if (kl == 6 && !strncmp(p, "ssl_ca", 6)) {
-                free(u->ssl_ca);
-                u->ssl_ca = val;
-            } else if (kl == 6 && !strncmp(p, "socket", 6)) {
-                free(u->socket);
-                u->socket = val;
+            } else if ((slot = string_param(u, p, kl))) {
+                free(*slot);
+                *slot = val;
             } else {
-                snprintf(why, why_len, "unknown URI parameter '%.*s' (known: ssl, ssl_ca, socket)",
-                         (int)kl, p);
+                snprintf(why, why_len, "unknown URI parameter '%.*s' (known: ssl, ssl_ca, "
+                         "ssl_cert, ssl_key, socket)", (int)kl, p);
                 free(val);
                 return -1;
             }

@@ -9,6 +9,8 @@ typedef struct my_uri {
     unsigned port;
     bool ssl;               /* ?ssl=true: require TLS */
     char *ssl_ca;           /* ?ssl_ca=/path: verify the server against this CA */
+    char *ssl_cert;         /* ?ssl_cert=/path&ssl_key=/path: the client's certificate */
+    char *ssl_key;
 } my_uri;
 
 /* 0 on success; else -1 with why filled. Percent-escapes in user and password decoded. */

@@ -13,13 +13,15 @@
 #include <string.h>
 #include "iminfra/driver/db_driver.h"
 
-enum { OPT_WRITER, OPT_READERS, OPT_CONNECT_TIMEOUT, OPT_STMT_CACHE, OPT_APP_NAME };
+enum { OPT_WRITER, OPT_READERS, OPT_CONNECT_TIMEOUT, OPT_STMT_CACHE, OPT_APP_NAME,
+       OPT_MULTI_STATEMENTS };
 
 static const imi_option_spec pg_options[] = {
     [OPT_WRITER] = { .name = "writer", .type = IMI_OPT_STRING,
                      .flags = IMI_OPT_REQUIRED | IMI_OPT_SECRET,
-                     .help = "the writer: postgresql://user:pw@host:port/db?sslmode=... or "
-                             "key=value pairs" },
+                     .help = "the writer: postgresql://user:pw@host:port/db?params or "
+                             "key=value pairs; TLS through libpq's sslmode (verify-full), "
+                             "sslrootcert, sslcert, sslkey" },
     [OPT_READERS] = { .name = "readers", .type = IMI_OPT_LIST, .default_value = "",
                       .flags = IMI_OPT_SECRET,
                       .help = "readers (replicas), comma-separated connection URIs" },
@@ -29,6 +31,12 @@ static const imi_option_spec pg_options[] = {
                          .help = "prepared statements kept per connection" },
     [OPT_APP_NAME] = { .name = "application_name", .type = IMI_OPT_STRING,
                        .default_value = "im-infra", .help = "shown in pg_stat_activity" },
+    [OPT_MULTI_STATEMENTS] = { .name = "multi_statements", .type = IMI_OPT_BOOL,
+                               .default_value = "false",
+                               .help = "let a statement without parameters run several "
+                                       "';'-separated statements (the simple protocol); off: "
+                                       "the server refuses such SQL with IMI_EINVALID before "
+                                       "any of it runs" },
 };
 
 typedef struct pg_endpoint {
@@ -44,6 +52,7 @@ typedef struct pg_state {
     int64_t connect_timeout_ms;
     size_t cache_cap;
     const char *app_name;
+    bool multi_statements;
 } pg_state;
 
 typedef struct pg_stmt {
@@ -75,6 +84,7 @@ struct pg_conn {
     pg_res res;
     char *scratch;             /* parameter texts of one call */
     size_t scratch_cap;
+    char last_state[6];        /* SQLSTATE of the last failure, "" when none */
 };
 
 /* ---- errors --------------------------------------------------------------------------- */
@@ -95,6 +105,7 @@ static int fail_res(pg_conn *c, const PGresult *res, int why, const char *what)
     const imi_host_api *h = c->st->host;
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     const char *msg = res ? PQresultErrorMessage(res) : PQerrorMessage(c->pg);
+    snprintf(c->last_state, sizeof c->last_state, "%s", state ? state : "");
     if (!msg || !*msg)
         msg = PQerrorMessage(c->pg);
     char text[400];
@@ -186,6 +197,7 @@ static int pg_open(void *state, const imi_driver_env *env)
         return s->host->error(IMI_ECONFIG, 0, "postgres: stmt_cache must be 1..100000");
     s->cache_cap = (size_t)o[OPT_STMT_CACHE].i;
     s->app_name = o[OPT_APP_NAME].str;
+    s->multi_statements = o[OPT_MULTI_STATEMENTS].i != 0;
     return IMI_OK;
 }
 
@@ -237,6 +249,29 @@ static void pg_c_close(void *state, void *conn)
     free(c);
 }
 
+/* A failed connect that retrying cannot mend is IMI_ECONFIG, as the mysql driver reports
+ * its refusals: the server refused the credentials (a wrong or missing password, no
+ * pg_hba.conf entry, a database that does not exist) or the server's certificate failed
+ * verification (sslmode=verify-ca/verify-full against another CA or name). libpq gives no
+ * SQLSTATE for a failed connect, so this reads its message; anything else (refused, down,
+ * starting up, too many clients) stays IMI_EUNAVAILABLE. */
+static int connect_code(PGconn *pg, const char *msg)
+{
+    static const char *const refusals[] = {
+        "password authentication failed", "authentication failed", "pg_hba.conf",
+        "password must be", "no password supplied", "does not exist",
+        "certificate verify failed", "server certificate for", "root certificate file",
+    };
+    if (!pg)
+        return IMI_EUNAVAILABLE;
+    if (PQconnectionNeedsPassword(pg))
+        return IMI_ECONFIG;
+    for (size_t i = 0; i < sizeof refusals / sizeof refusals[0]; i++)
+        if (strstr(msg, refusals[i]))
+            return IMI_ECONFIG;
+    return IMI_EUNAVAILABLE;
+}
+
 static int pg_connect(void *state, const imi_ctx *ctx, size_t endpoint, void **out)
 {
     pg_state *s = state;
@@ -259,9 +294,10 @@ static int pg_connect(void *state, const imi_ctx *ctx, size_t endpoint, void **o
         char msg[400];
         snprintf(msg, sizeof msg, "%s", c->pg ? PQerrorMessage(c->pg) : "out of memory");
         msg[strcspn(msg, "\n")] = '\0';
+        int code = connect_code(c->pg, msg);
         pg_c_close(s, c);
-        return s->host->error(IMI_EUNAVAILABLE, 0, "postgres: connect to %s: %s",
-                              s->eps[endpoint].name, msg);
+        return s->host->error(code, 0, "postgres: connect to %s: %s%s", s->eps[endpoint].name,
+                              msg, code == IMI_ECONFIG ? " (not retried: fix the config)" : "");
     }
     PQsetNoticeReceiver(c->pg, on_notice, c);
     c->cancel = PQgetCancel(c->pg);
@@ -514,13 +550,29 @@ static int send_prepared(pg_conn *c, const char *name, const imi_db_stmt *s)
     return rc;
 }
 
-/* Runs s: the simple protocol when it has no parameters (it may then be a script of
- * several statements), else the cached prepared statement. A plan invalidated by a
- * schema change is prepared again once. */
+/* Runs a statement without parameters through the extended protocol (unnamed, not
+ * cached): the server parses it whole before running any of it and refuses several
+ * statements (SQLSTATE 42601), so "SELECT 1; DROP TABLE t" runs nothing. */
+static int run_one(pg_conn *c, const imi_ctx *ctx, const imi_db_stmt *s, PGresult **out)
+{
+    if (!PQsendQueryParams(c->pg, s->sql, 0, NULL, NULL, NULL, NULL, 0))
+        return fail_res(c, NULL, 0, "send");
+    int rc = wait_result(c, ctx, out, "statement");
+    if (rc == IMI_EINVALID && !strcmp(c->last_state, "42601") &&
+        strstr(PQerrorMessage(c->pg), "multiple commands"))
+        rc = c->st->host->error(IMI_EINVALID, 42601, "postgres: the SQL holds more than one "
+                                "statement (multi_statements = false)");
+    return rc;
+}
+
+/* Runs s: without parameters, the simple protocol when multi_statements is on (it may
+ * then be a script of several statements), else one statement; with parameters, the
+ * cached prepared statement. A plan invalidated by a schema change is prepared again once. */
 static int run(pg_conn *c, const imi_ctx *ctx, const imi_db_stmt *s, PGresult **out)
 {
     if (s->n_params == 0)
-        return run_simple(c, ctx, s->sql, out);
+        return c->st->multi_statements ? run_simple(c, ctx, s->sql, out)
+                                       : run_one(c, ctx, s, out);
     for (int attempt = 0;; attempt++) {
         const char *name = NULL;
         int rc = prepared(c, ctx, s, &name);

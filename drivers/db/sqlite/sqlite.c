@@ -14,7 +14,7 @@
 #include "iminfra/driver/db_driver.h"
 
 enum { OPT_PATH, OPT_READERS, OPT_BUSY_TIMEOUT, OPT_WAL, OPT_SYNCHRONOUS, OPT_STMT_CACHE,
-       OPT_FOREIGN_KEYS };
+       OPT_FOREIGN_KEYS, OPT_MULTI_STATEMENTS };
 
 static const imi_option_spec sqlite_options[] = {
     [OPT_PATH] = { .name = "path", .type = IMI_OPT_PATH, .flags = IMI_OPT_REQUIRED,
@@ -33,6 +33,11 @@ static const imi_option_spec sqlite_options[] = {
                          .help = "prepared statements cached per connection" },
     [OPT_FOREIGN_KEYS] = { .name = "foreign_keys", .type = IMI_OPT_BOOL,
                            .default_value = "true", .help = "enforce foreign keys" },
+    [OPT_MULTI_STATEMENTS] = { .name = "multi_statements", .type = IMI_OPT_BOOL,
+                               .default_value = "false",
+                               .help = "let an exec without parameters run several statements "
+                                       "separated by ';' (off: such SQL is refused with "
+                                       "IMI_EINVALID before any of it runs)" },
 };
 
 typedef struct sq_state {
@@ -41,7 +46,7 @@ typedef struct sq_state {
     char **paths;                  /* [0] writer, [1..] readers */
     size_t n_paths;
     int busy_ms;
-    bool wal, foreign_keys;
+    bool wal, foreign_keys, multi_statements;
     char synchronous[16];
     size_t cache_cap;
 } sq_state;
@@ -199,6 +204,7 @@ static int sqlite_open(void *state, const imi_driver_env *env)
     if (o[OPT_STMT_CACHE].i < 0 || o[OPT_STMT_CACHE].i > 4096)
         return s->host->error(IMI_ECONFIG, 0, "sqlite: stmt_cache must be 0..4096");
     s->cache_cap = (size_t)o[OPT_STMT_CACHE].i;
+    s->multi_statements = o[OPT_MULTI_STATEMENTS].i != 0;
     return IMI_OK;
 }
 
@@ -346,6 +352,24 @@ static uint64_t bool_columns(sqlite3_stmt *stmt)
     return mask;
 }
 
+/* Past blanks, comments and empty statements (';'): what is left is another statement. */
+static const char *skip_blank(const char *t)
+{
+    while (t && *t) {
+        if (*t == ' ' || *t == '\t' || *t == '\n' || *t == '\r' || *t == '\f' || *t == ';') {
+            t++;
+        } else if (t[0] == '-' && t[1] == '-') {
+            t += strcspn(t, "\n");
+        } else if (t[0] == '/' && t[1] == '*') {
+            const char *end = strstr(t + 2, "*/");
+            t = end ? end + 2 : t + strlen(t);   /* sqlite ends an open comment at the end */
+        } else {
+            break;
+        }
+    }
+    return t;
+}
+
 /* The cached statement for s, prepared on a miss (evicting the least recently used).
  * *tail is true when the SQL holds more than one statement (it is then not cached). */
 static int prepare(sq_conn *c, const imi_db_stmt *s, sq_cached **out, sq_cached *scratch,
@@ -373,9 +397,7 @@ static int prepare(sq_conn *c, const imi_db_stmt *s, sq_cached **out, sq_cached 
         return c->st->host->error(IMI_EINVALID, 0, "sqlite: the statement has parameters "
                                   "other than `?` (use only the `?` style)");
     }
-    const char *t = *tail;
-    while (t && (*t == ' ' || *t == '\t' || *t == '\n' || *t == '\r' || *t == ';'))
-        t++;
+    const char *t = skip_blank(*tail);
     bool multi = t && *t;
     *tail = multi ? t : NULL;
     sq_cached *e = scratch;
@@ -477,6 +499,12 @@ static int sqlite_exec(void *conn, const imi_ctx *ctx, const imi_db_stmt *s, int
     int rc = prepare(c, s, &e, &scratch, &tail);
     if (rc)
         return rc;
+    /* Refused before the first statement steps, so nothing of it runs. */
+    if (tail && !c->st->multi_statements) {
+        done_with(e, &scratch);
+        return c->st->host->error(IMI_EINVALID, 0, "sqlite: the SQL holds more than one "
+                                  "statement (multi_statements = false)");
+    }
     if (tail && s->n_params) {
         done_with(e, &scratch);
         return c->st->host->error(IMI_EINVALID, 0, "sqlite: one statement per call when it "
