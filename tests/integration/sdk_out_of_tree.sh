@@ -86,6 +86,14 @@ grep -Eq '^cache +example +1\.0\.0' <<<"$out" || fail "imi drivers does not list
 grep -q "max_entries" <<<"$out" || fail "imi drivers does not show the example's options"
 grep -q "^ *$prefix/.*/imi_cache_mem.so" <<<"$out" || fail "the installed imi does not find its own drivers: $out"
 
+# An installed imi never searches (nor names) the build tree it was compiled in: a typo in
+# a driver name lists the installed drivers instead.
+printf '[log]\nlevel = error\n[cache]\ndriver = rediss\n' >"$tmp/typo.ini"
+err=$(env -u IMI_DRIVER_PATH "$imi" check -c "$tmp/typo.ini" 2>&1) && fail "imi check passed a typo: $err"
+grep -q "driver 'rediss' for \[cache\] not found" <<<"$err" || fail "no not-found message: $err"
+grep -q "cache drivers found: .*mem" <<<"$err" || fail "the installed drivers are not listed: $err"
+grep -qF "$(cd "$build" && pwd)" <<<"$err" && fail "the installed imi names the build folder: $err"
+
 # Loaded by path from a config (relative to the config's folder).
 cat >"$tmp/example/app.ini" <<INI
 [log]
