@@ -33,7 +33,7 @@ set(CPACK_COMPONENT_LIB_DESCRIPTION "im-infra shared library\n The core: config,
 set(CPACK_DEBIAN_DEV_PACKAGE_NAME libiminfra-dev)
 set(CPACK_DEBIAN_DEV_PACKAGE_SECTION libdevel)
 set(CPACK_DEBIAN_DEV_PACKAGE_DEPENDS
-    "${IMI_LIB_PKG} (= ${PROJECT_VERSION}), libinih-dev, libltdl-dev, pkg-config")
+    "${IMI_LIB_PKG} (= ${PROJECT_VERSION}), libinih-dev, libjansson-dev, libltdl-dev, pkg-config")
 set(CPACK_COMPONENT_DEV_DESCRIPTION "im-infra development files and driver SDK\n Headers, the driver SDK, the static library, CMake and pkg-config files, the guides and an example out-of-tree driver.")
 
 set(CPACK_DEBIAN_CLI_PACKAGE_NAME iminfra-tools)

@@ -134,6 +134,66 @@ int imi_coord_watch_start(imi_coord *c, const imi_ctx *ctx, const char *key, uns
  * frees it. IMI_ECLOSED when the handle was closed first (the watch is freed anyway). */
 int imi_coord_watch_cancel(imi_coord_watch *w);
 
+/* ---- typed values (JSON into a C struct) ---------------------------------------------- */
+
+/* A config value stored as a JSON object, decoded into the caller's struct through a field
+ * table (like a driver's option schema):
+ *
+ *   typedef struct limits { int64_t max_conns; double ratio; bool strict; char zone[16]; } limits;
+ *   static const imi_json_field limit_fields[] = {
+ *       IMI_JSON_FIELD(limits, max_conns, "max_conns", IMI_JSON_INT, .required = true),
+ *       IMI_JSON_FIELD(limits, ratio, "tuning.ratio", IMI_JSON_DOUBLE, .default_value = "0.5"),
+ *       IMI_JSON_FIELD(limits, strict, "strict", IMI_JSON_BOOL),
+ *       IMI_JSON_FIELD(limits, zone, "zone", IMI_JSON_STRING),
+ *   };
+ *   limits l;
+ *   rc = imi_coord_get_json(coord, ctx, "svc/limits", limit_fields, 4, &l, NULL);
+ *
+ * A path "a.b" reads member b of the object a. Strings are copied into the char array
+ * (IMI_JSON_FIELD takes its size); one that does not fit is an error, never cut. Integers
+ * must be whole JSON numbers that fit int64; doubles take any number. An absent optional
+ * field takes default_value (text: "8", "0.5", "true", "eu") or, without one, is zeroed.
+ * Unknown members are ignored. Errors are IMI_EINVALID, the message naming the key and
+ * the JSON path ("svc/limits: $.tuning.ratio: expected a number, got a string"). */
+typedef enum imi_json_type {
+    IMI_JSON_STRING = 1,   /* char[size] */
+    IMI_JSON_INT = 2,      /* int64_t */
+    IMI_JSON_DOUBLE = 3,   /* double */
+    IMI_JSON_BOOL = 4      /* bool */
+} imi_json_type;
+
+typedef struct imi_json_field {
+    const char *path;
+    imi_json_type type;
+    size_t offset;              /* offsetof(struct, member) */
+    size_t size;                /* sizeof the member */
+    bool required;
+    const char *default_value;
+} imi_json_field;
+
+#define IMI_JSON_FIELD(struct_type, member, json_path, json_type, ...)                   \
+    { .path = (json_path), .type = (json_type), .offset = offsetof(struct_type, member), \
+      .size = sizeof(((struct_type *)0)->member), __VA_ARGS__ }
+
+/* Decodes the JSON text (len bytes) into out; what = the name used in errors. */
+int imi_json_decode(const char *what, const void *json, size_t len, const imi_json_field *fields,
+                    size_t n, void *out);
+/* Reads key and decodes it into out. IMI_ENOTFOUND for a missing key. meta may be NULL. */
+int imi_coord_get_json(imi_coord *c, const imi_ctx *ctx, const char *key,
+                       const imi_json_field *fields, size_t n, void *out, imi_coord_meta *meta);
+
+/* value: a struct of the watch's value_size decoded from the new value, valid during the
+ * call; rc IMI_OK. A value that does not decode gives value NULL, rc IMI_EINVALID and
+ * the reason in error (the application keeps what it had); a delete gives value NULL and
+ * rc IMI_ENOTFOUND. */
+typedef void (*imi_coord_json_fn)(void *ud, const void *value, int rc, const char *error);
+/* Calls fn with the key's current value (when it exists), then again on every change,
+ * decoded like imi_coord_get_json, on a driver thread; no change is missed between the
+ * read and the watch. Cancel with imi_coord_watch_cancel. */
+int imi_coord_watch_json(imi_coord *c, const imi_ctx *ctx, const char *key,
+                         const imi_json_field *fields, size_t n, size_t value_size,
+                         imi_coord_json_fn fn, void *ud, imi_coord_watch **out);
+
 /* ---- leases --------------------------------------------------------------------------- */
 
 /* *granted_ms (may be NULL): the TTL the backend granted (it may round up). */
