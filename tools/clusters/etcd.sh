@@ -46,10 +46,10 @@ etcdctl_n() {
     ETCDCTL_API=3 etcdctl "${args[@]}" "$@"
 }
 
-healthy() { # member N answers and knows a leader
-    local n=$1 out
-    out=$(gw "$n" /v3/maintenance/status '{}') || return 1
-    [[ $out =~ \"leader\":\"([0-9]+)\" ]] && [ "${BASH_REMATCH[1]}" != 0 ]
+healthy() { # member N answers and has a leader (GET /health: no auth token needed)
+    local args=(-s --max-time 2)
+    [ -z "$tls" ] || args+=(--cacert "$tls/ca.pem" --cert "$tls/client.pem" --key "$tls/client.key")
+    curl "${args[@]}" "$(client_url "$1")/health" | grep -q '"health":"true"'
 }
 
 wait_for() { # SECONDS CMD...: polls every 0.1 s

@@ -479,9 +479,16 @@ static int verdict(etcd *e, etcd_conn *c, const imi_ctx *ctx, const char *url, C
         verdict = TRY_NEXT;
     else if (idempotent && status >= 500)
         verdict = TRY_NEXT;
-    *rc = j ? etcd_error_from_json(e, j, status)
-            : e->host->error(IMI_EUNAVAILABLE, status, "etcd: %s: HTTP %ld: %.80s", url, status,
-                             c->len ? c->buf : "(empty)");
+    if (!j && c->len && strstr(c->buf, "CommonName of client"))
+        /* etcd 3.4 with auth on refuses gateway requests whose client certificate has a
+         * CN (it would otherwise be taken for a user name). */
+        *rc = e->host->error(IMI_ECONFIG, status, "etcd: %s: refused: with auth enabled, etcd "
+                             "takes no client certificate with a CommonName over its gateway "
+                             "(use one without CN)", url);
+    else
+        *rc = j ? etcd_error_from_json(e, j, status)
+                : e->host->error(IMI_EUNAVAILABLE, status, "etcd: %s: HTTP %ld: %.80s", url,
+                                 status, c->len ? c->buf : "(empty)");
     json_decref(j);
     return verdict;
 }
