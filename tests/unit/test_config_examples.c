@@ -104,10 +104,9 @@ static void check_options(const imi_config *cfg, const char *kind, const char *p
     imi_driver_release(drv);
 }
 
-static void check_example(const char *kind, const char *driver, bool serverless)
+static void check_example_file(const char *kind, const char *driver, bool serverless,
+                               const char *path)
 {
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s-%s.ini", EXAMPLES, kind, driver);
     imi_app *app;
     cr_assert_eq(imi_app_open(path, &app), IMI_OK, "%s", imi_error_message());
     const imi_config *cfg = imi_app_config(app);
@@ -132,6 +131,21 @@ static void check_example(const char *kind, const char *driver, bool serverless)
     imi_app_close(app);
 }
 
+static void check_example(const char *kind, const char *driver, bool serverless)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s-%s.ini", EXAMPLES, kind, driver);
+    check_example_file(kind, driver, serverless, path);
+}
+
+/* An example of one driver in a topology: <kind>-<driver>-<topology>.ini. */
+static void check_topology(const char *kind, const char *driver, const char *topology)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s-%s-%s.ini", EXAMPLES, kind, driver, topology);
+    check_example_file(kind, driver, false, path);
+}
+
 Test(config_examples, cache_mem) { check_example("cache", "mem", true); }
 Test(config_examples, cache_redis) { check_example("cache", "redis", false); }
 Test(config_examples, cache_memcached) { check_example("cache", "memcached", false); }
@@ -144,6 +158,8 @@ Test(config_examples, db_mysql) { check_example("db", "mysql", false); }
 Test(config_examples, db_mock) { check_example("db", "mock", true); }
 Test(config_examples, coord_mem) { check_example("coord", "mem", true); }
 Test(config_examples, coord_etcd) { check_example("coord", "etcd", false); }
+Test(config_examples, coord_etcd_cluster) { check_topology("coord", "etcd", "cluster"); }
+Test(config_examples, coord_etcd_tls) { check_topology("coord", "etcd", "tls"); }
 
 /* A driver built into the tree without an example fails here: imi_<kind>_<name>.so in
  * $IMI_DRIVER_PATH needs config/examples/<kind>-<name>.ini. */
