@@ -15,6 +15,7 @@ server_pkgs=(
     mariadb-server mariadb-client nats-server etcd-server etcd-client
     postgresql postgresql-contrib kcat curl
 )
+server_pkgs+=(openssl)   # tools/tls/make-ca.sh: the throw-away CA of the TLS tests
 
 want=("${build_pkgs[@]}")
 [ "${1:-build}" = servers ] && want+=("${server_pkgs[@]}")
