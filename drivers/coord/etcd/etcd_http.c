@@ -521,6 +521,12 @@ int etcd_post(etcd *e, const imi_ctx *ctx, const char *path, const char *body, s
         size_t idx;
         snprintf(url, sizeof url, "%s%s", etcd_endpoint(e, &idx), path);
         int64_t left = (deadline - e->host->mono_ns()) / 1000000;
+        if (left <= 0 && failures) {
+            /* spent on earlier attempts: the answer is the deadline, not the last failure */
+            rc = e->host->error(IMI_ETIMEDOUT, 0, "etcd: %s: no member answered before the "
+                                "deadline (%zu attempts)", url, failures);
+            break;
+        }
         uint64_t gen;
         long status;
         CURLcode cc = perform(e, c, ctx, url, body, blen, left, flags, &gen, &status);
@@ -539,7 +545,10 @@ int etcd_post(etcd *e, const imi_ctx *ctx, const char *path, const char *body, s
          * election takes about a second), up to the deadline. */
         if (cc == CURLE_OK)
             etcd_endpoint_failed(e, idx);
-        if (++failures % e->n_endpoints == 0) {
+        /* A TLS mismatch on every member is the config's fault: no second round. */
+        if (++failures >= e->n_endpoints && rc == IMI_ECONFIG)
+            break;
+        if (failures % e->n_endpoints == 0) {
             left = (deadline - e->host->mono_ns()) / 1000000;
             if (left <= pause_ms)
                 break;
