@@ -27,7 +27,7 @@ static const imi_option_spec etcd_options[] = {
     [OPT_CA_FILE] = { .name = "ca_file", .type = IMI_OPT_PATH,
                       .help = "PEM CA bundle that signs the members' certificates (https://)" },
     [OPT_CERT_FILE] = { .name = "cert_file", .type = IMI_OPT_PATH,
-                        .help = "PEM client certificate, for members started with --client-cert-auth" },
+                        .help = "PEM client certificate (members with --client-cert-auth)" },
     [OPT_KEY_FILE] = { .name = "key_file", .type = IMI_OPT_PATH,
                        .help = "PEM key of cert_file" },
     [OPT_USER] = { .name = "user", .type = IMI_OPT_STRING,

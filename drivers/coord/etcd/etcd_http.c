@@ -444,17 +444,20 @@ static CURLcode perform(etcd *e, etcd_conn *c, const imi_ctx *ctx, const char *u
 
 enum { TRY_OK, TRY_NEXT, TRY_AUTH, TRY_STOP };
 
-/* What to do after one attempt; *rc: its error (with the message recorded). */
+/* What to do after one attempt; *rc: its error (with the message recorded), why: its
+ * reason in a few words, for a later "deadline passed" message. */
 static int verdict(etcd *e, etcd_conn *c, const imi_ctx *ctx, const char *url, CURLcode cc,
-                   long status, unsigned flags, int *rc)
+                   long status, unsigned flags, int *rc, char *why, size_t wn)
 {
     bool idempotent = flags & ETCD_IDEMPOTENT;
+    const char *body = c->buf ? c->buf : "";
     if (c->too_big) {
         *rc = e->host->error(IMI_EDRIVER, 0, "etcd: %s: a reply larger than max_reply_size "
                              "(%zu bytes)", url, c->max);
         return TRY_STOP;
     }
     if (cc != CURLE_OK) {
+        snprintf(why, wn, "%.150s", *c->errbuf ? c->errbuf : curl_easy_strerror(cc));
         *rc = etcd_curl_failure(e, cc, url, c->errbuf, ctx);
         if (cc == CURLE_ABORTED_BY_CALLBACK || *rc == IMI_ETIMEDOUT || cc == CURLE_OUT_OF_MEMORY)
             return TRY_STOP;
@@ -463,15 +466,16 @@ static int verdict(etcd *e, etcd_conn *c, const imi_ctx *ctx, const char *url, C
     }
     if (status == 200) {
         *rc = IMI_OK;
-        if (!etcd_jr_valid((etcd_jv){ .p = c->buf ? c->buf : "", .end = (c->buf ? c->buf : "") + c->len })) {
+        if (!etcd_jr_valid((etcd_jv){ .p = body, .end = body + c->len })) {
             *rc = e->host->error(IMI_EDRIVER, 0, "etcd: %s: a reply that is not JSON or nested "
                                  "deeper than %d levels", url, ETCD_JSON_MAX_DEPTH);
             return TRY_STOP;
         }
         return TRY_OK;
     }
-    json_t *j = json_loadb(c->buf ? c->buf : "", c->len, 0, NULL);
+    json_t *j = json_loadb(body, c->len, 0, NULL);
     const char *msg = json_string_value(json_object_get(j, "message"));
+    snprintf(why, wn, "HTTP %ld: %.120s", status, msg ? msg : body);
     int verdict = TRY_STOP;
     if (j && e->user && !(flags & ETCD_NO_TOKEN) && etcd_token_rejected(msg))
         verdict = TRY_AUTH;
@@ -479,7 +483,7 @@ static int verdict(etcd *e, etcd_conn *c, const imi_ctx *ctx, const char *url, C
         verdict = TRY_NEXT;
     else if (idempotent && status >= 500)
         verdict = TRY_NEXT;
-    if (!j && c->len && strstr(c->buf, "CommonName of client"))
+    if (!j && strstr(body, "CommonName of client"))
         /* etcd 3.4 with auth on refuses gateway requests whose client certificate has a
          * CN (it would otherwise be taken for a user name). */
         *rc = e->host->error(IMI_ECONFIG, status, "etcd: %s: refused: with auth enabled, etcd "
@@ -488,7 +492,7 @@ static int verdict(etcd *e, etcd_conn *c, const imi_ctx *ctx, const char *url, C
     else
         *rc = j ? etcd_error_from_json(e, j, status)
                 : e->host->error(IMI_EUNAVAILABLE, status, "etcd: %s: HTTP %ld: %.80s", url,
-                                 status, c->len ? c->buf : "(empty)");
+                                 status, c->len ? body : "(empty)");
     json_decref(j);
     return verdict;
 }
@@ -513,7 +517,7 @@ int etcd_post(etcd *e, const imi_ctx *ctx, const char *path, const char *body, s
     etcd_conn *c = conn_get(e);
     if (!c)
         return e->host->error(IMI_ENOMEM, 0, "out of memory");
-    char url[512];
+    char url[512], why[160] = "";
     bool reauthed = false;
     size_t failures = 0;
     int64_t pause_ms = 25;
@@ -523,18 +527,22 @@ int etcd_post(etcd *e, const imi_ctx *ctx, const char *path, const char *body, s
         int64_t left = (deadline - e->host->mono_ns()) / 1000000;
         if (left <= 0 && failures) {
             /* spent on earlier attempts: the answer is the deadline, not the last failure */
-            rc = e->host->error(IMI_ETIMEDOUT, 0, "etcd: %s: no member answered before the "
-                                "deadline (%zu attempts)", url, failures);
+            rc = e->host->error(IMI_ETIMEDOUT, 0, "etcd: %s: deadline passed after %zu "
+                                "attempts; the last: %s", url, failures, why);
             break;
         }
         uint64_t gen;
         long status;
         CURLcode cc = perform(e, c, ctx, url, body, blen, left, flags, &gen, &status);
-        int v = verdict(e, c, ctx, url, cc, status, flags, &rc);
+        int v = verdict(e, c, ctx, url, cc, status, flags, &rc, why, sizeof why);
         if (cc != CURLE_OK && cc != CURLE_ABORTED_BY_CALLBACK && rc != IMI_ETIMEDOUT)
             etcd_endpoint_failed(e, idx);
-        if (v == TRY_OK || v == TRY_STOP || e->host->ctx_canceled(ctx))
+        if (v == TRY_OK || v == TRY_STOP)
             break;
+        if (e->host->ctx_canceled(ctx)) {
+            rc = e->host->error(IMI_ECANCELED, 0, "etcd: %s: canceled", url);
+            break;
+        }
         if (v == TRY_AUTH) {
             if (reauthed || (rc = etcd_authenticate(e, ctx, gen)))
                 break;

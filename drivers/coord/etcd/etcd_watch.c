@@ -305,8 +305,8 @@ static int check_revision(etcd *e, const imi_ctx *ctx, etcd_watch *w, int64_t re
     if (rc != IMI_ECONFLICT)
         return rc;
     /* OutOfRange is also what a future revision gives: that one is fine to watch from. */
-    if ((rc = etcd_call(e, ctx, "/v3/kv/range", json_pack("{s:O,s:b}", "key", w->key,
-                                                          "count_only", 1), ETCD_IDEMPOTENT, &resp)))
+    json_t *now = json_pack("{s:O,s:b}", "key", w->key, "count_only", 1);
+    if ((rc = etcd_call(e, ctx, "/v3/kv/range", now, ETCD_IDEMPOTENT, &resp)))
         return rc;
     int64_t current = etcd_jint(json_object_get(resp, "header"), "revision");
     json_decref(resp);
