@@ -267,6 +267,21 @@ int main(int argc, char **argv)
         return 1;
     }
 
+    /* values over etcd's request limit (1.5 MiB) and over its gateway's message limit
+     * (2 MiB): refused as invalid, not as a backend that may come back */
+    size_t sizes[] = { 1600 * 1024, 3 * 1024 * 1024 };
+    for (size_t i = 0; i < 2; i++) {
+        char *big = calloc(1, sizes[i]);
+        /* etcd takes over a second to refuse 2 MB of JSON on a busy machine */
+        imi_ctx *slow = imi_ctx_new(15000);
+        rc = big ? imi_coord_put(c, slow, "big", big, sizes[i], NULL) : IMI_ENOMEM;
+        imi_ctx_free(slow);
+        CHECK(rc == IMI_EINVALID, "a put of %zu bytes: %s (%s)", sizes[i], imi_err_name(rc),
+              imi_error_message());
+        printf("a put of %zu bytes: %s: %s\n", sizes[i], imi_err_name(rc), imi_error_message());
+        free(big);
+    }
+
     events live = { .revs = calloc(MAX_EVENTS, sizeof(int64_t)) };
     pthread_mutex_init(&live.mu, NULL);
     imi_coord_watch *w = NULL;
