@@ -8,6 +8,7 @@ set -euo pipefail
 prog=${1:?failover program} src=${2:?source dir} rounds=${3:-3}
 command -v etcd >/dev/null || { echo "FAIL: etcd is not installed (apt-get install etcd-server)" >&2; exit 1; }
 
+unset IMI_ETCD_CLUSTER_TLS IMI_ETCD_CLUSTER_ARGS   # plain http, default flags
 export IMI_ETCD_CLUSTER_DIR
 IMI_ETCD_CLUSTER_DIR=$(mktemp -d /tmp/imi-etcd-cluster-XXXXXX)
 script=$src/tools/clusters/etcd.sh

@@ -518,7 +518,7 @@ int etcd_post(etcd *e, const imi_ctx *ctx, const char *path, const char *body, s
     if (!c)
         return e->host->error(IMI_ENOMEM, 0, "out of memory");
     char url[512], why[160] = "";
-    bool reauthed = false;
+    bool reauthed = false, answered = false;
     size_t failures = 0;
     int64_t pause_ms = 25;
     for (;;) {
@@ -549,17 +549,21 @@ int etcd_post(etcd *e, const imi_ctx *ctx, const char *path, const char *body, s
             reauthed = true;
             continue;
         }
-        /* TRY_NEXT: the next member, and a pause each time all of them failed (an
-         * election takes about a second), up to the deadline. */
-        if (cc == CURLE_OK)
+        /* TRY_NEXT: the next member; when all of them failed and one at least answered
+         * (e.g. "no leader": an election, about a second), a pause and another round, up
+         * to the deadline. When none answered, the cluster is down: no second round. */
+        if (cc == CURLE_OK) {
             etcd_endpoint_failed(e, idx);
+            answered = true;
+        }
         /* A TLS mismatch on every member is the config's fault: no second round. */
         if (++failures >= e->n_endpoints && rc == IMI_ECONFIG)
             break;
         if (failures % e->n_endpoints == 0) {
             left = (deadline - e->host->mono_ns()) / 1000000;
-            if (left <= pause_ms)
+            if (left <= pause_ms || !answered)
                 break;
+            answered = false;
             sleep_ms(pause_ms);
             pause_ms = pause_ms * 2 > 400 ? 400 : pause_ms * 2;
         }
