@@ -144,6 +144,12 @@ static char *endpoint_of(const fake *f, char *buf, size_t n)
     return buf;
 }
 
+static void watch_fn(void *ud, const imi_coord_event *ev)
+{
+    (void)ud;
+    (void)ev;
+}
+
 /* ---- tests ---------------------------------------------------------------------------- */
 
 /* Before: skip_value recursed once per level and overflowed the stack (a crash). */
@@ -191,6 +197,15 @@ Test(coord_etcd_hostile, reply_over_max_reply_size_is_refused, .timeout = 30)
     cr_expect_eq(rc, IMI_EDRIVER, "%s (%s)", imi_strerror(rc), imi_error_message());
     cr_expect(strstr(imi_error_message(), "max_reply_size"), "%s", imi_error_message());
     imi_buf_free(&v);
+    /* a watch stream whose first message never ends is refused the same way */
+    imi_ctx *ctx = imi_ctx_new(1500);
+    imi_coord_watch *w = NULL;
+    rc = imi_coord_watch_start(c, ctx, "k", 0, 0, watch_fn, NULL, &w);
+    imi_ctx_free(ctx);
+    cr_expect_eq(rc, IMI_EDRIVER, "watch: %s (%s)", imi_strerror(rc), imi_error_message());
+    cr_expect(strstr(imi_error_message(), "max_reply_size"), "watch: %s", imi_error_message());
+    if (w)
+        imi_coord_watch_cancel(w);
     done(c);
     fake_stop(&f);
 }
@@ -241,12 +256,6 @@ static void expect_no_password(const char *what)
     const char *m = imi_error_message();
     cr_expect(m && *m, "%s: no message", what);
     cr_expect(!strstr(m, "hunter2"), "%s prints the password: %s", what, m);
-}
-
-static void watch_fn(void *ud, const imi_coord_event *ev)
-{
-    (void)ud;
-    (void)ev;
 }
 
 /* Before: the whole URL, password included, was in the messages of calls and watches. */
