@@ -16,6 +16,7 @@ server_pkgs=(
     postgresql postgresql-contrib kcat curl
     openssl
 )
+server_pkgs+=(openssl)   # tools/tls/make-ca.sh: the throw-away CA of the TLS tests
 
 want=("${build_pkgs[@]}")
 [ "${1:-build}" = servers ] && want+=("${server_pkgs[@]}")

@@ -143,6 +143,13 @@ static void check_example(const char *kind, const char *driver, bool serverless)
     check_example_file(kind, driver, serverless, NULL);
 }
 
+/* An example of one driver in a topology: <kind>-<driver>-<topology>.ini. Its values may
+ * differ from the option defaults. */
+static void check_topology(const char *kind, const char *driver, const char *topology)
+{
+    check_example_file(kind, driver, false, topology);
+}
+
 Test(config_examples, cache_mem) { check_example("cache", "mem", true); }
 Test(config_examples, cache_redis) { check_example("cache", "redis", false); }
 Test(config_examples, cache_memcached) { check_example("cache", "memcached", false); }
@@ -155,6 +162,8 @@ Test(config_examples, db_mysql) { check_example("db", "mysql", false); }
 Test(config_examples, db_mock) { check_example("db", "mock", true); }
 Test(config_examples, coord_mem) { check_example("coord", "mem", true); }
 Test(config_examples, coord_etcd) { check_example("coord", "etcd", false); }
+Test(config_examples, coord_etcd_cluster) { check_topology("coord", "etcd", "cluster"); }
+Test(config_examples, coord_etcd_tls) { check_topology("coord", "etcd", "tls"); }
 
 /* A driver built into the tree without an example fails here: imi_<kind>_<name>.so in
  * $IMI_DRIVER_PATH needs config/examples/<kind>-<name>.ini. */
@@ -181,6 +190,6 @@ Test(config_examples, every_built_driver_has_one)
 }
 
 /* Topologies (docs/clusters/): a replica as the reader, TLS. */
-Test(config_examples, db_postgres_replica) { check_example_file("db", "postgres", false, "replica"); }
-Test(config_examples, db_postgres_tls) { check_example_file("db", "postgres", false, "tls"); }
-Test(config_examples, db_mysql_tls) { check_example_file("db", "mysql", false, "tls"); }
+Test(config_examples, db_postgres_replica) { check_topology("db", "postgres", "replica"); }
+Test(config_examples, db_postgres_tls) { check_topology("db", "postgres", "tls"); }
+Test(config_examples, db_mysql_tls) { check_topology("db", "mysql", "tls"); }

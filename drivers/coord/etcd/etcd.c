@@ -5,20 +5,67 @@
 #include <string.h>
 #include "etcd.h"
 
-enum { OPT_ENDPOINTS, OPT_POOL_SIZE, OPT_CONNECT_TIMEOUT };
+enum {
+    OPT_ENDPOINTS, OPT_POOL_SIZE, OPT_CONNECT_TIMEOUT, OPT_CA_FILE, OPT_CERT_FILE, OPT_KEY_FILE,
+    OPT_USER, OPT_PASSWORD, OPT_MAX_REPLY
+};
+
+/* etcd's own limit on a lease TTL (MaxLeaseTTL, in seconds). */
+#define ETCD_MAX_LEASE_TTL_S INT64_C(9000000000)
+/* bounds of max_reply_size */
+#define MAX_REPLY_MIN (64 * 1024)
+#define MAX_REPLY_MAX (INT64_C(1) << 31)
 
 static const imi_option_spec etcd_options[] = {
     [OPT_ENDPOINTS] = { .name = "endpoints", .type = IMI_OPT_LIST, .flags = IMI_OPT_REQUIRED,
-                        .help = "comma-separated http://host:port of the etcd members" },
+                        .help = "comma-separated http(s)://host:port of the etcd members" },
     [OPT_POOL_SIZE] = { .name = "pool_size", .type = IMI_OPT_INT, .default_value = "16",
                         .help = "idle HTTP connections kept for reuse" },
     [OPT_CONNECT_TIMEOUT] = { .name = "connect_timeout", .type = IMI_OPT_DURATION,
                               .default_value = "1s",
                               .help = "time to connect to one endpoint before trying the next" },
+    [OPT_CA_FILE] = { .name = "ca_file", .type = IMI_OPT_PATH,
+                      .help = "PEM CA bundle that signs the members' certificates (https://)" },
+    [OPT_CERT_FILE] = { .name = "cert_file", .type = IMI_OPT_PATH,
+                        .help = "PEM client certificate (members with --client-cert-auth)" },
+    [OPT_KEY_FILE] = { .name = "key_file", .type = IMI_OPT_PATH,
+                       .help = "PEM key of cert_file" },
+    [OPT_USER] = { .name = "user", .type = IMI_OPT_STRING,
+                   .help = "etcd user to authenticate as (auth enabled); none when empty" },
+    [OPT_PASSWORD] = { .name = "password", .type = IMI_OPT_STRING, .flags = IMI_OPT_SECRET,
+                       .help = "password of user" },
+    [OPT_MAX_REPLY] = { .name = "max_reply_size", .type = IMI_OPT_SIZE, .default_value = "64M",
+                        .help = "largest reply (or watch message) accepted, 64k to 2G" },
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static void curl_init(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
+
+/* Takes "user:password@" out of an endpoint (as user and password when those options
+ * are not set; the same pair on every endpoint); IMI_OK or a config error. */
+static int take_userinfo(etcd *e, const char *p, size_t len, char **out)
+{
+    char *u, *pw;
+    if (!(*out = etcd_url_split(p, len, &u, &pw)))
+        return e->host->error(IMI_ENOMEM, 0, "out of memory");
+    if (!u)
+        return IMI_OK;
+    int rc = IMI_OK;
+    if (!e->user) {
+        e->user = u;
+        e->password = pw;
+        return IMI_OK;
+    }
+    if (strcmp(e->user, u) || (pw && (!e->password || strcmp(e->password, pw)))) {
+        char shown[256];
+        etcd_url_redact(p, len, shown, sizeof shown);
+        rc = e->host->error(IMI_ECONFIG, 0, "endpoints: '%s' names another user or password "
+                            "than the user option or an earlier endpoint", shown);
+    }
+    free(u);
+    free(pw);
+    return rc;
+}
 
 /* Splits "a, b,c" into endpoints, adding http:// where no scheme is given. */
 static int parse_endpoints(etcd *e, const char *list)
@@ -38,13 +85,24 @@ static int parse_endpoints(etcd *e, const char *list)
             len--;
         if (len) {
             bool scheme = strstr(p, "://") && (size_t)(strstr(p, "://") - p) < len;
-            if (scheme && strncmp(p, "http://", 7))
-                return e->host->error(IMI_ECONFIG, 0, "endpoints: only http:// is supported, "
-                                      "not '%.*s'", (int)len, p);
-            char *ep = malloc(len + 8);
-            if (!ep)
+            if (scheme && strncmp(p, "http://", 7) && strncmp(p, "https://", 8)) {
+                char shown[256];
+                etcd_url_redact(p, len, shown, sizeof shown);
+                return e->host->error(IMI_ECONFIG, 0, "endpoints: only http:// and https:// "
+                                      "are supported, not '%s'", shown);
+            }
+            char *bare;
+            int rc = take_userinfo(e, p, len, &bare);
+            if (rc)
+                return rc;
+            size_t blen = strlen(bare);
+            char *ep = malloc(blen + 8);
+            if (!ep) {
+                free(bare);
                 return e->host->error(IMI_ENOMEM, 0, "out of memory");
-            snprintf(ep, len + 8, "%s%.*s", scheme ? "" : "http://", (int)len, p);
+            }
+            snprintf(ep, blen + 8, "%s%s", scheme ? "" : "http://", bare);
+            free(bare);
             e->endpoints[e->n_endpoints++] = ep;
         }
         p += strcspn(p, ",");
@@ -52,6 +110,12 @@ static int parse_endpoints(etcd *e, const char *list)
     if (!e->n_endpoints)
         return e->host->error(IMI_ECONFIG, 0, "endpoints: no endpoint given");
     return IMI_OK;
+}
+
+static const char *opt_str(const imi_driver_env *env, int i)
+{
+    const imi_opt_value *v = &env->opts[i];
+    return v->set && v->str && *v->str ? v->str : NULL;
 }
 
 static int etcd_open(void *st, const imi_driver_env *env)
@@ -62,6 +126,7 @@ static int etcd_open(void *st, const imi_driver_env *env)
     e->default_timeout_ms = env->default_timeout_ms;
     pthread_mutex_init(&e->pool_mu, NULL);
     pthread_mutex_init(&e->watch_mu, NULL);
+    pthread_mutex_init(&e->auth_mu, NULL);
     pthread_once(&curl_once, curl_init);
     int64_t pool = env->opts[OPT_POOL_SIZE].i;
     e->connect_timeout_ms = env->opts[OPT_CONNECT_TIMEOUT].i;
@@ -70,14 +135,24 @@ static int etcd_open(void *st, const imi_driver_env *env)
     if (e->connect_timeout_ms <= 0)
         return e->host->error(IMI_ECONFIG, 0, "connect_timeout must be positive");
     e->pool_size = (size_t)pool;
+    int64_t max_reply = env->opts[OPT_MAX_REPLY].i;
+    if (max_reply < MAX_REPLY_MIN || max_reply > MAX_REPLY_MAX)
+        return e->host->error(IMI_ECONFIG, 0, "max_reply_size must be in [64k, 2G], not %" PRId64
+                              " bytes", max_reply);
+    e->max_reply = (size_t)max_reply;
+    e->ca_file = opt_str(env, OPT_CA_FILE);
+    e->cert_file = opt_str(env, OPT_CERT_FILE);
+    e->key_file = opt_str(env, OPT_KEY_FILE);
+    if (e->key_file && !e->cert_file)
+        return e->host->error(IMI_ECONFIG, 0, "key_file is set but cert_file is not");
+    const char *user = opt_str(env, OPT_USER), *pw = opt_str(env, OPT_PASSWORD);
+    if (pw && !user)
+        return e->host->error(IMI_ECONFIG, 0, "password is set but user is not");
+    if (user && (!(e->user = strdup(user)) || (pw && !(e->password = strdup(pw)))))
+        return e->host->error(IMI_ENOMEM, 0, "out of memory");
     int rc = parse_endpoints(e, env->opts[OPT_ENDPOINTS].str);
     if (rc)
         return rc;
-    /* No "Expect: 100-continue" round trip before larger bodies. */
-    e->headers = curl_slist_append(NULL, "Content-Type: application/json");
-    e->headers = e->headers ? curl_slist_append(e->headers, "Expect:") : NULL;
-    if (!e->headers)
-        return e->host->error(IMI_ENOMEM, 0, "out of memory");
     return IMI_OK;
 }
 
@@ -88,18 +163,23 @@ static void etcd_close(void *st)
         return;
     etcd_watch_cancel_all(e);
     etcd_pool_free(e);
-    curl_slist_free_all(e->headers);
+    if (e->password)
+        memset(e->password, 0, strlen(e->password));
+    free(e->user);
+    free(e->password);
+    free(e->token);
     for (size_t i = 0; i < e->n_endpoints; i++)
         free(e->endpoints[i]);
     free(e->endpoints);
     pthread_mutex_destroy(&e->pool_mu);
     pthread_mutex_destroy(&e->watch_mu);
+    pthread_mutex_destroy(&e->auth_mu);
 }
 
 static int etcd_ping(void *st, const imi_ctx *ctx)
 {
     json_t *resp;
-    int rc = etcd_call(st, ctx, "/v3/maintenance/status", json_object(), &resp);
+    int rc = etcd_call(st, ctx, "/v3/maintenance/status", json_object(), ETCD_IDEMPOTENT, &resp);
     json_decref(resp);
     return rc;
 }
@@ -110,8 +190,11 @@ static int etcd_ping(void *st, const imi_ctx *ctx)
 static int post(etcd *e, const imi_ctx *ctx, const char *path, etcd_jw *w, etcd_reply *r,
                 etcd_jv *root)
 {
+    /* Reads and renewals may be sent again after a broken connection; writes may not. */
+    unsigned flags = !strcmp(path, "/v3/kv/range") || !strcmp(path, "/v3/lease/keepalive")
+                         ? ETCD_IDEMPOTENT : 0;
     int rc = w->oom ? e->host->error(IMI_ENOMEM, 0, "out of memory")
-                    : etcd_post(e, ctx, path, w->p, w->len, r);
+                    : etcd_post(e, ctx, path, w->p, w->len, flags, r);
     etcd_jw_free(w);
     if (!rc)
         *root = (etcd_jv){ .p = r->body, .end = r->body + r->len };
@@ -332,6 +415,9 @@ static int etcd_lease_grant(void *st, const imi_ctx *ctx, int64_t ttl_ms, int64_
                             int64_t *granted_ms)
 {
     etcd *e = st;
+    if (ttl_ms < 1 || ttl_ms > ETCD_MAX_LEASE_TTL_S * 1000)
+        return e->host->error(IMI_EINVALID, 0, "etcd: lease TTL %" PRId64 " ms is out of range "
+                              "[1 ms, %" PRId64 " s]", ttl_ms, ETCD_MAX_LEASE_TTL_S);
     etcd_reply r;
     etcd_jv root;
     /* etcd counts in whole seconds */

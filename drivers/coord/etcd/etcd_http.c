@@ -1,6 +1,7 @@
-/* HTTP to the etcd JSON gateway: the curl handle pool, endpoint failover, error mapping,
- * and the encodings the gateway uses (base64 bytes, int64 as strings). */
+/* HTTP to the etcd JSON gateway: the curl handle pool, endpoint failover and what is sent
+ * again where, error mapping. */
 #include <errno.h>
+#include <time.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,143 +13,15 @@ struct etcd_conn {
     CURL *h;
     char *buf;                 /* the reply, grown as needed and reused */
     size_t len, cap;
+    size_t max;                /* max_reply */
+    bool too_big;              /* the reply passed max */
     const imi_ctx *ctx;        /* of the call in progress, for the cancel check */
     const imi_host_api *host;
+    struct curl_slist *hdrs;   /* the headers set on h, with the token of generation gen */
+    uint64_t gen;
+    bool hdrs_set;
     char errbuf[CURL_ERROR_SIZE];
 };
-
-/* ---- encodings ------------------------------------------------------------------------ */
-
-static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-json_t *etcd_b64_json(const void *data, size_t len)
-{
-    const unsigned char *p = data;
-    size_t n = (len + 2) / 3 * 4;
-    char small[512], *out = n < sizeof small ? small : malloc(n + 1);
-    if (!out)
-        return NULL;
-    size_t o = 0;
-    for (size_t i = 0; i < len; i += 3) {
-        uint32_t v = (uint32_t)p[i] << 16;
-        if (i + 1 < len)
-            v |= (uint32_t)p[i + 1] << 8;
-        if (i + 2 < len)
-            v |= p[i + 2];
-        out[o++] = b64[(v >> 18) & 63];
-        out[o++] = b64[(v >> 12) & 63];
-        out[o++] = i + 1 < len ? b64[(v >> 6) & 63] : '=';
-        out[o++] = i + 2 < len ? b64[v & 63] : '=';
-    }
-    out[o] = '\0';
-    json_t *j = json_stringn(out, o);
-    if (out != small)
-        free(out);
-    return j;
-}
-
-static int b64_val(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+' || c == '-')
-        return 62;
-    if (c == '/' || c == '_')
-        return 63;
-    return -1;
-}
-
-char *etcd_b64_decode(const char *s, size_t *len)
-{
-    size_t n = s ? strlen(s) : 0;
-    char *out = malloc(n / 4 * 3 + 4);
-    if (!out)
-        return NULL;
-    size_t o = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < n && s[i] != '='; i++) {
-        int v = b64_val((unsigned char)s[i]);
-        if (v < 0) {
-            free(out);
-            return NULL;
-        }
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (char)((acc >> bits) & 0xff);
-        }
-    }
-    out[o] = '\0';
-    *len = o;
-    return out;
-}
-
-size_t etcd_range_end_bytes(const char *prefix, size_t plen, char *out)
-{
-    size_t n = plen;
-    while (n > 0 && (unsigned char)prefix[n - 1] == 0xff)
-        n--;
-    if (n == 0) {
-        out[0] = '\0'; /* "\0": to the end of the keyspace */
-        return 1;
-    }
-    memcpy(out, prefix, n);
-    out[n - 1] = (char)((unsigned char)out[n - 1] + 1);
-    return n;
-}
-
-json_t *etcd_range_end(const char *prefix, size_t plen)
-{
-    char small[256], *end = plen < sizeof small ? small : malloc(plen + 1);
-    if (!end)
-        return NULL;
-    size_t n = etcd_range_end_bytes(prefix, plen, end);
-    json_t *j = etcd_b64_json(end, n);
-    if (end != small)
-        free(end);
-    return j;
-}
-
-int64_t etcd_jint(const json_t *obj, const char *field)
-{
-    const json_t *v = json_object_get(obj, field);
-    if (json_is_string(v))
-        return strtoll(json_string_value(v), NULL, 10);
-    if (json_is_integer(v))
-        return (int64_t)json_integer_value(v);
-    return 0;
-}
-
-json_t *etcd_jint_str(int64_t v)
-{
-    char s[32];
-    int n = snprintf(s, sizeof s, "%" PRId64, v);
-    return json_stringn(s, (size_t)n);
-}
-
-int etcd_kv_decode(etcd *e, const json_t *kv, char **key, size_t *klen, char **val,
-                   size_t *vlen, imi_coord_meta *meta)
-{
-    *key = etcd_b64_decode(json_string_value(json_object_get(kv, "key")), klen);
-    *val = etcd_b64_decode(json_string_value(json_object_get(kv, "value")), vlen);
-    if (!*key || !*val) {
-        free(*key);
-        free(*val);
-        *key = *val = NULL;
-        return e->host->error(IMI_EDRIVER, 0, "etcd: a key or value is not valid base64");
-    }
-    *meta = (imi_coord_meta){ .version = etcd_jint(kv, "version"),
-                              .create_rev = etcd_jint(kv, "create_revision"),
-                              .mod_rev = etcd_jint(kv, "mod_revision"),
-                              .lease = etcd_jint(kv, "lease") };
-    return IMI_OK;
-}
 
 /* ---- endpoints and errors ------------------------------------------------------------- */
 
@@ -178,16 +51,35 @@ int etcd_error_from_json(etcd *e, json_t *err, long http_status)
     case 4: rc = IMI_ETIMEDOUT; break;          /* DeadlineExceeded */
     case 11: rc = IMI_ECONFLICT; break;         /* OutOfRange: revision compacted */
     case 9: rc = IMI_ECONFLICT; break;          /* FailedPrecondition */
-    case 8:                                     /* ResourceExhausted */
+    case 8:                                     /* ResourceExhausted: too many requests, */
+        /* ... but also a request over the gateway's 2 MiB message limit: retrying that
+         * one cannot help. */
+        rc = msg && strstr(msg, "larger than max") ? IMI_EINVALID : IMI_EUNAVAILABLE;
+        break;
     case 14: rc = IMI_EUNAVAILABLE; break;      /* Unavailable: no leader, stopping */
+    case 16: rc = IMI_EUNAVAILABLE; break;      /* Unauthenticated: a token renewed too late */
+    case 7: rc = IMI_ECONFIG; break;            /* PermissionDenied: the user lacks a role */
     default: rc = http_status >= 500 ? IMI_EUNAVAILABLE : IMI_EDRIVER; break;
     }
+    if (msg && strstr(msg, "user name is empty"))
+        return e->host->error(IMI_ECONFIG, code, "etcd: %s: authentication is enabled on the "
+                              "server: set the user and password options", msg);
     return e->host->error(rc, code, "etcd: %s (HTTP %ld, code %ld)", msg ? msg : "error",
                           http_status, code);
 }
 
-static int curl_failure(etcd *e, CURLcode cc, const char *url, const char *detail,
-                        const imi_ctx *ctx)
+/* Transfer errors that mean the TLS setup of client and server do not match (wrong CA,
+ * a certificate or key file that cannot be used): no retry can help, so IMI_ECONFIG. */
+static bool tls_mismatch(CURLcode cc)
+{
+    return cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE ||
+           cc == CURLE_SSL_CERTPROBLEM || cc == CURLE_SSL_CIPHER ||
+           cc == CURLE_SSL_ENGINE_NOTFOUND || cc == CURLE_SSL_ISSUER_ERROR ||
+           cc == CURLE_SSL_PINNEDPUBKEYNOTMATCH;
+}
+
+int etcd_curl_failure(etcd *e, CURLcode cc, const char *url, const char *detail,
+                      const imi_ctx *ctx)
 {
     const char *what = detail && *detail ? detail : curl_easy_strerror(cc);
     if (cc == CURLE_ABORTED_BY_CALLBACK)
@@ -196,6 +88,8 @@ static int curl_failure(etcd *e, CURLcode cc, const char *url, const char *detai
         return e->host->error(e->host->ctx_remaining_ms(ctx, 1) <= 0 ? IMI_ETIMEDOUT
                                                                       : IMI_EUNAVAILABLE,
                               cc, "etcd: %s: %s", url, what);
+    if (tls_mismatch(cc))
+        return e->host->error(IMI_ECONFIG, cc, "etcd: %s: TLS: %s", url, what);
     return e->host->error(IMI_EUNAVAILABLE, cc, "etcd: %s: %s", url, what);
 }
 
@@ -205,6 +99,10 @@ static size_t on_data(char *ptr, size_t size, size_t n, void *ud)
 {
     etcd_conn *c = ud;
     size_t add = size * n;
+    if (add > c->max || c->len > c->max - add) {
+        c->too_big = true;
+        return 0; /* curl ends the transfer */
+    }
     if (c->len + add + 1 > c->cap) {
         size_t cap = c->cap ? c->cap : 4096;
         while (cap < c->len + add + 1)
@@ -238,8 +136,45 @@ void etcd_curl_common(etcd *e, CURL *h)
     curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(h, CURLOPT_TCP_KEEPIDLE, 10L);
     curl_easy_setopt(h, CURLOPT_TCP_KEEPINTVL, 5L);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, e->headers);
     curl_easy_setopt(h, CURLOPT_POST, 1L);
+    if (e->ca_file)
+        curl_easy_setopt(h, CURLOPT_CAINFO, e->ca_file);
+    if (e->cert_file)
+        curl_easy_setopt(h, CURLOPT_SSLCERT, e->cert_file);
+    if (e->key_file)
+        curl_easy_setopt(h, CURLOPT_SSLKEY, e->key_file);
+    /* Never follow a redirect: etcd sends none, and one could carry the token away. */
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+}
+
+static struct curl_slist *base_headers(void)
+{
+    /* No "Expect: 100-continue" round trip before larger bodies. */
+    struct curl_slist *l = curl_slist_append(NULL, "Content-Type: application/json");
+    return l ? curl_slist_append(l, "Expect:") : NULL;
+}
+
+struct curl_slist *etcd_headers(etcd *e, uint64_t *gen)
+{
+    struct curl_slist *l = base_headers();
+    *gen = 0;
+    if (!l || !e->user)
+        return l;
+    pthread_mutex_lock(&e->auth_mu);
+    *gen = atomic_load(&e->token_gen);
+    size_t n = e->token ? strlen(e->token) + 32 : 0;
+    char *h = n ? malloc(n) : NULL;
+    if (h) {
+        snprintf(h, n, "Authorization: %s", e->token);
+        struct curl_slist *l2 = curl_slist_append(l, h);
+        l = l2 ? l2 : (curl_slist_free_all(l), NULL);
+        free(h);
+    } else if (n) {
+        curl_slist_free_all(l);
+        l = NULL;
+    }
+    pthread_mutex_unlock(&e->auth_mu);
+    return l;
 }
 
 static etcd_conn *conn_get(etcd *e)
@@ -261,6 +196,7 @@ static etcd_conn *conn_get(etcd *e)
         return NULL;
     }
     c->host = e->host;
+    c->max = e->max_reply;
     etcd_curl_common(e, c->h);
     curl_easy_setopt(c->h, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(c->h, CURLOPT_WRITEDATA, c);
@@ -273,6 +209,7 @@ static etcd_conn *conn_get(etcd *e)
 static void conn_free(etcd_conn *c)
 {
     curl_easy_cleanup(c->h);
+    curl_slist_free_all(c->hdrs);
     free(c->buf);
     free(c);
 }
@@ -302,21 +239,60 @@ void etcd_pool_free(etcd *e)
     e->n_idle = 0;
 }
 
-/* Errors that mean the request never reached the server: safe to send elsewhere. */
+/* Transfer errors that mean the request never reached etcd: safe to send elsewhere. */
 static bool not_sent(CURLcode cc)
 {
     return cc == CURLE_COULDNT_CONNECT || cc == CURLE_COULDNT_RESOLVE_HOST ||
-           cc == CURLE_COULDNT_RESOLVE_PROXY;
+           cc == CURLE_COULDNT_RESOLVE_PROXY || cc == CURLE_SSL_CONNECT_ERROR ||
+           tls_mismatch(cc);
 }
 
-/* One request on c; the HTTP status in *status. */
-static CURLcode perform(etcd *e, etcd_conn *c, const imi_ctx *ctx, const char *url,
-                        const char *body, size_t blen, long *status)
+/* etcd errors that refuse a request before it is proposed to raft: safe to send to
+ * another member whatever the request. (A timeout may still apply: those are sent again
+ * only when the request is idempotent.) */
+static bool not_applied(const char *msg)
 {
-    int64_t left = e->host->ctx_remaining_ms(ctx, e->default_timeout_ms);
+    static const char *const refused[] = {
+        "etcdserver: no leader", "etcdserver: not capable", "etcdserver: unhealthy cluster",
+        "raft proposal dropped", "etcdserver: too many requests",
+    };
+    for (size_t i = 0; msg && i < IMI_COUNT_OF(refused); i++)
+        if (strstr(msg, refused[i]))
+            return true;
+    return false;
+}
+
+bool etcd_token_rejected(const char *msg)
+{
+    return msg && (strstr(msg, "invalid auth token") || strstr(msg, "auth token is expired"));
+}
+
+/* One request on c, with the token headers refreshed when a newer token exists; the HTTP
+ * status in *status, the token generation used in *gen. */
+static CURLcode perform(etcd *e, etcd_conn *c, const imi_ctx *ctx, const char *url,
+                        const char *body, size_t blen, int64_t left, unsigned flags,
+                        uint64_t *gen, long *status)
+{
+    *status = 0;
+    *gen = 0;
     if (left <= 0)
         return CURLE_OPERATION_TIMEDOUT;
+    bool want_token = !(flags & ETCD_NO_TOKEN);
+    if (!c->hdrs_set || (want_token && c->gen != atomic_load(&e->token_gen)) ||
+        (!want_token && c->gen != 0)) {
+        uint64_t g = 0;
+        struct curl_slist *h = want_token ? etcd_headers(e, &g) : base_headers();
+        if (!h)
+            return CURLE_OUT_OF_MEMORY;
+        curl_easy_setopt(c->h, CURLOPT_HTTPHEADER, h);
+        curl_slist_free_all(c->hdrs);
+        c->hdrs = h;
+        c->gen = g;
+        c->hdrs_set = true;
+    }
+    *gen = c->gen;
     c->len = 0;
+    c->too_big = false;
     c->errbuf[0] = '\0';
     c->ctx = ctx;
     curl_easy_setopt(c->h, CURLOPT_URL, url);
@@ -328,42 +304,136 @@ static CURLcode perform(etcd *e, etcd_conn *c, const imi_ctx *ctx, const char *u
     /* The cancel check costs a callback per transfer step: only when it can matter. */
     curl_easy_setopt(c->h, CURLOPT_NOPROGRESS, ctx ? 0L : 1L);
     CURLcode cc = curl_easy_perform(c->h);
-    *status = 0;
     if (cc == CURLE_OK)
         curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, status);
     return cc;
 }
 
+enum { TRY_OK, TRY_NEXT, TRY_AUTH, TRY_STOP };
+
+/* What to do after one attempt; *rc: its error (with the message recorded), why: its
+ * reason in a few words, for a later "deadline passed" message. */
+static int verdict(etcd *e, etcd_conn *c, const imi_ctx *ctx, const char *url, CURLcode cc,
+                   long status, unsigned flags, int *rc, char *why, size_t wn)
+{
+    bool idempotent = flags & ETCD_IDEMPOTENT;
+    const char *body = c->buf ? c->buf : "";
+    if (c->too_big) {
+        *rc = e->host->error(IMI_EDRIVER, 0, "etcd: %s: a reply larger than max_reply_size "
+                             "(%zu bytes)", url, c->max);
+        return TRY_STOP;
+    }
+    if (cc != CURLE_OK) {
+        snprintf(why, wn, "%.150s", *c->errbuf ? c->errbuf : curl_easy_strerror(cc));
+        *rc = etcd_curl_failure(e, cc, url, c->errbuf, ctx);
+        if (cc == CURLE_ABORTED_BY_CALLBACK || *rc == IMI_ETIMEDOUT || cc == CURLE_OUT_OF_MEMORY)
+            return TRY_STOP;
+        /* A broken or silent connection: the request may have applied. */
+        return not_sent(cc) || idempotent ? TRY_NEXT : TRY_STOP;
+    }
+    if (status == 200) {
+        *rc = IMI_OK;
+        if (!etcd_jr_valid((etcd_jv){ .p = body, .end = body + c->len })) {
+            *rc = e->host->error(IMI_EDRIVER, 0, "etcd: %s: a reply that is not JSON or nested "
+                                 "deeper than %d levels", url, ETCD_JSON_MAX_DEPTH);
+            return TRY_STOP;
+        }
+        return TRY_OK;
+    }
+    json_t *j = json_loadb(body, c->len, 0, NULL);
+    const char *msg = json_string_value(json_object_get(j, "message"));
+    snprintf(why, wn, "HTTP %ld: %.120s", status, msg ? msg : body);
+    int verdict = TRY_STOP;
+    if (j && e->user && !(flags & ETCD_NO_TOKEN) && etcd_token_rejected(msg))
+        verdict = TRY_AUTH;
+    else if (j && not_applied(msg))
+        verdict = TRY_NEXT;
+    else if (idempotent && status >= 500)
+        verdict = TRY_NEXT;
+    if (!j && strstr(body, "CommonName of client"))
+        /* etcd 3.4 with auth on refuses gateway requests whose client certificate has a
+         * CN (it would otherwise be taken for a user name). */
+        *rc = e->host->error(IMI_ECONFIG, status, "etcd: %s: refused: with auth enabled, etcd "
+                             "takes no client certificate with a CommonName over its gateway "
+                             "(use one without CN)", url);
+    else
+        *rc = j ? etcd_error_from_json(e, j, status)
+                : e->host->error(IMI_EUNAVAILABLE, status, "etcd: %s: HTTP %ld: %.80s", url,
+                                 status, c->len ? body : "(empty)");
+    json_decref(j);
+    return verdict;
+}
+
+static void sleep_ms(int64_t ms)
+{
+    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
+    nanosleep(&ts, NULL);
+}
+
 int etcd_post(etcd *e, const imi_ctx *ctx, const char *path, const char *body, size_t blen,
-              etcd_reply *r)
+              unsigned flags, etcd_reply *r)
 {
     *r = (etcd_reply){ 0 };
+    int64_t deadline = e->host->ctx_deadline_ns(ctx);
+    if (!deadline)
+        deadline = e->host->mono_ns() + e->default_timeout_ms * 1000000;
+    int rc;
+    if (e->user && !(flags & ETCD_NO_TOKEN) && atomic_load(&e->token_gen) == 0 &&
+        (rc = etcd_authenticate(e, ctx, 0)))
+        return rc;
     etcd_conn *c = conn_get(e);
     if (!c)
         return e->host->error(IMI_ENOMEM, 0, "out of memory");
-    char url[512];
-    CURLcode cc = CURLE_OK;
-    long status = 0;
-    for (size_t attempt = 0; attempt < e->n_endpoints; attempt++) {
+    char url[512], why[160] = "";
+    bool reauthed = false, answered = false;
+    size_t failures = 0;
+    int64_t pause_ms = 25;
+    for (;;) {
         size_t idx;
         snprintf(url, sizeof url, "%s%s", etcd_endpoint(e, &idx), path);
-        cc = perform(e, c, ctx, url, body, blen, &status);
-        if (cc == CURLE_OK)
+        int64_t left = (deadline - e->host->mono_ns()) / 1000000;
+        if (left <= 0 && failures) {
+            /* spent on earlier attempts: the answer is the deadline, not the last failure */
+            rc = e->host->error(IMI_ETIMEDOUT, 0, "etcd: %s: deadline passed after %zu "
+                                "attempts; the last: %s", url, failures, why);
             break;
-        if (cc != CURLE_ABORTED_BY_CALLBACK)
+        }
+        uint64_t gen;
+        long status;
+        CURLcode cc = perform(e, c, ctx, url, body, blen, left, flags, &gen, &status);
+        int v = verdict(e, c, ctx, url, cc, status, flags, &rc, why, sizeof why);
+        if (cc != CURLE_OK && cc != CURLE_ABORTED_BY_CALLBACK && rc != IMI_ETIMEDOUT)
             etcd_endpoint_failed(e, idx);
-        if (!not_sent(cc))
+        if (v == TRY_OK || v == TRY_STOP)
             break;
-    }
-    int rc = IMI_OK;
-    if (cc != CURLE_OK) {
-        rc = curl_failure(e, cc, url, c->errbuf, ctx);
-    } else if (status != 200) {
-        json_t *j = json_loadb(c->buf ? c->buf : "", c->len, 0, NULL);
-        rc = j ? etcd_error_from_json(e, j, status)
-               : e->host->error(IMI_EUNAVAILABLE, status, "etcd: %s: HTTP %ld: %.80s", url, status,
-                                c->len ? c->buf : "(empty)");
-        json_decref(j);
+        if (e->host->ctx_canceled(ctx)) {
+            rc = e->host->error(IMI_ECANCELED, 0, "etcd: %s: canceled", url);
+            break;
+        }
+        if (v == TRY_AUTH) {
+            if (reauthed || (rc = etcd_authenticate(e, ctx, gen)))
+                break;
+            reauthed = true;
+            continue;
+        }
+        /* TRY_NEXT: the next member; when all of them failed and one at least answered
+         * (e.g. "no leader": an election, about a second), a pause and another round, up
+         * to the deadline. When none answered, the cluster is down: no second round. */
+        if (cc == CURLE_OK) {
+            etcd_endpoint_failed(e, idx);
+            answered = true;
+        }
+        /* A TLS mismatch on every member is the config's fault: no second round. */
+        if (++failures >= e->n_endpoints && rc == IMI_ECONFIG)
+            break;
+        if (failures % e->n_endpoints == 0) {
+            left = (deadline - e->host->mono_ns()) / 1000000;
+            if (left <= pause_ms || !answered)
+                break;
+            answered = false;
+            sleep_ms(pause_ms);
+            pause_ms = pause_ms * 2 > 400 ? 400 : pause_ms * 2;
+        }
     }
     if (rc) {
         conn_put(e, c);
@@ -380,7 +450,8 @@ void etcd_reply_done(etcd *e, etcd_reply *r)
     r->conn = NULL;
 }
 
-int etcd_call(etcd *e, const imi_ctx *ctx, const char *path, json_t *req, json_t **resp)
+int etcd_call(etcd *e, const imi_ctx *ctx, const char *path, json_t *req, unsigned flags,
+              json_t **resp)
 {
     *resp = NULL;
     char *body = req ? json_dumps(req, JSON_COMPACT) : NULL;
@@ -388,7 +459,7 @@ int etcd_call(etcd *e, const imi_ctx *ctx, const char *path, json_t *req, json_t
     if (!body)
         return e->host->error(IMI_ENOMEM, 0, "out of memory");
     etcd_reply r;
-    int rc = etcd_post(e, ctx, path, body, strlen(body), &r);
+    int rc = etcd_post(e, ctx, path, body, strlen(body), flags, &r);
     free(body);
     if (rc)
         return rc;

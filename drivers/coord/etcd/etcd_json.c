@@ -107,42 +107,76 @@ static const char *skip_string(const char *p, const char *end)
     return NULL;
 }
 
-/* The end of the value starting at p; NULL when it is not valid. */
+/* Past `"key" :` at p (after an object's '{' or ','); NULL when it is not there. */
+static const char *member_key(const char *p, const char *end)
+{
+    if (p >= end || *p != '"' || !(p = skip_string(p, end)))
+        return NULL;
+    p = ws(p, end);
+    return p < end && *p == ':' ? p + 1 : NULL;
+}
+
+/* The end of the value starting at p; NULL when it is not valid or nested deeper than
+ * ETCD_JSON_MAX_DEPTH. A loop with a stack of the open containers' closing brackets, not
+ * recursion: a hostile reply nested a million levels deep costs nothing but a refusal. */
 static const char *skip_value(const char *p, const char *end)
 {
-    p = ws(p, end);
-    if (p >= end)
-        return NULL;
-    if (*p == '"')
-        return skip_string(p, end);
-    if (*p == '{' || *p == '[') {
-        char close = *p == '{' ? '}' : ']';
-        p = ws(p + 1, end);
-        if (p < end && *p == close)
-            return p + 1;
-        for (;;) {
-            if (close == '}') {
-                if (p >= end || *p != '"' || !(p = skip_string(p, end)))
+    char open[ETCD_JSON_MAX_DEPTH];
+    size_t depth = 0;
+    for (;;) {
+        /* one value at p */
+        p = ws(p, end);
+        if (p >= end)
+            return NULL;
+        if (*p == '{' || *p == '[') {
+            char close = *p == '{' ? '}' : ']';
+            p = ws(p + 1, end);
+            if (p < end && *p == close) {
+                p++;
+            } else {
+                if (depth == ETCD_JSON_MAX_DEPTH)
                     return NULL;
-                p = ws(p, end);
-                if (p >= end || *p++ != ':')
+                open[depth++] = close;
+                if (close == '}' && !(p = member_key(p, end)))
                     return NULL;
-            }
-            if (!(p = skip_value(p, end)))
-                return NULL;
-            p = ws(p, end);
-            if (p < end && *p == ',') {
-                p = ws(p + 1, end);
                 continue;
             }
-            return p < end && *p == close ? p + 1 : NULL;
+        } else if (*p == '"') {
+            if (!(p = skip_string(p, end)))
+                return NULL;
+        } else { /* number, true, false, null */
+            const char *s = p;
+            while (p < end && !strchr(",}] \t\r\n", *p))
+                p++;
+            if (p == s)
+                return NULL;
+        }
+        /* after a value: close what ends here, or go on to the next member or element */
+        for (;;) {
+            if (depth == 0)
+                return p;
+            p = ws(p, end);
+            if (p >= end)
+                return NULL;
+            if (*p == open[depth - 1]) {
+                p++;
+                depth--;
+                continue;
+            }
+            if (*p != ',')
+                return NULL;
+            p = ws(p + 1, end);
+            if (open[depth - 1] == '}' && !(p = member_key(p, end)))
+                return NULL;
+            break;
         }
     }
-    /* number, true, false, null */
-    const char *s = p;
-    while (p < end && !strchr(",}] \t\r\n", *p))
-        p++;
-    return p > s ? p : NULL;
+}
+
+bool etcd_jr_valid(etcd_jv v)
+{
+    const char *e = skip_value(v.p, v.end);
+    return e && ws(e, v.end) == v.end;
 }
 
 bool etcd_jr_member(etcd_jv obj, const char *name, etcd_jv *out)

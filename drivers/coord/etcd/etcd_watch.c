@@ -32,7 +32,12 @@ struct etcd_watch {
     /* the stream being read (thread only) */
     char *buf;
     size_t len, cap;
-    bool created, end_stream, resume_now;
+    bool created, end_stream, resume_now, too_big;
+    bool token_rejected;           /* etcd refused the token: authenticate again */
+    uint64_t token_gen;            /* the token generation of the stream */
+    int rejects;                   /* streams refused for their token in a row */
+    char errbuf[CURL_ERROR_SIZE];
+    char last_msg[1024];           /* why the last attempt failed, for watch_start */
 };
 
 static void signal_started(etcd_watch *w)
@@ -71,7 +76,17 @@ static void on_message(etcd_watch *w, json_t *msg)
     json_t *r = json_object_get(msg, "result");
     if (!r) { /* {"error":...}: the server ends the stream */
         w->last_rc = etcd_error_from_json(w->e, json_object_get(msg, "error"), 200);
+        snprintf(w->last_msg, sizeof w->last_msg, "etcd: watch: the server ended the stream");
         w->end_stream = true;
+        return;
+    }
+    /* A refused token comes as a watch created and canceled at once. */
+    if (json_is_true(json_object_get(r, "canceled")) &&
+        etcd_token_rejected(json_string_value(json_object_get(r, "cancel_reason")))) {
+        w->token_rejected = true;
+        w->end_stream = true;
+        w->last_rc = IMI_EUNAVAILABLE;
+        snprintf(w->last_msg, sizeof w->last_msg, "etcd: watch: the auth token was refused");
         return;
     }
     if (json_is_true(json_object_get(r, "created"))) {
@@ -98,6 +113,11 @@ static size_t on_data(char *ptr, size_t size, size_t n, void *ud)
 {
     etcd_watch *w = ud;
     size_t add = size * n;
+    /* One message (a line) may not pass max_reply_size. */
+    if (add > w->e->max_reply || w->len > w->e->max_reply - add) {
+        w->too_big = true;
+        return 0;
+    }
     if (w->len + add + 1 > w->cap) {
         size_t cap = w->cap ? w->cap : 8192;
         while (cap < w->len + add + 1)
@@ -148,17 +168,32 @@ static void stream_once(etcd_watch *w)
     etcd *e = w->e;
     size_t idx;
     char url[512];
+    w->len = 0;
+    w->created = w->end_stream = w->resume_now = w->too_big = false;
+    if (e->user && (w->token_rejected || atomic_load(&e->token_gen) == 0)) {
+        /* the ctx of the watch's start is gone: a bounded call of its own */
+        w->token_rejected = false;
+        if ((w->last_rc = etcd_authenticate(e, NULL, w->token_gen))) {
+            snprintf(w->last_msg, sizeof w->last_msg, "etcd: watch: user '%s' could not "
+                     "authenticate", e->user);
+            return;
+        }
+    }
     snprintf(url, sizeof url, "%s/v3/watch", etcd_endpoint(e, &idx));
     char *body = request_body(w);
-    CURL *h = body ? curl_easy_init() : NULL;
+    struct curl_slist *hdrs = body ? etcd_headers(e, &w->token_gen) : NULL;
+    CURL *h = hdrs ? curl_easy_init() : NULL;
     if (!h) {
         free(body);
-        w->last_rc = e->host->error(IMI_ENOMEM, 0, "out of memory");
+        curl_slist_free_all(hdrs);
+        w->last_rc = IMI_ENOMEM;
+        snprintf(w->last_msg, sizeof w->last_msg, "out of memory");
         return;
     }
-    w->len = 0;
-    w->created = w->end_stream = w->resume_now = false;
     etcd_curl_common(e, h);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+    w->errbuf[0] = '\0';
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, w->errbuf);
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_COPYPOSTFIELDS, body);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)e->connect_timeout_ms);
@@ -182,14 +217,28 @@ static void stream_once(etcd_watch *w)
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
     curl_multi_remove_handle(w->multi, h);
     curl_easy_cleanup(h);
+    curl_slist_free_all(hdrs);
     if (atomic_load(&w->stop) || w->end_stream)
         return;
-    if (cc != CURLE_OK || status != 200 || !w->created) {
+    if (w->too_big) {
+        w->last_rc = IMI_EDRIVER;
+        snprintf(w->last_msg, sizeof w->last_msg, "etcd: watch on %s: a message larger than "
+                 "max_reply_size (%zu bytes)", url, e->max_reply);
+    } else if (cc != CURLE_OK || status != 200 || !w->created) {
         etcd_endpoint_failed(e, idx);
-        w->last_rc = e->host->error(IMI_EUNAVAILABLE, cc, "etcd: watch on %s: %s (HTTP %ld)",
-                                    url, curl_easy_strerror(cc), status);
+        w->last_rc = IMI_EUNAVAILABLE;
+        if (cc != CURLE_OK) {
+            /* the same code and words as a unary call's failure */
+            w->last_rc = etcd_curl_failure(e, cc, url, w->errbuf, NULL);
+            snprintf(w->last_msg, sizeof w->last_msg, "etcd: watch on %s: %s%s", url,
+                     w->last_rc == IMI_ECONFIG ? "TLS: " : "",
+                     *w->errbuf ? w->errbuf : curl_easy_strerror(cc));
+        } else {
+            snprintf(w->last_msg, sizeof w->last_msg, "etcd: watch on %s: HTTP %ld", url, status);
+        }
     } else {
-        w->last_rc = e->host->error(IMI_EUNAVAILABLE, 0, "etcd: watch stream on %s ended", url);
+        w->last_rc = IMI_EUNAVAILABLE;
+        snprintf(w->last_msg, sizeof w->last_msg, "etcd: watch stream on %s ended", url);
     }
 }
 
@@ -201,7 +250,9 @@ static void *watch_main(void *arg)
         stream_once(w);
         if (w->created)
             backoff = BACKOFF_MIN_MS;
-        if (atomic_load(&w->stop) || w->resume_now)
+        /* A refused token is renewed at once, but only once in a row. */
+        w->rejects = w->token_rejected ? w->rejects + 1 : 0;
+        if (atomic_load(&w->stop) || w->resume_now || (w->token_rejected && w->rejects < 2))
             continue;
         /* Wait before reconnecting; cancel cuts the wait short. */
         struct timespec ts;
@@ -249,13 +300,13 @@ static int check_revision(etcd *e, const imi_ctx *ctx, etcd_watch *w, int64_t re
     json_object_set(req, "key", w->key);
     json_object_set_new(req, "revision", etcd_jint_str(rev));
     json_object_set_new(req, "count_only", json_true());
-    int rc = etcd_call(e, ctx, "/v3/kv/range", req, &resp);
+    int rc = etcd_call(e, ctx, "/v3/kv/range", req, ETCD_IDEMPOTENT, &resp);
     json_decref(resp);
     if (rc != IMI_ECONFLICT)
         return rc;
     /* OutOfRange is also what a future revision gives: that one is fine to watch from. */
-    if ((rc = etcd_call(e, ctx, "/v3/kv/range", json_pack("{s:O,s:b}", "key", w->key,
-                                                          "count_only", 1), &resp)))
+    json_t *now = json_pack("{s:O,s:b}", "key", w->key, "count_only", 1);
+    if ((rc = etcd_call(e, ctx, "/v3/kv/range", now, ETCD_IDEMPOTENT, &resp)))
         return rc;
     int64_t current = etcd_jint(json_object_get(resp, "header"), "revision");
     json_decref(resp);
@@ -268,6 +319,10 @@ int etcd_watch_start(void *st, const imi_ctx *ctx, const char *key, size_t klen,
                      int64_t start_rev, imi_coord_driver_event_fn fn, void *ud, void **out)
 {
     etcd *e = st;
+    /* A refused user or password is reported here rather than from the watch thread. */
+    int rc = e->user && atomic_load(&e->token_gen) == 0 ? etcd_authenticate(e, ctx, 0) : IMI_OK;
+    if (rc)
+        return rc;
     etcd_watch *w = calloc(1, sizeof *w);
     if (!w)
         return e->host->error(IMI_ENOMEM, 0, "out of memory");
@@ -284,7 +339,7 @@ int etcd_watch_start(void *st, const imi_ctx *ctx, const char *key, size_t klen,
         watch_free(w);
         return e->host->error(IMI_ENOMEM, 0, "out of memory");
     }
-    int rc = start_rev > 0 ? check_revision(e, ctx, w, start_rev) : IMI_OK;
+    rc = start_rev > 0 ? check_revision(e, ctx, w, start_rev) : IMI_OK;
     if (rc) {
         watch_free(w);
         return rc;
@@ -313,8 +368,7 @@ int etcd_watch_start(void *st, const imi_ctx *ctx, const char *key, size_t klen,
     if (!started) {
         stop_and_join(w);
         rc = e->host->ctx_canceled(ctx) ? e->host->error(IMI_ECANCELED, 0, "etcd: watch canceled")
-             : w->last_rc ? e->host->error(w->last_rc, 0, "etcd: the watch could not be "
-                                           "established before the deadline")
+             : w->last_rc ? e->host->error(w->last_rc, 0, "%s", w->last_msg)
                           : e->host->error(IMI_ETIMEDOUT, 0, "etcd: no watch confirmation "
                                            "before the deadline");
         watch_free(w);
