@@ -13,7 +13,7 @@
 #include <string.h>
 #include <criterion/criterion.h>
 #include <nats/nats.h>
-#include "nats_it.h"
+#include "mq_it.h"
 
 static char run[32];
 

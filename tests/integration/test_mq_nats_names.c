@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <criterion/criterion.h>
-#include "nats_it.h"
+#include "mq_it.h"
 
 static char run[32];
 

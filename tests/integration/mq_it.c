@@ -1,16 +1,16 @@
-/* Helpers of the NATS integration tests (nats_it.h). */
+/* Helpers of the mq cluster, TLS and naming tests (mq_it.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <criterion/criterion.h>
-#include "nats_it.h"
+#include "mq_it.h"
 
 const char *it_env(const char *name)
 {
     const char *v = getenv(name);
-    cr_assert(v && *v, "%s is not set: run this test through tests/integration/"
-              "mq_nats_cluster.sh, which starts the servers", name);
+    cr_assert(v && *v, "%s is not set: run this test through its script in tests/integration"
+              " (mq_nats_cluster.sh, mq_kafka_cluster.sh), which starts the servers", name);
     return v;
 }
 

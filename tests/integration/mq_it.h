@@ -1,8 +1,8 @@
-/* What the NATS cluster, TLS and naming tests share: apps from config text, a consumer
+/* What the mq cluster, TLS and naming tests share: apps from config text, a consumer
  * that counts what it sees, publishing that retries while the cluster recovers, and the
  * topology script (tools/clusters/nats.sh, through $IMI_NATS_CLUSTER_CTL). */
-#ifndef IMI_TESTS_NATS_IT_H
-#define IMI_TESTS_NATS_IT_H
+#ifndef IMI_TESTS_MQ_IT_H
+#define IMI_TESTS_MQ_IT_H
 
 #include <pthread.h>
 #include <stdbool.h>
