@@ -168,3 +168,31 @@ Test(config_examples, every_built_driver_has_one)
     closedir(d);
     cr_expect_geq(seen, 12, "only %d drivers in %s", seen, dir);
 }
+
+/* config/examples/<kind>-<driver>-<topology>.ini: examples for a topology (a cluster,
+ * TLS, SASL) that show only the keys differing from the driver's own example. Each loads,
+ * names its driver and passes the key checks of opening; `offline_ok`: it opens with no
+ * server at all (the client connects later). */
+static void check_topology(const char *kind, const char *driver, const char *topology,
+                           bool offline_ok)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s-%s-%s.ini", EXAMPLES, kind, driver, topology);
+    imi_app *app;
+    cr_assert_eq(imi_app_open(path, &app), IMI_OK, "%s", imi_error_message());
+    cr_assert_str_eq(imi_config_get(imi_app_config(app), kind, "driver", NULL), driver);
+    void *h = NULL;
+    int rc = ops_of(kind)->open(app, &h);
+    if (offline_ok)
+        cr_expect_eq(rc, IMI_OK, "%s: %s (%s)", path, imi_error_message(), imi_err_name(rc));
+    else
+        cr_expect(rc == IMI_OK || rc == IMI_EUNAVAILABLE || rc == IMI_ETIMEDOUT,
+                  "%s: %s (%s)", path, imi_error_message(), imi_err_name(rc));
+    if (h)
+        ops_of(kind)->free(h);
+    imi_app_close(app);
+}
+
+Test(config_examples, mq_nats_cluster) { check_topology("mq", "nats", "cluster", false); }
+Test(config_examples, mq_nats_tls) { check_topology("mq", "nats", "tls", false); }
+Test(config_examples, mq_kafka_sasl_ssl) { check_topology("mq", "kafka", "sasl-ssl", true); }
