@@ -105,12 +105,15 @@ int it_publish(imi_mq *mq, const char *topic, long id, long attempt_ms)
     return rc;
 }
 
+int it_last_failure;
+
 int it_publish_retrying(imi_mq *mq, const char *topic, long id, long ms, long *retries)
 {
     int64_t end = it_now_ms() + ms;
     int rc;
     while ((rc = it_publish(mq, topic, id, 1000)) != IMI_OK && it_now_ms() < end) {
         (*retries)++;
+        it_last_failure = rc;
         it_sleep_ms(20);
     }
     return rc;

@@ -42,7 +42,9 @@ long it_wait_unique(it_seen *s, long want, long ms);
 
 /* Publishes "<id>" to topic, one attempt of attempt_ms; returns the code. */
 int it_publish(imi_mq *mq, const char *topic, long id, long attempt_ms);
-/* Publishes until it succeeds or ms passed; counts the failed attempts in *retries. */
+/* Publishes until it succeeds or ms passed; counts the failed attempts in *retries and
+ * keeps the code of the last one in it_last_failure. */
+extern int it_last_failure;
 int it_publish_retrying(imi_mq *mq, const char *topic, long id, long ms, long *retries);
 
 /* Runs "$IMI_NATS_CLUSTER_CTL ARGS" (the topology script); fails the test on error. */

@@ -115,9 +115,10 @@ Test(mq_nats_cluster, jetstream_r3_leader_killed_mid_stream_loses_nothing, .init
     imi_mq_sub_free(sub);
     stream_leader(stream, now_leader, sizeof now_leader, &current);
     printf("mq nats cluster: R3 stream leader %s killed (new leader %s): first publish "
-           "%ld ms after the kill, slowest publish %ld ms, %ld failed attempts; consumer: "
+           "%ld ms after the kill, slowest publish %ld ms, %ld failed attempts (%s); consumer: "
            "first new message %lld ms after the kill, all %ld of %d after %ld ms, %ld "
            "duplicates\n", leader, now_leader, first_after, slowest, retries,
+           retries ? imi_err_name(it_last_failure) : "-",
            (long long)(s.first_since_ms - killed), got, N, all_ms, s.dups);
     cr_expect_eq(got, N, "%ld of %d consumed", got, N);
     cr_expect_eq(s.foreign, 0);

@@ -125,6 +125,11 @@ int nats_ensure_stream(nats_mq *n, jsCtx *js, const char *topic)
     natsStatus s = js_AddStream(NULL, js, &cfg, NULL, &jerr);
     /* The server answers a create of an identical stream with success, of a stream with
      * the same name and another config with "name in use": then look at what it holds. */
+    if (s != NATS_OK && jerr == JSStreamSubjectOverlapErr)
+        return n->host->error(IMI_EEXISTS, jerr, "nats: creating stream %s: another stream "
+                              "already holds subject %s (one named by an earlier version, "
+                              "which wrote '.' as \"_d\" and '_' as \"__\", or another "
+                              "application's): remove it or move its messages", name, topic);
     if (s != NATS_OK && jerr != JSStreamNameExistErr)
         return nats_error(n, s, "creating the stream");
     if (s != NATS_OK && (rc = check_existing(n, js, name, topic)))
