@@ -14,6 +14,7 @@ server_pkgs=(
     redis-server redis-tools memcached libmemcached-tools
     mariadb-server mariadb-client nats-server etcd-server etcd-client
     postgresql postgresql-contrib kcat curl
+    openssl ca-certificates
 )
 
 want=("${build_pkgs[@]}")
