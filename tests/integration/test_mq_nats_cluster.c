@@ -328,3 +328,33 @@ Test(mq_nats_secure, token_right_and_wrong)
         imi_mq_free(mq);
     imi_app_close(app);
 }
+
+/* Combinations nats.c would take and then use half of are refused before connecting. */
+Test(mq_nats_secure, half_settings_are_refused_at_open)
+{
+    static const struct { const char *keys, *reason; } cases[] = {
+        { "cert_file = /etc/hostname", "cert_file and key_file go together" },
+        { "user = \npassword = p", "password without user" },
+        { "user = u\ntoken = t", "token and user exclude each other" },
+        { "tls_hostname = localhost", "tls_hostname without TLS" },
+        { "replicas = 0", "replicas must be 1 to 5" },
+        { "url = ,", "no server in the list" },
+        { "ca_file = /nonexistent/ca.pem", "ca_file" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char keys[512];
+        bool own_url = !strncmp(cases[i].keys, "url", 3);
+        snprintf(keys, sizeof keys, "%s%s\ntimeout = 2s\n%s", own_url ? "" : "url = ",
+                 own_url ? "" : it_env("IMI_NATS_TOKEN_URL"), cases[i].keys);
+        imi_app *app = it_app(keys);
+        imi_mq *mq;
+        int rc = it_mq_open(app, &mq);
+        cr_expect_eq(rc, IMI_ECONFIG, "%s: %s (%s)", cases[i].keys, imi_err_name(rc),
+                     imi_error_message());
+        cr_expect(strstr(imi_error_message(), cases[i].reason), "%s: %s", cases[i].keys,
+                  imi_error_message());
+        if (mq)
+            imi_mq_free(mq);
+        imi_app_close(app);
+    }
+}

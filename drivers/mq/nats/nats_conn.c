@@ -79,9 +79,10 @@ static int set_servers(nats_mq *n)
         urls[count++] = u;
     }
     natsStatus s = count ? natsOptions_SetServers(n->opts, urls, count) : NATS_INVALID_ARG;
+    /* (The URLs are not printed: they may hold a password.) */
     int rc = s == NATS_OK ? IMI_OK
-           : n->host->error(IMI_ECONFIG, s, "[%s] url '%s': %s", inst, opt(n, OPT_URL),
-                            count ? nats_GetLastError(NULL) : "no server");
+           : n->host->error(IMI_ECONFIG, s, "[%s] url: %s", inst,
+                            count ? natsStatus_GetText(s) : "no server in the list");
     free(copy);
     return rc;
 }
