@@ -82,6 +82,8 @@ CONF
 }
 
 spawn() { # NAME
+    # A server left over from another run would pass for this one.
+    ! healthy "$1" || die "$1: something already answers on port $(mon_port "$1") (another run?)"
     mkdir -p "$dir/$1"
     if [[ $1 == n* ]]; then node_conf "$1"; else secure_conf "$1"; fi >"$dir/$1/server.conf"
     (setsid nats-server -c "$dir/$1/server.conf" >"$dir/$1/log" 2>&1 & echo $! >"$dir/$1/pid")
@@ -100,7 +102,10 @@ meta_leader() {
 ready() { # NAME...
     local n
     for n in "$@"; do
-        wait_for 20 healthy "$n" || { tail -n 20 "$dir/$n/log" >&2; die "$n did not start"; }
+        if ! wait_for 20 healthy "$n" || ! kill -0 "$(cat "$dir/$n/pid")" 2>/dev/null; then
+            tail -n 20 "$dir/$n/log" >&2
+            die "$n did not start"
+        fi
     done
 }
 
