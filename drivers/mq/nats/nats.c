@@ -381,6 +381,27 @@ static int make_msg(nats_mq *n, const imi_mq_msg *m, natsMsg **out)
     return IMI_OK;
 }
 
+/* While a clustered stream elects a new leader (its old one died), nobody answers its
+ * subject and the server stores nothing: such a publish is sent again, every 50 ms until
+ * the deadline, without risk of a duplicate. */
+static natsStatus js_publish_sync(nats_mq *n, const imi_ctx *ctx, natsMsg *msg, int64_t ms)
+{
+    int64_t deadline = n->host->mono_ns() + ms * 1000000;
+    for (;;) {
+        jsPubOptions po;
+        jsPubOptions_Init(&po);
+        po.MaxWait = ms > 0 ? ms : 1;
+        jsErrCode jerr = 0;
+        natsStatus s = js_PublishMsg(NULL, n->js, msg, &po, &jerr);
+        ms = (deadline - n->host->mono_ns()) / 1000000;
+        if (s != NATS_NO_RESPONDERS || ms < 60 || n->host->ctx_canceled(ctx))
+            return s;
+        struct timespec pause = { 0, 50000000 };
+        nanosleep(&pause, NULL);
+        ms -= 50;
+    }
+}
+
 static int nats_publish(void *st, const imi_ctx *ctx, const imi_mq_msg *m)
 {
     nats_mq *n = st;
@@ -396,11 +417,7 @@ static int nats_publish(void *st, const imi_ctx *ctx, const imi_mq_msg *m)
         return rc;
     natsStatus s;
     if (n->jetstream) {
-        jsPubOptions po;
-        jsPubOptions_Init(&po);
-        po.MaxWait = ms > 0 ? ms : 1;
-        jsErrCode jerr = 0;
-        s = js_PublishMsg(NULL, n->js, msg, &po, &jerr);
+        s = js_publish_sync(n, ctx, msg, ms);
     } else {
         s = natsConnection_PublishMsg(n->nc, msg);
         if (s == NATS_OK)
