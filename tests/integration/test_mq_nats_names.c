@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <criterion/criterion.h>
+#include <nats/nats.h>
 #include "mq_it.h"
 
 static char run[32];
@@ -157,4 +158,46 @@ Test(mq_nats_names, prefix_that_cannot_start_a_stream_name_is_refused)
     if (mq)
         imi_mq_free(mq);
     imi_app_close(app);
+}
+
+/* Topics and groups whose names fit keep the names earlier versions gave them ('.' as
+ * "_d", '_' as "__"), so that an upgrade finds its streams and its groups' positions. */
+Test(mq_nats_names, short_names_are_the_earlier_ones, .timeout = 60)
+{
+    char topic[64], group[64], stream[128], durable[128];
+    snprintf(topic, sizeof topic, "%s.old_name", run);
+    snprintf(group, sizeof group, "svc.%s_g", run);
+    snprintf(stream, sizeof stream, "IMI_%s_dold__name", run);
+    snprintf(durable, sizeof durable, "svc_d%s__g", run);
+    imi_app *app = js_app("IMI_");
+    imi_mq *mq;
+    cr_assert_eq(it_mq_open(app, &mq), IMI_OK, "%s", imi_error_message());
+    it_seen s;
+    it_seen_init(&s, 4, topic);
+    imi_mq_sub *sub = subscribe(mq, topic, group, &s);
+    cr_assert_eq(it_publish(mq, topic, 1, 5000), IMI_OK, "%s", imi_error_message());
+    cr_expect_eq(it_wait_unique(&s, 1, 10000), 1);
+    imi_mq_sub_free(sub);
+    it_seen_free(&s);
+    imi_mq_free(mq);
+    imi_app_close(app);
+
+    natsConnection *nc = NULL;
+    jsCtx *js = NULL;
+    jsStreamInfo *si = NULL;
+    jsConsumerInfo *ci = NULL;
+    jsErrCode jerr = 0;
+    char url[256];
+    snprintf(url, sizeof url, "%s", it_env("IMI_NATS_CLUSTER_URLS"));
+    url[strcspn(url, ",")] = '\0';
+    cr_assert_eq(natsConnection_ConnectTo(&nc, url), NATS_OK, "%s", nats_GetLastError(NULL));
+    cr_assert_eq(natsConnection_JetStream(&js, nc, NULL), NATS_OK);
+    cr_expect_eq(js_GetStreamInfo(&si, js, stream, NULL, &jerr), NATS_OK, "no stream %s",
+                 stream);
+    cr_expect_eq(js_GetConsumerInfo(&ci, js, stream, durable, NULL, &jerr), NATS_OK,
+                 "no durable %s on %s", durable, stream);
+    jsStreamInfo_Destroy(si);
+    jsConsumerInfo_Destroy(ci);
+    jsCtx_Destroy(js);
+    natsConnection_Destroy(nc);
 }

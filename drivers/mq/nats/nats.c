@@ -20,8 +20,8 @@ static const imi_option_spec nats_options[] = {
                         .help = "true: durable JetStream streams and consumers; false: core NATS" },
     [OPT_STREAM_PREFIX] = { .name = "stream_prefix", .type = IMI_OPT_STRING,
                             .default_value = "IMI_",
-                            .help = "JetStream: stream names are this plus the topic with '.' as '~' "
-                                    "(at most 55 of [A-Za-z0-9_-])" },
+                            .help = "JetStream: stream names are this plus the topic, '.' as \"_d\" and "
+                                    "'_' as \"__\" (at most 54 of [A-Za-z0-9_-])" },
     [OPT_STORAGE] = { .name = "storage", .type = IMI_OPT_STRING, .default_value = "file",
                       .help = "JetStream stream storage: file or memory" },
     [OPT_ACK_WAIT] = { .name = "ack_wait", .type = IMI_OPT_DURATION, .default_value = "30s",

@@ -20,7 +20,7 @@
 /* The longest stream or consumer name: the server stores each as a file name. */
 #define NATS_NAME_MAX 255
 /* The longest stream_prefix: with it, every topic of the front-end's 200 bytes fits. */
-#define NATS_PREFIX_MAX 55
+#define NATS_PREFIX_MAX 54
 
 enum { OPT_URL, OPT_JETSTREAM, OPT_STREAM_PREFIX, OPT_STORAGE, OPT_ACK_WAIT,
        OPT_RECONNECT_WAIT, OPT_MAX_PENDING, OPT_REPLICAS, OPT_TLS, OPT_CA_FILE, OPT_CERT_FILE,
@@ -75,10 +75,10 @@ int nats_connect(nats_mq *n, natsConnection **out);
 
 /* IMI_OK, or IMI_ECONFIG naming the option, for a stream_prefix names can start with. */
 int nats_check_prefix(const nats_mq *n, const char *prefix);
-/* The stream that holds topic ("<stream_prefix><topic with '.' as '~'>") into buf of
- * NATS_NAME_MAX + 1 bytes, or IMI_EINVALID when it has no such name. */
+/* The stream that holds topic (stream_prefix and the topic's encoding, nats_names.c) into
+ * buf of NATS_NAME_MAX + 1 bytes, or IMI_EINVALID when it has no such name. */
 int nats_stream_name(const nats_mq *n, const char *topic, char *buf);
-/* The durable consumer of group ("<group with '.' as '~'>"), the same way. */
+/* The durable consumer of group (the group's encoding), the same way. */
 int nats_durable_name(const nats_mq *n, const char *group, char *buf);
 /* Creates the stream of topic unless it is known to exist; a stream of that name with
  * other subjects is IMI_EEXISTS. */

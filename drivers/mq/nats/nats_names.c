@@ -3,10 +3,15 @@
  * never a cut, so that two distinct topics (or groups) can never share a stream (or a
  * durable).
  *
- * The encoding keeps [A-Za-z0-9_-] and writes '.' (which stream and consumer names may
- * not hold) as '~', which no topic or group holds: one byte for one byte, so a topic of
- * the front-end's 200 bytes always fits with a prefix of up to NATS_PREFIX_MAX bytes.
- * Any other byte has no encoding here and is refused.
+ * Stream and consumer names may not hold '.'. Two encodings of [A-Za-z0-9._-], told apart
+ * by a '~' (which no topic or group holds):
+ *  - short: '.' as "_d", '_' as "__", the rest as is: the names of earlier versions, so
+ *    that existing streams and durables keep theirs (a new durable name would start the
+ *    group over from the first message). Names without '~'.
+ *  - long, when the short one does not fit: '~' then the name with '.' as '~', one byte
+ *    for one, so that a topic of the front-end's 200 bytes fits with a prefix of up to
+ *    NATS_PREFIX_MAX bytes. Names with a '~' right after the prefix.
+ * A name that fits neither, or a byte with no encoding, is refused.
  *
  * A stream that exists under the name with another subject set (another application, or
  * another stream_prefix that happens to give the same name) is an error, not a success:
@@ -23,27 +28,35 @@ static bool plain_byte(unsigned char c)
 }
 
 /* Encodes `in` after `prefix` into buf (NATS_NAME_MAX + 1 bytes); IMI_EINVALID with the
- * reason when a byte has no encoding or the result is longer than the server takes. */
+ * reason when a byte has no encoding or no encoding fits. */
 static int encode(const nats_mq *n, const char *what, const char *prefix, const char *in,
                   char *buf)
 {
-    size_t o = strlen(prefix), len = strlen(in);
+    size_t o = strlen(prefix), len = strlen(in), escaped = 0;
     if (!len)
         return n->host->error(IMI_EINVALID, 0, "nats: [%s] empty %s", n->env->instance, what);
-    if (o + len > NATS_NAME_MAX)
-        return n->host->error(IMI_EINVALID, 0, "nats: [%s] %s '%s' gives a JetStream name of "
-                              "%zu bytes, more than the %d the server takes", n->env->instance,
-                              what, in, o + len, NATS_NAME_MAX);
-    memcpy(buf, prefix, o);
     for (const unsigned char *p = (const unsigned char *)in; *p; p++) {
-        if (*p == '.')
-            buf[o++] = '~';
-        else if (plain_byte(*p))
-            buf[o++] = (char)*p;
-        else
+        if (*p != '.' && !plain_byte(*p))
             return n->host->error(IMI_EINVALID, 0, "nats: [%s] %s '%s': byte 0x%02x has no "
                                   "JetStream name encoding (only [A-Za-z0-9._-])",
                                   n->env->instance, what, in, *p);
+        escaped += *p == '.' || *p == '_';
+    }
+    bool shorter = o + len + escaped <= NATS_NAME_MAX;
+    if (!shorter && o + 1 + len > NATS_NAME_MAX)
+        return n->host->error(IMI_EINVALID, 0, "nats: [%s] %s '%s' gives a JetStream name of "
+                              "%zu bytes, more than the %d the server takes", n->env->instance,
+                              what, in, o + 1 + len, NATS_NAME_MAX);
+    memcpy(buf, prefix, o);
+    if (!shorter)
+        buf[o++] = '~';
+    for (const char *p = in; *p; p++) {
+        if (shorter && (*p == '.' || *p == '_')) {
+            buf[o++] = '_';
+            buf[o++] = *p == '.' ? 'd' : '_';
+        } else {
+            buf[o++] = *p == '.' ? '~' : *p;
+        }
     }
     buf[o] = '\0';
     return IMI_OK;
@@ -127,9 +140,9 @@ int nats_ensure_stream(nats_mq *n, jsCtx *js, const char *topic)
      * the same name and another config with "name in use": then look at what it holds. */
     if (s != NATS_OK && jerr == JSStreamSubjectOverlapErr)
         return n->host->error(IMI_EEXISTS, jerr, "nats: creating stream %s: another stream "
-                              "already holds subject %s (one named by an earlier version, "
-                              "which wrote '.' as \"_d\" and '_' as \"__\", or another "
-                              "application's): remove it or move its messages", name, topic);
+                              "already holds subject %s (another application's, or one whose "
+                              "name an earlier version cut at 255 bytes): remove it or move "
+                              "its messages", name, topic);
     if (s != NATS_OK && jerr != JSStreamNameExistErr)
         return nats_error(n, s, "creating the stream");
     if (s != NATS_OK && (rc = check_existing(n, js, name, topic)))
