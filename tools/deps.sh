@@ -14,9 +14,8 @@ server_pkgs=(
     redis-server redis-tools memcached libmemcached-tools
     mariadb-server mariadb-client nats-server etcd-server etcd-client
     postgresql postgresql-contrib kcat curl
-    openssl
+    openssl ca-certificates
 )
-server_pkgs+=(openssl)   # tools/tls/make-ca.sh: the throw-away CA of the TLS tests
 
 want=("${build_pkgs[@]}")
 [ "${1:-build}" = servers ] && want+=("${server_pkgs[@]}")

@@ -189,7 +189,10 @@ Test(config_examples, every_built_driver_has_one)
     cr_expect_geq(seen, 12, "only %d drivers in %s", seen, dir);
 }
 
-/* Topologies (docs/clusters/): a replica as the reader, TLS. */
+/* Topologies (docs/clusters/): a replica as the reader, clusters, TLS, SASL. */
 Test(config_examples, db_postgres_replica) { check_topology("db", "postgres", "replica"); }
 Test(config_examples, db_postgres_tls) { check_topology("db", "postgres", "tls"); }
 Test(config_examples, db_mysql_tls) { check_topology("db", "mysql", "tls"); }
+Test(config_examples, mq_nats_cluster) { check_topology("mq", "nats", "cluster"); }
+Test(config_examples, mq_nats_tls) { check_topology("mq", "nats", "tls"); }
+Test(config_examples, mq_kafka_sasl_ssl) { check_topology("mq", "kafka", "sasl-ssl"); }

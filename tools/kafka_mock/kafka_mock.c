@@ -10,6 +10,11 @@
  *   rtt ID MS                    add MS of round-trip time to broker ID
  *   produce_errors COUNT         the next COUNT produce requests fail with a retriable error
  *   clear                        forget queued produce errors
+ *   topic NAME PARTITIONS RF     create a topic with PARTITIONS partitions, RF replicas each
+ *   leader TOPIC PARTITION ID    make broker ID the partition's leader (what Kafka's
+ *                                controller does when a leader's broker goes away; the mock
+ *                                keeps one log per partition, so no data moves)
+ *   coordinator GROUP ID         make broker ID the coordinator of consumer group GROUP
  * Topics are created on first use with the mock's default of 4 partitions. Each mock
  * partition keeps at most ~5 MiB: older messages are dropped past that. */
 #include <errno.h>
@@ -31,9 +36,20 @@ static const char *control_path;
 
 static void command(char *line)
 {
-    int id = 0, ms = 0, n = 0;
+    int id = 0, ms = 0, n = 0, rf = 0;
+    char name[256];
     line[strcspn(line, "\r\n")] = '\0';
-    if (sscanf(line, "down %d", &id) == 1)
+    if (sscanf(line, "topic %255s %d %d", name, &n, &rf) == 3) {
+        rd_kafka_resp_err_t err = rd_kafka_mock_topic_create(cluster, name, n, rf);
+        if (err) {
+            fprintf(stderr, "kafka_mock: %s: %s\n", line, rd_kafka_err2str(err));
+            return;
+        }
+    } else if (sscanf(line, "leader %255s %d %d", name, &n, &id) == 3) {
+        rd_kafka_mock_partition_set_leader(cluster, name, n, id);
+    } else if (sscanf(line, "coordinator %255s %d", name, &id) == 2) {
+        rd_kafka_mock_coordinator_set(cluster, "group", name, id);
+    } else if (sscanf(line, "down %d", &id) == 1)
         rd_kafka_mock_broker_set_down(cluster, id);
     else if (sscanf(line, "up %d", &id) == 1)
         rd_kafka_mock_broker_set_up(cluster, id);

@@ -69,13 +69,23 @@ int kafka_error(const kafka_mq *k, rd_kafka_resp_err_t err, const char *what)
     return k->host->error(code, (long)err, "kafka: %s: %s", what, rd_kafka_err2str(err));
 }
 
+/* Properties whose values are credentials (sasl.password, ssl.key.password, ssl.key.pem,
+ * sasl.oauthbearer.client.secret, ...): never echoed in an error. */
+static bool secret_property(const char *name)
+{
+    return strstr(name, "password") || strstr(name, "secret") || strstr(name, "token") ||
+           strstr(name, ".pem") || strstr(name, "oauthbearer.config");
+}
+
 static int set(rd_kafka_conf_t *conf, const kafka_mq *k, const char *name, const char *value)
 {
     char err[512];
     if (rd_kafka_conf_set(conf, name, value, err, sizeof err) == RD_KAFKA_CONF_OK)
         return IMI_OK;
+    /* librdkafka's own text may quote the value: drop it too for a secret. */
+    bool secret = secret_property(name);
     return k->host->error(IMI_ECONFIG, 0, "[%s] kafka property %s = '%s': %s", k->env->instance,
-                          name, value, err);
+                          name, secret ? "***" : value, secret ? "refused" : err);
 }
 
 rd_kafka_conf_t *kafka_conf(const kafka_mq *k, const char *const *extra)

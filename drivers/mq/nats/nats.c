@@ -1,6 +1,6 @@
-/* The NATS mq driver: connection with endless reconnects, publish (core NATS: confirmed
- * by a flush round trip; JetStream: by the stream's publish acknowledgement) and async
- * publish. Subscriptions are in nats_sub.c.
+/* The NATS mq driver: open (connection options in nats_conn.c, JetStream names in
+ * nats_names.c), publish (core NATS: confirmed by a flush round trip; JetStream: by the
+ * stream's publish acknowledgement) and async publish. Subscriptions are in nats_sub.c.
  *
  * Header values travel as they are when they are printable text; other values (binary,
  * empty, or starting with the marker) travel as NATS_HDR_MARK followed by their hex. An
@@ -20,7 +20,8 @@ static const imi_option_spec nats_options[] = {
                         .help = "true: durable JetStream streams and consumers; false: core NATS" },
     [OPT_STREAM_PREFIX] = { .name = "stream_prefix", .type = IMI_OPT_STRING,
                             .default_value = "IMI_",
-                            .help = "JetStream: stream names are this plus the topic" },
+                            .help = "JetStream: stream names are this plus the topic, '.' as \"_d\" and "
+                                    "'_' as \"__\" (at most 54 of [A-Za-z0-9_-])" },
     [OPT_STORAGE] = { .name = "storage", .type = IMI_OPT_STRING, .default_value = "file",
                       .help = "JetStream stream storage: file or memory" },
     [OPT_ACK_WAIT] = { .name = "ack_wait", .type = IMI_OPT_DURATION, .default_value = "30s",
@@ -29,6 +30,27 @@ static const imi_option_spec nats_options[] = {
                              .default_value = "100ms", .help = "wait between reconnect attempts" },
     [OPT_MAX_PENDING] = { .name = "max_pending", .type = IMI_OPT_INT, .default_value = "65536",
                           .help = "async publishes in flight at most before publish waits" },
+    [OPT_REPLICAS] = { .name = "replicas", .type = IMI_OPT_INT, .default_value = "1",
+                       .help = "JetStream: copies of each stream the driver creates (1 to 5; "
+                               "3 on a cluster of 3)" },
+    [OPT_TLS] = { .name = "tls", .type = IMI_OPT_BOOL, .default_value = "false",
+                  .help = "TLS to every server (implied by tls:// URLs and by ca_file)" },
+    [OPT_CA_FILE] = { .name = "ca_file", .type = IMI_OPT_PATH,
+                      .help = "PEM file of the CAs that sign the servers' certificates" },
+    [OPT_CERT_FILE] = { .name = "cert_file", .type = IMI_OPT_PATH,
+                        .help = "PEM client certificate (with key_file) for servers that verify "
+                                "clients" },
+    [OPT_KEY_FILE] = { .name = "key_file", .type = IMI_OPT_PATH,
+                       .help = "PEM private key of cert_file" },
+    [OPT_TLS_HOSTNAME] = { .name = "tls_hostname", .type = IMI_OPT_STRING,
+                           .help = "name the server certificate must carry, when the URLs "
+                                   "give addresses" },
+    [OPT_USER] = { .name = "user", .type = IMI_OPT_STRING,
+                   .help = "user name (with password) for servers with authorization" },
+    [OPT_PASSWORD] = { .name = "password", .type = IMI_OPT_STRING, .flags = IMI_OPT_SECRET,
+                       .help = "password of user" },
+    [OPT_TOKEN] = { .name = "token", .type = IMI_OPT_STRING, .flags = IMI_OPT_SECRET,
+                    .help = "authorization token (instead of user and password)" },
 };
 
 /* A completion waiting for its confirmation. */
@@ -57,6 +79,11 @@ int nats_error(const nats_mq *n, natsStatus s, const char *what)
     case NATS_NO_MEMORY:
         code = IMI_ENOMEM;
         break;
+    case NATS_SSL_ERROR:
+    case NATS_CONNECTION_AUTH_FAILED:
+    case NATS_NOT_PERMITTED:
+        code = IMI_ECONFIG;    /* a certificate or credential the server refused */
+        break;
     case NATS_INVALID_ARG:
     case NATS_INVALID_SUBJECT:
     case NATS_MAX_PAYLOAD:
@@ -68,60 +95,6 @@ int nats_error(const nats_mq *n, natsStatus s, const char *what)
     const char *last = nats_GetLastError(NULL);
     return n->host->error(code, (long)s, "nats: %s: %s%s%s", what, natsStatus_GetText(s),
                           last && *last ? ": " : "", last && *last ? last : "");
-}
-
-void nats_stream_name(const nats_mq *n, const char *topic, char *buf, size_t cap)
-{
-    /* Stream names take no '.': dots become "_d" and '_' becomes "__", so that distinct
-     * topics never share a stream. */
-    size_t o = (size_t)snprintf(buf, cap, "%s", n->env->opts[OPT_STREAM_PREFIX].str);
-    for (; *topic && o + 3 < cap; topic++) {
-        if (*topic == '.' || *topic == '_') {
-            buf[o++] = '_';
-            buf[o++] = *topic == '.' ? 'd' : '_';
-        } else {
-            buf[o++] = *topic;
-        }
-    }
-    buf[o < cap ? o : cap - 1] = '\0';
-}
-
-int nats_ensure_stream(nats_mq *n, jsCtx *js, const char *topic)
-{
-    pthread_mutex_lock(&n->lock);
-    for (size_t i = 0; i < n->n_streams; i++)
-        if (!strcmp(n->streams[i], topic)) {
-            pthread_mutex_unlock(&n->lock);
-            return IMI_OK;
-        }
-    pthread_mutex_unlock(&n->lock);
-    char name[256];
-    nats_stream_name(n, topic, name, sizeof name);
-    jsStreamConfig cfg;
-    jsStreamConfig_Init(&cfg);
-    const char *subjects[] = { topic };
-    cfg.Name = name;
-    cfg.Subjects = subjects;
-    cfg.SubjectsLen = 1;
-    cfg.Storage = strcmp(n->env->opts[OPT_STORAGE].str, "memory") ? js_FileStorage
-                                                                    : js_MemoryStorage;
-    jsErrCode jerr = 0;
-    natsStatus s = js_AddStream(NULL, js, &cfg, NULL, &jerr);
-    if (s != NATS_OK && jerr != JSStreamNameExistErr)
-        return nats_error(n, s, "creating the stream");
-    pthread_mutex_lock(&n->lock);
-    if (n->n_streams == n->cap_streams) {
-        size_t cap = n->cap_streams ? n->cap_streams * 2 : 16;
-        char **v = realloc(n->streams, cap * sizeof *v);
-        if (v) {
-            n->streams = v;
-            n->cap_streams = cap;
-        }
-    }
-    if (n->n_streams < n->cap_streams && (n->streams[n->n_streams] = strdup(topic)))
-        n->n_streams++;
-    pthread_mutex_unlock(&n->lock);
-    return IMI_OK;
 }
 
 /* ---- completions ----------------------------------------------------------------- */
@@ -291,23 +264,14 @@ static int nats_open(void *st, const imi_driver_env *env)
                               env->instance, storage);
     if (env->opts[OPT_MAX_PENDING].i < 1)
         return n->host->error(IMI_ECONFIG, 0, "[%s] max_pending must be positive", env->instance);
-    natsStatus s = natsOptions_Create(&n->opts);
-    if (s == NATS_OK)
-        s = natsOptions_SetServers(n->opts, NULL, 0);
-    if (s == NATS_OK)
-        s = natsOptions_SetURL(n->opts, env->opts[OPT_URL].str);
-    if (s == NATS_OK)
-        s = natsOptions_SetMaxReconnect(n->opts, -1);
-    if (s == NATS_OK)
-        s = natsOptions_SetReconnectWait(n->opts, env->opts[OPT_RECONNECT_WAIT].i);
-    if (s == NATS_OK)
-        s = natsOptions_SetReconnectBufSize(n->opts, 64 * 1024 * 1024);
-    if (s == NATS_OK)
-        s = natsOptions_SetTimeout(n->opts, env->default_timeout_ms);
-    if (s != NATS_OK)
-        return nats_error(n, s, "options");
-    if ((s = natsConnection_Connect(&n->nc, n->opts)) != NATS_OK)
-        return nats_error(n, s, "connect");
+    long replicas = (long)env->opts[OPT_REPLICAS].i;
+    if (replicas < 1 || replicas > 5)
+        return n->host->error(IMI_ECONFIG, 0, "[%s] replicas must be 1 to 5, not %ld",
+                              env->instance, replicas);
+    int rc = nats_check_prefix(n, env->opts[OPT_STREAM_PREFIX].str);
+    if (rc || (rc = nats_make_options(n)) || (rc = nats_connect(n, &n->nc)))
+        return rc;
+    natsStatus s;
     if (n->jetstream) {
         jsOptions jo;
         jsOptions_Init(&jo);
@@ -417,6 +381,27 @@ static int make_msg(nats_mq *n, const imi_mq_msg *m, natsMsg **out)
     return IMI_OK;
 }
 
+/* While a clustered stream elects a new leader (its old one died), nobody answers its
+ * subject and the server stores nothing: such a publish is sent again, every 50 ms until
+ * the deadline, without risk of a duplicate. */
+static natsStatus js_publish_sync(nats_mq *n, const imi_ctx *ctx, natsMsg *msg, int64_t ms)
+{
+    int64_t deadline = n->host->mono_ns() + ms * 1000000;
+    for (;;) {
+        jsPubOptions po;
+        jsPubOptions_Init(&po);
+        po.MaxWait = ms > 0 ? ms : 1;
+        jsErrCode jerr = 0;
+        natsStatus s = js_PublishMsg(NULL, n->js, msg, &po, &jerr);
+        ms = (deadline - n->host->mono_ns()) / 1000000;
+        if (s != NATS_NO_RESPONDERS || ms < 60 || n->host->ctx_canceled(ctx))
+            return s;
+        struct timespec pause = { 0, 50000000 };
+        nanosleep(&pause, NULL);
+        ms -= 50;
+    }
+}
+
 static int nats_publish(void *st, const imi_ctx *ctx, const imi_mq_msg *m)
 {
     nats_mq *n = st;
@@ -432,11 +417,7 @@ static int nats_publish(void *st, const imi_ctx *ctx, const imi_mq_msg *m)
         return rc;
     natsStatus s;
     if (n->jetstream) {
-        jsPubOptions po;
-        jsPubOptions_Init(&po);
-        po.MaxWait = ms > 0 ? ms : 1;
-        jsErrCode jerr = 0;
-        s = js_PublishMsg(NULL, n->js, msg, &po, &jerr);
+        s = js_publish_sync(n, ctx, msg, ms);
     } else {
         s = natsConnection_PublishMsg(n->nc, msg);
         if (s == NATS_OK)

@@ -1,7 +1,7 @@
 /* The NATS mq driver (nats.c): what the producer file (nats.c) and the subscription file
  * (nats_sub.c) share. Topics are subjects; consumer groups are queue groups (core NATS)
  * or durable JetStream consumers with a deliver group (jetstream = true), one stream per
- * topic. */
+ * topic (names in nats_names.c). */
 #ifndef IMI_DRIVERS_MQ_NATS_MQ_H
 #define IMI_DRIVERS_MQ_NATS_MQ_H
 
@@ -17,8 +17,14 @@
 /* The header that carries the message key. */
 #define NATS_KEY_HEADER "imi-key"
 
+/* The longest stream or consumer name: the server stores each as a file name. */
+#define NATS_NAME_MAX 255
+/* The longest stream_prefix: with it, every topic of the front-end's 200 bytes fits. */
+#define NATS_PREFIX_MAX 54
+
 enum { OPT_URL, OPT_JETSTREAM, OPT_STREAM_PREFIX, OPT_STORAGE, OPT_ACK_WAIT,
-       OPT_RECONNECT_WAIT, OPT_MAX_PENDING };
+       OPT_RECONNECT_WAIT, OPT_MAX_PENDING, OPT_REPLICAS, OPT_TLS, OPT_CA_FILE, OPT_CERT_FILE,
+       OPT_KEY_FILE, OPT_TLS_HOSTNAME, OPT_USER, OPT_PASSWORD, OPT_TOKEN };
 
 typedef struct nats_mq {
     const imi_driver_env *env;
@@ -60,9 +66,22 @@ typedef struct nats_sub {
 /* The imi code for a nats.c status, with the library's last error text. */
 int nats_error(const nats_mq *n, natsStatus s, const char *what);
 
-/* The stream that holds topic ("<stream_prefix><topic with '.' as '_'>"). */
-void nats_stream_name(const nats_mq *n, const char *topic, char *buf, size_t cap);
-/* Creates the stream of topic unless it is known to exist. */
+/* Sets the options every connection of the handle shares: servers, reconnects, TLS and
+ * credentials (nats_conn.c). */
+int nats_make_options(nats_mq *n);
+/* Connects with the handle's options; a refused certificate or credential is IMI_ECONFIG
+ * with the reason. */
+int nats_connect(nats_mq *n, natsConnection **out);
+
+/* IMI_OK, or IMI_ECONFIG naming the option, for a stream_prefix names can start with. */
+int nats_check_prefix(const nats_mq *n, const char *prefix);
+/* The stream that holds topic (stream_prefix and the topic's encoding, nats_names.c) into
+ * buf of NATS_NAME_MAX + 1 bytes, or IMI_EINVALID when it has no such name. */
+int nats_stream_name(const nats_mq *n, const char *topic, char *buf);
+/* The durable consumer of group (the group's encoding), the same way. */
+int nats_durable_name(const nats_mq *n, const char *group, char *buf);
+/* Creates the stream of topic unless it is known to exist; a stream of that name with
+ * other subjects is IMI_EEXISTS. */
 int nats_ensure_stream(nats_mq *n, jsCtx *js, const char *topic);
 
 int nats_sub_open(void *st, void *sub, const imi_ctx *ctx, const imi_mq_sub_spec *spec,

@@ -143,30 +143,17 @@ static void on_complete(void *closure)
     pthread_mutex_unlock(&s->lock);
 }
 
-/* Consumer names take no '.': the group's dots become '_', its '_' become "__". */
-static void escape_name(const char *in, char *out, size_t cap)
-{
-    size_t o = 0;
-    for (; *in && o + 3 < cap; in++) {
-        if (*in == '.' || *in == '_') {
-            out[o++] = '_';
-            out[o++] = *in == '.' ? 'd' : '_';
-        } else {
-            out[o++] = *in;
-        }
-    }
-    out[o] = '\0';
-}
-
 static int js_bind(nats_sub *s, const char *topic, const char *group, natsSubscription **out)
 {
     nats_mq *n = s->n;
     int rc = nats_ensure_stream(n, s->js, topic);
     if (rc)
         return rc;
-    char stream[256], durable[256], deliver[600];
-    nats_stream_name(n, topic, stream, sizeof stream);
-    escape_name(group, durable, sizeof durable);
+    /* Neither name holds a '.', so the deliver subject is distinct per (stream, durable). */
+    char stream[NATS_NAME_MAX + 1], durable[NATS_NAME_MAX + 1];
+    char deliver[sizeof "_imi.deliver.." + 2 * NATS_NAME_MAX];
+    if ((rc = nats_stream_name(n, topic, stream)) || (rc = nats_durable_name(n, group, durable)))
+        return rc;
     snprintf(deliver, sizeof deliver, "_imi.deliver.%s.%s", stream, durable);
     jsConsumerConfig cc;
     jsConsumerConfig_Init(&cc);
@@ -202,9 +189,10 @@ int nats_sub_open(void *st, void *sub, const imi_ctx *ctx, const imi_mq_sub_spec
     s->subs = calloc(spec->n_topics, sizeof *s->subs);
     if (!s->subs)
         return n->host->error(IMI_ENOMEM, 0, "out of memory");
-    natsStatus rs = natsConnection_Connect(&s->nc, n->opts);
-    if (rs != NATS_OK)
-        return nats_error(n, rs, "connect");
+    int crc = nats_connect(n, &s->nc);
+    if (crc)
+        return crc;
+    natsStatus rs;
     if (n->jetstream && (rs = natsConnection_JetStream(&s->js, s->nc, NULL)) != NATS_OK)
         return nats_error(n, rs, "JetStream context");
     for (size_t i = 0; i < spec->n_topics; i++) {
