@@ -1,6 +1,7 @@
 /* The redis driver's command paths: one command, a pipeline, reply errors, scripts. */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "redis.h"
 
 /* The Lua scripts behind the lock and the token bucket (see lock.c). */
@@ -38,19 +39,117 @@ static int exchange(rds *r, rlease *l, int argc, const char **argv, const size_t
                     redisReply **out)
 {
     *out = redisCommandArgv(l->c->rc, argc, argv, lens);
-    return *out ? IMI_OK : rds_io_error(r, l->c->rc, argv[0]);
+    return *out ? IMI_OK : rds_io_error(r, l->n, l->c->rc, argv[0]);
 }
 
-int rds_cmd(rds *r, const imi_ctx *ctx, redisReply **out, int argc, const char **argv,
-            const size_t *lens)
+/* What an error reply asks of the call: nothing (final), go to another node, or wait. */
+enum { REPLY_FINAL, REPLY_MOVED, REPLY_ASK, REPLY_RETRY };
+
+static int reply_kind(rds *r, const redisReply *rep, unsigned *slot, rds_addr *to)
 {
-    rlease l;
+    if (!rep || rep->type != REDIS_REPLY_ERROR || r->mode == RDS_SINGLE)
+        return REPLY_FINAL;
+    const char *s = rep->str;
+    bool moved = !strncmp(s, "MOVED ", 6), ask = !strncmp(s, "ASK ", 4);
+    if (moved || ask) { /* MOVED 3999 127.0.0.1:6381 */
+        char *end;
+        unsigned long n = strtoul(s + (moved ? 6 : 4), &end, 10);
+        if (*end != ' ' || n >= RDS_SLOTS || rds_parse_addr(r, end + 1, strlen(end + 1), to))
+            return REPLY_FINAL;
+        *slot = (unsigned)n;
+        return moved ? REPLY_MOVED : REPLY_ASK;
+    }
+    /* Refused without running: a slot being moved or without a master, a replica (the
+     * master we knew was demoted), a master without its replicas or still loading. */
+    if (!strncmp(s, "TRYAGAIN", 8) || !strncmp(s, "CLUSTERDOWN", 11) ||
+        !strncmp(s, "READONLY", 8) || !strncmp(s, "MASTERDOWN", 10) || !strncmp(s, "LOADING", 7))
+        return REPLY_RETRY;
+    return REPLY_FINAL;
+}
+
+/* Waits a moment before trying again, within the deadline; `why` (the code of the last
+ * failure, its detail recorded) when the deadline or a cancel comes first. */
+static int pause_retry(rds *r, const imi_ctx *ctx, int64_t deadline_ns, int why)
+{
+    int64_t wake = r->host->mono_ns() + 50000000;
+    if (wake >= deadline_ns)
+        return why;
+    struct timespec ts = { .tv_sec = 0, .tv_nsec = 50000000 };
+    nanosleep(&ts, NULL);
+    return r->host->ctx_canceled(ctx) ? r->host->error(IMI_ECANCELED, 0, "redis: canceled") : 0;
+}
+
+/* Redirects a call may follow before giving up (a slot map in flux). */
+#define MAX_HOPS 16
+
+/* Runs one command on the node that serves key, following MOVED and ASK, and waiting out
+ * a failover (no node to dial, TRYAGAIN, CLUSTERDOWN, READONLY) until the deadline. */
+static int run(rds *r, const imi_ctx *ctx, int64_t deadline_ns, const char *key, size_t klen,
+               int argc, const char **argv, const size_t *lens, redisReply **out)
+{
+    rnode *ask_node = NULL;
     *out = NULL;
-    int rc = rds_acquire(r, ctx, &l);
-    if (rc)
-        return rc;
-    rc = exchange(r, &l, argc, argv, lens, out);
-    rds_release(r, &l, rc != IMI_OK);
+    for (int hops = 0;;) {
+        rlease l;
+        bool asking = ask_node != NULL;
+        int rc = asking ? rds_node_acquire(r, ask_node, deadline_ns, &l)
+                        : rds_route(r, key, klen, deadline_ns, &l);
+        ask_node = NULL;
+        if (rc) { /* nothing was sent */
+            if (r->mode == RDS_SINGLE || rc != IMI_EUNAVAILABLE)
+                return rc;
+            rds_topology_stale(r);
+            if ((rc = pause_retry(r, ctx, deadline_ns, rc)))
+                return rc;
+            continue;
+        }
+        if (asking) { /* the slot is moving: the target serves this one command */
+            rc = exchange(r, &l, 1, (const char *[]){ "ASKING" }, NULL, out);
+            if (!rc)
+                freeReplyObject(*out);
+            *out = NULL;
+        }
+        if (!rc)
+            rc = exchange(r, &l, argc, argv, lens, out);
+        rnode *n = l.n;
+        rds_release(r, &l, rc != IMI_OK);
+        if (rc) { /* sent, perhaps run: not retried */
+            if (rc == IMI_EUNAVAILABLE && r->mode != RDS_SINGLE) {
+                rds_node_fail(n);
+                rds_topology_stale(r);
+            }
+            return rc;
+        }
+        unsigned slot;
+        rds_addr to;
+        int kind = reply_kind(r, *out, &slot, &to);
+        if (kind == REPLY_FINAL)
+            return IMI_OK;
+        rc = rds_reply_error(r, *out);
+        freeReplyObject(*out);
+        *out = NULL;
+        if (kind == REPLY_RETRY) {
+            rds_topology_stale(r);
+            if ((rc = pause_retry(r, ctx, deadline_ns, rc)))
+                return rc;
+            continue;
+        }
+        if (++hops > MAX_HOPS)
+            return r->host->error(IMI_EUNAVAILABLE, 0, "redis: more than %d redirects for one "
+                                  "call", MAX_HOPS);
+        if (kind == REPLY_MOVED) {
+            rds_cluster_moved(r, slot, to.host, to.port);
+            rds_topology_stale(r); /* one slot moved: others probably did too */
+        } else if (!(ask_node = rds_node_at(r, to.host, to.port))) {
+            return r->host->error(IMI_ENOMEM, 0, "redis: more than %d cluster nodes",
+                                  RDS_MAX_NODES);
+        }
+    }
+}
+
+/* An error reply becomes its code. */
+static int settle(rds *r, int rc, redisReply **out)
+{
     if (!rc && (*out)->type == REDIS_REPLY_ERROR) {
         rc = rds_reply_error(r, *out);
         freeReplyObject(*out);
@@ -59,22 +158,58 @@ int rds_cmd(rds *r, const imi_ctx *ctx, redisReply **out, int argc, const char *
     return rc;
 }
 
-int rds_pipeline(rds *r, const imi_ctx *ctx, size_t n, const int *argcs,
+int rds_cmd_on(rds *r, const imi_ctx *ctx, int64_t deadline_ns, const char *key, size_t klen,
+               redisReply **out, int argc, const char **argv, const size_t *lens)
+{
+    return settle(r, run(r, ctx, deadline_ns, key, klen, argc, argv, lens, out), out);
+}
+
+int rds_cmd(rds *r, const imi_ctx *ctx, redisReply **out, int argc, const char **argv,
+            const size_t *lens)
+{
+    const char *key = argc >= 2 ? argv[1] : NULL;
+    size_t klen = argc >= 2 ? (lens ? lens[1] : strlen(argv[1])) : 0;
+    return rds_cmd_on(r, ctx, rds_deadline(r, ctx), key, klen, out, argc, argv, lens);
+}
+
+int rds_pipeline(rds *r, const imi_ctx *ctx, int64_t deadline_ns, const char *key,
+                 size_t klen, size_t n, const int *argcs,
                  const char *const *const *argvs, const size_t *const *lens,
                  redisReply **replies)
 {
     rlease l;
     memset(replies, 0, n * sizeof *replies);
-    int rc = rds_acquire(r, ctx, &l);
-    if (rc)
-        return rc;
+    int rc;
+    while ((rc = rds_route(r, key, klen, deadline_ns, &l))) { /* nothing sent yet */
+        if (r->mode == RDS_SINGLE || rc != IMI_EUNAVAILABLE)
+            return rc;
+        rds_topology_stale(r);
+        if ((rc = pause_retry(r, ctx, deadline_ns, rc)))
+            return rc;
+    }
     for (size_t i = 0; i < n && !rc; i++)
         if (redisAppendCommandArgv(l.c->rc, argcs[i], (const char **)argvs[i], lens[i]) != REDIS_OK)
             rc = r->host->error(IMI_ENOMEM, 0, "redis: out of memory");
     for (size_t i = 0; i < n && !rc; i++)
         if (redisGetReply(l.c->rc, (void **)&replies[i]) != REDIS_OK)
-            rc = rds_io_error(r, l.c->rc, "pipeline");
+            rc = rds_io_error(r, l.n, l.c->rc, "pipeline");
+    rnode *node = l.n;
     rds_release(r, &l, rc != IMI_OK);
+    if (rc && rc == IMI_EUNAVAILABLE && r->mode != RDS_SINGLE) {
+        rds_node_fail(node);
+        rds_topology_stale(r);
+    }
+    /* Commands the node did not run (MOVED, ASK, a replica's READONLY): one by one. */
+    for (size_t i = 0; i < n && !rc; i++) {
+        unsigned slot;
+        rds_addr to;
+        if (reply_kind(r, replies[i], &slot, &to) == REPLY_FINAL)
+            continue;
+        freeReplyObject(replies[i]);
+        replies[i] = NULL;
+        rc = run(r, ctx, deadline_ns, key, klen, argcs[i], (const char **)argvs[i], lens[i],
+                 &replies[i]);
+    }
     if (rc)
         for (size_t i = 0; i < n; i++)
             if (replies[i]) {
@@ -84,12 +219,13 @@ int rds_pipeline(rds *r, const imi_ctx *ctx, size_t n, const int *argcs,
     return rc;
 }
 
-/* Loads a script on the leased connection; its SHA is the same on every connection. */
-static int load_script(rds *r, rlease *l, int script, char *sha)
+/* Loads a script on the node serving key; its SHA is the same on every node. */
+static int load_script(rds *r, const imi_ctx *ctx, int64_t deadline_ns, const char *key,
+                       size_t klen, int script, char *sha)
 {
     const char *argv[] = { "SCRIPT", "LOAD", rds_scripts[script] };
     redisReply *rep = NULL;
-    int rc = exchange(r, l, 3, argv, NULL, &rep);
+    int rc = run(r, ctx, deadline_ns, key, klen, 3, argv, NULL, &rep);
     if (rc)
         return rc;
     if (rep->type != REDIS_REPLY_STRING || rep->len != 40) {
@@ -106,6 +242,7 @@ static int load_script(rds *r, rlease *l, int script, char *sha)
     return IMI_OK;
 }
 
+/* Scripts take one key, so in a cluster each runs on the node of its key's slot. */
 int rds_script(rds *r, const imi_ctx *ctx, int script, const char *key, size_t klen,
                int nargs, const char **args, redisReply **out)
 {
@@ -120,27 +257,18 @@ int rds_script(rds *r, const imi_ctx *ctx, int script, const char *key, size_t k
     memcpy(sha, r->sha[script], sizeof sha);
     pthread_mutex_unlock(&r->mu);
 
-    rlease l;
+    int64_t deadline = rds_deadline(r, ctx);
     *out = NULL;
-    int rc = rds_acquire(r, ctx, &l);
-    if (rc)
-        return rc;
-    if (!sha[0])
-        rc = load_script(r, &l, script, sha);
+    int rc = sha[0] ? IMI_OK : load_script(r, ctx, deadline, key, klen, script, sha);
     if (!rc)
-        rc = exchange(r, &l, 4 + nargs, argv, lens, out);
+        rc = run(r, ctx, deadline, key, klen, 4 + nargs, argv, lens, out);
     if (!rc && (*out)->type == REDIS_REPLY_ERROR && !strncmp((*out)->str, "NOSCRIPT", 8)) {
-        freeReplyObject(*out); /* the server forgot it: restarted or SCRIPT FLUSH */
+        freeReplyObject(*out); /* this server has not got it: restarted, SCRIPT FLUSH, or
+                                * another node of a cluster or a newly promoted master */
         *out = NULL;
-        rc = load_script(r, &l, script, sha);
+        rc = load_script(r, ctx, deadline, key, klen, script, sha);
         if (!rc)
-            rc = exchange(r, &l, 4 + nargs, argv, lens, out);
+            rc = run(r, ctx, deadline, key, klen, 4 + nargs, argv, lens, out);
     }
-    rds_release(r, &l, rc != IMI_OK);
-    if (!rc && (*out)->type == REDIS_REPLY_ERROR) {
-        rc = rds_reply_error(r, *out);
-        freeReplyObject(*out);
-        *out = NULL;
-    }
-    return rc;
+    return settle(r, rc, out);
 }
