@@ -15,7 +15,7 @@ int rds_reply_error(rds *r, const redisReply *rep)
     if (strstr(s, "not an integer") || strstr(s, "overflow") || strstr(s, "not a valid float"))
         return r->host->error(IMI_EINVALID, 0, "redis: %s", s);
     if (!strncmp(s, "LOADING", 7) || !strncmp(s, "READONLY", 8) || !strncmp(s, "MASTERDOWN", 10) ||
-        !strncmp(s, "BUSY", 4))
+        !strncmp(s, "BUSY", 4) || !strncmp(s, "CLUSTERDOWN", 11) || !strncmp(s, "TRYAGAIN", 8))
         return r->host->error(IMI_EUNAVAILABLE, 0, "redis: %s", s);
     if (!strncmp(s, "NOAUTH", 6) || !strncmp(s, "WRONGPASS", 9) || !strncmp(s, "NOPERM", 6))
         return r->host->error(IMI_ECONFIG, 0, "redis: %s", s);

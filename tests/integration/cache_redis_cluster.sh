@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The redis driver on a Redis Cluster (3 masters, 3 replicas, started here by
+# tools/clusters/redis-cluster.sh): the cache conformance suite; 500 slots moved from one
+# master to another under a stream of calls (MOVED and ASK followed: no call fails); then
+# that master killed under the stream (its replica takes over: calls succeed again within
+# seconds, none outlives its deadline).
+#   cache_redis_cluster.sh IMI FAILOVER_PROGRAM SOURCE_DIR
+set -euo pipefail
+imi=$1 failover=$2 src=$3
+cluster="$src/tools/clusters/redis-cluster.sh"
+IMI_RUN_DIR=$(mktemp -d /tmp/imi-redis-cluster-test.XXXXXX)
+export IMI_RUN_DIR
+trap 'bash "$cluster" stop; rm -rf "$IMI_RUN_DIR"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+bash "$cluster" start
+eval "$(bash "$cluster" env)"
+base=$IMI_REDIS_CLUSTER_PORT
+config="$src/tests/conformance/configs/cache_redis_cluster.ini"
+
+echo "== conformance"
+"$imi" conformance cache redis -c "$config"
+
+echo "== 500 slots move from 127.0.0.1:$base to 127.0.0.1:$((base + 1)) under load"
+from=$(redis-cli -p "$base" cluster myid)
+to=$(redis-cli -p $((base + 1)) cluster myid)
+"$failover" "$config" "redis-cli --cluster reshard 127.0.0.1:$base --cluster-from $from \
+    --cluster-to $to --cluster-slots 500 --cluster-yes >$IMI_RUN_DIR/reshard.log 2>&1" seamless
+moved=$(redis-cli -p $((base + 1)) cluster nodes | grep myself | grep -o ' [0-9-]*$' || true)
+[ -n "$moved" ] || fail "no slots moved to 127.0.0.1:$((base + 1))"
+
+echo "== master 127.0.0.1:$base killed under load"
+"$failover" "$config" "kill -9 \$(cat $IMI_REDIS_CLUSTER_DIR/$base.pid)" failover
+# Its replica is a master now and the cluster is whole again.
+redis-cli -p $((base + 1)) cluster nodes | grep -q "127.0.0.1:$base@.*master,fail" ||
+    fail "the killed master is not marked failed"
+redis-cli -p $((base + 1)) cluster info | grep -q '^cluster_state:ok' || fail "cluster not ok"
+[ "$(redis-cli -p $((base + 1)) cluster nodes | grep -v fail | grep -c master)" = 3 ] ||
+    fail "no replica took the killed master's place"
+echo "ok: redis cluster"

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The redis driver behind Redis Sentinel (a master, 2 replicas and 3 sentinels, started
+# here by tools/clusters/redis-sentinel.sh): the cache conformance suite through the
+# sentinels, then the master killed under a stream of calls: a replica is promoted, the
+# driver follows it within seconds, and no call outlives its deadline.
+#   cache_redis_sentinel.sh IMI FAILOVER_PROGRAM SOURCE_DIR
+set -euo pipefail
+imi=$1 failover=$2 src=$3
+topology="$src/tools/clusters/redis-sentinel.sh"
+IMI_RUN_DIR=$(mktemp -d /tmp/imi-redis-sentinel-test.XXXXXX)
+export IMI_RUN_DIR
+trap 'bash "$topology" stop; rm -rf "$IMI_RUN_DIR"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+bash "$topology" start
+eval "$(bash "$topology" env)"
+base=$IMI_REDIS_SENTINEL_PORT
+config="$src/tests/conformance/configs/cache_redis_sentinel.ini"
+
+echo "== conformance"
+"$imi" conformance cache redis -c "$config"
+
+echo "== master 127.0.0.1:$base killed under load"
+"$failover" "$config" "kill -9 \$(cat $IMI_REDIS_SENTINEL_DIR/$base.pid)" failover
+now=$(redis-cli -p $((base + 10)) sentinel get-master-addr-by-name "$IMI_REDIS_SENTINEL_MASTER" | tr '\n' ' ')
+case "$now" in
+    "127.0.0.1 $((base + 1)) " | "127.0.0.1 $((base + 2)) ") ;;
+    *) fail "the sentinels name '$now' as the master, not a replica" ;;
+esac
+echo "ok: redis sentinel (master now $now)"
