@@ -20,6 +20,13 @@ config="$src/tests/conformance/configs/cache_redis_cluster.ini"
 
 echo "== conformance"
 "$imi" conformance cache redis -c "$config"
+# The slot map read at open routes every key right: no node had to answer MOVED.
+moved=0
+for p in $(seq "$base" $((base + 5))); do
+    n=$(redis-cli -p "$p" info errorstats | tr -d '\r' | sed -n 's/^errorstat_MOVED:count=//p')
+    moved=$((moved + ${n:-0}))
+done
+[ "$moved" = 0 ] || fail "the nodes answered MOVED $moved times on a stable cluster"
 
 echo "== 500 slots move from 127.0.0.1:$base to 127.0.0.1:$((base + 1)) under load"
 from=$(redis-cli -p "$base" cluster myid)

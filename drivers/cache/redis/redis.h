@@ -2,7 +2,8 @@
  *   redis.c     options, open/close/ping, the descriptor
  *   pool.c      one node's connection pool: dial, AUTH, SELECT, ROLE, deadlines, redial
  *   route.c     which node serves a call: the one server, the master named by the
- *               sentinels (sentinel.c), or the owner of the key's slot (slots.c)
+ *               sentinels (sentinel.c), or the owner of the key's slot (slots.c,
+ *               keyslot.c)
  *   call.c      one command or a pipeline, redirects and retries, reply errors, scripts
  *   strings.c, multi.c, types.c, lock.c   the operations
  *
@@ -133,7 +134,7 @@ int rds_sentinel_resolve(rds *r, int64_t deadline_ns);
 /* On a new connection to the master: ROLE must say master. */
 int rds_sentinel_check_role(rds *r, rlease *l);
 
-/* ---- slots.c ---- */
+/* ---- keyslot.c, slots.c ---- */
 /* The cluster slot of a key (CRC16 of the key, or of its {hash tag}). */
 unsigned rds_key_slot(const char *key, size_t klen);
 /* Reads the slot map with CLUSTER SLOTS from the first node that answers. */

@@ -1,32 +1,9 @@
-/* The redis driver's cluster slot map: a key's slot (CRC16/XMODEM of the key, or of its
- * first non-empty {hash tag}, modulo 16384), and the owner of each slot as CLUSTER SLOTS
- * and MOVED replies tell it. Only masters serve calls: replicas are not read from. */
+/* The redis driver's cluster slot map: the owner of each slot as CLUSTER SLOTS and MOVED
+ * replies tell it (a key's slot is keyslot.c's). Only masters serve calls: replicas are
+ * not read from. */
 #include <stdlib.h>
 #include <string.h>
 #include "redis.h"
-
-static uint16_t crc16(const char *p, size_t n)
-{
-    uint16_t crc = 0;
-    for (size_t i = 0; i < n; i++) {
-        crc ^= (uint16_t)((unsigned char)p[i] << 8);
-        for (int b = 0; b < 8; b++)
-            crc = crc & 0x8000 ? (uint16_t)((crc << 1) ^ 0x1021) : (uint16_t)(crc << 1);
-    }
-    return crc;
-}
-
-unsigned rds_key_slot(const char *key, size_t klen)
-{
-    const char *open = memchr(key, '{', klen);
-    if (open) {
-        size_t from = (size_t)(open - key) + 1;
-        const char *close = memchr(key + from, '}', klen - from);
-        if (close && close > key + from) /* "{}" is no tag: the whole key counts */
-            return crc16(key + from, (size_t)(close - key) - from) % RDS_SLOTS;
-    }
-    return crc16(key, klen) % RDS_SLOTS;
-}
 
 static size_t index_of(rds *r, const rnode *n)
 {
