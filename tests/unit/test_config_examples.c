@@ -69,7 +69,8 @@ TestSuite(config_examples, .init = setup, .fini = teardown);
 
 /* Every option of the driver's schema is set in the section at its default, or (an
  * option without a default) at least named in a comment. */
-static void check_options(const imi_config *cfg, const char *kind, const char *path)
+static void check_options(const imi_config *cfg, const char *kind, const char *path,
+                          const char *const *topology)
 {
     imi_driver *drv;
     cr_assert_eq(imi_driver_load_for(cfg, kind, (imi_kind)imi_kind_parse(kind), &drv), IMI_OK,
@@ -97,22 +98,24 @@ static void check_options(const imi_config *cfg, const char *kind, const char *p
                       "%s: option %s is not listed", path, o->name);
             continue;
         }
-        if (o->default_value && !(o->flags & IMI_OPT_REQUIRED))
+        bool sets_topology = false; /* e.g. cluster = true: not at its default by design */
+        for (size_t t = 0; topology && topology[t]; t++)
+            sets_topology |= !strcmp(topology[t], o->name);
+        if (o->default_value && !(o->flags & IMI_OPT_REQUIRED) && !sets_topology)
             cr_expect_str_eq(v, o->default_value, "%s: %s = %s, but its default is %s", path,
                              o->name, v, o->default_value);
     }
     imi_driver_release(drv);
 }
 
-static void check_example(const char *kind, const char *driver, bool serverless)
+static void check_file(const char *path, const char *kind, const char *driver, bool serverless,
+                       const char *const *topology)
 {
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s-%s.ini", EXAMPLES, kind, driver);
     imi_app *app;
     cr_assert_eq(imi_app_open(path, &app), IMI_OK, "%s", imi_error_message());
     const imi_config *cfg = imi_app_config(app);
     cr_assert_str_eq(imi_config_get(cfg, kind, "driver", NULL), driver);
-    check_options(cfg, kind, path);
+    check_options(cfg, kind, path, topology);
 
     const kind_ops *ops = ops_of(kind);
     void *h = NULL;
@@ -132,8 +135,33 @@ static void check_example(const char *kind, const char *driver, bool serverless)
     imi_app_close(app);
 }
 
+static void check_example(const char *kind, const char *driver, bool serverless)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s-%s.ini", EXAMPLES, kind, driver);
+    check_file(path, kind, driver, serverless, NULL);
+}
+
+/* An example of a topology, <kind>-<driver>-<topology>.ini, whose `keys` (NULL-ended)
+ * are not at their defaults by design. */
+static void check_topology(const char *kind, const char *driver, const char *topology,
+                           const char *const *keys)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s-%s-%s.ini", EXAMPLES, kind, driver, topology);
+    check_file(path, kind, driver, false, keys);
+}
+
 Test(config_examples, cache_mem) { check_example("cache", "mem", true); }
 Test(config_examples, cache_redis) { check_example("cache", "redis", false); }
+Test(config_examples, cache_redis_sentinel)
+{
+    check_topology("cache", "redis", "sentinel", (const char *const[]){ "sentinels", "master", NULL });
+}
+Test(config_examples, cache_redis_cluster)
+{
+    check_topology("cache", "redis", "cluster", (const char *const[]){ "cluster", "addr", NULL });
+}
 Test(config_examples, cache_memcached) { check_example("cache", "memcached", false); }
 Test(config_examples, mq_mem) { check_example("mq", "mem", true); }
 Test(config_examples, mq_kafka) { check_example("mq", "kafka", false); }
