@@ -20,6 +20,8 @@ cluster_ok() { redis-cli -h 127.0.0.1 -p "$1" cluster info 2>/dev/null | grep -q
 
 start() {
     rc_need
+    # shellcheck disable=SC2086
+    rc_ports_free $ports
     mkdir -p "$dir"
     local p
     for p in $ports; do

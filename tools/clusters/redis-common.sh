@@ -53,4 +53,15 @@ rc_stop_all() {
     done
 }
 
+# Fails when something listens on one of the ports already (a topology left running).
+rc_ports_free() {
+    local p
+    for p in "$@"; do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+            rc_log "port $p is in use: stop what runs there (or move the ports)"
+            exit 1
+        fi
+    done
+}
+
 rc_ping() { [ "$(redis-cli -h 127.0.0.1 -p "$1" ping 2>/dev/null)" = PONG ]; }

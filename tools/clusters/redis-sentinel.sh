@@ -30,6 +30,7 @@ replica_up() { redis-cli -h 127.0.0.1 -p "$1" info replication | grep -q 'master
 
 start() {
     rc_need
+    rc_ports_free $base $((base + 1)) $((base + 2)) $((base + 10)) $((base + 11)) $((base + 12))
     mkdir -p "$dir"
     local p
     for p in $base $((base + 1)) $((base + 2)); do
