@@ -28,7 +28,8 @@ start() {
         mkdir -p "$dir/$p"
         rc_spawn "$p" --bind 127.0.0.1 --port "$p" --dir "$dir/$p" --save '' --appendonly no \
             --daemonize no --cluster-enabled yes --cluster-config-file nodes.conf \
-            --cluster-node-timeout 1000 --cluster-replica-validity-factor 0
+            --cluster-node-timeout 1000 --cluster-replica-validity-factor 0 \
+            --repl-diskless-sync-delay 0
     done
     for p in $ports; do
         rc_wait 10 rc_ping "$p" || { rc_log "node $p did not start (see $dir/$p.log)"; exit 1; }

@@ -26,6 +26,9 @@ sentinel_ready() {
         [ "$(echo "$info" | grep -A1 '^num-other-sentinels$' | tail -1)" = 2 ]
 }
 
+# A fixed 40-hex-digit sentinel id per port.
+sentinel_id() { printf '%040d' "$1"; }
+
 replica_up() { redis-cli -h 127.0.0.1 -p "$1" info replication | grep -q 'master_link_status:up'; }
 
 start() {
@@ -36,6 +39,7 @@ start() {
     for p in $base $((base + 1)) $((base + 2)); do
         mkdir -p "$dir/$p"
         local args=(--bind 127.0.0.1 --port "$p" --dir "$dir/$p" --save '' --appendonly no
+                    --repl-diskless-sync-delay 0
                     --daemonize no)
         [ "$p" = "$base" ] || args+=(--replicaof 127.0.0.1 "$base")
         rc_spawn "$p" "${args[@]}"
@@ -49,15 +53,25 @@ start() {
     for p in $((base + 10)) $((base + 11)) $((base + 12)); do
         mkdir -p "$dir/$p"
         # A sentinel rewrites its config file: each has its own.
-        cat >"$dir/$p/sentinel.conf" <<CONF
-bind 127.0.0.1
-port $p
-dir $dir/$p
-sentinel monitor $master 127.0.0.1 $base 2
-sentinel down-after-milliseconds $master 1000
-sentinel failover-timeout $master 3000
-sentinel parallel-syncs $master 1
-CONF
+        # Each sentinel is told its peers and the replicas up front (fixed ids), rather
+        # than finding them through hello messages every 2 s: ready in well under 1 s.
+        {
+            echo "bind 127.0.0.1"
+            echo "port $p"
+            echo "dir $dir/$p"
+            echo "sentinel myid $(sentinel_id "$p")"
+            echo "sentinel monitor $master 127.0.0.1 $base 2"
+            echo "sentinel down-after-milliseconds $master 1000"
+            echo "sentinel failover-timeout $master 3000"
+            echo "sentinel parallel-syncs $master 1"
+            local q
+            for q in $((base + 1)) $((base + 2)); do
+                echo "sentinel known-replica $master 127.0.0.1 $q"
+            done
+            for q in $((base + 10)) $((base + 11)) $((base + 12)); do
+                [ "$q" = "$p" ] || echo "sentinel known-sentinel $master 127.0.0.1 $q $(sentinel_id "$q")"
+            done
+        } >"$dir/$p/sentinel.conf"
         rc_spawn "$p" "$dir/$p/sentinel.conf" --sentinel --daemonize no
     done
     for p in $((base + 10)) $((base + 11)) $((base + 12)); do

@@ -118,17 +118,24 @@ static struct timeval tv_of_ns(int64_t ns)
     return (struct timeval){ .tv_sec = ns / 1000000000, .tv_usec = (ns % 1000000000) / 1000 };
 }
 
-int rds_io_error(rds *r, const rnode *n, const redisContext *rc, const char *what)
+void rds_node_name(rnode *n, char *buf, size_t size)
+{
+    pthread_mutex_lock(&n->mu); /* a master named by the sentinels may move meanwhile */
+    snprintf(buf, size, "%s:%d", n->host, n->port);
+    pthread_mutex_unlock(&n->mu);
+}
+
+int rds_io_error(rds *r, rnode *n, const redisContext *rc, const char *what)
 {
     int e = rc ? (rc->err == REDIS_ERR_IO ? errno : 0) : ENOMEM;
     const char *why = rc && rc->errstr[0] ? rc->errstr : "connection closed";
-    const char *host = n ? n->host : "?"; /* may be read while moved: only a message */
-    int port = n ? n->port : 0;
+    char name[300] = "?";
+    if (n)
+        rds_node_name(n, name, sizeof name);
     if (e == EAGAIN || e == EWOULDBLOCK || e == ETIMEDOUT || e == EINPROGRESS)
-        return r->host->error(IMI_ETIMEDOUT, e, "redis %s:%d: %s: timed out (%s)", host, port,
-                              what, why);
-    return r->host->error(IMI_EUNAVAILABLE, rc ? rc->err : 0, "redis %s:%d: %s: %s", host,
-                          port, what, why);
+        return r->host->error(IMI_ETIMEDOUT, e, "redis %s: %s: timed out (%s)", name, what, why);
+    return r->host->error(IMI_EUNAVAILABLE, rc ? rc->err : 0, "redis %s: %s: %s", name, what,
+                          why);
 }
 
 int64_t rds_deadline(rds *r, const imi_ctx *ctx)
@@ -167,9 +174,10 @@ static int handshake(rds *r, rlease *l, const char *what, int argc, const char *
     redisReply *rep = redisCommandArgv(l->c->rc, argc, argv, NULL);
     if (!rep)
         return rds_io_error(r, l->n, l->c->rc, what);
+    char name[300];
+    rds_node_name(l->n, name, sizeof name);
     rc = rep->type == REDIS_REPLY_ERROR
-             ? r->host->error(IMI_ECONFIG, 0, "redis %s:%d: %s refused: %s", l->n->host,
-                              l->n->port, what, rep->str)
+             ? r->host->error(IMI_ECONFIG, 0, "redis %s: %s refused: %s", name, what, rep->str)
              : IMI_OK;
     freeReplyObject(rep);
     return rc;

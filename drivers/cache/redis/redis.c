@@ -52,8 +52,15 @@ static int parse_list(rds *r, const char *what, const char *text, rds_addr *out,
         if (*n == max)
             return r->host->error(IMI_ECONFIG, 0, "%s: more than %zu addresses", what, max);
         int rc = rds_parse_addr(r, p, len, &out[*n]);
-        if (rc)
-            return r->host->error(rc, 0, "%s: '%.*s' is not host:port", what, (int)len, p);
+        if (rc) {
+            size_t lead = strspn(p, " \t");
+            lead = lead < len ? lead : len;
+            size_t shown = len - lead;
+            while (shown && (p[lead + shown - 1] == ' ' || p[lead + shown - 1] == '\t'))
+                shown--;
+            return r->host->error(rc, 0, "%s: '%.*s' is not host:port", what, (int)shown,
+                                  p + lead);
+        }
         (*n)++;
         p += len + (comma != NULL);
     }

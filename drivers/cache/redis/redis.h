@@ -115,7 +115,9 @@ int rds_arm(rds *r, rlease *l);
 /* Returns the connection; `broken` closes it first. */
 void rds_release(rds *r, rlease *l, bool broken);
 /* The imi code of a context's I/O error (timeout vs. unavailable), recorded as detail. */
-int rds_io_error(rds *r, const rnode *n, const redisContext *rc, const char *what);
+int rds_io_error(rds *r, rnode *n, const redisContext *rc, const char *what);
+/* "host:port" of a node, read under its lock. */
+void rds_node_name(rnode *n, char *buf, size_t size);
 /* Parses "host:port" (or "[v6]:port"; the port defaults to 6379) into a. */
 int rds_parse_addr(rds *r, const char *text, size_t len, rds_addr *a);
 

@@ -12,7 +12,8 @@ static struct timeval tv_of_ms(int64_t ms)
     return (struct timeval){ .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
 }
 
-/* Asks one sentinel; IMI_OK with the master's address in a. */
+/* Asks one sentinel; IMI_OK with the master's address in a, IMI_ENOTFOUND when it does
+ * not know the name. */
 static int ask(rds *r, const rds_addr *s, int64_t deadline_ns, rds_addr *a)
 {
     int64_t left_ms = (deadline_ns - r->host->mono_ns()) / 1000000;
@@ -54,7 +55,7 @@ static int ask(rds *r, const rds_addr *s, int64_t deadline_ns, rds_addr *a)
         else if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
                  rep->element[0]->type != REDIS_REPLY_STRING ||
                  rep->element[1]->type != REDIS_REPLY_STRING)
-            rc = r->host->error(IMI_EUNAVAILABLE, 0, "redis: sentinel %s:%d knows no master "
+            rc = r->host->error(IMI_ENOTFOUND, 0, "redis: sentinel %s:%d knows no master "
                                 "named '%s'", s->host, s->port, r->master_name);
         else {
             long port = strtol(rep->element[1]->str, NULL, 10);
@@ -74,6 +75,7 @@ static int ask(rds *r, const rds_addr *s, int64_t deadline_ns, rds_addr *a)
 int rds_sentinel_resolve(rds *r, int64_t deadline_ns)
 {
     int rc = IMI_EUNAVAILABLE;
+    size_t unknown = 0;
     for (size_t i = 0; i < r->n_sentinels; i++) {
         rds_addr a;
         /* The first sentinel that answers wins; a wrong sentinel_password is final. */
@@ -83,9 +85,14 @@ int rds_sentinel_resolve(rds *r, int64_t deadline_ns)
         }
         if (rc == IMI_ECONFIG || rc == IMI_ETIMEDOUT)
             return rc;
+        unknown += rc == IMI_ENOTFOUND;
     }
-    return r->host->error(rc, 0, "redis: no sentinel of %zu named the master '%s'",
-                          r->n_sentinels, r->master_name);
+    if (unknown == r->n_sentinels) /* every sentinel answered: the name is wrong */
+        return r->host->error(IMI_ECONFIG, 0, "redis: none of the %zu sentinels monitors a "
+                              "master named '%s' (option master)", r->n_sentinels,
+                              r->master_name);
+    return r->host->error(IMI_EUNAVAILABLE, 0, "redis: no sentinel of %zu named the master "
+                          "'%s'", r->n_sentinels, r->master_name);
 }
 
 int rds_sentinel_check_role(rds *r, rlease *l)
@@ -100,9 +107,11 @@ int rds_sentinel_check_role(rds *r, rlease *l)
                   rep->element[0]->type == REDIS_REPLY_STRING &&
                   !strcmp(rep->element[0]->str, "master");
     if (!master) {
+        char name[300];
+        rds_node_name(l->n, name, sizeof name);
         rds_topology_stale(r);
-        rc = r->host->error(IMI_EUNAVAILABLE, 0, "redis %s:%d is not the master of '%s' "
-                            "(a failover is under way)", l->n->host, l->n->port, r->master_name);
+        rc = r->host->error(IMI_EUNAVAILABLE, 0, "redis %s is not the master of '%s' (a "
+                            "failover is under way)", name, r->master_name);
     }
     freeReplyObject(rep);
     return rc;
