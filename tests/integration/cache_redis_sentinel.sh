@@ -34,6 +34,18 @@ if [ "$mode" = conformance ]; then
         *"monitors a master named 'nosuchmaster'"*) ;;
         *) fail "a wrong master name said: $out" ;;
     esac
+    echo "== cluster = true against a server not in cluster mode"
+    printf '[log]\nlevel = error\n[cache]\ndriver = redis\ncluster = true\naddr = 127.0.0.1:%s\n' \
+        "$base" >"$IMI_RUN_DIR/not-cluster.ini"
+    set +e
+    out=$("$imi" cache -c "$IMI_RUN_DIR/not-cluster.ini" get k 2>&1)
+    rc=$?
+    set -e
+    [ $rc = 1 ] || fail "cluster = true on a plain server exited $rc: $out"
+    case "$out" in
+        *"needs redis in cluster mode"*) ;;
+        *) fail "cluster = true on a plain server said: $out" ;;
+    esac
     echo "ok: redis sentinel conformance"
     exit 0
 fi

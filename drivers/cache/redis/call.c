@@ -51,7 +51,7 @@ static int reply_kind(rds *r, const redisReply *rep, unsigned *slot, rds_addr *t
         return REPLY_FINAL;
     const char *s = rep->str;
     bool moved = !strncmp(s, "MOVED ", 6), ask = !strncmp(s, "ASK ", 4);
-    if (moved || ask) { /* MOVED 3999 127.0.0.1:6381 */
+    if ((moved || ask) && r->mode == RDS_CLUSTER) { /* MOVED 3999 127.0.0.1:6381 */
         char *end;
         unsigned long n = strtoul(s + (moved ? 6 : 4), &end, 10);
         if (*end != ' ' || n >= RDS_SLOTS || rds_parse_addr(r, end + 1, strlen(end + 1), to))
