@@ -172,43 +172,84 @@ int rds_cmd(rds *r, const imi_ctx *ctx, redisReply **out, int argc, const char *
     return rds_cmd_on(r, ctx, rds_deadline(r, ctx), key, klen, out, argc, argv, lens);
 }
 
-int rds_pipeline(rds *r, const imi_ctx *ctx, int64_t deadline_ns, const char *key,
-                 size_t klen, size_t n, const int *argcs,
-                 const char *const *const *argvs, const size_t *const *lens,
-                 redisReply **replies)
+/* Sends what was appended to a connection (hiredis writes only when a reply is read). */
+static int flush(rds *r, rlease *l)
 {
-    rlease l;
+    int done = 0;
+    while (!done)
+        if (redisBufferWrite(l->c->rc, &done) != REDIS_OK)
+            return rds_io_error(r, l->n, l->c->rc, "pipeline");
+    return IMI_OK;
+}
+
+int rds_scatter(rds *r, const imi_ctx *ctx, int64_t deadline_ns, size_t n,
+                const char *const *keys, const size_t *klens, const int *argcs,
+                const char *const *const *argvs, const size_t *const *lens,
+                redisReply **replies)
+{
     memset(replies, 0, n * sizeof *replies);
-    int rc;
-    while ((rc = rds_route(r, key, klen, deadline_ns, &l))) { /* nothing sent yet */
-        if (r->mode == RDS_SINGLE || rc != IMI_EUNAVAILABLE)
-            return rc;
-        rds_topology_stale(r);
-        if ((rc = pause_retry(r, ctx, deadline_ns, rc)))
-            return rc;
+    if (n == 1)
+        return run(r, ctx, deadline_ns, keys[0], klens[0], argcs[0], (const char **)argvs[0],
+                   lens[0], &replies[0]);
+    rnode **node = malloc(n * sizeof *node); /* per command; NULL: run it alone */
+    rlease *held = calloc(RDS_MAX_NODES, sizeof *held); /* per node index */
+    size_t *pending = calloc(RDS_MAX_NODES, sizeof *pending);
+    if (!node || !held || !pending) {
+        free(node), free(held), free(pending);
+        return r->host->error(IMI_ENOMEM, 0, "out of memory");
     }
-    for (size_t i = 0; i < n && !rc; i++)
-        if (redisAppendCommandArgv(l.c->rc, argcs[i], (const char **)argvs[i], lens[i]) != REDIS_OK)
+    int rc = IMI_OK, ignored;
+    rnode *bad = NULL; /* the node whose connection failed */
+    for (size_t i = 0; i < n; i++)
+        if ((node[i] = rds_pick(r, keys[i], klens[i], deadline_ns, &ignored)))
+            pending[node[i]->idx]++;
+    /* One connection per node, taken in node order: two calls never wait on each other's
+     * pools crosswise. A node that cannot be reached leaves its commands to run alone. */
+    for (size_t x = 0; x < RDS_MAX_NODES; x++)
+        if (pending[x] && rds_node_acquire(r, r->nodes[x], deadline_ns, &held[x]))
+            pending[x] = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        if (node[i] && !held[node[i]->idx].c)
+            node[i] = NULL;
+        if (node[i] && redisAppendCommandArgv(held[node[i]->idx].c->rc, argcs[i],
+                                              (const char **)argvs[i], lens[i]) != REDIS_OK)
             rc = r->host->error(IMI_ENOMEM, 0, "redis: out of memory");
-    for (size_t i = 0; i < n && !rc; i++)
-        if (redisGetReply(l.c->rc, (void **)&replies[i]) != REDIS_OK)
-            rc = rds_io_error(r, l.n, l.c->rc, "pipeline");
-    rnode *node = l.n;
-    rds_release(r, &l, rc != IMI_OK);
-    if (rc && rc == IMI_EUNAVAILABLE && r->mode != RDS_SINGLE) {
-        rds_node_fail(node);
+    }
+    for (size_t x = 0; x < RDS_MAX_NODES && !rc; x++) /* every node at work at once */
+        if (held[x].c && (rc = flush(r, &held[x])))
+            bad = held[x].n;
+    for (size_t i = 0; i < n && !rc; i++) {
+        if (!node[i])
+            continue;
+        rlease *l = &held[node[i]->idx];
+        if (redisGetReply(l->c->rc, (void **)&replies[i]) != REDIS_OK) {
+            rc = rds_io_error(r, l->n, l->c->rc, "pipeline");
+            bad = l->n;
+        } else
+            pending[node[i]->idx]--;
+    }
+    for (size_t x = 0; x < RDS_MAX_NODES; x++) {
+        if (!held[x].c)
+            continue;
+        /* replies left unread: the stream is out of step */
+        rds_release(r, &held[x], pending[x] > 0);
+    }
+    if (bad && rc == IMI_EUNAVAILABLE && r->mode != RDS_SINGLE) {
+        rds_node_fail(bad);
         rds_topology_stale(r);
     }
-    /* Commands the node did not run (MOVED, ASK, a replica's READONLY): one by one. */
+    /* Commands the node did not run (MOVED, ASK, a replica's READONLY), or whose node
+     * could not be reached: one by one, with run's redirects and retries. */
     for (size_t i = 0; i < n && !rc; i++) {
         unsigned slot;
         rds_addr to;
-        if (reply_kind(r, replies[i], &slot, &to) == REPLY_FINAL)
+        if (node[i] && reply_kind(r, replies[i], &slot, &to) == REPLY_FINAL)
             continue;
-        freeReplyObject(replies[i]);
+        if (replies[i])
+            freeReplyObject(replies[i]);
         replies[i] = NULL;
-        rc = run(r, ctx, deadline_ns, key, klen, argcs[i], (const char **)argvs[i], lens[i],
-                 &replies[i]);
+        rc = run(r, ctx, deadline_ns, keys[i], klens[i], argcs[i], (const char **)argvs[i],
+                 lens[i], &replies[i]);
     }
     if (rc)
         for (size_t i = 0; i < n; i++)
@@ -216,6 +257,7 @@ int rds_pipeline(rds *r, const imi_ctx *ctx, int64_t deadline_ns, const char *ke
                 freeReplyObject(replies[i]);
                 replies[i] = NULL;
             }
+    free(node), free(held), free(pending);
     return rc;
 }
 

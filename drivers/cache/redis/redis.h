@@ -45,6 +45,7 @@ typedef struct rnode {
     rconn *conns;
     size_t n_conns;
     atomic_int waiters;    /* threads waiting on cv for a free connection */
+    size_t idx;            /* its place in rds.nodes */
 } rnode;
 
 enum { SCRIPT_LOCK, SCRIPT_OWNER, SCRIPT_TAKE, N_SCRIPTS };
@@ -125,6 +126,8 @@ int rds_parse_addr(rds *r, const char *text, size_t len, rds_addr *a);
 /* A connection to the node serving key (NULL: any node), reading the topology again
  * first when it is stale. Failures are "not sent": the caller may retry. */
 int rds_route(rds *r, const char *key, size_t klen, int64_t deadline_ns, rlease *l);
+/* The node serving key, without a connection (NULL and *rc when no sentinel answered). */
+rnode *rds_pick(rds *r, const char *key, size_t klen, int64_t deadline_ns, int *rc);
 /* The topology may have changed (a node failed, READONLY, MOVED): read it again soon. */
 void rds_topology_stale(rds *r);
 /* The node at host:port, added to the known ones when new; NULL when full. */
@@ -154,13 +157,15 @@ int rds_cmd(rds *r, const imi_ctx *ctx, redisReply **out, int argc, const char *
  * driver sends), with the deadline already fixed. */
 int rds_cmd_on(rds *r, const imi_ctx *ctx, int64_t deadline_ns, const char *key, size_t klen,
                redisReply **out, int argc, const char **argv, const size_t *lens);
-/* Runs n commands on key's node (all on key's slot) in one round trip; replies[i] for
- * each (error replies included: the caller checks them with rds_reply_error). Commands
- * redirected or refused by a replica are run again one by one. */
-int rds_pipeline(rds *r, const imi_ctx *ctx, int64_t deadline_ns, const char *key,
-                 size_t klen, size_t n, const int *argcs,
-                 const char *const *const *argvs, const size_t *const *lens,
-                 redisReply **replies);
+/* Runs n commands, each on the node serving keys[i] (every key of a command on one
+ * slot), in one round trip: the commands for a node are pipelined on one of its
+ * connections, all nodes at once. replies[i] for each (error replies included: the caller
+ * checks them with rds_reply_error). Commands redirected, refused by a replica, or whose
+ * node could not be reached are run again one by one, as rds_cmd would. */
+int rds_scatter(rds *r, const imi_ctx *ctx, int64_t deadline_ns, size_t n,
+                const char *const *keys, const size_t *klens, const int *argcs,
+                const char *const *const *argvs, const size_t *const *lens,
+                redisReply **replies);
 /* The code of an error reply (WRONGTYPE, not an integer -> IMI_EINVALID ...). */
 int rds_reply_error(rds *r, const redisReply *rep);
 /* EVALSHA of one of the driver's scripts on key with args, loading it when the server

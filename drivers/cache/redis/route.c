@@ -25,6 +25,7 @@ rnode *rds_node_at(rds *r, const char *host, int port)
         if (r->nodes[i]->port == port && !strcmp(r->nodes[i]->host, host))
             found = r->nodes[i];
     if (!found && n < RDS_MAX_NODES && (found = rds_node_new(r, host, port))) {
+        found->idx = n;
         r->nodes[n] = found;
         atomic_store(&r->n_nodes, n + 1); /* published after the node is complete */
     }
@@ -53,13 +54,15 @@ static int refresh(rds *r, int64_t deadline_ns)
     return rc;
 }
 
-int rds_route(rds *r, const char *key, size_t klen, int64_t deadline_ns, rlease *l)
+rnode *rds_pick(rds *r, const char *key, size_t klen, int64_t deadline_ns, int *rc)
 {
+    *rc = IMI_OK;
     rnode *n = r->nodes[0];
     if (r->mode != RDS_SINGLE) {
-        int rc = refresh(r, deadline_ns);
-        if (rc && r->mode == RDS_SENTINEL)
-            return rc; /* no sentinel answered: the master is unknown */
+        *rc = refresh(r, deadline_ns);
+        if (*rc && r->mode == RDS_SENTINEL)
+            return NULL; /* no sentinel answered: the master is unknown */
+        *rc = IMI_OK;
     }
     if (r->mode == RDS_CLUSTER) {
         rnode *owner = rds_slot_owner(r, key ? rds_key_slot(key, klen) : 0);
@@ -68,5 +71,12 @@ int rds_route(rds *r, const char *key, size_t klen, int64_t deadline_ns, rlease 
         else if (key)
             rds_topology_stale(r); /* the seed answers MOVED meanwhile */
     }
-    return rds_node_acquire(r, n, deadline_ns, l);
+    return n;
+}
+
+int rds_route(rds *r, const char *key, size_t klen, int64_t deadline_ns, rlease *l)
+{
+    int rc;
+    rnode *n = rds_pick(r, key, klen, deadline_ns, &rc);
+    return n ? rds_node_acquire(r, n, deadline_ns, l) : rc;
 }

@@ -5,15 +5,6 @@
 #include <string.h>
 #include "redis.h"
 
-static size_t index_of(rds *r, const rnode *n)
-{
-    size_t count = atomic_load(&r->n_nodes);
-    for (size_t i = 0; i < count; i++)
-        if (r->nodes[i] == n)
-            return i;
-    return RDS_MAX_NODES;
-}
-
 rnode *rds_slot_owner(rds *r, unsigned slot)
 {
     pthread_rwlock_rdlock(&r->map_mu);
@@ -25,9 +16,9 @@ rnode *rds_slot_owner(rds *r, unsigned slot)
 void rds_cluster_moved(rds *r, unsigned slot, const char *host, int port)
 {
     rnode *n = rds_node_at(r, host, port);
-    size_t i = n ? index_of(r, n) : RDS_MAX_NODES;
-    if (i == RDS_MAX_NODES)
+    if (!n)
         return;
+    size_t i = n->idx;
     pthread_rwlock_wrlock(&r->map_mu);
     r->slot_node[slot % RDS_SLOTS] = (uint8_t)(i + 1);
     pthread_rwlock_unlock(&r->map_mu);
@@ -55,7 +46,7 @@ static int parse_slots(rds *r, const rnode *from, const redisReply *rep, uint8_t
         const char *host = m->element[0]->len && strcmp(m->element[0]->str, "?")
                                ? m->element[0]->str : from->host;
         rnode *n = rds_node_at(r, host, (int)m->element[1]->integer);
-        size_t at = n ? index_of(r, n) : RDS_MAX_NODES;
+        size_t at = n ? n->idx : RDS_MAX_NODES;
         if (at == RDS_MAX_NODES)
             return r->host->error(IMI_ENOMEM, 0, "redis: more than %d cluster nodes",
                                   RDS_MAX_NODES);
