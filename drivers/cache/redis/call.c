@@ -158,18 +158,14 @@ static int settle(rds *r, int rc, redisReply **out)
     return rc;
 }
 
-int rds_cmd_on(rds *r, const imi_ctx *ctx, int64_t deadline_ns, const char *key, size_t klen,
-               redisReply **out, int argc, const char **argv, const size_t *lens)
-{
-    return settle(r, run(r, ctx, deadline_ns, key, klen, argc, argv, lens, out), out);
-}
-
+/* rds_cmd routes by argv[1]: the key of every keyed command the driver sends. */
 int rds_cmd(rds *r, const imi_ctx *ctx, redisReply **out, int argc, const char **argv,
             const size_t *lens)
 {
     const char *key = argc >= 2 ? argv[1] : NULL;
     size_t klen = argc >= 2 ? (lens ? lens[1] : strlen(argv[1])) : 0;
-    return rds_cmd_on(r, ctx, rds_deadline(r, ctx), key, klen, out, argc, argv, lens);
+    int rc = run(r, ctx, rds_deadline(r, ctx), key, klen, argc, argv, lens, out);
+    return settle(r, rc, out);
 }
 
 /* Sends what was appended to a connection (hiredis writes only when a reply is read). */

@@ -153,10 +153,6 @@ rnode *rds_slot_owner(rds *r, unsigned slot);
 /* Runs one command; *out is the reply (never an error reply: those become codes). */
 int rds_cmd(rds *r, const imi_ctx *ctx, redisReply **out, int argc, const char **argv,
             const size_t *lens);
-/* The same, routed by key (rds_cmd routes by argv[1], the key of every keyed command the
- * driver sends), with the deadline already fixed. */
-int rds_cmd_on(rds *r, const imi_ctx *ctx, int64_t deadline_ns, const char *key, size_t klen,
-               redisReply **out, int argc, const char **argv, const size_t *lens);
 /* Runs n commands, each on the node serving keys[i] (every key of a command on one
  * slot), in one round trip: the commands for a node are pipelined on one of its
  * connections, all nodes at once. replies[i] for each (error replies included: the caller
