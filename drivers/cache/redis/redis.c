@@ -128,12 +128,14 @@ static int rds_open(void *st, const imi_driver_env *env)
      * fails the open; a server that is down does not (calls report IMI_EUNAVAILABLE
      * until it is up). */
     int64_t deadline = rds_deadline(r, NULL);
-    if (r->mode == RDS_CLUSTER && !(rc = rds_cluster_refresh(r, deadline)))
-        atomic_store(&r->stale, false);
     rlease l;
-    if (rc != IMI_ECONFIG && !(rc = rds_route(r, NULL, 0, deadline, &l)))
+    if (r->mode == RDS_CLUSTER) { /* a node answered with the slot map: reachable */
+        if (!(rc = rds_cluster_refresh(r, deadline)))
+            atomic_store(&r->stale, false);
+    } else if (!(rc = rds_route(r, NULL, 0, deadline, &l))) {
         rds_release(r, &l, false);
-    else if (rc != IMI_ECONFIG)
+    }
+    if (rc && rc != IMI_ECONFIG)
         r->host->log(env->logger, IMI_HOST_LOG_WARN, NULL, "redis %s not reachable at open",
                      r->mode == RDS_SENTINEL ? "master (via the sentinels)"
                      : r->mode == RDS_CLUSTER ? "cluster" : "server");
