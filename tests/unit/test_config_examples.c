@@ -101,7 +101,10 @@ static void check_options(const imi_config *cfg, const char *kind, const char *p
                       "%s: option %s is not listed", path, o->name);
             continue;
         }
-        if (o->default_value && !(o->flags & IMI_OPT_REQUIRED))
+        bool sets_topology = false; /* e.g. cluster = true: not at its default by design */
+        for (size_t t = 0; topology && topology[t]; t++)
+            sets_topology |= !strcmp(topology[t], o->name);
+        if (o->default_value && !(o->flags & IMI_OPT_REQUIRED) && !sets_topology)
             cr_expect_str_eq(v, o->default_value, "%s: %s = %s, but its default is %s", path,
                              o->name, v, o->default_value);
     }
@@ -152,6 +155,8 @@ static void check_topology(const char *kind, const char *driver, const char *top
 
 Test(config_examples, cache_mem) { check_example("cache", "mem", true); }
 Test(config_examples, cache_redis) { check_example("cache", "redis", false); }
+Test(config_examples, cache_redis_sentinel) { check_topology("cache", "redis", "sentinel"); }
+Test(config_examples, cache_redis_cluster) { check_topology("cache", "redis", "cluster"); }
 Test(config_examples, cache_memcached) { check_example("cache", "memcached", false); }
 Test(config_examples, mq_mem) { check_example("mq", "mem", true); }
 Test(config_examples, mq_kafka) { check_example("mq", "kafka", false); }

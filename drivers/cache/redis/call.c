@@ -1,6 +1,7 @@
 /* The redis driver's command paths: one command, a pipeline, reply errors, scripts. */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "redis.h"
 
 /* The Lua scripts behind the lock and the token bucket (see lock.c). */
@@ -14,7 +15,7 @@ int rds_reply_error(rds *r, const redisReply *rep)
     if (strstr(s, "not an integer") || strstr(s, "overflow") || strstr(s, "not a valid float"))
         return r->host->error(IMI_EINVALID, 0, "redis: %s", s);
     if (!strncmp(s, "LOADING", 7) || !strncmp(s, "READONLY", 8) || !strncmp(s, "MASTERDOWN", 10) ||
-        !strncmp(s, "BUSY", 4))
+        !strncmp(s, "BUSY", 4) || !strncmp(s, "CLUSTERDOWN", 11) || !strncmp(s, "TRYAGAIN", 8))
         return r->host->error(IMI_EUNAVAILABLE, 0, "redis: %s", s);
     if (!strncmp(s, "NOAUTH", 6) || !strncmp(s, "WRONGPASS", 9) || !strncmp(s, "NOPERM", 6))
         return r->host->error(IMI_ECONFIG, 0, "redis: %s", s);
@@ -38,19 +39,117 @@ static int exchange(rds *r, rlease *l, int argc, const char **argv, const size_t
                     redisReply **out)
 {
     *out = redisCommandArgv(l->c->rc, argc, argv, lens);
-    return *out ? IMI_OK : rds_io_error(r, l->c->rc, argv[0]);
+    return *out ? IMI_OK : rds_io_error(r, l->n, l->c->rc, argv[0]);
 }
 
-int rds_cmd(rds *r, const imi_ctx *ctx, redisReply **out, int argc, const char **argv,
-            const size_t *lens)
+/* What an error reply asks of the call: nothing (final), go to another node, or wait. */
+enum { REPLY_FINAL, REPLY_MOVED, REPLY_ASK, REPLY_RETRY };
+
+static int reply_kind(rds *r, const redisReply *rep, unsigned *slot, rds_addr *to)
 {
-    rlease l;
+    if (!rep || rep->type != REDIS_REPLY_ERROR || r->mode == RDS_SINGLE)
+        return REPLY_FINAL;
+    const char *s = rep->str;
+    bool moved = !strncmp(s, "MOVED ", 6), ask = !strncmp(s, "ASK ", 4);
+    if ((moved || ask) && r->mode == RDS_CLUSTER) { /* MOVED 3999 127.0.0.1:6381 */
+        char *end;
+        unsigned long n = strtoul(s + (moved ? 6 : 4), &end, 10);
+        if (*end != ' ' || n >= RDS_SLOTS || rds_parse_addr(r, end + 1, strlen(end + 1), to))
+            return REPLY_FINAL;
+        *slot = (unsigned)n;
+        return moved ? REPLY_MOVED : REPLY_ASK;
+    }
+    /* Refused without running: a slot being moved or without a master, a replica (the
+     * master we knew was demoted), a master without its replicas or still loading. */
+    if (!strncmp(s, "TRYAGAIN", 8) || !strncmp(s, "CLUSTERDOWN", 11) ||
+        !strncmp(s, "READONLY", 8) || !strncmp(s, "MASTERDOWN", 10) || !strncmp(s, "LOADING", 7))
+        return REPLY_RETRY;
+    return REPLY_FINAL;
+}
+
+/* Waits a moment before trying again, within the deadline; `why` (the code of the last
+ * failure, its detail recorded) when the deadline or a cancel comes first. */
+static int pause_retry(rds *r, const imi_ctx *ctx, int64_t deadline_ns, int why)
+{
+    int64_t wake = r->host->mono_ns() + 50000000;
+    if (wake >= deadline_ns)
+        return why;
+    struct timespec ts = { .tv_sec = 0, .tv_nsec = 50000000 };
+    nanosleep(&ts, NULL);
+    return r->host->ctx_canceled(ctx) ? r->host->error(IMI_ECANCELED, 0, "redis: canceled") : 0;
+}
+
+/* Redirects a call may follow before giving up (a slot map in flux). */
+#define MAX_HOPS 16
+
+/* Runs one command on the node that serves key, following MOVED and ASK, and waiting out
+ * a failover (no node to dial, TRYAGAIN, CLUSTERDOWN, READONLY) until the deadline. */
+static int run(rds *r, const imi_ctx *ctx, int64_t deadline_ns, const char *key, size_t klen,
+               int argc, const char **argv, const size_t *lens, redisReply **out)
+{
+    rnode *ask_node = NULL;
     *out = NULL;
-    int rc = rds_acquire(r, ctx, &l);
-    if (rc)
-        return rc;
-    rc = exchange(r, &l, argc, argv, lens, out);
-    rds_release(r, &l, rc != IMI_OK);
+    for (int hops = 0;;) {
+        rlease l;
+        bool asking = ask_node != NULL;
+        int rc = asking ? rds_node_acquire(r, ask_node, deadline_ns, &l)
+                        : rds_route(r, key, klen, deadline_ns, &l);
+        ask_node = NULL;
+        if (rc) { /* nothing was sent */
+            if (r->mode == RDS_SINGLE || rc != IMI_EUNAVAILABLE)
+                return rc;
+            rds_topology_stale(r);
+            if ((rc = pause_retry(r, ctx, deadline_ns, rc)))
+                return rc;
+            continue;
+        }
+        if (asking) { /* the slot is moving: the target serves this one command */
+            rc = exchange(r, &l, 1, (const char *[]){ "ASKING" }, NULL, out);
+            if (!rc)
+                freeReplyObject(*out);
+            *out = NULL;
+        }
+        if (!rc)
+            rc = exchange(r, &l, argc, argv, lens, out);
+        rnode *n = l.n;
+        rds_release(r, &l, rc != IMI_OK);
+        if (rc) { /* sent, perhaps run: not retried */
+            if (rc == IMI_EUNAVAILABLE && r->mode != RDS_SINGLE) {
+                rds_node_fail(n);
+                rds_topology_stale(r);
+            }
+            return rc;
+        }
+        unsigned slot;
+        rds_addr to;
+        int kind = reply_kind(r, *out, &slot, &to);
+        if (kind == REPLY_FINAL)
+            return IMI_OK;
+        rc = rds_reply_error(r, *out);
+        freeReplyObject(*out);
+        *out = NULL;
+        if (kind == REPLY_RETRY) {
+            rds_topology_stale(r);
+            if ((rc = pause_retry(r, ctx, deadline_ns, rc)))
+                return rc;
+            continue;
+        }
+        if (++hops > MAX_HOPS)
+            return r->host->error(IMI_EUNAVAILABLE, 0, "redis: more than %d redirects for one "
+                                  "call", MAX_HOPS);
+        if (kind == REPLY_MOVED) {
+            rds_cluster_moved(r, slot, to.host, to.port);
+            rds_topology_stale(r); /* one slot moved: others probably did too */
+        } else if (!(ask_node = rds_node_at(r, to.host, to.port))) {
+            return r->host->error(IMI_ENOMEM, 0, "redis: more than %d cluster nodes",
+                                  RDS_MAX_NODES);
+        }
+    }
+}
+
+/* An error reply becomes its code. */
+static int settle(rds *r, int rc, redisReply **out)
+{
     if (!rc && (*out)->type == REDIS_REPLY_ERROR) {
         rc = rds_reply_error(r, *out);
         freeReplyObject(*out);
@@ -59,37 +158,112 @@ int rds_cmd(rds *r, const imi_ctx *ctx, redisReply **out, int argc, const char *
     return rc;
 }
 
-int rds_pipeline(rds *r, const imi_ctx *ctx, size_t n, const int *argcs,
-                 const char *const *const *argvs, const size_t *const *lens,
-                 redisReply **replies)
+/* rds_cmd routes by argv[1]: the key of every keyed command the driver sends. */
+int rds_cmd(rds *r, const imi_ctx *ctx, redisReply **out, int argc, const char **argv,
+            const size_t *lens)
 {
-    rlease l;
+    const char *key = argc >= 2 ? argv[1] : NULL;
+    size_t klen = argc >= 2 ? (lens ? lens[1] : strlen(argv[1])) : 0;
+    int rc = run(r, ctx, rds_deadline(r, ctx), key, klen, argc, argv, lens, out);
+    return settle(r, rc, out);
+}
+
+/* Sends what was appended to a connection (hiredis writes only when a reply is read). */
+static int flush(rds *r, rlease *l)
+{
+    int done = 0;
+    while (!done)
+        if (redisBufferWrite(l->c->rc, &done) != REDIS_OK)
+            return rds_io_error(r, l->n, l->c->rc, "pipeline");
+    return IMI_OK;
+}
+
+int rds_scatter(rds *r, const imi_ctx *ctx, int64_t deadline_ns, size_t n,
+                const char *const *keys, const size_t *klens, const int *argcs,
+                const char *const *const *argvs, const size_t *const *lens,
+                redisReply **replies)
+{
     memset(replies, 0, n * sizeof *replies);
-    int rc = rds_acquire(r, ctx, &l);
-    if (rc)
-        return rc;
-    for (size_t i = 0; i < n && !rc; i++)
-        if (redisAppendCommandArgv(l.c->rc, argcs[i], (const char **)argvs[i], lens[i]) != REDIS_OK)
+    if (n == 1)
+        return run(r, ctx, deadline_ns, keys[0], klens[0], argcs[0], (const char **)argvs[0],
+                   lens[0], &replies[0]);
+    rnode **node = malloc(n * sizeof *node); /* per command; NULL: run it alone */
+    rlease *held = calloc(RDS_MAX_NODES, sizeof *held); /* per node index */
+    size_t *pending = calloc(RDS_MAX_NODES, sizeof *pending);
+    if (!node || !held || !pending) {
+        free(node), free(held), free(pending);
+        return r->host->error(IMI_ENOMEM, 0, "out of memory");
+    }
+    int rc = IMI_OK, ignored;
+    rnode *bad = NULL; /* the node whose connection failed */
+    for (size_t i = 0; i < n; i++)
+        if ((node[i] = rds_pick(r, keys[i], klens[i], deadline_ns, &ignored)))
+            pending[node[i]->idx]++;
+    /* One connection per node, taken in node order: two calls never wait on each other's
+     * pools crosswise. A node that cannot be reached leaves its commands to run alone. */
+    for (size_t x = 0; x < RDS_MAX_NODES; x++)
+        if (pending[x] && rds_node_acquire(r, r->nodes[x], deadline_ns, &held[x]))
+            pending[x] = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        if (node[i] && !held[node[i]->idx].c)
+            node[i] = NULL;
+        if (node[i] && redisAppendCommandArgv(held[node[i]->idx].c->rc, argcs[i],
+                                              (const char **)argvs[i], lens[i]) != REDIS_OK)
             rc = r->host->error(IMI_ENOMEM, 0, "redis: out of memory");
-    for (size_t i = 0; i < n && !rc; i++)
-        if (redisGetReply(l.c->rc, (void **)&replies[i]) != REDIS_OK)
-            rc = rds_io_error(r, l.c->rc, "pipeline");
-    rds_release(r, &l, rc != IMI_OK);
+    }
+    for (size_t x = 0; x < RDS_MAX_NODES && !rc; x++) /* every node at work at once */
+        if (held[x].c && (rc = flush(r, &held[x])))
+            bad = held[x].n;
+    for (size_t i = 0; i < n && !rc; i++) {
+        if (!node[i])
+            continue;
+        rlease *l = &held[node[i]->idx];
+        if (redisGetReply(l->c->rc, (void **)&replies[i]) != REDIS_OK) {
+            rc = rds_io_error(r, l->n, l->c->rc, "pipeline");
+            bad = l->n;
+        } else
+            pending[node[i]->idx]--;
+    }
+    for (size_t x = 0; x < RDS_MAX_NODES; x++) {
+        if (!held[x].c)
+            continue;
+        /* replies left unread: the stream is out of step */
+        rds_release(r, &held[x], pending[x] > 0);
+    }
+    if (bad && rc == IMI_EUNAVAILABLE && r->mode != RDS_SINGLE) {
+        rds_node_fail(bad);
+        rds_topology_stale(r);
+    }
+    /* Commands the node did not run (MOVED, ASK, a replica's READONLY), or whose node
+     * could not be reached: one by one, with run's redirects and retries. */
+    for (size_t i = 0; i < n && !rc; i++) {
+        unsigned slot;
+        rds_addr to;
+        if (node[i] && reply_kind(r, replies[i], &slot, &to) == REPLY_FINAL)
+            continue;
+        if (replies[i])
+            freeReplyObject(replies[i]);
+        replies[i] = NULL;
+        rc = run(r, ctx, deadline_ns, keys[i], klens[i], argcs[i], (const char **)argvs[i],
+                 lens[i], &replies[i]);
+    }
     if (rc)
         for (size_t i = 0; i < n; i++)
             if (replies[i]) {
                 freeReplyObject(replies[i]);
                 replies[i] = NULL;
             }
+    free(node), free(held), free(pending);
     return rc;
 }
 
-/* Loads a script on the leased connection; its SHA is the same on every connection. */
-static int load_script(rds *r, rlease *l, int script, char *sha)
+/* Loads a script on the node serving key; its SHA is the same on every node. */
+static int load_script(rds *r, const imi_ctx *ctx, int64_t deadline_ns, const char *key,
+                       size_t klen, int script, char *sha)
 {
     const char *argv[] = { "SCRIPT", "LOAD", rds_scripts[script] };
     redisReply *rep = NULL;
-    int rc = exchange(r, l, 3, argv, NULL, &rep);
+    int rc = run(r, ctx, deadline_ns, key, klen, 3, argv, NULL, &rep);
     if (rc)
         return rc;
     if (rep->type != REDIS_REPLY_STRING || rep->len != 40) {
@@ -106,6 +280,7 @@ static int load_script(rds *r, rlease *l, int script, char *sha)
     return IMI_OK;
 }
 
+/* Scripts take one key, so in a cluster each runs on the node of its key's slot. */
 int rds_script(rds *r, const imi_ctx *ctx, int script, const char *key, size_t klen,
                int nargs, const char **args, redisReply **out)
 {
@@ -120,27 +295,18 @@ int rds_script(rds *r, const imi_ctx *ctx, int script, const char *key, size_t k
     memcpy(sha, r->sha[script], sizeof sha);
     pthread_mutex_unlock(&r->mu);
 
-    rlease l;
+    int64_t deadline = rds_deadline(r, ctx);
     *out = NULL;
-    int rc = rds_acquire(r, ctx, &l);
-    if (rc)
-        return rc;
-    if (!sha[0])
-        rc = load_script(r, &l, script, sha);
+    int rc = sha[0] ? IMI_OK : load_script(r, ctx, deadline, key, klen, script, sha);
     if (!rc)
-        rc = exchange(r, &l, 4 + nargs, argv, lens, out);
+        rc = run(r, ctx, deadline, key, klen, 4 + nargs, argv, lens, out);
     if (!rc && (*out)->type == REDIS_REPLY_ERROR && !strncmp((*out)->str, "NOSCRIPT", 8)) {
-        freeReplyObject(*out); /* the server forgot it: restarted or SCRIPT FLUSH */
+        freeReplyObject(*out); /* this server has not got it: restarted, SCRIPT FLUSH, or
+                                * another node of a cluster or a newly promoted master */
         *out = NULL;
-        rc = load_script(r, &l, script, sha);
+        rc = load_script(r, ctx, deadline, key, klen, script, sha);
         if (!rc)
-            rc = exchange(r, &l, 4 + nargs, argv, lens, out);
+            rc = run(r, ctx, deadline, key, klen, 4 + nargs, argv, lens, out);
     }
-    rds_release(r, &l, rc != IMI_OK);
-    if (!rc && (*out)->type == REDIS_REPLY_ERROR) {
-        rc = rds_reply_error(r, *out);
-        freeReplyObject(*out);
-        *out = NULL;
-    }
-    return rc;
+    return settle(r, rc, out);
 }

@@ -1,31 +1,111 @@
-/* The redis driver's connection pool. */
+/* The redis driver's connection pools: one per node. */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include "redis.h"
 
 int rds_pool_init(rds *r)
 {
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&r->cv, &ca);
-    pthread_condattr_destroy(&ca);
     pthread_mutex_init(&r->mu, NULL);
     r->mu_ready = true;
+    if (pthread_rwlock_init(&r->map_mu, NULL))
+        return r->host->error(IMI_ENOMEM, 0, "redis: no rwlock");
+    r->map_ready = true;
     return IMI_OK;
 }
 
 void rds_pool_free(rds *r)
 {
-    for (size_t i = 0; i < r->n_conns; i++)
-        if (r->conns[i].rc)
-            redisFree(r->conns[i].rc);
-    if (r->mu_ready) {
-        pthread_cond_destroy(&r->cv);
+    size_t n = atomic_load(&r->n_nodes);
+    for (size_t i = 0; i < n; i++)
+        rds_node_free(r->nodes[i]);
+    atomic_store(&r->n_nodes, 0);
+    if (r->map_ready)
+        pthread_rwlock_destroy(&r->map_mu);
+    r->map_ready = false;
+    if (r->mu_ready)
         pthread_mutex_destroy(&r->mu);
-        r->mu_ready = false;
+    r->mu_ready = false;
+}
+
+rnode *rds_node_new(rds *r, const char *host, int port)
+{
+    rnode *n = calloc(1, sizeof *n);
+    if (!n || !(n->conns = calloc(r->pool_size, sizeof *n->conns))) {
+        free(n);
+        return NULL;
     }
+    n->n_conns = r->pool_size;
+    snprintf(n->host, sizeof n->host, "%s", host);
+    n->port = port;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&n->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&n->mu, NULL);
+    return n;
+}
+
+void rds_node_free(rnode *n)
+{
+    if (!n)
+        return;
+    for (size_t i = 0; i < n->n_conns; i++)
+        if (n->conns[i].rc)
+            redisFree(n->conns[i].rc);
+    pthread_cond_destroy(&n->cv);
+    pthread_mutex_destroy(&n->mu);
+    free(n->conns);
+    free(n);
+}
+
+void rds_node_move(rnode *n, const char *host, int port)
+{
+    pthread_mutex_lock(&n->mu);
+    if (strcmp(n->host, host) || n->port != port) {
+        snprintf(n->host, sizeof n->host, "%s", host);
+        n->port = port;
+        atomic_fetch_add(&n->gen, 1);
+    }
+    pthread_mutex_unlock(&n->mu);
+}
+
+void rds_node_fail(rnode *n)
+{
+    atomic_fetch_add(&n->gen, 1);
+}
+
+int rds_parse_addr(rds *r, const char *text, size_t len, rds_addr *a)
+{
+    while (len && (*text == ' ' || *text == '\t'))
+        text++, len--;
+    while (len && (text[len - 1] == ' ' || text[len - 1] == '\t'))
+        len--;
+    char buf[300];
+    if (!len || len >= sizeof buf)
+        return r->host->error(IMI_ECONFIG, 0, "address '%.*s' is not host:port", (int)len, text);
+    memcpy(buf, text, len);
+    buf[len] = '\0';
+    char *colon = strrchr(buf, ':');
+    if (buf[0] == '[' && (!colon || colon < strchr(buf, ']')))
+        colon = NULL; /* [::1] without a port */
+    size_t n = colon ? (size_t)(colon - buf) : len;
+    char *end = NULL;
+    long port = colon ? strtol(colon + 1, &end, 10) : 6379;
+    const char *h = buf;
+    if (h[0] == '[' && n >= 2 && h[n - 1] == ']') { /* [::1]:6379 */
+        h++;
+        n -= 2;
+    }
+    if (!n || n >= sizeof a->host || (colon && (end == colon + 1 || *end || port <= 0 ||
+                                                port > 65535)))
+        return r->host->error(IMI_ECONFIG, 0, "address '%s' is not host:port", buf);
+    memcpy(a->host, h, n);
+    a->host[n] = '\0';
+    a->port = (int)port;
+    return IMI_OK;
 }
 
 /* How far a socket wait may miss the deadline rather than reset the timeouts. */
@@ -38,15 +118,35 @@ static struct timeval tv_of_ns(int64_t ns)
     return (struct timeval){ .tv_sec = ns / 1000000000, .tv_usec = (ns % 1000000000) / 1000 };
 }
 
-int rds_io_error(rds *r, const redisContext *rc, const char *what)
+void rds_node_name(rnode *n, char *buf, size_t size)
+{
+    pthread_mutex_lock(&n->mu); /* a master named by the sentinels may move meanwhile */
+    snprintf(buf, size, "%s:%d", n->host, n->port);
+    pthread_mutex_unlock(&n->mu);
+}
+
+int rds_io_error(rds *r, rnode *n, const redisContext *rc, const char *what)
 {
     int e = rc ? (rc->err == REDIS_ERR_IO ? errno : 0) : ENOMEM;
     const char *why = rc && rc->errstr[0] ? rc->errstr : "connection closed";
+    char name[300] = "?";
+    if (n)
+        rds_node_name(n, name, sizeof name);
     if (e == EAGAIN || e == EWOULDBLOCK || e == ETIMEDOUT || e == EINPROGRESS)
-        return r->host->error(IMI_ETIMEDOUT, e, "redis %s:%d: %s: timed out (%s)", r->host_name,
-                              r->port, what, why);
-    return r->host->error(IMI_EUNAVAILABLE, rc ? rc->err : 0, "redis %s:%d: %s: %s",
-                          r->host_name, r->port, what, why);
+        return r->host->error(IMI_ETIMEDOUT, e, "redis %s: %s: timed out (%s)", name, what, why);
+    return r->host->error(IMI_EUNAVAILABLE, rc ? rc->err : 0, "redis %s: %s: %s", name, what,
+                          why);
+}
+
+int64_t rds_deadline(rds *r, const imi_ctx *ctx)
+{
+    int64_t now = r->host->mono_ns();
+    int64_t deadline = r->host->ctx_deadline_ns(ctx);
+    if (!deadline)
+        deadline = now + r->env->default_timeout_ms * 1000000;
+    if (r->command_timeout_ms > 0 && now + r->command_timeout_ms * 1000000 < deadline)
+        deadline = now + r->command_timeout_ms * 1000000;
+    return deadline;
 }
 
 int rds_arm(rds *r, rlease *l)
@@ -60,7 +160,7 @@ int rds_arm(rds *r, rlease *l)
     if (diff > -ARM_SLACK_NS && diff < ARM_SLACK_NS)
         return IMI_OK;
     if (redisSetTimeout(l->c->rc, tv_of_ns(left)) != REDIS_OK)
-        return rds_io_error(r, l->c->rc, "setting the timeout");
+        return rds_io_error(r, l->n, l->c->rc, "setting the timeout");
     l->c->armed_ns = left;
     return IMI_OK;
 }
@@ -73,10 +173,11 @@ static int handshake(rds *r, rlease *l, const char *what, int argc, const char *
         return rc;
     redisReply *rep = redisCommandArgv(l->c->rc, argc, argv, NULL);
     if (!rep)
-        return rds_io_error(r, l->c->rc, what);
+        return rds_io_error(r, l->n, l->c->rc, what);
+    char name[300];
+    rds_node_name(l->n, name, sizeof name);
     rc = rep->type == REDIS_REPLY_ERROR
-             ? r->host->error(IMI_ECONFIG, 0, "redis %s:%d: %s refused: %s", r->host_name,
-                              r->port, what, rep->str)
+             ? r->host->error(IMI_ECONFIG, 0, "redis %s: %s refused: %s", name, what, rep->str)
              : IMI_OK;
     freeReplyObject(rep);
     return rc;
@@ -88,10 +189,15 @@ static int dial(rds *r, rlease *l)
     if (left <= 0)
         return r->host->error(IMI_ETIMEDOUT, 0, "redis: deadline exceeded before connecting");
     int64_t limit = r->connect_timeout_ms * 1000000;
-    redisContext *rc = redisConnectWithTimeout(r->host_name, r->port,
-                                               tv_of_ns(left < limit ? left : limit));
+    char host[256];
+    pthread_mutex_lock(&l->n->mu);
+    memcpy(host, l->n->host, sizeof host);
+    int port = l->n->port;
+    unsigned gen = atomic_load(&l->n->gen);
+    pthread_mutex_unlock(&l->n->mu);
+    redisContext *rc = redisConnectWithTimeout(host, port, tv_of_ns(left < limit ? left : limit));
     if (!rc || rc->err) {
-        int code = rds_io_error(r, rc, "connect");
+        int code = rds_io_error(r, l->n, rc, "connect");
         if (rc)
             redisFree(rc);
         return code;
@@ -99,6 +205,7 @@ static int dial(rds *r, rlease *l)
     redisEnableKeepAlive(rc);
     l->c->rc = rc;
     l->c->armed_ns = 0;
+    l->c->gen = gen;
     int code = rds_arm(r, l); /* connecting set no socket timeouts */
     if (!code && r->password && *r->password) {
         const char *argv[] = { "AUTH", r->user && *r->user ? r->user : r->password, r->password };
@@ -110,6 +217,8 @@ static int dial(rds *r, rlease *l)
         const char *argv[] = { "SELECT", db };
         code = handshake(r, l, "SELECT", 2, argv);
     }
+    if (!code && r->mode == RDS_SENTINEL)
+        code = rds_sentinel_check_role(r, l);
     if (code) {
         redisFree(rc);
         l->c->rc = NULL;
@@ -122,12 +231,12 @@ static int dial(rds *r, rlease *l)
 static _Thread_local size_t last_used;
 
 /* Takes a free connection without locking: live ones first, then one to dial. */
-static rconn *take_free(rds *r)
+static rconn *take_free(rnode *n)
 {
     rconn *dead = NULL;
-    for (size_t i = 0; i < r->n_conns; i++) {
-        size_t at = (last_used + i) % r->n_conns;
-        rconn *c = &r->conns[at];
+    for (size_t i = 0; i < n->n_conns; i++) {
+        size_t at = (last_used + i) % n->n_conns;
+        rconn *c = &n->conns[at];
         if (atomic_load_explicit(&c->busy, memory_order_relaxed) || atomic_exchange(&c->busy, true))
             continue;
         if (c->rc) {
@@ -144,33 +253,31 @@ static rconn *take_free(rds *r)
     return dead;
 }
 
-int rds_acquire(rds *r, const imi_ctx *ctx, rlease *l)
+int rds_node_acquire(rds *r, rnode *n, int64_t deadline, rlease *l)
 {
-    int64_t now = r->host->mono_ns();
-    int64_t deadline = r->host->ctx_deadline_ns(ctx);
-    if (!deadline)
-        deadline = now + r->env->default_timeout_ms * 1000000;
-    if (r->command_timeout_ms > 0 && now + r->command_timeout_ms * 1000000 < deadline)
-        deadline = now + r->command_timeout_ms * 1000000;
-    *l = (rlease){ .deadline_ns = deadline, .c = take_free(r) };
+    *l = (rlease){ .deadline_ns = deadline, .n = n, .c = take_free(n) };
     if (!l->c) {
         /* All busy: wait. waiters is raised before the scan and release lowers busy
          * before it reads waiters (both sequentially consistent), so a release is never
          * missed between this scan and the wait. */
-        pthread_mutex_lock(&r->mu);
-        atomic_fetch_add(&r->waiters, 1);
-        while (!(l->c = take_free(r))) {
+        pthread_mutex_lock(&n->mu);
+        atomic_fetch_add(&n->waiters, 1);
+        while (!(l->c = take_free(n))) {
             struct timespec ts = { .tv_sec = deadline / 1000000000,
                                    .tv_nsec = deadline % 1000000000 };
-            if (pthread_cond_timedwait(&r->cv, &r->mu, &ts) == ETIMEDOUT) {
-                atomic_fetch_sub(&r->waiters, 1);
-                pthread_mutex_unlock(&r->mu);
+            if (pthread_cond_timedwait(&n->cv, &n->mu, &ts) == ETIMEDOUT) {
+                atomic_fetch_sub(&n->waiters, 1);
+                pthread_mutex_unlock(&n->mu);
                 return r->host->error(IMI_ETIMEDOUT, 0, "redis: no free connection among %zu "
-                                      "before the deadline (pool_size)", r->n_conns);
+                                      "before the deadline (pool_size)", n->n_conns);
             }
         }
-        atomic_fetch_sub(&r->waiters, 1);
-        pthread_mutex_unlock(&r->mu);
+        atomic_fetch_sub(&n->waiters, 1);
+        pthread_mutex_unlock(&n->mu);
+    }
+    if (l->c->rc && l->c->gen != atomic_load(&n->gen)) { /* the node moved or failed */
+        redisFree(l->c->rc);
+        l->c->rc = NULL;
     }
     int rc = l->c->rc ? rds_arm(r, l) : dial(r, l);
     if (rc)
@@ -180,17 +287,19 @@ int rds_acquire(rds *r, const imi_ctx *ctx, rlease *l)
 
 void rds_release(rds *r, rlease *l, bool broken)
 {
+    (void)r;
     if (!l->c)
         return;
     if (broken && l->c->rc) {
         redisFree(l->c->rc);
         l->c->rc = NULL;
     }
+    rnode *n = l->n;
     atomic_store(&l->c->busy, false);
-    if (atomic_load(&r->waiters) > 0) {
-        pthread_mutex_lock(&r->mu);
-        pthread_cond_signal(&r->cv);
-        pthread_mutex_unlock(&r->mu);
+    if (atomic_load(&n->waiters) > 0) {
+        pthread_mutex_lock(&n->mu);
+        pthread_cond_signal(&n->cv);
+        pthread_mutex_unlock(&n->mu);
     }
     l->c = NULL;
 }

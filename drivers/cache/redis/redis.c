@@ -5,11 +5,13 @@
 #include "redis.h"
 
 enum { OPT_ADDR, OPT_USER, OPT_PASSWORD, OPT_DB, OPT_POOL_SIZE, OPT_CONNECT_TIMEOUT,
-       OPT_COMMAND_TIMEOUT };
+       OPT_COMMAND_TIMEOUT, OPT_CLUSTER, OPT_SENTINELS, OPT_MASTER, OPT_SENTINEL_USER,
+       OPT_SENTINEL_PASSWORD };
 
 static const imi_option_spec rds_options[] = {
     [OPT_ADDR] = { .name = "addr", .type = IMI_OPT_STRING, .default_value = "127.0.0.1:6379",
-                   .help = "host:port of the redis server" },
+                   .help = "host:port of the redis server (cluster: seed nodes, "
+                           "comma-separated)" },
     [OPT_USER] = { .name = "user", .type = IMI_OPT_STRING,
                    .help = "ACL user (redis 6+); with password: AUTH user password" },
     [OPT_PASSWORD] = { .name = "password", .type = IMI_OPT_STRING, .flags = IMI_OPT_SECRET,
@@ -25,24 +27,78 @@ static const imi_option_spec rds_options[] = {
                               .default_value = "0",
                               .help = "longest wait per call, under the ctx deadline "
                                       "(0: the deadline alone)" },
+    [OPT_CLUSTER] = { .name = "cluster", .type = IMI_OPT_BOOL, .default_value = "false",
+                      .help = "Redis Cluster: keys routed by slot from the seeds in addr" },
+    [OPT_SENTINELS] = { .name = "sentinels", .type = IMI_OPT_LIST,
+                        .help = "host:port of Redis Sentinels (comma-separated): they name "
+                                "the master; addr is then unused" },
+    [OPT_MASTER] = { .name = "master", .type = IMI_OPT_STRING,
+                     .help = "the master's name the sentinels monitor (with sentinels)" },
+    [OPT_SENTINEL_USER] = { .name = "sentinel_user", .type = IMI_OPT_STRING,
+                            .help = "ACL user for the sentinels (with sentinel_password)" },
+    [OPT_SENTINEL_PASSWORD] = { .name = "sentinel_password", .type = IMI_OPT_STRING,
+                                .flags = IMI_OPT_SECRET,
+                                .help = "password sent with AUTH to the sentinels" },
 };
 
-static int parse_addr(rds *r, const char *addr)
+/* Splits a comma-separated list of host:port into out (at most max). */
+static int parse_list(rds *r, const char *what, const char *text, rds_addr *out, size_t max,
+                      size_t *n)
 {
-    const char *colon = strrchr(addr, ':');
-    size_t n = colon ? (size_t)(colon - addr) : strlen(addr);
-    char *end = NULL;
-    long port = colon ? strtol(colon + 1, &end, 10) : 6379;
-    if (addr[0] == '[' && n >= 2 && addr[n - 1] == ']') { /* [::1]:6379 */
-        addr++;
-        n -= 2;
+    *n = 0;
+    for (const char *p = text; *p;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        if (*n == max)
+            return r->host->error(IMI_ECONFIG, 0, "%s: more than %zu addresses", what, max);
+        int rc = rds_parse_addr(r, p, len, &out[*n]);
+        if (rc) {
+            size_t lead = strspn(p, " \t");
+            lead = lead < len ? lead : len;
+            size_t shown = len - lead;
+            while (shown && (p[lead + shown - 1] == ' ' || p[lead + shown - 1] == '\t'))
+                shown--;
+            return r->host->error(rc, 0, "%s: '%.*s' is not host:port", what, (int)shown,
+                                  p + lead);
+        }
+        (*n)++;
+        p += len + (comma != NULL);
     }
-    if (!n || n >= sizeof r->host_name || (colon && (*end || port <= 0 || port > 65535)))
-        return r->host->error(IMI_ECONFIG, 0, "addr '%s' is not host:port", addr);
-    memcpy(r->host_name, addr, n);
-    r->host_name[n] = '\0';
-    r->port = (int)port;
-    return IMI_OK;
+    return *n ? IMI_OK : r->host->error(IMI_ECONFIG, 0, "%s is empty", what);
+}
+
+/* The nodes to start from: the server, the seeds, or the master yet to be named. */
+static int topology(rds *r, const imi_opt_value *o)
+{
+    bool cluster = o[OPT_CLUSTER].i, sentinel = o[OPT_SENTINELS].set;
+    if (cluster && sentinel)
+        return r->host->error(IMI_ECONFIG, 0, "cluster = true and sentinels exclude each other");
+    if (sentinel != o[OPT_MASTER].set || (o[OPT_MASTER].set && !*o[OPT_MASTER].str))
+        return r->host->error(IMI_ECONFIG, 0, "sentinels and master go together: the sentinels "
+                              "are asked for the master of that name");
+    if (cluster && r->db)
+        return r->host->error(IMI_ECONFIG, 0, "db must be 0 with cluster = true (a cluster has "
+                              "one database)");
+    r->mode = cluster ? RDS_CLUSTER : sentinel ? RDS_SENTINEL : RDS_SINGLE;
+    rds_addr seeds[RDS_MAX_SENTINELS];
+    size_t n = 0;
+    int rc = IMI_OK;
+    if (sentinel) {
+        r->master_name = o[OPT_MASTER].str;
+        rc = parse_list(r, "sentinels", o[OPT_SENTINELS].str, r->sentinels, RDS_MAX_SENTINELS,
+                        &r->n_sentinels);
+        seeds[n++] = (rds_addr){ .host = "", .port = 0 }; /* named by the sentinels */
+    } else {
+        rc = parse_list(r, "addr", o[OPT_ADDR].str, seeds, RDS_MAX_SENTINELS, &n);
+        if (!rc && n > 1 && !cluster)
+            rc = r->host->error(IMI_ECONFIG, 0, "addr names %zu servers: one, or set cluster = "
+                                "true (or sentinels and master)", n);
+    }
+    for (size_t i = 0; i < n && !rc; i++)
+        if (!rds_node_at(r, seeds[i].host, seeds[i].port))
+            rc = r->host->error(IMI_ENOMEM, 0, "out of memory");
+    atomic_store(&r->stale, r->mode != RDS_SINGLE);
+    return rc;
 }
 
 static int rds_open(void *st, const imi_driver_env *env)
@@ -51,11 +107,10 @@ static int rds_open(void *st, const imi_driver_env *env)
     r->env = env;
     r->host = env->host;
     const imi_opt_value *o = env->opts;
-    int rc = parse_addr(r, o[OPT_ADDR].str);
-    if (rc)
-        return rc;
     r->user = o[OPT_USER].set ? o[OPT_USER].str : NULL;
     r->password = o[OPT_PASSWORD].set ? o[OPT_PASSWORD].str : NULL;
+    r->sentinel_user = o[OPT_SENTINEL_USER].set ? o[OPT_SENTINEL_USER].str : NULL;
+    r->sentinel_password = o[OPT_SENTINEL_PASSWORD].set ? o[OPT_SENTINEL_PASSWORD].str : NULL;
     r->db = o[OPT_DB].i;
     r->connect_timeout_ms = o[OPT_CONNECT_TIMEOUT].i > 0 ? o[OPT_CONNECT_TIMEOUT].i : 2000;
     r->command_timeout_ms = o[OPT_COMMAND_TIMEOUT].i;
@@ -63,21 +118,27 @@ static int rds_open(void *st, const imi_driver_env *env)
         return r->host->error(IMI_ECONFIG, 0, "db must not be negative");
     if (o[OPT_POOL_SIZE].i < 1 || o[OPT_POOL_SIZE].i > 1024)
         return r->host->error(IMI_ECONFIG, 0, "pool_size must be 1 to 1024");
-    r->n_conns = (size_t)o[OPT_POOL_SIZE].i;
-    r->conns = calloc(r->n_conns, sizeof *r->conns);
-    if (!r->conns)
-        return r->host->error(IMI_ENOMEM, 0, "out of memory");
-    if ((rc = rds_pool_init(r)))
-        return rc;
-    /* One connection now: a wrong password or db fails the open; a server that is down
-     * does not (calls report IMI_EUNAVAILABLE until it is up). */
-    rlease l;
-    rc = rds_acquire(r, NULL, &l);
+    r->pool_size = (size_t)o[OPT_POOL_SIZE].i;
+    int rc = rds_pool_init(r);
     if (!rc)
+        rc = topology(r, o);
+    if (rc)
+        return rc;
+    /* One connection now: a wrong password or db (or a server not in cluster mode)
+     * fails the open; a server that is down does not (calls report IMI_EUNAVAILABLE
+     * until it is up). */
+    int64_t deadline = rds_deadline(r, NULL);
+    rlease l;
+    if (r->mode == RDS_CLUSTER) { /* a node answered with the slot map: reachable */
+        if (!(rc = rds_cluster_refresh(r, deadline)))
+            atomic_store(&r->stale, false);
+    } else if (!(rc = rds_route(r, NULL, 0, deadline, &l))) {
         rds_release(r, &l, false);
-    else if (rc != IMI_ECONFIG)
-        r->host->log(env->logger, IMI_HOST_LOG_WARN, NULL, "redis %s:%d not reachable at open",
-                     r->host_name, r->port);
+    }
+    if (rc && rc != IMI_ECONFIG)
+        r->host->log(env->logger, IMI_HOST_LOG_WARN, NULL, "redis %s not reachable at open",
+                     r->mode == RDS_SENTINEL ? "master (via the sentinels)"
+                     : r->mode == RDS_CLUSTER ? "cluster" : "server");
     return rc == IMI_ECONFIG ? rc : IMI_OK;
 }
 
@@ -85,8 +146,6 @@ static void rds_close(void *st)
 {
     rds *r = st;
     rds_pool_free(r);
-    free(r->conns);
-    r->conns = NULL;
 }
 
 static int rds_ping(void *st, const imi_ctx *ctx)
@@ -138,8 +197,9 @@ static const imi_driver_desc rds_desc = {
     .kind = IMI_KIND_CACHE,
     .name = "redis",
     .version = "0.1.0",
-    .description = "redis over hiredis (no TLS): strings, hashes, sets, sorted sets, "
-                   "lock and token bucket as Lua scripts, a connection pool",
+    .description = "redis over hiredis (no TLS), one server, behind Sentinel or a Cluster: "
+                   "strings, hashes, sets, sorted sets, lock and token bucket as Lua "
+                   "scripts, a connection pool per node",
     .caps = IMI_CACHE_CAP_HASH | IMI_CACHE_CAP_SET | IMI_CACHE_CAP_ZSET | IMI_CACHE_CAP_LOCK |
             IMI_CACHE_CAP_TOKEN_BUCKET,
     .options = rds_options,

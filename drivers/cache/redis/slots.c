@@ -1,0 +1,103 @@
+/* The redis driver's cluster slot map: the owner of each slot as CLUSTER SLOTS and MOVED
+ * replies tell it (a key's slot is keyslot.c's). Only masters serve calls: replicas are
+ * not read from. */
+#include <stdlib.h>
+#include <string.h>
+#include "redis.h"
+
+rnode *rds_slot_owner(rds *r, unsigned slot)
+{
+    pthread_rwlock_rdlock(&r->map_mu);
+    unsigned at = r->slot_node[slot % RDS_SLOTS];
+    pthread_rwlock_unlock(&r->map_mu);
+    return at ? r->nodes[at - 1] : NULL;
+}
+
+void rds_cluster_moved(rds *r, unsigned slot, const char *host, int port)
+{
+    rnode *n = rds_node_at(r, host, port);
+    if (!n)
+        return;
+    size_t i = n->idx;
+    pthread_rwlock_wrlock(&r->map_mu);
+    r->slot_node[slot % RDS_SLOTS] = (uint8_t)(i + 1);
+    pthread_rwlock_unlock(&r->map_mu);
+}
+
+/* Applies one CLUSTER SLOTS reply (asked of node `from`) to map; IMI_OK if well formed. */
+static int parse_slots(rds *r, const rnode *from, const redisReply *rep, uint8_t *map)
+{
+    if (rep->type != REDIS_REPLY_ARRAY || !rep->elements)
+        return r->host->error(IMI_EUNAVAILABLE, 0, "redis %s:%d: CLUSTER SLOTS gave no slots",
+                              from->host, from->port);
+    for (size_t i = 0; i < rep->elements; i++) {
+        const redisReply *e = rep->element[i];
+        if (e->type != REDIS_REPLY_ARRAY || e->elements < 3 ||
+            e->element[0]->type != REDIS_REPLY_INTEGER ||
+            e->element[1]->type != REDIS_REPLY_INTEGER ||
+            e->element[2]->type != REDIS_REPLY_ARRAY || e->element[2]->elements < 2 ||
+            e->element[2]->element[0]->type != REDIS_REPLY_STRING ||
+            e->element[2]->element[1]->type != REDIS_REPLY_INTEGER)
+            return r->host->error(IMI_EDRIVER, 0, "redis %s:%d: unexpected CLUSTER SLOTS reply",
+                                  from->host, from->port);
+        long long lo = e->element[0]->integer, hi = e->element[1]->integer;
+        const redisReply *m = e->element[2];
+        /* An empty or "?" address is the node asked (the way redis spells "me"). */
+        const char *host = m->element[0]->len && strcmp(m->element[0]->str, "?")
+                               ? m->element[0]->str : from->host;
+        rnode *n = rds_node_at(r, host, (int)m->element[1]->integer);
+        size_t at = n ? n->idx : RDS_MAX_NODES;
+        if (at == RDS_MAX_NODES)
+            return r->host->error(IMI_ENOMEM, 0, "redis: more than %d cluster nodes",
+                                  RDS_MAX_NODES);
+        for (long long s = lo < 0 ? 0 : lo; s <= hi && s < RDS_SLOTS; s++)
+            map[s] = (uint8_t)(at + 1);
+    }
+    return IMI_OK;
+}
+
+/* CLUSTER SLOTS on one node. */
+static int ask(rds *r, rnode *n, int64_t deadline_ns, uint8_t *map)
+{
+    int64_t limit = r->host->mono_ns() + r->connect_timeout_ms * 1000000;
+    rlease l;
+    int rc = rds_node_acquire(r, n, deadline_ns < limit ? deadline_ns : limit, &l);
+    if (rc)
+        return rc;
+    redisReply *rep = redisCommand(l.c->rc, "CLUSTER SLOTS");
+    rc = rep ? IMI_OK : rds_io_error(r, n, l.c->rc, "CLUSTER SLOTS");
+    rds_release(r, &l, rc != IMI_OK);
+    if (rc) {
+        rds_node_fail(n);
+        return rc;
+    }
+    rc = rep->type == REDIS_REPLY_ERROR
+             ? r->host->error(IMI_ECONFIG, 0, "redis %s:%d: CLUSTER SLOTS: %s (cluster = true "
+                              "needs redis in cluster mode)", n->host, n->port, rep->str)
+             : parse_slots(r, n, rep, map);
+    freeReplyObject(rep);
+    return rc;
+}
+
+int rds_cluster_refresh(rds *r, int64_t deadline_ns)
+{
+    uint8_t *map = calloc(RDS_SLOTS, 1);
+    if (!map)
+        return r->host->error(IMI_ENOMEM, 0, "out of memory");
+    int rc = IMI_EUNAVAILABLE;
+    /* The nodes known so far, starting with the seeds; one that answers is enough. */
+    size_t n = atomic_load(&r->n_nodes);
+    for (size_t i = 0; i < n && rc; i++) {
+        memset(map, 0, RDS_SLOTS);
+        rc = ask(r, r->nodes[i], deadline_ns, map);
+        if (rc == IMI_ETIMEDOUT && r->host->mono_ns() >= deadline_ns)
+            break;
+    }
+    if (!rc) {
+        pthread_rwlock_wrlock(&r->map_mu);
+        memcpy(r->slot_node, map, RDS_SLOTS);
+        pthread_rwlock_unlock(&r->map_mu);
+    }
+    free(map);
+    return rc;
+}
