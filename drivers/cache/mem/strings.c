@@ -35,6 +35,8 @@ static int store(mem_cache *m, const char *key, size_t klen, const void *val, si
                  int64_t ttl_ms, bool only_new)
 {
     uint64_t h;
+    if (mem_check_ttl(m, ttl_ms))
+        return IMI_EINVALID;
     shard *sh = mem_shard_lock(m, key, klen, &h);
     entry *e = mem_find(m, sh, key, klen, h);
     int rc = e && only_new ? IMI_EEXISTS
@@ -100,6 +102,8 @@ int mem_expire(void *st, const imi_ctx *ctx, const char *key, size_t klen, int64
     (void)ctx;
     mem_cache *m = st;
     uint64_t h;
+    if (mem_check_ttl(m, ttl_ms))
+        return IMI_EINVALID;
     shard *sh = mem_shard_lock(m, key, klen, &h);
     entry *e = mem_find(m, sh, key, klen, h);
     if (e)

@@ -28,7 +28,8 @@ typedef struct mem_member {
 } mem_member;
 
 /* The broker of namespace ns, created on first use; one reference per call. */
-mem_broker *mem_broker_get(const char *ns, size_t partitions, size_t max_queue);
+mem_broker *mem_broker_get(const char *ns, size_t partitions, size_t max_queue,
+                           size_t max_bytes);
 void mem_broker_put(mem_broker *b);
 
 /* Appends a copy of msg to its topic, waiting for room until deadline_ns. */
