@@ -202,7 +202,7 @@ entry *mem_find_type(mem_cache *m, shard *sh, const char *key, size_t klen, uint
 {
     entry *e = mem_find(m, sh, key, klen, h);
     if (!e)
-        *rc = IMI_ENOTFOUND;
+        *rc = mem_miss(m);
     else if (e->type != type)
         *rc = m->host->error(IMI_EINVALID, 0, "key holds a value of another type");
     else
@@ -260,6 +260,8 @@ int64_t mem_expiry(mem_cache *m, int64_t ttl_ms)
 {
     return ttl_ms > 0 ? m->host->mono_ns() + imi_ms_to_ns_sat(ttl_ms) : 0;
 }
+
+int mem_miss(mem_cache *m) { return m->host->error(IMI_ENOTFOUND, 0, "no such key"); }
 
 int mem_check_ttl(mem_cache *m, int64_t ttl_ms)
 {
