@@ -304,3 +304,49 @@ Test(numbers, mq_mem_bounds_bytes_as_well_as_messages)
     imi_mq_free(mq);
     imi_app_close(app);
 }
+
+/* ---- retry ---------------------------------------------------------------------------- */
+
+static int64_t fake_now(void *ud) { (void)ud; return 1000; }
+static int fake_sleep(void *ud, const imi_ctx *ctx, int64_t ns)
+{
+    (void)ctx;
+    int64_t *slept = ud;
+    cr_assert_geq(ns, slept[0], "a delay of %lld ns after one of %lld", (long long)ns,
+                  (long long)slept[0]);
+    slept[0] = ns;
+    return IMI_OK;
+}
+static int always_down(void *ud, const imi_ctx *ctx, int attempt)
+{
+    (void)ud;
+    (void)ctx;
+    (void)attempt;
+    return IMI_EUNAVAILABLE;
+}
+
+Test(numbers, retry_backoff_saturates_instead_of_wrapping)
+{
+    imi_retry_policy p = imi_retry_policy_default();
+    p.max_attempts = 40;
+    p.max_elapsed_ms = 0;
+    p.initial_ms = 1000;
+    p.multiplier = 10;
+    p.max_delay_ms = 0;
+    p.jitter = false;
+    cr_assert_eq(imi_retry_delay_ms(&p, 39), IMI_DURATION_MAX_MS);
+    p.multiplier = NAN;
+    cr_assert_eq(imi_retry_delay_ms(&p, 5), 1000);
+    p.multiplier = 10;
+    int64_t slept[1] = { 0 };
+    imi_retry_hooks h = { .now_ns = fake_now, .sleep_ns = fake_sleep, .ud = slept };
+    imi_retry *r;
+    cr_assert_eq(imi_retry_new(&p, NULL, NULL, &h, &r), IMI_OK, "%s", imi_error_message());
+    int attempts = 0;
+    cr_assert_eq(imi_retry_run(r, NULL, always_down, NULL, &attempts), IMI_EUNAVAILABLE);
+    cr_assert_eq(attempts, 40);
+    cr_assert_eq(slept[0], IMI_DURATION_MAX_MS * 1000000);
+    imi_retry_free(r);
+    p.initial_ms = INT64_MAX;
+    cr_assert_eq(imi_retry_new(&p, NULL, NULL, &h, &r), IMI_EINVALID);
+}
