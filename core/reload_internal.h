@@ -14,10 +14,9 @@
 #define IMI_SETTINGS_MAX 48
 
 typedef struct imi_settings {
-    struct { const char *key, *val; int line; int sec; } kv[IMI_SETTINGS_MAX];
+    struct { const char *key, *val; int line; } kv[IMI_SETTINGS_MAX];
     size_t n;
     const char *file;     /* the config's name; NULL for coord values */
-    char sec[2][128];     /* config sections the pairs come from (kv.sec indexes; -1: none) */
     char origin[160];     /* "coord key config/x" for coord values */
     char *text;           /* owned copy the pairs of a coord value point into */
 } imi_settings;

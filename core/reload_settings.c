@@ -8,14 +8,13 @@
 #include "iminfra/error.h"
 #include "reload_internal.h"
 
-static int add(imi_settings *s, const char *key, const char *val, int line, int sec)
+static int add(imi_settings *s, const char *key, const char *val, int line)
 {
     if (s->n == IMI_SETTINGS_MAX)
         return imi_settings_error(s, line, "too many keys (at most %d)", IMI_SETTINGS_MAX);
     s->kv[s->n].key = key;
     s->kv[s->n].val = val;
     s->kv[s->n].line = line;
-    s->kv[s->n].sec = sec;
     s->n++;
     return IMI_OK;
 }
@@ -31,9 +30,8 @@ int imi_settings_from_config(imi_settings *s, const imi_config *cfg, const char 
             continue;
         const char *k, *v;
         int line;
-        snprintf(s->sec[i], sizeof s->sec[i], "%s", secs[i]);
         for (size_t j = 0; (k = imi_config_key(cfg, secs[i], j, &v, &line)); j++) {
-            int rc = add(s, k, v, line, i);
+            int rc = add(s, k, v, line);
             if (rc)
                 return rc;
         }
@@ -75,7 +73,7 @@ int imi_settings_from_text(imi_settings *s, const char *origin, const char *text
             char *k = trim(whole, eq), *v = trim(eq + 1, end);
             if (!*k)
                 return imi_settings_error(s, item, "a value without a key");
-            int rc = add(s, k, v, item, -1);
+            int rc = add(s, k, v, item);
             if (rc)
                 return rc;
         }
@@ -98,7 +96,7 @@ int imi_settings_append(imi_settings *dst, const imi_settings *src)
         memcpy(dst->origin, src->origin, sizeof dst->origin);
     }
     for (size_t i = 0; i < src->n; i++) {
-        int rc = add(dst, src->kv[i].key, src->kv[i].val, src->kv[i].line, -1);
+        int rc = add(dst, src->kv[i].key, src->kv[i].val, src->kv[i].line);
         if (rc)
             return rc;
     }
@@ -123,11 +121,6 @@ int imi_settings_error(const imi_settings *s, int line, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    /* "file:line: [section] key = ...": the section of the pair on that line */
-    for (size_t i = 0; s->file && i < s->n; i++)
-        if (s->kv[i].line == line && s->kv[i].sec >= 0 && s->sec[s->kv[i].sec][0])
-            return imi_error_set(IMI_ECONFIG, 0, "%s:%d: [%s] %s", s->file, line,
-                                 s->sec[s->kv[i].sec], msg);
     if (s->file)
         return imi_error_set(IMI_ECONFIG, 0, "%s:%d: %s", s->file, line, msg);
     if (line > 0)

@@ -175,7 +175,7 @@ Test(numbers, breaker_open_for_out_of_range_is_refused)
     imi_app *app = app_of("[log]\nlevel = off\n[breaker]\nopen_for = 9300000000000ms\n");
     imi_breaker_set *s = NULL;
     cr_assert_eq(imi_breaker_set_open(app, &s), IMI_ECONFIG);
-    cr_assert(strstr(imi_error_message(), "n.ini:4: [breaker] open_for = '9300000000000ms' is "
+    cr_assert(strstr(imi_error_message(), "n.ini:4: open_for = '9300000000000ms' is "
                                           "not a duration from 0 to 3153600000000ms"),
               "%s", imi_error_message());
     imi_app_close(app);
