@@ -350,3 +350,24 @@ Test(numbers, retry_backoff_saturates_instead_of_wrapping)
     p.initial_ms = INT64_MAX;
     cr_assert_eq(imi_retry_new(&p, NULL, NULL, &h, &r), IMI_EINVALID);
 }
+
+/* ---- uid source validity ------------------------------------------------------------------ */
+
+static int src_acquire(void *ud, int *worker) { (void)ud; *worker = 7; return IMI_OK; }
+static int src_check(void *ud) { (void)ud; return IMI_OK; }
+static void src_release(void *ud) { (void)ud; }
+
+Test(numbers, uid_source_valid_for_saturates)
+{
+    imi_uid_source src = { .acquire = src_acquire, .check = src_check, .release = src_release,
+                           .check_every_ms = INT64_MAX / 2, .valid_for_ms = INT64_MAX };
+    imi_uid *u;
+    cr_assert_eq(imi_uid_new_with_source(NULL, &src, &u), IMI_OK, "%s", imi_error_message());
+    int64_t id;
+    cr_assert_eq(imi_uid_next(u, &id), IMI_OK, "a worker id valid for ever expired at once: %s",
+                 imi_error_message());
+    imi_uid_free(u);
+    imi_uid_options o = imi_uid_options_default();
+    o.epoch_ms = INT64_MAX;
+    cr_assert_eq(imi_uid_new(&o, 1, &u), IMI_EINVALID);
+}
