@@ -56,6 +56,8 @@ struct imi_breaker_set {
 
 /* Installs pol in b: resets it to closed unless it equals the current one. Set lock held. */
 void imi_breaker_install(imi_breaker *b, brk_policy *pol);
+/* Field by field: the struct has padding, which memcmp would read uninitialised. */
+bool imi_breaker_policy_equal(const imi_breaker_policy *a, const imi_breaker_policy *b);
 /* Derives the internal values of a policy. NULL when out of memory. */
 brk_policy *imi_breaker_policy_make(const imi_breaker_policy *p);
 

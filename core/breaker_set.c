@@ -67,8 +67,8 @@ brk_policy *imi_breaker_policy_make(const imi_breaker_policy *p)
     if (!bp)
         return NULL;
     bp->p = *p;
-    bp->bucket_ns = p->failure_ratio > 0 ? p->window_ms * 1000000 / BRK_BUCKETS : 0;
-    bp->open_ns = p->open_ms * 1000000;
+    bp->bucket_ns = p->failure_ratio > 0 ? imi_ms_to_ns_sat(p->window_ms) / BRK_BUCKETS : 0;
+    bp->open_ns = imi_ms_to_ns_sat(p->open_ms);
     return bp;
 }
 
@@ -78,6 +78,15 @@ static brk_override *find_override(imi_breaker_set *s, const char *name)
         if (!strcmp(o->name, name))
             return o;
     return NULL;
+}
+
+bool imi_breaker_policy_equal(const imi_breaker_policy *a, const imi_breaker_policy *b)
+{
+    return a->consecutive_failures == b->consecutive_failures &&
+           a->failure_ratio == b->failure_ratio && a->window_ms == b->window_ms &&
+           a->min_calls == b->min_calls && a->open_ms == b->open_ms &&
+           a->half_open_probes == b->half_open_probes &&
+           a->half_open_successes == b->half_open_successes && a->failure_on == b->failure_on;
 }
 
 /* The policy of name: [breaker], [breaker.NAME], then the override of name, or of
@@ -113,7 +122,7 @@ static int refresh(imi_breaker_set *s, imi_breaker *b)
     if (rc)
         return rc;
     const brk_policy *cur = atomic_load(&b->pol);
-    if (cur && !memcmp(&cur->p, &p, sizeof p))
+    if (cur && imi_breaker_policy_equal(&cur->p, &p))
         return IMI_OK;
     brk_policy *bp = imi_breaker_policy_make(&p);
     if (!bp)
@@ -149,9 +158,12 @@ int imi_breaker_set_new(const imi_breaker_policy *dflt, imi_logger *logger,
     *out = NULL;
     imi_breaker_policy p = dflt ? *dflt : imi_breaker_policy_default();
     if (p.half_open_probes < 1 || p.half_open_successes < 1 || p.consecutive_failures < 0 ||
-        p.failure_ratio < 0 || p.failure_ratio > 1 || p.open_ms < 0 ||
+        !(p.failure_ratio >= 0 && p.failure_ratio <= 1) || p.open_ms < 0 ||
+        p.open_ms > IMI_DURATION_MAX_MS || p.window_ms < 0 || p.window_ms > IMI_DURATION_MAX_MS ||
         (p.failure_ratio > 0 && p.window_ms < 10))
-        return imi_error_set(IMI_EINVALID, 0, "imi_breaker_set_new: policy out of range");
+        return imi_error_set(IMI_EINVALID, 0, "imi_breaker_set_new: policy out of range "
+                             "(open_ms and window_ms from 0 to %lld, failure_ratio from 0 "
+                             "to 1, half_open_* at least 1)", (long long)IMI_DURATION_MAX_MS);
     return set_make(out, NULL, &p, logger);
 }
 

@@ -1,5 +1,6 @@
 /* INI config: parsing with inih, ${VAR} expansion, lookups, key checks, secret-safe dump. */
 #include <errno.h>
+#include <math.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -371,17 +372,17 @@ int imi_config_get_bool(const imi_config *cfg, const char *section, const char *
 }
 int imi_config_get_double(const imi_config *cfg, const char *section, const char *key, double *out)
 {
-    return get_typed(cfg, section, key, out, (parse_fn)imi_parse_double, "a number");
+    return get_typed(cfg, section, key, out, (parse_fn)imi_parse_double, "a finite decimal number");
 }
 int imi_config_get_duration_ms(const imi_config *cfg, const char *section, const char *key,
                                int64_t *out)
 {
     return get_typed(cfg, section, key, out, (parse_fn)imi_parse_duration_ms,
-                     "a duration (e.g. 250ms, 5s, 2m)");
+                     "a duration from 0 to " IMI_DURATION_MAX_TEXT);
 }
 int imi_config_get_size(const imi_config *cfg, const char *section, const char *key, int64_t *out)
 {
-    return get_typed(cfg, section, key, out, (parse_fn)imi_parse_size, "a size (e.g. 512, 64k, 16M)");
+    return get_typed(cfg, section, key, out, (parse_fn)imi_parse_size, "a size from 0 to " IMI_SIZE_MAX_TEXT);
 }
 
 /* An entry "prefix.*" stands for every key that starts with "prefix.". */
@@ -461,33 +462,66 @@ int imi_parse_bool(const char *s, int *out)
     return IMI_EINVALID;
 }
 
+/* A plain decimal number: digits with an optional fraction and exponent, no sign, no
+ * hex, nan or inf (strtod takes all of those). Returns the length it spans, 0 if none. */
+static size_t decimal_span(const char *s)
+{
+    size_t i = 0, digits = 0;
+    while (s[i] >= '0' && s[i] <= '9')
+        i++, digits++;
+    if (s[i] == '.')
+        for (i++; s[i] >= '0' && s[i] <= '9'; i++)
+            digits++;
+    if (!digits)
+        return 0;
+    if (s[i] == 'e' || s[i] == 'E') {
+        size_t j = i + 1;
+        if (s[j] == '+' || s[j] == '-')
+            j++;
+        if (s[j] >= '0' && s[j] <= '9') {
+            while (s[j] >= '0' && s[j] <= '9')
+                j++;
+            i = j;
+        }
+    }
+    return i;
+}
+
+/* A finite decimal number, optionally signed; never hex, nan or inf. */
 int imi_parse_double(const char *s, double *out)
 {
-    char *end;
+    size_t sign = s[0] == '-' || s[0] == '+';
+    size_t n = decimal_span(s + sign);
+    if (!n || s[sign + n])
+        return IMI_EINVALID;
     errno = 0;
-    double v = strtod(s, &end);
-    if (end == s || *end || errno)
+    double v = strtod(s, NULL);
+    if (errno || !isfinite(v))
         return IMI_EINVALID;
     *out = v;
     return IMI_OK;
 }
 
-/* A non-negative number followed by one of units[] (first unit: no suffix). */
+/* A non-negative decimal number followed by one of units[] (first unit: no suffix),
+ * scaled and at most max; the unit conversion is checked before it is done, so nothing
+ * wraps. */
 static int parse_scaled(const char *s, const char *const *units, const int64_t *scale,
-                        int64_t *out)
+                        int64_t max, int64_t *out)
 {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (end == s || errno || v < 0)
+    size_t n = decimal_span(s);
+    if (!n)
         return IMI_EINVALID;
+    errno = 0;
+    double v = strtod(s, NULL);
+    if (errno == ERANGE && v != 0)
+        return IMI_EINVALID;  /* overflow; an underflow is a (tiny) 0 */
     for (size_t i = 0; units[i]; i++) {
-        if (strcasecmp(end, units[i]))
+        if (strcasecmp(s + n, units[i]))
             continue;
-        double r = v * (double)scale[i];
-        if (r > (double)INT64_MAX)
+        if (!(v <= (double)max / (double)scale[i]))
             return IMI_EINVALID;
-        *out = (int64_t)r;
+        double r = v * (double)scale[i];
+        *out = r >= (double)max ? max : (int64_t)r;
         return IMI_OK;
     }
     return IMI_EINVALID;
@@ -497,14 +531,14 @@ int imi_parse_duration_ms(const char *s, int64_t *out)
 {
     static const char *const units[] = { "", "ms", "s", "m", "h", NULL };
     static const int64_t scale[] = { 1, 1, 1000, 60000, 3600000 };
-    return parse_scaled(s, units, scale, out);
+    return parse_scaled(s, units, scale, IMI_DURATION_MAX_MS, out);
 }
 
 int imi_parse_size(const char *s, int64_t *out)
 {
     static const char *const units[] = { "", "b", "k", "kb", "m", "mb", "g", "gb", NULL };
     static const int64_t scale[] = { 1, 1, 1 << 10, 1 << 10, 1 << 20, 1 << 20, 1 << 30, 1 << 30 };
-    return parse_scaled(s, units, scale, out);
+    return parse_scaled(s, units, scale, IMI_SIZE_MAX, out);
 }
 
 /* ---- copies and overrides ------------------------------------------------------------- */

@@ -33,7 +33,7 @@ imi_ctx *imi_ctx_child(const imi_ctx *parent, int64_t timeout_ms)
     c->parent = parent;
     atomic_init(&c->canceled, false);
     if (timeout_ms > 0)
-        c->deadline_ns = imi_now_mono_ns() + timeout_ms * 1000000;
+        c->deadline_ns = imi_now_mono_ns() + imi_ms_to_ns_sat(timeout_ms);
     return c;
 }
 

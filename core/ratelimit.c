@@ -8,9 +8,13 @@
 #include "reload_internal.h"
 #include "util.h"
 
+static void bucket_free(imi_ratelimit_bucket *b);
+
 /* ---- rule specs --------------------------------------------------------------------- */
 
-/* "RATE/UNIT [burst N] [local|distributed]"; err names what is wrong. */
+/* "RATE/UNIT [burst N] [local|distributed]"; err names what is wrong and the range.
+ * The numbers are checked so that every product the bucket forms (n * interval, burst *
+ * interval, plus a clock reading) stays far inside an int64_t. */
 static int spec_parse(const char *spec, bool dflt_distributed, rl_params *p, char *err,
                       size_t errsz)
 {
@@ -33,20 +37,25 @@ static int spec_parse(const char *spec, bool dflt_distributed, rl_params *p, cha
             if (!strcmp(slash + 1, units[i].u))
                 per = units[i].s;
     }
-    if (!slash || !per || imi_parse_double(tok, &n) || !(n > 0) || n > 1e12) {
+    if (!slash || !per || imi_parse_double(tok, &n)) {
         snprintf(err, errsz, "'%s' is not RATE/UNIT (e.g. 10/s, 600/m, 0.5/s; units s, m, h, d)",
                  spec);
         return IMI_ECONFIG;
     }
     p->rate = n / per;
-    p->burst = (int64_t)ceil(n) > 0 ? (int64_t)ceil(n) : 1;
+    if (!(p->rate >= IMI_RATELIMIT_RATE_MIN && p->rate <= IMI_RATELIMIT_RATE_MAX)) {
+        snprintf(err, errsz, "rate '%s' is outside 1/d to %.0f/s", spec, IMI_RATELIMIT_RATE_MAX);
+        return IMI_ECONFIG;
+    }
+    p->burst = n > 1 ? (int64_t)ceil(n) : 1;
     p->distributed = dflt_distributed;
     while ((tok = strtok_r(NULL, " \t", &save))) {
         int64_t b;
         if (!strcmp(tok, "burst")) {
             tok = strtok_r(NULL, " \t", &save);
-            if (!tok || imi_parse_int(tok, &b) || b < 1 || b > 1000000000000LL) {
-                snprintf(err, errsz, "burst takes a whole number from 1 to 10^12");
+            if (!tok || imi_parse_int(tok, &b) || b < 1 || b > IMI_RATELIMIT_BURST_MAX) {
+                snprintf(err, errsz, "burst takes a whole number from 1 to %lld",
+                         (long long)IMI_RATELIMIT_BURST_MAX);
                 return IMI_ECONFIG;
             }
             p->burst = b;
@@ -59,9 +68,22 @@ static int spec_parse(const char *spec, bool dflt_distributed, rl_params *p, cha
             return IMI_ECONFIG;
         }
     }
+    if (p->burst > IMI_RATELIMIT_BURST_MAX) {
+        snprintf(err, errsz, "'%s': the burst (by default RATE) is from 1 to %lld", spec,
+                 (long long)IMI_RATELIMIT_BURST_MAX);
+        return IMI_ECONFIG;
+    }
+    /* rate <= 1e9/s: at least 1 ns per token; rate >= 1/d: at most 8.64e13 ns. */
     p->interval_ns = (int64_t)(1e9 / p->rate);
     if (p->interval_ns < 1)
         p->interval_ns = 1;
+    /* The time a bucket takes to refill from empty; bounded so that it stays a duration. */
+    if (p->burst > IMI_DURATION_MAX_MS * 1000000 / p->interval_ns) {
+        snprintf(err, errsz, "burst %lld at %s takes more than 100 years to refill; at this "
+                 "rate burst is from 1 to %lld", (long long)p->burst, spec,
+                 (long long)(IMI_DURATION_MAX_MS * 1000000 / p->interval_ns));
+        return IMI_ECONFIG;
+    }
     p->tau_ns = p->burst * p->interval_ns;
     return IMI_OK;
 }
@@ -115,7 +137,8 @@ static int ensure_cache(imi_ratelimit *rl)
 
 static int configure(imi_ratelimit *rl, const imi_config *cfg)
 {
-    static const char *const keys[] = { "mode", "cache", "key_prefix", "on_backend_error", NULL };
+    static const char *const keys[] = { "mode", "cache", "key_prefix", "on_backend_error",
+                                        "max_buckets", NULL };
     static const char *const prefixes[] = { "rule.", NULL };
     imi_settings s;
     int rc = imi_settings_from_config(&s, cfg, NULL, rl->section);
@@ -133,6 +156,10 @@ static int configure(imi_ratelimit *rl, const imi_config *cfg)
             rc = imi_settings_error(&s, line, "on_backend_error = '%s' is not open or closed", v);
         rl->fail_open = !strcmp(v, "open");
     }
+    int64_t maxb = RL_MAX_BUCKETS_DEFAULT;
+    if (!rc)
+        rc = imi_settings_int(&s, "max_buckets", 1, 1000000000, &maxb);
+    rl->max_buckets = (size_t)maxb;
     v = imi_settings_get(&s, "cache", NULL);
     if (!rc && v && *v && !(rl->cache_name = strdup(v)))
         rc = imi_error_set(IMI_ENOMEM, 0, "out of memory");
@@ -175,6 +202,7 @@ int imi_ratelimit_open(imi_app *app, const char *name, imi_ratelimit **out)
         return imi_error_set(IMI_ENOMEM, 0, "out of memory");
     pthread_mutex_init(&rl->mu, NULL);
     rl->app = app;
+    rl->sweep_at = RL_SWEEP_MIN;
     rl->fail_open = true;
     snprintf(rl->section, sizeof rl->section, "ratelimit%s%s", name && *name ? "." : "",
              name ? name : "");
@@ -201,9 +229,7 @@ void imi_ratelimit_free(imi_ratelimit *rl)
     for (size_t i = 0; i < rl->table_cap; i++)
         for (imi_ratelimit_bucket *b = rl->table[i], *next; b; b = next) {
             next = b->next;
-            free(b->resource);
-            free(b->key);
-            free(b);
+            bucket_free(b);
         }
     free(rl->table);
     for (rl_rule *r = rl->rules, *next; r; r = next) {
@@ -313,6 +339,98 @@ static int grow(imi_ratelimit *rl)
     return IMI_OK;
 }
 
+static void bucket_free(imi_ratelimit_bucket *b)
+{
+    free(b->resource);
+    free(b->key);
+    free(b);
+}
+
+/* Drops the unpinned buckets that are full again: a full bucket is what a new one would
+ * be, so forgetting it changes no answer. Lock held. */
+static void sweep(imi_ratelimit *rl, int64_t now)
+{
+    for (size_t i = 0; i < rl->table_cap; i++)
+        for (imi_ratelimit_bucket **pb = &rl->table[i]; *pb;) {
+            imi_ratelimit_bucket *b = *pb;
+            if (b->pinned || atomic_load_explicit(&b->tat, memory_order_relaxed) > now) {
+                pb = &b->next;
+                continue;
+            }
+            *pb = b->next;
+            bucket_free(b);
+            rl->n_buckets--;
+            rl->evicted++;
+        }
+    rl->last_sweep_ns = now;
+    rl->sweep_at = rl->n_buckets * 2 > RL_SWEEP_MIN ? rl->n_buckets * 2 : RL_SWEEP_MIN;
+}
+
+static imi_ratelimit_bucket *find_bucket(imi_ratelimit *rl, uint64_t h, const char *rule,
+                                         const char *resource)
+{
+    if (!rl->table_cap)
+        return NULL;
+    for (imi_ratelimit_bucket *b = rl->table[h % rl->table_cap]; b; b = b->next)
+        if (b->hash == h && !strcmp(b->rule->name, rule) && !strcmp(b->resource, resource))
+            return b;
+    return NULL;
+}
+
+/* "<key_prefix><rule>:<resource>", malloc'd. */
+static char *cache_key(const imi_ratelimit *rl, const char *rule, const char *resource)
+{
+    size_t kl = strlen(rl->key_prefix) + strlen(rule) + strlen(resource) + 2;
+    char *key = malloc(kl);
+    if (key)
+        snprintf(key, kl, "%s%s:%s", rl->key_prefix, rule, resource);
+    return key;
+}
+
+/* A new bucket for (rule r, resource). NULL with the error set: IMI_ENOMEM, or
+ * IMI_ELIMITED when max_buckets unpinned ones are all still in use. Lock held. */
+static imi_ratelimit_bucket *bucket_make(imi_ratelimit *rl, rl_rule *r, uint64_t h,
+                                         const char *resource, bool pinned)
+{
+    int64_t now = imi_now_mono_ns();
+    bool full = !pinned && rl->n_buckets - rl->n_pinned >= rl->max_buckets;
+    /* when full, sweep at most once a ms: a sweep walks the whole table */
+    if (rl->n_buckets >= rl->sweep_at || (full && now - rl->last_sweep_ns >= 1000000)) {
+        sweep(rl, now);
+        full = !pinned && rl->n_buckets - rl->n_pinned >= rl->max_buckets;
+    }
+    if (full) {
+        imi_error_set(IMI_ELIMITED, 0, "[%s] holds max_buckets = %zu buckets, none of them "
+                      "full again; no room for resource '%s'", rl->section, rl->max_buckets,
+                      resource);
+        return NULL;
+    }
+    if (rl->n_buckets + 1 > rl->table_cap * 2 && grow(rl)) {
+        imi_error_set(IMI_ENOMEM, 0, "out of memory");
+        return NULL;
+    }
+    imi_ratelimit_bucket *b = aligned_alloc(RL_CACHELINE, (sizeof *b + RL_CACHELINE - 1) /
+                                                              RL_CACHELINE * RL_CACHELINE);
+    char *res = strdup(resource);
+    if (!b || !res) {
+        free(b);
+        free(res);
+        imi_error_set(IMI_ENOMEM, 0, "out of memory");
+        return NULL;
+    }
+    memset(b, 0, sizeof *b);
+    b->rule = r;
+    b->rl = rl;
+    b->hash = h;
+    b->resource = res;
+    b->pinned = pinned;
+    rl->n_pinned += pinned;
+    b->next = rl->table[h % rl->table_cap];
+    rl->table[h % rl->table_cap] = b;
+    rl->n_buckets++;
+    return b;
+}
+
 imi_ratelimit_bucket *imi_ratelimit_get(imi_ratelimit *rl, const char *rule,
                                         const char *resource)
 {
@@ -323,51 +441,67 @@ imi_ratelimit_bucket *imi_ratelimit_get(imi_ratelimit *rl, const char *rule,
     }
     uint64_t h = hash_of(rule, resource);
     pthread_mutex_lock(&rl->mu);
-    imi_ratelimit_bucket *b = NULL;
-    if (rl->table_cap)
-        for (b = rl->table[h % rl->table_cap]; b; b = b->next)
-            if (b->hash == h && !strcmp(b->rule->name, rule) && !strcmp(b->resource, resource))
-                break;
+    imi_ratelimit_bucket *b = find_bucket(rl, h, rule, resource);
     rl_rule *r = b ? b->rule : find_rule(rl, rule);
-    if (!b && (!r || !atomic_load(&r->p))) {
+    if (!b && (!r || !atomic_load(&r->p)))
         imi_error_set(IMI_ENOTFOUND, 0, "[%s] has no rule '%s'", rl->section, rule);
-    } else if (!b && (rl->n_buckets + 1 > rl->table_cap * 2 && grow(rl))) {
+    else if (!b)
+        b = bucket_make(rl, r, h, resource, true);  /* the caller keeps it: never evicted */
+    if (b && !b->key && !(b->key = cache_key(rl, rule, resource))) {
         imi_error_set(IMI_ENOMEM, 0, "out of memory");
-    } else if (!b) {
-        size_t kl = strlen(rl->key_prefix) + strlen(rule) + strlen(resource) + 2;
-        b = aligned_alloc(RL_CACHELINE, (sizeof *b + RL_CACHELINE - 1) / RL_CACHELINE *
-                                            RL_CACHELINE);
-        char *res = strdup(resource), *key = malloc(kl);
-        if (!b || !res || !key) {
-            free(b);
-            free(res);
-            free(key);
-            b = NULL;
-            imi_error_set(IMI_ENOMEM, 0, "out of memory");
-        } else {
-            memset(b, 0, sizeof *b);
-            snprintf(key, kl, "%s%s:%s", rl->key_prefix, rule, resource);
-            b->rule = r;
-            b->rl = rl;
-            b->hash = h;
-            b->resource = res;
-            b->key = key;
-            b->next = rl->table[h % rl->table_cap];
-            rl->table[h % rl->table_cap] = b;
-            rl->n_buckets++;
-        }
+        b = NULL;  /* stays in the table; pinned or evictable as it was */
+    }
+    if (b && !b->pinned) {
+        b->pinned = true;
+        rl->n_pinned++;
     }
     pthread_mutex_unlock(&rl->mu);
     return b;
 }
 
+/* A distributed rule keeps its state in the cache: a bucket on the stack names it. */
+static int check_remote(imi_ratelimit *rl, rl_rule *r, const rl_params *p, const imi_ctx *ctx,
+                        const char *resource, int64_t n, int64_t *retry_after_ms)
+{
+    imi_ratelimit_bucket b = { .rule = r, .rl = rl, .key = cache_key(rl, r->name, resource) };
+    if (!b.key)
+        return imi_error_set(IMI_ENOMEM, 0, "out of memory");
+    int rc = imi_ratelimit_take_remote(&b, p, ctx, n, retry_after_ms);
+    free(b.key);
+    return rc;
+}
+
 int imi_ratelimit_check(imi_ratelimit *rl, const imi_ctx *ctx, const char *rule,
                         const char *resource, int64_t n, int64_t *retry_after_ms)
 {
-    imi_ratelimit_bucket *b = imi_ratelimit_get(rl, rule, resource);
-    if (!b) {
-        int rc = imi_error_code();
-        return rc == IMI_ENOTFOUND ? IMI_OK : rc;  /* no such rule: not limited */
+    if (!rl || !rule || !resource)
+        return imi_error_set(IMI_EINVALID, 0, "imi_ratelimit_check: limiter, rule and "
+                             "resource are required");
+    uint64_t h = hash_of(rule, resource);
+    pthread_mutex_lock(&rl->mu);
+    imi_ratelimit_bucket *b = find_bucket(rl, h, rule, resource);
+    rl_rule *r = b ? b->rule : find_rule(rl, rule);
+    const rl_params *p = r ? atomic_load_explicit(&r->p, memory_order_acquire) : NULL;
+    int rc = IMI_OK;
+    if (!p) {
+        /* no such rule: not limited */
+    } else if (n < 1 || n > p->burst) {
+        rc = imi_error_set(IMI_EINVALID, 0, "ratelimit %s: n = %lld is outside [1, burst %lld]",
+                           rule, (long long)n, (long long)p->burst);
+    } else if (p->distributed) {
+        pthread_mutex_unlock(&rl->mu);
+        return check_remote(rl, r, p, ctx, resource, n, retry_after_ms);
+    } else if (b || (b = bucket_make(rl, r, h, resource, false))) {
+        /* under the lock: a sweep cannot free the bucket in between */
+        rc = imi_ratelimit_take_local(b, p, n, retry_after_ms);
+    } else if ((rc = imi_error_code()) == IMI_ELIMITED) {
+        /* the table is full of buckets in use: the backend policy decides */
+        atomic_fetch_add_explicit(&rl->backend_errors, 1, memory_order_relaxed);
+        if (rl->fail_open)
+            rc = IMI_OK;
+        else if (retry_after_ms)
+            *retry_after_ms = 0;
     }
-    return imi_ratelimit_allow_n(b, ctx, n, retry_after_ms);
+    pthread_mutex_unlock(&rl->mu);
+    return rc;
 }

@@ -30,6 +30,8 @@ typedef struct rl_rule {
 } rl_rule;
 
 #define RL_CACHELINE 64
+#define RL_MAX_BUCKETS_DEFAULT 100000   /* evictable buckets, about 100 bytes each */
+#define RL_SWEEP_MIN 1024               /* the table is swept when it doubles from this */
 
 struct imi_ratelimit_bucket {
     _Alignas(RL_CACHELINE) _Atomic int64_t tat;  /* local: time the bucket is empty until */
@@ -38,7 +40,8 @@ struct imi_ratelimit_bucket {
     struct imi_ratelimit_bucket *next;           /* hash chain */
     uint64_t hash;
     char *resource;
-    char *key;                                   /* distributed: the cache key */
+    char *key;                                   /* the cache key; NULL until pinned */
+    bool pinned;                                 /* handed out by imi_ratelimit_get */
 };
 
 struct imi_ratelimit {
@@ -46,6 +49,12 @@ struct imi_ratelimit {
     rl_rule *rules;
     imi_ratelimit_bucket **table;
     size_t table_cap, n_buckets;
+    /* Buckets made by imi_ratelimit_check are evicted once full again (such a bucket
+     * carries no state): every time the table reaches sweep_at, and at most max_buckets
+     * of them exist (beyond, a new resource is treated like a failed backend). */
+    size_t max_buckets, sweep_at, n_pinned;
+    int64_t last_sweep_ns;
+    uint64_t evicted;
     rl_params *retired;
     imi_app *app;
     char section[128];

@@ -3,7 +3,11 @@
  *
  * GCRA keeps tat, the time at which the bucket will be full again (if nothing more is
  * taken). Taking n tokens moves it to max(tat, now) + n * interval; that is allowed while
- * the result stays within tau (= burst * interval) of now. */
+ * the result stays within tau (= burst * interval) of now.
+ *
+ * No sum here can wrap: spec_parse keeps tau, and so n * interval (n <= burst), within
+ * 100 years in ns, and tat within tau of the clock, so tat + inc stays under 3 * 10^18 ns
+ * past boot. */
 #include <errno.h>
 #include <time.h>
 #include "iminfra/error.h"

@@ -189,8 +189,8 @@ int imi_settings_duration_ms(const imi_settings *s, const char *key, int64_t *ou
     int line;
     const char *v = imi_settings_get(s, key, &line);
     if (v && imi_parse_duration_ms(v, out))
-        return imi_settings_error(s, line, "%s = '%s' is not a duration (e.g. 250ms, 2s, 1m)",
-                                  key, v);
+        return imi_settings_error(s, line, "%s = '%s' is not a duration from 0 to "
+                                  IMI_DURATION_MAX_TEXT, key, v);
     return IMI_OK;
 }
 

@@ -72,9 +72,12 @@ int imi_retry_new(const imi_retry_policy *p, imi_retry_pred pred, void *pred_ud,
         return imi_error_set(IMI_EINVALID, 0, "imi_retry_new: policy and out are required");
     *out = NULL;
     if (p->max_attempts < 0 || p->max_elapsed_ms < 0 || p->initial_ms < 0 ||
-        p->max_delay_ms < 0 || (p->backoff != IMI_BACKOFF_CONSTANT &&
-                                p->backoff != IMI_BACKOFF_EXPONENTIAL))
-        return imi_error_set(IMI_EINVALID, 0, "imi_retry_new: negative or unknown policy value");
+        p->max_delay_ms < 0 || p->max_elapsed_ms > IMI_DURATION_MAX_MS ||
+        p->initial_ms > IMI_DURATION_MAX_MS || p->max_delay_ms > IMI_DURATION_MAX_MS ||
+        (p->backoff != IMI_BACKOFF_CONSTANT && p->backoff != IMI_BACKOFF_EXPONENTIAL))
+        return imi_error_set(IMI_EINVALID, 0, "imi_retry_new: negative, unknown or too large "
+                             "policy value (durations from 0 to %lld ms)",
+                             (long long)IMI_DURATION_MAX_MS);
     imi_retry *r = calloc(1, sizeof *r);
     if (!r)
         return imi_error_set(IMI_ENOMEM, 0, "out of memory");
@@ -156,14 +159,15 @@ int64_t imi_retry_delay_ms(const imi_retry_policy *p, int attempt)
 {
     double d = (double)p->initial_ms;
     if (p->backoff == IMI_BACKOFF_EXPONENTIAL) {
-        double m = p->multiplier < 1.0 ? 1.0 : p->multiplier;
+        double m = p->multiplier >= 1.0 ? p->multiplier : 1.0;  /* also for nan */
         for (int i = 1; i < attempt && (!p->max_delay_ms || d < (double)p->max_delay_ms) &&
-                        d < 1e15; i++)
+                        d < (double)IMI_DURATION_MAX_MS; i++)
             d *= m;
     }
     if (p->max_delay_ms && d > (double)p->max_delay_ms)
         d = (double)p->max_delay_ms;
-    return d > 1e15 ? (int64_t)1e15 : (int64_t)d;
+    /* at most 100 years, so that it still fits in ns */
+    return d > (double)IMI_DURATION_MAX_MS ? IMI_DURATION_MAX_MS : (int64_t)d;
 }
 
 bool imi_retry_retryable(const imi_retry *r, int code)
@@ -194,11 +198,11 @@ int imi_retry_run(const imi_retry *r, const imi_ctx *ctx, imi_retry_fn fn, void 
         if (rc == IMI_OK || !imi_retry_retryable(r, rc) ||
             (r->p.max_attempts && attempt >= r->p.max_attempts))
             return rc;
-        int64_t delay = imi_retry_delay_ms(&r->p, attempt) * 1000000;
+        int64_t delay = imi_ms_to_ns_sat(imi_retry_delay_ms(&r->p, attempt));
         if (r->p.jitter)
             delay = delay > 0 ? (int64_t)(h->rand64(h->ud) % ((uint64_t)delay + 1)) : 0;
         int64_t now = h->now_ns(h->ud);
-        if (r->p.max_elapsed_ms && now + delay - start > r->p.max_elapsed_ms * 1000000)
+        if (r->p.max_elapsed_ms && now + delay - start > imi_ms_to_ns_sat(r->p.max_elapsed_ms))
             return rc;
         int64_t deadline = imi_ctx_deadline_ns(ctx);
         if (deadline && now + delay >= deadline)

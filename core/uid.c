@@ -159,8 +159,11 @@ int imi_uid_parse(const imi_uid *u, int64_t id, imi_uid_parts *out)
 static int make(const imi_uid_options *o, imi_uid **out)
 {
     imi_uid_options opt = o ? *o : imi_uid_options_default();
-    if (opt.max_clock_back_ms < 0 || opt.epoch_ms < 0)
-        return imi_error_set(IMI_EINVALID, 0, "uid: negative epoch or max_clock_back");
+    if (opt.max_clock_back_ms < 0 || opt.epoch_ms < 0 ||
+        opt.max_clock_back_ms > IMI_DURATION_MAX_MS || opt.epoch_ms > 253402300799999LL)
+        return imi_error_set(IMI_EINVALID, 0, "uid: epoch must be from 0 to 253402300799999 "
+                             "(unix ms, year 9999) and max_clock_back from 0 to %lld ms",
+                             (long long)IMI_DURATION_MAX_MS);
     imi_uid *u = calloc(1, sizeof *u);
     if (!u)
         return imi_error_set(IMI_ENOMEM, 0, "out of memory");
@@ -215,7 +218,7 @@ static int take(imi_uid *u)
         return imi_error_set(IMI_EINVALID, 0, "uid: the source gave worker id %d", w);
     }
     u->src_held = true;
-    atomic_store(&u->valid_until, t0 + u->src.valid_for_ms * 1000000);
+    atomic_store(&u->valid_until, t0 + imi_ms_to_ns_sat(u->src.valid_for_ms));
     atomic_store(&u->worker, w);
     return IMI_OK;
 }
@@ -251,7 +254,7 @@ static void *keeper(void *arg)
             int64_t t0 = imi_coarse_mono_ns();
             rc = u->src.check(u->src.ud);
             if (rc == IMI_OK)
-                atomic_store(&u->valid_until, t0 + u->src.valid_for_ms * 1000000);
+                atomic_store(&u->valid_until, t0 + imi_ms_to_ns_sat(u->src.valid_for_ms));
             else if (rc == IMI_ECONFLICT)
                 imi_uid_worker_lost(u);
         }

@@ -2,12 +2,17 @@
 #ifndef IMI_CORE_UID_INTERNAL_H
 #define IMI_CORE_UID_INTERNAL_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
-/* Uniform 64-bit values from a per-thread generator seeded from getrandom(2), reseeded
+/* Uniform 64-bit values from a per-thread xoshiro256** seeded from getrandom(2), reseeded
  * in a child after fork so that parent and child never share a sequence. Not for keys. */
 uint64_t imi_rand64(void);
+
+/* n bytes from a CSPRNG (getrandom in per-thread batches; see uid_secure.c): for UUIDs,
+ * lock owner and instance tokens, anything a client must not predict. */
+void imi_random_bytes(void *out, size_t n);
 
 /* Bumped in the child at every fork (counting from the first call of this or of
  * imi_rand64): state made before a fork can tell it is in a copy. */

@@ -67,13 +67,16 @@ static int parse_epoch(const char *v, int64_t *out)
     int y, m, d;
     char tail;
     if (sscanf(v, "%d-%d-%d%c", &y, &m, &d, &tail) == 3) {
-        if (y < 1970 || m < 1 || m > 12 || d < 1 || d > 31)
+        /* a year past 9999 would overflow tm_year or the ms below; the caller refuses
+         * any epoch later than now anyway */
+        if (y < 1970 || y > 9999 || m < 1 || m > 12 || d < 1 || d > 31)
             return IMI_EINVALID;
         struct tm tm = { .tm_year = y - 1900, .tm_mon = m - 1, .tm_mday = d };
         *out = (int64_t)timegm(&tm) * 1000;
         return IMI_OK;
     }
-    return imi_parse_int(v, out) || *out < 0 ? IMI_EINVALID : IMI_OK;
+    /* unix ms up to year 9999 */
+    return imi_parse_int(v, out) || *out < 0 || *out > 253402300799999LL ? IMI_EINVALID : IMI_OK;
 }
 
 /* The generator's own settings: everything but where the worker id comes from. */
@@ -82,7 +85,8 @@ static int read_settings(const imi_settings *s, imi_uid_options *o)
     int line;
     const char *v = imi_settings_get(s, "epoch", &line);
     if (v && parse_epoch(v, &o->epoch_ms))
-        return imi_settings_error(s, line, "epoch = '%s' is not YYYY-MM-DD or unix ms", v);
+        return imi_settings_error(s, line, "epoch = '%s' is not a date YYYY-MM-DD from 1970-01-01 "
+                                  "to today or unix ms from 0 to now", v);
     if (o->epoch_ms > imi_now_real_ns() / 1000000)
         return imi_settings_error(s, line, "epoch = '%s' is in the future", v);
     return imi_settings_duration_ms(s, "max_clock_back", &o->max_clock_back_ms);

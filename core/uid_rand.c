@@ -1,4 +1,6 @@
-/* A per-thread xoshiro256** generator, seeded from getrandom(2) and reseeded after fork. */
+/* A per-thread xoshiro256** generator, seeded from getrandom(2) and reseeded after fork:
+ * fast, for jitter and sampling only; four outputs reveal every later one, so nothing a
+ * client sees comes from it (identifiers use imi_random_bytes, uid_secure.c). */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>

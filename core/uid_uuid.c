@@ -13,21 +13,10 @@ static void set_version(imi_uuid *u, int version)
     u->b[8] = (uint8_t)((u->b[8] & 0x3f) | 0x80);  /* variant 10 */
 }
 
-static void fill_random(uint8_t *p, size_t n)
-{
-    while (n) {
-        uint64_t r = imi_rand64();
-        size_t k = n < 8 ? n : 8;
-        memcpy(p, &r, k);
-        p += k;
-        n -= k;
-    }
-}
-
 imi_uuid imi_uuid_v4(void)
 {
     imi_uuid u;
-    fill_random(u.b, 16);
+    imi_random_bytes(u.b, 16);
     set_version(&u, 4);
     return u;
 }
@@ -42,8 +31,11 @@ imi_uuid imi_uuid_v7(void)
     uint64_t cur = atomic_load_explicit(&v7_last, memory_order_relaxed), nv;
     do {
         uint64_t ms = cur >> 12;
-        if (now > ms)
-            nv = now << 12 | (imi_rand64() & 0x1ff); /* random start, room to count */
+        if (now > ms) {
+            uint16_t r;
+            imi_random_bytes(&r, sizeof r);
+            nv = now << 12 | (r & 0x1ff); /* random start, room to count */
+        }
         else
             nv = cur + 1;  /* same ms (or the clock went back): count on */
     } while (!atomic_compare_exchange_weak_explicit(&v7_last, &cur, nv, memory_order_relaxed,
@@ -54,7 +46,7 @@ imi_uuid imi_uuid_v7(void)
         u.b[i] = (uint8_t)(ms >> (40 - 8 * i));
     u.b[6] = (uint8_t)(counter >> 8);
     u.b[7] = (uint8_t)counter;
-    fill_random(u.b + 8, 8);
+    imi_random_bytes(u.b + 8, 8);
     set_version(&u, 7);
     return u;
 }

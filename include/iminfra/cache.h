@@ -41,6 +41,12 @@ uint64_t imi_cache_caps(const imi_cache *c);
 const char *imi_cache_driver_name(const imi_cache *c);
 int imi_cache_ping(imi_cache *c, const imi_ctx *ctx);
 
+/* The longest TTL (ms) any cache call takes: 100 years (IMI_DURATION_MAX_MS). A longer
+ * one is refused with IMI_EINVALID rather than cut or wrapped: a set that returns IMI_OK
+ * keeps its data for at least the TTL asked. A driver may refuse less (memcached keeps a
+ * key at most until 2038-01-19, the end of its 32-bit absolute times). */
+#define IMI_CACHE_TTL_MAX_MS IMI_DURATION_MAX_MS
+
 /* strings */
 int imi_cache_get(imi_cache *c, const imi_ctx *ctx, const char *key, imi_buf *val);
 int imi_cache_set(imi_cache *c, const imi_ctx *ctx, const char *key,

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include "iminfra/ctx.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -65,7 +66,16 @@ void imi_config_mark_secret(imi_config *cfg, const char *section, const char *ke
 /* Prints the whole config as INI, secrets as ***. */
 void imi_config_dump(const imi_config *cfg, FILE *out);
 
-/* Value parsers shared by config and option schemas (IMI_OK / IMI_EINVALID). */
+/* The one rule for numbers: every duration and size is range-checked where it is parsed,
+ * and a unit conversion that would leave the range is refused, never wrapped. The longest
+ * duration is IMI_DURATION_MAX_MS (ctx.h, 100 years). */
+#define IMI_SIZE_MAX (1LL << 40)                      /* 1 TiB */
+#define IMI_SIZE_MAX_TEXT "1099511627776 bytes (1 TiB; e.g. 512, 64k, 16M, 2G)"
+
+/* Value parsers shared by config and option schemas (IMI_OK / IMI_EINVALID).
+ * imi_parse_double takes finite decimal numbers only (no hex, nan or inf); durations
+ * (ms; units ms, s, m, h) and sizes (bytes; units k, m, g) are non-negative decimals up
+ * to IMI_DURATION_MAX_MS and IMI_SIZE_MAX. */
 int imi_parse_int(const char *s, int64_t *out);
 int imi_parse_bool(const char *s, int *out);
 int imi_parse_double(const char *s, double *out);

@@ -196,6 +196,10 @@ int imi_coord_watch_json(imi_coord *c, const imi_ctx *ctx, const char *key,
 
 /* ---- leases --------------------------------------------------------------------------- */
 
+/* The longest lease TTL (ms): 100 years (IMI_DURATION_MAX_MS), within etcd's own limit.
+ * A longer one is refused with IMI_EINVALID, never cut or wrapped. */
+#define IMI_COORD_LEASE_TTL_MAX_MS IMI_DURATION_MAX_MS
+
 /* *granted_ms (may be NULL): the TTL the backend granted (it may round up). */
 int imi_coord_lease_grant(imi_coord *c, const imi_ctx *ctx, int64_t ttl_ms, int64_t *lease,
                           int64_t *granted_ms);

@@ -19,7 +19,21 @@ typedef struct imi_ctx imi_ctx;
 
 #define IMI_TRACE_ID_MAX 64  /* longer trace ids are cut */
 
-/* timeout_ms <= 0: no deadline. Returns NULL when out of memory. */
+/* The longest duration (timeout, TTL, lease, open time) anything takes: 100 years in ms.
+ * In ns it is about 3.2e18, so a clock reading plus it still fits an int64_t: a longer
+ * duration passed in saturates to it ("practically never"), a longer one in a config
+ * file is refused. */
+#define IMI_DURATION_MAX_MS 3153600000000LL           /* 100 * 365 days */
+#define IMI_DURATION_MAX_TEXT "3153600000000ms (100 years; e.g. 250ms, 5s, 2m, 1h)"
+
+/* ms to ns, negative to 0 and saturating at IMI_DURATION_MAX_MS: never wraps. */
+static inline int64_t imi_ms_to_ns_sat(int64_t ms)
+{
+    return ms <= 0 ? 0 : ms >= IMI_DURATION_MAX_MS ? IMI_DURATION_MAX_MS * 1000000 : ms * 1000000;
+}
+
+/* timeout_ms <= 0: no deadline; above IMI_DURATION_MAX_MS it is taken as that (100 years
+ * away). Returns NULL when out of memory. */
 imi_ctx *imi_ctx_new(int64_t timeout_ms);
 /* A child of parent (which must outlive it) with its own optional timeout. */
 imi_ctx *imi_ctx_child(const imi_ctx *parent, int64_t timeout_ms);

@@ -19,6 +19,7 @@
  *   cache            =              ; the cache instance of distributed rules ("": [cache])
  *   key_prefix       = rl:          ; cache key: <key_prefix><rule>:<resource>
  *   on_backend_error = open         ; or closed
+ *   max_buckets      = 100000       ; local buckets imi_ratelimit_check keeps at most
  *   rule.login       = 10/s burst 20
  *   rule.api         = 6000/m distributed
  * A rule is RATE/UNIT (UNIT: s, m, h or d; RATE may have a fraction), then optionally
@@ -37,6 +38,14 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* The range of a rule: rate from one token a day to 1e9 tokens a second, burst from 1 to
+ * 10^12 and at most what refills in 100 years (IMI_DURATION_MAX_MS) at that rate. A spec
+ * outside is refused with the range in the error. imi_cache_take (distributed rules)
+ * takes the same ranges. */
+#define IMI_RATELIMIT_RATE_MIN (1.0 / 86400)   /* tokens per second */
+#define IMI_RATELIMIT_RATE_MAX 1e9
+#define IMI_RATELIMIT_BURST_MAX 1000000000000LL
 
 typedef struct imi_ratelimit imi_ratelimit;
 typedef struct imi_ratelimit_bucket imi_ratelimit_bucket;
@@ -72,7 +81,13 @@ static inline int imi_ratelimit_allow(imi_ratelimit_bucket *b, const imi_ctx *ct
  * pass the ctx deadline, IMI_ECANCELED when ctx is cancelled while waiting. */
 int imi_ratelimit_wait(imi_ratelimit_bucket *b, const imi_ctx *ctx, int64_t n);
 
-/* imi_ratelimit_get + imi_ratelimit_allow_n in one call, for occasional use. */
+/* imi_ratelimit_get + imi_ratelimit_allow_n in one call, for many or short-lived
+ * resources: its local buckets are dropped once full again (a full bucket is what a new
+ * one would be) when the table has doubled, so memory follows the resources in use, not
+ * every resource ever seen. When max_buckets of them are all in use, a new resource is
+ * treated like a failed backend (on_backend_error: open allows, closed refuses with
+ * IMI_ELIMITED; counted in imi_ratelimit_backend_errors). A bucket that
+ * imi_ratelimit_get handed out is never dropped and does not count against max_buckets. */
 int imi_ratelimit_check(imi_ratelimit *rl, const imi_ctx *ctx, const char *rule,
                         const char *resource, int64_t n, int64_t *retry_after_ms);
 

@@ -101,10 +101,7 @@ static void check_options(const imi_config *cfg, const char *kind, const char *p
                       "%s: option %s is not listed", path, o->name);
             continue;
         }
-        bool sets_topology = false; /* e.g. cluster = true: not at its default by design */
-        for (size_t t = 0; topology && topology[t]; t++)
-            sets_topology |= !strcmp(topology[t], o->name);
-        if (o->default_value && !(o->flags & IMI_OPT_REQUIRED) && !sets_topology)
+        if (o->default_value && !(o->flags & IMI_OPT_REQUIRED))
             cr_expect_str_eq(v, o->default_value, "%s: %s = %s, but its default is %s", path,
                              o->name, v, o->default_value);
     }

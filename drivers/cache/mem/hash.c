@@ -55,7 +55,7 @@ int mem_hget(void *st, const imi_ctx *ctx, const char *key, size_t klen, const c
     if (link)
         rc = m->host->buf_set(val, ((mitem *)*link)->val, ((mitem *)*link)->vlen);
     else if (e)
-        rc = IMI_ENOTFOUND;
+        rc = mem_miss(m);
     mem_shard_unlock(sh);
     return rc;
 }
@@ -78,7 +78,7 @@ int mem_hdel(void *st, const imi_ctx *ctx, const char *key, size_t klen, const c
         if (!e->u.d.count) /* an empty hash is no key, as in redis */
             mem_remove(m, sh, e);
     } else if (e) {
-        rc = IMI_ENOTFOUND;
+        rc = mem_miss(m);
     }
     mem_shard_unlock(sh);
     return rc;

@@ -20,6 +20,8 @@ int mem_lock_acquire(void *st, const imi_ctx *ctx, const char *key, size_t klen,
     mem_cache *m = st;
     uint64_t h;
     int rc = IMI_OK;
+    if (mem_check_ttl(m, ttl_ms))
+        return IMI_EINVALID;
     shard *sh = mem_shard_lock(m, key, klen, &h);
     entry *e = mem_find(m, sh, key, klen, h);
     if (!e)
@@ -39,6 +41,8 @@ static int owner_op(mem_cache *m, const char *key, size_t klen, const char *owne
 {
     uint64_t h;
     int rc = IMI_OK;
+    if (mem_check_ttl(m, ttl_ms))
+        return IMI_EINVALID;
     shard *sh = mem_shard_lock(m, key, klen, &h);
     entry *e = mem_find(m, sh, key, klen, h);
     if (!e)
@@ -66,6 +70,13 @@ int mem_lock_renew(void *st, const imi_ctx *ctx, const char *key, size_t klen,
     return owner_op(st, key, klen, owner, ttl_ms);
 }
 
+/* A time from a double, saturated at 100 years: a tiny rate must not wrap it. */
+static int64_t sat_from_double(double v)
+{
+    double max = (double)IMI_DURATION_MAX_MS * 1e6;
+    return !(v > 0) ? 0 : v >= max ? (int64_t)max : (int64_t)ceil(v);
+}
+
 int mem_take(void *st, const imi_ctx *ctx, const char *key, size_t klen, double rate,
              int64_t burst, int64_t n, int64_t *retry_after_ms)
 {
@@ -89,12 +100,12 @@ int mem_take(void *st, const imi_ctx *ctx, const char *key, size_t klen, double 
             tokens -= (double)n;
             *retry_after_ms = 0;
         } else {
-            *retry_after_ms = (int64_t)ceil(((double)n - tokens) / rate * 1000.0);
+            *retry_after_ms = (sat_from_double(((double)n - tokens) / rate * 1e9) + 999999) / 1000000;
             rc = m->host->error(IMI_ELIMITED, 0, "rate limited: retry after %lld ms",
                                 (long long)*retry_after_ms);
         }
         e->u.b.tokens = tokens;
-        e->expires_ns = now + (int64_t)ceil(((double)burst - tokens) / rate * 1e9) + 1000000;
+        e->expires_ns = now + sat_from_double(((double)burst - tokens) / rate * 1e9) + 1000000;
     }
     mem_shard_unlock(sh);
     return rc;

@@ -119,6 +119,10 @@ void mem_clear_value(entry *e);
 /* Removes the expired entries of every shard (the sweeper's tick). */
 void mem_sweep(mem_cache *m);
 int64_t mem_expiry(mem_cache *m, int64_t ttl_ms);   /* 0 for ttl 0 */
+/* IMI_ENOTFOUND with its own detail, so that a miss never shows an earlier error's. */
+int mem_miss(mem_cache *m);
+/* IMI_EINVALID with the range for a ttl outside 0 to IMI_CACHE_TTL_MAX_MS. */
+int mem_check_ttl(mem_cache *m, int64_t ttl_ms);
 
 /* Hands items to fn after the shard lock is released (fn may call the cache again). */
 typedef struct snapshot {

@@ -46,7 +46,7 @@ int mem_srem(void *st, const imi_ctx *ctx, const char *key, size_t klen, const v
         if (!e->u.d.count)
             mem_remove(m, sh, e);
     } else if (e) {
-        rc = IMI_ENOTFOUND;
+        rc = mem_miss(m);
     }
     mem_shard_unlock(sh);
     return rc;
@@ -62,7 +62,7 @@ int mem_sismember(void *st, const imi_ctx *ctx, const char *key, size_t klen, co
     shard *sh = mem_shard_lock(m, key, klen, &h);
     entry *e = mem_find_type(m, sh, key, klen, h, E_SET, &rc);
     if (e && !mdict_find(&e->u.d, mb, len, mem_hash(mb, len)))
-        rc = IMI_ENOTFOUND;
+        rc = mem_miss(m);
     mem_shard_unlock(sh);
     return rc;
 }

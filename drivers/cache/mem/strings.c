@@ -35,6 +35,8 @@ static int store(mem_cache *m, const char *key, size_t klen, const void *val, si
                  int64_t ttl_ms, bool only_new)
 {
     uint64_t h;
+    if (mem_check_ttl(m, ttl_ms))
+        return IMI_EINVALID;
     shard *sh = mem_shard_lock(m, key, klen, &h);
     entry *e = mem_find(m, sh, key, klen, h);
     int rc = e && only_new ? IMI_EEXISTS
@@ -81,7 +83,7 @@ int mem_del(void *st, const imi_ctx *ctx, const char *key, size_t klen)
     if (e)
         mem_remove(m, sh, e);
     mem_shard_unlock(sh);
-    return e ? IMI_OK : IMI_ENOTFOUND;
+    return e ? IMI_OK : mem_miss(m);
 }
 
 int mem_exists(void *st, const imi_ctx *ctx, const char *key, size_t klen)
@@ -92,7 +94,7 @@ int mem_exists(void *st, const imi_ctx *ctx, const char *key, size_t klen)
     shard *sh = mem_shard_lock(m, key, klen, &h);
     entry *e = mem_find(m, sh, key, klen, h);
     mem_shard_unlock(sh);
-    return e ? IMI_OK : IMI_ENOTFOUND;
+    return e ? IMI_OK : mem_miss(m);
 }
 
 int mem_expire(void *st, const imi_ctx *ctx, const char *key, size_t klen, int64_t ttl_ms)
@@ -100,12 +102,14 @@ int mem_expire(void *st, const imi_ctx *ctx, const char *key, size_t klen, int64
     (void)ctx;
     mem_cache *m = st;
     uint64_t h;
+    if (mem_check_ttl(m, ttl_ms))
+        return IMI_EINVALID;
     shard *sh = mem_shard_lock(m, key, klen, &h);
     entry *e = mem_find(m, sh, key, klen, h);
     if (e)
         e->expires_ns = mem_expiry(m, ttl_ms);
     mem_shard_unlock(sh);
-    return e ? IMI_OK : IMI_ENOTFOUND;
+    return e ? IMI_OK : mem_miss(m);
 }
 
 int mem_ttl(void *st, const imi_ctx *ctx, const char *key, size_t klen, int64_t *ttl_ms)
@@ -120,7 +124,7 @@ int mem_ttl(void *st, const imi_ctx *ctx, const char *key, size_t klen, int64_t 
         *ttl_ms = e->expires_ns ? (left + 999999) / 1000000 : -1;
     }
     mem_shard_unlock(sh);
-    return e ? IMI_OK : IMI_ENOTFOUND;
+    return e ? IMI_OK : mem_miss(m);
 }
 
 /* Parses a whole value as a decimal int64. */

@@ -202,7 +202,7 @@ entry *mem_find_type(mem_cache *m, shard *sh, const char *key, size_t klen, uint
 {
     entry *e = mem_find(m, sh, key, klen, h);
     if (!e)
-        *rc = IMI_ENOTFOUND;
+        *rc = mem_miss(m);
     else if (e->type != type)
         *rc = m->host->error(IMI_EINVALID, 0, "key holds a value of another type");
     else
@@ -258,7 +258,17 @@ entry *mem_create(mem_cache *m, shard *sh, const char *key, size_t klen, uint64_
 
 int64_t mem_expiry(mem_cache *m, int64_t ttl_ms)
 {
-    return ttl_ms > 0 ? m->host->mono_ns() + ttl_ms * 1000000 : 0;
+    return ttl_ms > 0 ? m->host->mono_ns() + imi_ms_to_ns_sat(ttl_ms) : 0;
+}
+
+int mem_miss(mem_cache *m) { return m->host->error(IMI_ENOTFOUND, 0, "no such key"); }
+
+int mem_check_ttl(mem_cache *m, int64_t ttl_ms)
+{
+    if (ttl_ms >= 0 && ttl_ms <= IMI_CACHE_TTL_MAX_MS)
+        return IMI_OK;
+    return m->host->error(IMI_EINVALID, 0, "ttl %lld ms is outside 0 to %lld ms (100 years)",
+                          (long long)ttl_ms, (long long)IMI_CACHE_TTL_MAX_MS);
 }
 
 void mem_sweep(mem_cache *m)

@@ -110,7 +110,7 @@ int mem_zrem(void *st, const imi_ctx *ctx, const char *key, size_t klen, const v
         if (!e->u.z.d.count)
             mem_remove(m, sh, e);
     } else if (e) {
-        rc = IMI_ENOTFOUND;
+        rc = mem_miss(m);
     }
     mem_shard_unlock(sh);
     return rc;
@@ -129,7 +129,7 @@ int mem_zscore(void *st, const imi_ctx *ctx, const char *key, size_t klen, const
     if (link)
         *score = ((mitem *)*link)->score;
     else if (e)
-        rc = IMI_ENOTFOUND;
+        rc = mem_miss(m);
     mem_shard_unlock(sh);
     return rc;
 }

@@ -45,6 +45,13 @@ size_t mc_key(const char *key, size_t klen, char *out);
 /* Expiry in flags: the flag value for a TTL (0: none), the exptime to give memcached,
  * and the milliseconds a flag value has left (<= 0: expired; INT64_MAX: none). */
 uint32_t mc_expiry_flags(mc *m, int64_t ttl_ms);
+/* memcached reads exptime as a signed 32-bit number: the last second it can hold (less
+ * the one mc_exptime adds). */
+#define MC_EXPIRY_MAX_S ((uint32_t)INT32_MAX - 1)
+/* IMI_EINVALID with the range for a TTL memcached cannot keep (past 2038-01-19). */
+int mc_check_ttl(mc *m, int64_t ttl_ms);
+/* IMI_EINVALID with the limit for a value larger than the max_value option. */
+int mc_check_value(mc *m, size_t len);
 time_t mc_exptime(mc *m, uint32_t flags);
 int64_t mc_left_ms(mc *m, uint32_t flags);
 

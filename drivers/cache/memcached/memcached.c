@@ -7,7 +7,7 @@
 #include <time.h>
 #include "mc.h"
 
-enum { OPT_SERVERS, OPT_POOL_SIZE, OPT_CONNECT_TIMEOUT, OPT_RETRY_TIMEOUT };
+enum { OPT_SERVERS, OPT_POOL_SIZE, OPT_CONNECT_TIMEOUT, OPT_RETRY_TIMEOUT, OPT_MAX_VALUE };
 
 static const imi_option_spec mc_options[] = {
     [OPT_SERVERS] = { .name = "servers", .type = IMI_OPT_LIST, .default_value = "127.0.0.1:11211",
@@ -22,13 +22,20 @@ static const imi_option_spec mc_options[] = {
                             .default_value = "1s",
                             .help = "how long a server that failed is left alone before the "
                                     "next try" },
+    [OPT_MAX_VALUE] = { .name = "max_value", .type = IMI_OPT_SIZE, .default_value = "1000k",
+                        .help = "largest value a set takes: the server's item size (memcached "
+                                "-I, 1m by default) less room for the key and item header" },
 };
 
 int mc_error(mc *m, memcached_st *h, memcached_return_t r, const char *what)
 {
     const char *why = h ? memcached_last_error_message(h) : NULL;
-    if (!why)
+    /* the handle's last message can be a stale "SUCCESS" for errors found client-side */
+    if (!why || !*why || !strcmp(why, "SUCCESS"))
         why = memcached_strerror(NULL, r);
+    if (r == MEMCACHED_E2BIG)
+        return m->host->error(IMI_EINVALID, (long)r, "memcached: %s: the value is larger than "
+                              "the server's item size limit (memcached -I, 1m by default)", what);
     int code;
     switch (r) {
     case MEMCACHED_NOTFOUND:
@@ -98,8 +105,29 @@ uint32_t mc_expiry_flags(mc *m, int64_t ttl_ms)
 {
     if (ttl_ms <= 0)
         return 0;
-    int64_t at_ms = m->host->real_ns() / 1000000 + ttl_ms;
-    return (uint32_t)((at_ms + 999) / 1000);
+    int64_t now_ms = m->host->real_ns() / 1000000;
+    if (ttl_ms > (int64_t)MC_EXPIRY_MAX_S * 1000 - now_ms)
+        return MC_EXPIRY_MAX_S;  /* saturate; mc_check_ttl refuses such a TTL from a caller */
+    return (uint32_t)((now_ms + ttl_ms + 999) / 1000);
+}
+
+int mc_check_ttl(mc *m, int64_t ttl_ms)
+{
+    int64_t max = (int64_t)MC_EXPIRY_MAX_S * 1000 - m->host->real_ns() / 1000000;
+    if (ttl_ms >= 0 && ttl_ms <= max)
+        return IMI_OK;
+    return m->host->error(IMI_EINVALID, 0, "memcached: ttl %lld ms is outside 0 to %lld ms: "
+                          "memcached keeps a key at most until 2038-01-19 (its expiry times "
+                          "are 32-bit unix seconds)", (long long)ttl_ms, (long long)max);
+}
+
+int mc_check_value(mc *m, size_t len)
+{
+    if (len <= (uint64_t)m->env->opts[OPT_MAX_VALUE].i)
+        return IMI_OK;
+    return m->host->error(IMI_EINVALID, 0, "memcached: the value of %zu bytes is too large: "
+                          "max_value is %lld bytes (memcached -I limits an item, 1m by default)",
+                          len, (long long)m->env->opts[OPT_MAX_VALUE].i);
 }
 
 time_t mc_exptime(mc *m, uint32_t flags)

@@ -98,13 +98,16 @@ int mc_setnx(void *st, const imi_ctx *ctx, const char *key, size_t klen, const v
 {
     mc *m = st;
     put_args a = { val, len, ttl_ms };
-    return run_rmw(m, ctx, key, klen, setnx_fn, &a);
+    int rc = mc_check_ttl(m, ttl_ms);
+    if (!rc)
+        rc = mc_check_value(m, len);
+    return rc ? rc : run_rmw(m, ctx, key, klen, setnx_fn, &a);
 }
 
 static void expire_fn(mc *m, void *ud, rmw *x)
 {
     if (!x->found) {
-        x->rc = IMI_ENOTFOUND;
+        x->rc = m->host->error(IMI_ENOTFOUND, 0, "memcached: no such key");
         return;
     }
     /* the same value with a new expiry (touch would leave the flags behind) */
@@ -116,7 +119,8 @@ static void expire_fn(mc *m, void *ud, rmw *x)
 
 int mc_expire(void *st, const imi_ctx *ctx, const char *key, size_t klen, int64_t ttl_ms)
 {
-    return run_rmw(st, ctx, key, klen, expire_fn, &ttl_ms);
+    int rc = mc_check_ttl(st, ttl_ms);
+    return rc ? rc : run_rmw(st, ctx, key, klen, expire_fn, &ttl_ms);
 }
 
 /* ---- incr: any int64 and negative deltas, which memcached's incr/decr cannot do ---- */
@@ -184,7 +188,8 @@ int mc_lock(void *st, const imi_ctx *ctx, const char *key, size_t klen, const ch
             int64_t ttl_ms)
 {
     lock_args a = { owner, ttl_ms, true };
-    return run_rmw(st, ctx, key, klen, lock_fn, &a);
+    int rc = mc_check_ttl(st, ttl_ms);
+    return rc ? rc : run_rmw(st, ctx, key, klen, lock_fn, &a);
 }
 
 int mc_unlock(void *st, const imi_ctx *ctx, const char *key, size_t klen, const char *owner)
@@ -197,7 +202,8 @@ int mc_lock_renew(void *st, const imi_ctx *ctx, const char *key, size_t klen,
                   const char *owner, int64_t ttl_ms)
 {
     lock_args a = { owner, ttl_ms, false };
-    return run_rmw(st, ctx, key, klen, lock_fn, &a);
+    int rc = mc_check_ttl(st, ttl_ms);
+    return rc ? rc : run_rmw(st, ctx, key, klen, lock_fn, &a);
 }
 
 /* ---- the token bucket: "tokens refill_ms" in the value, on the clients' real clocks -- */
@@ -207,6 +213,13 @@ typedef struct take_args {
     int64_t burst, n, retry_after_ms;
     char text[64];
 } take_args;
+
+/* ms from a double, saturated at 100 years: a tiny rate must not overflow the cast. */
+static int64_t ms_of(double ms)
+{
+    return !(ms > 0) ? 0 : ms >= (double)IMI_DURATION_MAX_MS ? IMI_DURATION_MAX_MS
+                                                              : (int64_t)ceil(ms);
+}
 
 static void take_fn(mc *m, void *ud, rmw *x)
 {
@@ -225,14 +238,14 @@ static void take_fn(mc *m, void *ud, rmw *x)
     if (tokens >= (double)a->n) {
         tokens -= (double)a->n;
     } else {
-        a->retry_after_ms = (int64_t)ceil(((double)a->n - tokens) * 1000.0 / a->rate);
+        a->retry_after_ms = ms_of(((double)a->n - tokens) * 1000.0 / a->rate);
         x->rc = IMI_ELIMITED;
     }
     int len = snprintf(a->text, sizeof a->text, "%.17g %lld", tokens, now > at ? (long long)now : at);
     x->action = RMW_WRITE;
     x->out = a->text;
     x->out_len = (size_t)len;
-    x->out_flags = mc_expiry_flags(m, (int64_t)ceil(((double)a->burst - tokens) * 1000.0 / a->rate) + 1000);
+    x->out_flags = mc_expiry_flags(m, ms_of(((double)a->burst - tokens) * 1000.0 / a->rate) + 1000);
 }
 
 int mc_take(void *st, const imi_ctx *ctx, const char *key, size_t klen, double rate,

@@ -62,7 +62,7 @@ static int read_one(mc *m, const imi_ctx *ctx, const char *key, size_t klen, cha
     if (!rc && !found) {
         free(*val);
         *val = NULL;
-        rc = IMI_ENOTFOUND;
+        rc = m->host->error(IMI_ENOTFOUND, 0, "memcached: no such key");
     }
     return rc;
 }
@@ -110,7 +110,11 @@ int mc_set(void *st, const imi_ctx *ctx, const char *key, size_t klen, const voi
     char mkey[MC_KEY_MAX];
     size_t mlen = mc_key(key, klen, mkey);
     mc_lease l;
-    int rc = mc_acquire(m, ctx, &l);
+    int rc = mc_check_ttl(m, ttl_ms);
+    if (!rc)
+        rc = mc_check_value(m, len);
+    if (!rc)
+        rc = mc_acquire(m, ctx, &l);
     if (rc)
         return rc;
     uint32_t flags = mc_expiry_flags(m, ttl_ms);
@@ -130,8 +134,9 @@ int mc_del(void *st, const imi_ctx *ctx, const char *key, size_t klen)
     if (rc)
         return rc;
     memcached_return_t r = memcached_delete(l.h, mkey, mlen, 0);
-    rc = r == MEMCACHED_SUCCESS ? IMI_OK : r == MEMCACHED_NOTFOUND ? IMI_ENOTFOUND
-                                                                  : mc_error(m, l.h, r, "delete");
+    rc = r == MEMCACHED_SUCCESS ? IMI_OK
+         : r == MEMCACHED_NOTFOUND ? m->host->error(IMI_ENOTFOUND, 0, "memcached: no such key")
+                                   : mc_error(m, l.h, r, "delete");
     mc_release(m, &l);
     return rc;
 }

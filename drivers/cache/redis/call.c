@@ -24,6 +24,12 @@ int rds_reply_error(rds *r, const redisReply *rep)
     return r->host->error(IMI_EDRIVER, 0, "redis: %s", s);
 }
 
+int rds_miss(void *st)
+{
+    rds *r = st;
+    return r->host->error(IMI_ENOTFOUND, 0, "redis: no such key");
+}
+
 int rds_expect(rds *r, redisReply *rep, int type)
 {
     if (rep->type == type)

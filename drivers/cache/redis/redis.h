@@ -170,6 +170,8 @@ int rds_script(rds *r, const imi_ctx *ctx, int script, const char *key, size_t k
                int nargs, const char **args, redisReply **out);
 /* The reply's kind or IMI_EDRIVER ("unexpected reply"); frees it on mismatch. */
 int rds_expect(rds *r, redisReply *rep, int type);
+/* IMI_ENOTFOUND with its own detail, so that a miss never shows an earlier error's. */
+int rds_miss(void *st);
 
 /* ---- the vtable slots ---- */
 int rds_get(void *st, const imi_ctx *ctx, const char *key, size_t klen, imi_buf *val);

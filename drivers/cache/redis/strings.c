@@ -29,7 +29,7 @@ int rds_get(void *st, const imi_ctx *ctx, const char *key, size_t klen, imi_buf 
     if (rc)
         return rc;
     if (rep->type == REDIS_REPLY_NIL)
-        rc = IMI_ENOTFOUND;
+        rc = rds_miss(r);
     else if (rep->type == REDIS_REPLY_STRING)
         rc = r->host->buf_set(val, rep->str, rep->len);
     else
@@ -81,14 +81,14 @@ int rds_del(void *st, const imi_ctx *ctx, const char *key, size_t klen)
 {
     long long n;
     int rc = cmd_int(st, ctx, &n, 2, ARGS("DEL", key), LENS(3, klen));
-    return rc ? rc : n ? IMI_OK : IMI_ENOTFOUND;
+    return rc ? rc : n ? IMI_OK : rds_miss(st);
 }
 
 int rds_exists(void *st, const imi_ctx *ctx, const char *key, size_t klen)
 {
     long long n;
     int rc = cmd_int(st, ctx, &n, 2, ARGS("EXISTS", key), LENS(6, klen));
-    return rc ? rc : n ? IMI_OK : IMI_ENOTFOUND;
+    return rc ? rc : n ? IMI_OK : rds_miss(st);
 }
 
 int rds_expire(void *st, const imi_ctx *ctx, const char *key, size_t klen, int64_t ttl_ms)
@@ -97,7 +97,7 @@ int rds_expire(void *st, const imi_ctx *ctx, const char *key, size_t klen, int64
     size_t tl = (size_t)snprintf(ttl, sizeof ttl, "%" PRId64, ttl_ms);
     long long n;
     int rc = cmd_int(st, ctx, &n, 3, ARGS("PEXPIRE", key, ttl), LENS(7, klen, tl));
-    return rc ? rc : n ? IMI_OK : IMI_ENOTFOUND;
+    return rc ? rc : n ? IMI_OK : rds_miss(st);
 }
 
 int rds_ttl(void *st, const imi_ctx *ctx, const char *key, size_t klen, int64_t *ttl_ms)
@@ -107,7 +107,7 @@ int rds_ttl(void *st, const imi_ctx *ctx, const char *key, size_t klen, int64_t 
     if (rc)
         return rc;
     if (n == -2)
-        return IMI_ENOTFOUND;
+        return rds_miss(st);
     *ttl_ms = n < 0 ? -1 : n;
     return IMI_OK;
 }

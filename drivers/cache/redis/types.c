@@ -16,7 +16,7 @@ static int cmd_flag(rds *r, const imi_ctx *ctx, int zero, int argc, const char *
     int rc = rds_cmd(r, ctx, &rep, argc, argv, lens);
     if (rc || (rc = rds_expect(r, rep, REDIS_REPLY_INTEGER)))
         return rc;
-    rc = rep->integer ? IMI_OK : zero;
+    rc = rep->integer ? IMI_OK : zero == IMI_ENOTFOUND ? rds_miss(r) : zero;
     freeReplyObject(rep);
     return rc;
 }
@@ -30,7 +30,7 @@ static int cmd_bulk(rds *r, const imi_ctx *ctx, redisReply **out, int argc, cons
         return rc;
     if ((*out)->type == REDIS_REPLY_NIL) {
         freeReplyObject(*out);
-        return IMI_ENOTFOUND;
+        return rds_miss(r);
     }
     return rds_expect(r, *out, REDIS_REPLY_STRING);
 }

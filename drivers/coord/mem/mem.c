@@ -450,12 +450,15 @@ static int mem_lease_grant(void *st, const imi_ctx *ctx, int64_t ttl_ms, int64_t
     (void)ctx;
     mem_coord *m = st;
     mem_store *s = m->s;
+    if (ttl_ms < 1 || ttl_ms > IMI_COORD_LEASE_TTL_MAX_MS)
+        return m->host->error(IMI_EINVALID, 0, "lease ttl %" PRId64 " ms is outside 1 to %lld "
+                              "ms (100 years)", ttl_ms, (long long)IMI_COORD_LEASE_TTL_MAX_MS);
     mem_lease *l = calloc(1, sizeof *l);
     if (!l)
         return m->host->error(IMI_ENOMEM, 0, "out of memory");
     pthread_mutex_lock(&s->mu);
     *l = (mem_lease){ .id = ++s->next_lease, .ttl_ms = ttl_ms,
-                      .expires_ns = s->host->mono_ns() + ttl_ms * 1000000, .next = s->leases };
+                      .expires_ns = s->host->mono_ns() + mem_ms_to_ns(ttl_ms), .next = s->leases };
     s->leases = l;
     *id = l->id;
     *granted_ms = ttl_ms;
@@ -472,7 +475,7 @@ static int mem_lease_keepalive(void *st, const imi_ctx *ctx, int64_t id, int64_t
     pthread_mutex_lock(&s->mu);
     mem_lease *l = lease_live(s, id);
     if (l) {
-        l->expires_ns = s->host->mono_ns() + l->ttl_ms * 1000000;
+        l->expires_ns = s->host->mono_ns() + mem_ms_to_ns(l->ttl_ms);
         *ttl_ms = l->ttl_ms;
     }
     pthread_mutex_unlock(&s->mu);

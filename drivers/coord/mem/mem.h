@@ -73,4 +73,17 @@ void mem_watch_cancel(void *st, void *w);
 /* Cancels every watcher opened through handle m (at its close). */
 void mem_watch_cancel_all(mem_coord *m);
 
+/* This driver also stands for a third-party driver built against the frozen ABI 1.0
+ * headers (tests/abi), which predate the SDK's saturating helpers: keep local copies. */
+#ifndef IMI_DURATION_MAX_MS
+#define IMI_DURATION_MAX_MS ((int64_t)100 * 365 * 24 * 3600 * 1000)
+#endif
+#ifndef IMI_COORD_LEASE_TTL_MAX_MS
+#define IMI_COORD_LEASE_TTL_MAX_MS IMI_DURATION_MAX_MS
+#endif
+static inline int64_t mem_ms_to_ns(int64_t ms)
+{
+    return ms <= 0 ? 0 : ms >= IMI_DURATION_MAX_MS ? IMI_DURATION_MAX_MS * 1000000 : ms * 1000000;
+}
+
 #endif

@@ -8,7 +8,8 @@
  *  - a partition has at most one message in flight per group, which keeps per-key order
  *    across members and redeliveries without any rebalancing;
  *  - messages are dropped once every group of the topic has acknowledged them; a topic
- *    holds at most `max_queue` messages and publishers wait for room (back-pressure).
+ *    holds at most `max_queue` messages and `max_bytes` bytes, and publishers wait for
+ *    room when either is reached (back-pressure).
  * A group's position outlives its members, so closing and reopening loses nothing.
  * One mutex per broker guards it all; one condition variable wakes waiters on change.
  */
@@ -21,7 +22,7 @@
 #include "iminfra/driver/mq_driver.h"
 #include "mem_broker.h"
 
-enum { OPT_NAMESPACE, OPT_PARTITIONS, OPT_MAX_QUEUE };
+enum { OPT_NAMESPACE, OPT_PARTITIONS, OPT_MAX_QUEUE, OPT_MAX_BYTES };
 
 static const imi_option_spec mem_options[] = {
     [OPT_NAMESPACE] = { .name = "namespace", .type = IMI_OPT_STRING, .default_value = "default",
@@ -30,6 +31,9 @@ static const imi_option_spec mem_options[] = {
                          .help = "partitions per topic (1-1024): the unit of per-key order" },
     [OPT_MAX_QUEUE] = { .name = "max_queue", .type = IMI_OPT_INT, .default_value = "100000",
                         .help = "messages a topic holds at most before publishers wait" },
+    [OPT_MAX_BYTES] = { .name = "max_bytes", .type = IMI_OPT_SIZE, .default_value = "256M",
+                        .help = "bytes a topic holds at most before publishers wait (a larger "
+                                "single message is refused)" },
 };
 
 /* ---- async completions: one thread per handle calls them in order ------------------ */
@@ -85,19 +89,23 @@ static int mem_open(void *st, const imi_driver_env *env)
     m->logger = env->logger;
     m->default_timeout_ms = env->default_timeout_ms;
     int64_t parts = env->opts[OPT_PARTITIONS].i, maxq = env->opts[OPT_MAX_QUEUE].i;
+    int64_t maxb = env->opts[OPT_MAX_BYTES].i;
     if (parts < 1 || parts > 1024)
         return m->host->error(IMI_ECONFIG, 0, "[%s] partitions must be 1-1024, not %" PRId64,
                               env->instance, parts);
     if (maxq < 1)
         return m->host->error(IMI_ECONFIG, 0, "[%s] max_queue must be positive, not %" PRId64,
                               env->instance, maxq);
+    if (maxb < 1024)
+        return m->host->error(IMI_ECONFIG, 0, "[%s] max_bytes must be at least 1k, not %" PRId64,
+                              env->instance, maxb);
     const char *ns = env->opts[OPT_NAMESPACE].str;
     if (!ns || !*ns)
         return m->host->error(IMI_ECONFIG, 0, "[%s] namespace is empty", env->instance);
     pthread_mutex_init(&m->dlock, NULL);
     pthread_cond_init(&m->dwake, NULL);
     pthread_cond_init(&m->didle, NULL);
-    m->b = mem_broker_get(ns, (size_t)parts, (size_t)maxq);
+    m->b = mem_broker_get(ns, (size_t)parts, (size_t)maxq, (size_t)maxb);
     if (!m->b)
         return m->host->error(IMI_ENOMEM, 0, "out of memory");
     return IMI_OK;
@@ -134,7 +142,8 @@ static int mem_ping(void *st, const imi_ctx *ctx)
 
 static int64_t deadline_of(const mem_mq *m, const imi_ctx *ctx)
 {
-    return m->host->mono_ns() + m->host->ctx_remaining_ms(ctx, m->default_timeout_ms) * 1000000;
+    return m->host->mono_ns() +
+           mem_ms_to_ns(m->host->ctx_remaining_ms(ctx, m->default_timeout_ms));
 }
 
 static int mem_publish(void *st, const imi_ctx *ctx, const imi_mq_msg *msg)

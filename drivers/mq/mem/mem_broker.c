@@ -13,6 +13,7 @@ typedef struct mem_msg {
     size_t n_headers;
     const void *body;
     size_t body_len;
+    size_t size;                    /* bytes of the allocation: what max_bytes counts */
 } mem_msg;
 
 typedef struct partition {
@@ -35,6 +36,7 @@ struct mem_topic {
     char *name;
     partition *parts;
     size_t count;                   /* messages held, all partitions */
+    size_t bytes;                   /* their size (mem_msg.size) */
     uint64_t rr;                    /* keyless messages go round-robin */
     mem_group *groups;
 };
@@ -43,7 +45,7 @@ struct mem_broker {
     mem_broker *next;               /* in the registry */
     char *ns;
     int refs;
-    size_t np, max_queue;
+    size_t np, max_queue, max_bytes;
     pthread_mutex_t lock;
     pthread_cond_t changed;         /* broadcast on publish, ack, nack and member stop */
     mem_topic *topics;
@@ -69,7 +71,8 @@ void mem_timedwait(pthread_cond_t *cond, pthread_mutex_t *lock, int64_t now_ns,
 
 /* ---- registry ---------------------------------------------------------------------- */
 
-mem_broker *mem_broker_get(const char *ns, size_t partitions, size_t max_queue)
+mem_broker *mem_broker_get(const char *ns, size_t partitions, size_t max_queue,
+                           size_t max_bytes)
 {
     pthread_mutex_lock(&registry_lock);
     mem_broker *b = registry;
@@ -83,6 +86,7 @@ mem_broker *mem_broker_get(const char *ns, size_t partitions, size_t max_queue)
             /* The first handle of a namespace sets its shape. */
             b->np = partitions;
             b->max_queue = max_queue;
+            b->max_bytes = max_bytes;
             pthread_mutex_init(&b->lock, NULL);
             pthread_cond_init(&b->changed, NULL);
             b->next = registry;
@@ -205,6 +209,7 @@ static void trim(mem_broker *b, mem_topic *t, size_t pi)
         if (g->next_off[pi] < min)
             min = g->next_off[pi];
     while (p->base < min && p->head < p->len) {
+        t->bytes -= p->log[p->head]->size;
         free(p->log[p->head++]);
         p->base++;
         t->count--;
@@ -239,6 +244,7 @@ static mem_msg *copy_msg(const imi_mq_msg *in)
     mem_msg *m = malloc(size);
     if (!m)
         return NULL;
+    m->size = size;
     char *p = (char *)(m + 1);
     m->headers = (imi_mq_header *)p;
     m->n_headers = in->n_headers;
@@ -279,7 +285,15 @@ int mem_broker_append(mem_broker *b, const imi_host_api *host, const imi_ctx *ct
         rc = host->error(IMI_ENOMEM, 0, "out of memory");
         goto out;
     }
-    while (t->count >= b->max_queue) {
+    if (m->size > b->max_bytes) {
+        /* it would wait for room that never comes */
+        rc = host->error(IMI_EINVALID, 0, "publish to '%s': the message takes %zu bytes, "
+                         "more than max_bytes=%zu of the topic", msg->topic, m->size,
+                         b->max_bytes);
+        goto out;
+    }
+    /* Back-pressure on either bound: messages or bytes not yet acknowledged by every group. */
+    while (t->count >= b->max_queue || t->bytes + m->size > b->max_bytes) {
         int64_t now = host->mono_ns();
         if (host->ctx_canceled(ctx)) {
             rc = host->error(IMI_ECANCELED, 0, "publish to '%s' canceled while waiting for "
@@ -288,8 +302,9 @@ int mem_broker_append(mem_broker *b, const imi_host_api *host, const imi_ctx *ct
         }
         if (now >= deadline_ns) {
             rc = host->error(IMI_ETIMEDOUT, 0, "publish to '%s' timed out: the topic holds "
-                             "max_queue=%zu messages not yet acknowledged by every group",
-                             msg->topic, b->max_queue);
+                             "%zu messages (max_queue=%zu) of %zu bytes (max_bytes=%zu) not "
+                             "yet acknowledged by every group", msg->topic, t->count,
+                             b->max_queue, t->bytes, b->max_bytes);
             goto out;
         }
         mem_timedwait(&b->changed, &b->lock, now, deadline_ns);
@@ -306,6 +321,7 @@ int mem_broker_append(mem_broker *b, const imi_host_api *host, const imi_ctx *ct
         p->log = log;
         p->cap = cap;
     }
+    t->bytes += m->size;
     p->log[p->len++] = m;
     m = NULL;
     t->count++;
@@ -396,7 +412,7 @@ int mem_member_start(mem_broker *b, const imi_host_api *host, mem_member *mb,
                      const imi_mq_sub_spec *spec, imi_mq_deliver_fn deliver, void *core_sub)
 {
     *mb = (mem_member){ .b = b, .host = host, .deliver = deliver, .core_sub = core_sub,
-                        .delay_ns = spec->redelivery_delay_ms * 1000000 };
+                        .delay_ns = mem_ms_to_ns(spec->redelivery_delay_ms) };
     mb->topics = calloc(spec->n_topics, sizeof *mb->topics);
     mb->groups = calloc(spec->n_topics, sizeof *mb->groups);
     if (!mb->topics || !mb->groups)

@@ -28,7 +28,8 @@ typedef struct mem_member {
 } mem_member;
 
 /* The broker of namespace ns, created on first use; one reference per call. */
-mem_broker *mem_broker_get(const char *ns, size_t partitions, size_t max_queue);
+mem_broker *mem_broker_get(const char *ns, size_t partitions, size_t max_queue,
+                           size_t max_bytes);
 void mem_broker_put(mem_broker *b);
 
 /* Appends a copy of msg to its topic, waiting for room until deadline_ns. */
@@ -44,5 +45,18 @@ void mem_member_stop(mem_member *mb);
 /* pthread_cond_timedwait on CLOCK_MONOTONIC until deadline_ns (now_ns: the current time). */
 void mem_timedwait(pthread_cond_t *cond, pthread_mutex_t *lock, int64_t now_ns,
                    int64_t deadline_ns);
+
+/* This driver also stands for a third-party driver built against the frozen ABI 1.0
+ * headers (tests/abi), which predate the SDK's saturating helpers: keep local copies. */
+#ifndef IMI_DURATION_MAX_MS
+#define IMI_DURATION_MAX_MS ((int64_t)100 * 365 * 24 * 3600 * 1000)
+#endif
+#ifndef IMI_COORD_LEASE_TTL_MAX_MS
+#define IMI_COORD_LEASE_TTL_MAX_MS IMI_DURATION_MAX_MS
+#endif
+static inline int64_t mem_ms_to_ns(int64_t ms)
+{
+    return ms <= 0 ? 0 : ms >= IMI_DURATION_MAX_MS ? IMI_DURATION_MAX_MS * 1000000 : ms * 1000000;
+}
 
 #endif
