@@ -44,9 +44,13 @@ for guide in app-guide driver-guide; do
             cc -std=c11 -Wall -Wextra -Werror $cflags $(pkg-config --cflags iminfra) \
                -o "$tmp/$guide/$name" "$f" $(pkg-config --libs iminfra) 2>"$tmp/cc.log"
         else
+            # Named as the loader finds it by name: imi_<kind>_<name>.so.
+            kind=$(grep -o 'IMI_KIND_[A-Z]*' "$f" | head -1 | sed 's/IMI_KIND_//' | tr 'A-Z' 'a-z')
+            dname=$(awk '/imi_driver_desc [a-z_]+ = \{/ {d = 1} d && /\.name = "/ {print; exit}' "$f" \
+                    | cut -d'"' -f2)
             cc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -shared $cflags \
                $(pkg-config --cflags iminfra-driver) $noundef \
-               -o "$tmp/$guide/imi_$name.so" "$f" $(pkg-config --libs iminfra-driver) 2>"$tmp/cc.log"
+               -o "$tmp/$guide/imi_${kind}_${dname}.so" "$f" $(pkg-config --libs iminfra-driver) 2>"$tmp/cc.log"
         fi || { cat -n "$f"; cat "$tmp/cc.log"; fail "$guide.md sample $name does not compile"; }
         # The application samples run too, on the installed drivers found next to the
         # installed libiminfra.
@@ -63,6 +67,7 @@ done
 # The driver samples load in the installed imi: imi drivers lists each, refusing none.
 printf '[drivers]\npath = %s\n' "$tmp/driver-guide" >"$tmp/drivers.ini"
 out=$(env -u IMI_DRIVER_PATH "$prefix/bin/imi" drivers -c "$tmp/drivers.ini" 2>&1) || { echo "$out"; fail "imi drivers refused a sample"; }
-listed=$(grep -c "^ *$tmp/driver-guide/imi_sample_" <<<"$out" || true)
-[ "$listed" -eq "$(ls "$tmp/driver-guide"/imi_sample_*.so | wc -l)" ] || fail "imi drivers listed $listed of the driver samples: $out"
+listed=$(grep -c "^ *$tmp/driver-guide/imi_[a-z]*_[a-z0-9_]*\.so" <<<"$out" || true)
+[ "$listed" -eq "$(ls "$tmp/driver-guide"/imi_*.so | wc -l)" ] || fail "imi drivers listed $listed of the driver samples: $out"
+grep -q "REFUSED" <<<"$out" && fail "imi drivers would refuse a sample: $out"
 echo "docs_samples: $total samples ok"
