@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include "conformance.h"
+#include "contract.h"
 
 #define TTL_SLACK_MS 1000
 
@@ -747,6 +747,31 @@ static void many_threads(imi_conf_t *t)
     imi_cache_free(c);
 }
 
+/* ---- the driver contract, shared by every kind (contract.h) ------------------------- */
+
+static int kind_open(imi_app *app, void **out)
+{
+    imi_cache *h = NULL;
+    int rc = imi_cache_open(app, NULL, &h);
+    *out = h;
+    return rc;
+}
+
+static void kind_free(void *h) { imi_cache_free(h); }
+
+static const imi_conf_kind cache_kind = {
+    .kind = "cache",
+    .required_slot = "get",
+    .open = kind_open,
+    .free = kind_free,
+};
+
+static void open_fails_cleanly(imi_conf_t *t) { imi_conf_open_fails_cleanly(t, &cache_kind); }
+static void required_slot_null_refused(imi_conf_t *t)
+{
+    imi_conf_required_slot_null_refused(t, &cache_kind);
+}
+
 static const imi_conf_case cases[] = {
     { "open_ping_close_twice", open_ping_close_twice },
     { "bad_options", bad_options },
@@ -764,6 +789,8 @@ static const imi_conf_case cases[] = {
     { "capabilities", capabilities },
     { "canceled_and_expired_ctx", canceled_and_expired_ctx },
     { "many_threads", many_threads },
+    { "open_fails_cleanly", open_fails_cleanly },
+    { "required_slot_null_refused", required_slot_null_refused },
 };
 
 const imi_conf_suite imi_conf_cache_suite = {

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include "conformance.h"
+#include "contract.h"
 #include "coord_collect.h"
 
 #define OPEN_COORD(t, c)                                                   \
@@ -810,6 +810,31 @@ static void many_threads(imi_conf_t *t)
     imi_coord_free(c);
 }
 
+/* ---- the driver contract, shared by every kind (contract.h) ------------------------- */
+
+static int kind_open(imi_app *app, void **out)
+{
+    imi_coord *h = NULL;
+    int rc = imi_coord_open(app, NULL, &h);
+    *out = h;
+    return rc;
+}
+
+static void kind_free(void *h) { imi_coord_free(h); }
+
+static const imi_conf_kind coord_kind = {
+    .kind = "coord",
+    .required_slot = "get",
+    .open = kind_open,
+    .free = kind_free,
+};
+
+static void open_fails_cleanly(imi_conf_t *t) { imi_conf_open_fails_cleanly(t, &coord_kind); }
+static void required_slot_null_refused(imi_conf_t *t)
+{
+    imi_conf_required_slot_null_refused(t, &coord_kind);
+}
+
 static const imi_conf_case cases[] = {
     { "open_ping_close_twice", open_ping_close_twice },
     { "open_bad_options", open_bad_options },
@@ -828,6 +853,8 @@ static const imi_conf_case cases[] = {
     { "canceled_and_expired_ctx", canceled_and_expired_ctx },
     { "capabilities", capabilities },
     { "many_threads", many_threads },
+    { "open_fails_cleanly", open_fails_cleanly },
+    { "required_slot_null_refused", required_slot_null_refused },
 };
 
 const imi_conf_suite imi_conf_coord_suite = {

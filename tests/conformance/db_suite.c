@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "conformance.h"
+#include "contract.h"
 
 #define OPEN_DB(t, db)                                                     \
     imi_db *db = NULL;                                                     \
@@ -777,6 +777,31 @@ static void many_threads(imi_conf_t *t)
     imi_db_free(db);
 }
 
+/* ---- the driver contract, shared by every kind (contract.h) ------------------------- */
+
+static int kind_open(imi_app *app, void **out)
+{
+    imi_db *h = NULL;
+    int rc = imi_db_open(app, NULL, &h);
+    *out = h;
+    return rc;
+}
+
+static void kind_free(void *h) { imi_db_free(h); }
+
+static const imi_conf_kind db_kind = {
+    .kind = "db",
+    .required_slot = "c_query",
+    .open = kind_open,
+    .free = kind_free,
+};
+
+static void open_fails_cleanly(imi_conf_t *t) { imi_conf_open_fails_cleanly(t, &db_kind); }
+static void required_slot_null_refused(imi_conf_t *t)
+{
+    imi_conf_required_slot_null_refused(t, &db_kind);
+}
+
 static const imi_conf_case cases[] = {
     { "open_ping_close_twice", open_ping_close_twice },
     { "bad_options", bad_options },
@@ -793,6 +818,8 @@ static const imi_conf_case cases[] = {
     { "slow_query_logged", slow_query_logged },
     { "close_ends_open_rows_and_tx", close_ends_open_rows_and_tx },
     { "many_threads", many_threads },
+    { "open_fails_cleanly", open_fails_cleanly },
+    { "required_slot_null_refused", required_slot_null_refused },
 };
 
 const imi_conf_suite imi_conf_db_suite = {

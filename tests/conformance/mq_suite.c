@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include "conformance.h"
+#include "contract.h"
 
 #define WAIT_MS 30000 /* how long a case waits for deliveries */
 #define N_KEYS 8
@@ -818,6 +818,31 @@ static void many_threads(imi_conf_t *t)
     coll_free(&c);
 }
 
+/* ---- the driver contract, shared by every kind (contract.h) ------------------------- */
+
+static int kind_open(imi_app *app, void **out)
+{
+    imi_mq *h = NULL;
+    int rc = imi_mq_open(app, NULL, &h);
+    *out = h;
+    return rc;
+}
+
+static void kind_free(void *h) { imi_mq_free(h); }
+
+static const imi_conf_kind mq_kind = {
+    .kind = "mq",
+    .required_slot = "ping",
+    .open = kind_open,
+    .free = kind_free,
+};
+
+static void open_fails_cleanly(imi_conf_t *t) { imi_conf_open_fails_cleanly(t, &mq_kind); }
+static void required_slot_null_refused(imi_conf_t *t)
+{
+    imi_conf_required_slot_null_refused(t, &mq_kind);
+}
+
 static const imi_conf_case mq_cases[] = {
     { "open_ping_close_twice", open_ping_close_twice },
     { "bad_options", bad_options },
@@ -837,6 +862,8 @@ static const imi_conf_case mq_cases[] = {
     { "capabilities", capabilities },
     { "close_from_handler_refused", close_from_handler_refused },
     { "many_threads", many_threads },
+    { "open_fails_cleanly", open_fails_cleanly },
+    { "required_slot_null_refused", required_slot_null_refused },
 };
 
 const imi_conf_suite imi_conf_mq_suite = {

@@ -35,7 +35,9 @@ static int run_suite(const imi_conf_run *run, const char *path, imi_config *cfg)
 {
     char why[IMI_CONF_MSG_MAX];
     if (!imi_conf_required_options(run->kind, cfg, run->timeout_s, why, sizeof why)) {
-        if (path)
+        if (strncmp(why, "needs option", 12))
+            fprintf(stderr, "imi: conformance %s %s: %s\n", run->kind, run->driver, why);
+        else if (path)
             fprintf(stderr, "imi: conformance %s %s: %s: [%s] %s\n", run->kind, run->driver,
                     path, run->kind, why);
         else
