@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 #include "contract.h"
+#include "imi_test.h"
 
 #define TTL_SLACK_MS 1000
 
@@ -18,19 +19,6 @@
     CONF_OK(t, imi_cache_open((t)->app, NULL, &c))
 
 #define HAS(c, cap) ((imi_cache_caps(c) & (cap)) != 0)
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
-    nanosleep(&ts, NULL);
-}
-
-static int64_t now_ms(void) { return imi_now_mono_ns() / 1000000; }
-
-static bool buf_is(const imi_buf *b, const void *want, size_t len)
-{
-    return b->len == len && (len == 0 || !memcmp(b->data, want, len));
-}
 
 /* ---- open, close, config ------------------------------------------------------------- */
 

@@ -8,14 +8,7 @@
 #include <string.h>
 #include <time.h>
 #include "iminfra/iminfra.h"
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
-    nanosleep(&ts, NULL);
-}
-
-static int64_t now_ms(void) { return imi_now_mono_ns() / 1000000; }
+#include "imi_test.h"
 
 /* ---- an event collector for watches ---------------------------------------------------- */
 

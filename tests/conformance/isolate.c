@@ -14,13 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "conformance.h"
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+#include "imi_test.h"
 
 static void write_all(int fd, const char *p, size_t n)
 {
@@ -59,7 +53,7 @@ static void child(int fd, imi_conf_work_fn fn, void *arg)
 static bool read_report(int fd, int64_t deadline, char *buf, size_t cap, size_t *len)
 {
     for (;;) {
-        int64_t left = deadline - mono_ms();
+        int64_t left = deadline - now_ms();
         if (left <= 0)
             return false;
         struct pollfd p = { .fd = fd, .events = POLLIN };
@@ -88,10 +82,9 @@ static bool reap(pid_t pid, int64_t deadline, int *status)
         pid_t r = waitpid(pid, status, WNOHANG);
         if (r == pid || (r < 0 && errno != EINTR))
             return true;
-        if (mono_ms() >= deadline)
+        if (now_ms() >= deadline)
             return false;
-        struct timespec ts = { 0, 10 * 1000000 };
-        nanosleep(&ts, NULL);
+        sleep_ms(10);
     }
 }
 
@@ -125,7 +118,7 @@ bool imi_conf_isolate(imi_conf_work_fn fn, void *arg, int timeout_s, char *msg, 
     }
     close(fds[1]);
     setpgid(pid, pid); /* also here: the group must exist before we may have to kill it */
-    int64_t deadline = mono_ms() + (int64_t)timeout_s * 1000;
+    int64_t deadline = now_ms() + (int64_t)timeout_s * 1000;
     char report[IMI_CONF_MSG_MAX + 2];
     size_t len = 0;
     int status = 0;

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 #include "contract.h"
+#include "imi_test.h"
 
 #define WAIT_MS 30000 /* how long a case waits for deliveries */
 #define N_KEYS 8
@@ -21,12 +22,6 @@ static const char *uname(const imi_conf_t *t, const char *suffix, char *buf, siz
               *p == '-' || *p == '_'))
             *p = '-';
     return buf;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
-    nanosleep(&ts, NULL);
 }
 
 /* ---- the collector: a handler that records what it got ---------------------------- */
