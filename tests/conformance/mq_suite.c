@@ -269,6 +269,7 @@ static const imi_conf_case mq_cases[] = {
     { "two_groups_each_get_all", imi_conf_mq_two_groups_each_get_all },
     { "group_members_share", imi_conf_mq_group_members_share },
     { "nack_redelivers", imi_conf_mq_nack_redelivers },
+    { "nack_waits_redelivery_delay", imi_conf_mq_nack_waits_redelivery_delay },
     { "dead_letter_after_max_attempts", imi_conf_mq_dead_letter_after_max_attempts },
     { "per_key_order", imi_conf_mq_per_key_order },
     { "publisher_close_loses_nothing", imi_conf_mq_publisher_close_loses_nothing },

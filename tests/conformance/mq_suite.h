@@ -213,6 +213,7 @@ void imi_conf_mq_trace_id_travels(imi_conf_t *t);
 void imi_conf_mq_two_groups_each_get_all(imi_conf_t *t);
 void imi_conf_mq_group_members_share(imi_conf_t *t);
 void imi_conf_mq_nack_redelivers(imi_conf_t *t);
+void imi_conf_mq_nack_waits_redelivery_delay(imi_conf_t *t);
 void imi_conf_mq_dead_letter_after_max_attempts(imi_conf_t *t);
 void imi_conf_mq_per_key_order(imi_conf_t *t);
 void imi_conf_mq_publisher_close_loses_nothing(imi_conf_t *t);

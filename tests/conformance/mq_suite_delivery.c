@@ -210,6 +210,72 @@ void imi_conf_mq_nack_redelivers(imi_conf_t *t)
     coll_free(&c);
 }
 
+/* When each delivery of one message happened; the first two are nacked. */
+typedef struct attempts {
+    pthread_mutex_t lock;
+    int n;
+    int64_t at_ms[4];
+} attempts;
+
+static int on_attempt(void *ud, const imi_mq_msg *m)
+{
+    (void)m;
+    attempts *a = ud;
+    pthread_mutex_lock(&a->lock);
+    int n = a->n < 4 ? a->n : 3;
+    a->at_ms[n] = now_ms();
+    a->n++;
+    pthread_mutex_unlock(&a->lock);
+    return n < 2 ? IMI_EUNAVAILABLE : IMI_OK;
+}
+
+/* A nacked message comes back, but not before the section's redelivery_delay: the
+ * configs of the suite set 20ms, this case 300ms on a copy of the config under test. */
+void imi_conf_mq_nack_waits_redelivery_delay(imi_conf_t *t)
+{
+    enum { DELAY_MS = 300 };
+    imi_config *cfg = imi_config_copy(imi_app_config(t->app));
+    CONF_CHECK(t, cfg, "out of memory");
+    imi_app *app = NULL;
+    int rc = imi_config_set(cfg, "mq", "redelivery_delay", "300ms");
+    if (rc)
+        imi_config_free(cfg);
+    CONF_OK(t, rc ? rc : imi_app_open_config(cfg, &app));
+    char topic[128], group[128];
+    uname(t, "t", topic, sizeof topic);
+    uname(t, "g", group, sizeof group);
+    imi_mq *mq = NULL;
+    imi_mq_sub *s = NULL;
+    attempts a = { .n = 0 };
+    pthread_mutex_init(&a.lock, NULL);
+    const char *topics[] = { topic };
+    imi_mq_sub_opts o = { .group = group, .topics = topics, .n_topics = 1, .max_attempts = 5 };
+    imi_ctx *ctx = imi_ctx_new(WAIT_MS);
+    rc = imi_mq_open(app, NULL, &mq);
+    if (!rc)
+        rc = imi_mq_subscribe(mq, ctx, &o, on_attempt, &a, &s);
+    if (!rc)
+        rc = pub(mq, topic, 1, 1, 0);
+    imi_ctx_free(ctx);
+    char why[256];
+    snprintf(why, sizeof why, "%s", imi_error_message());
+    int n = 0;
+    for (int64_t end = now_ms() + WAIT_MS; !rc && n < 3 && now_ms() < end; sleep_ms(5)) {
+        pthread_mutex_lock(&a.lock);
+        n = a.n;
+        pthread_mutex_unlock(&a.lock);
+    }
+    imi_mq_free(mq); /* frees the subscription too: the handler runs no more */
+    imi_app_close(app);
+    pthread_mutex_destroy(&a.lock);
+    CONF_CHECK(t, rc == IMI_OK, "open, subscribe or publish: %s (%s)", imi_err_name(rc), why);
+    CONF_CHECK(t, n >= 3, "%d deliveries of a message nacked twice, expected 3", n);
+    for (int i = 1; i < 3; i++)
+        CONF_CHECK(t, a.at_ms[i] - a.at_ms[i - 1] >= DELAY_MS,
+                   "attempt %d came %lld ms after attempt %d, before redelivery_delay (%d ms)",
+                   i + 1, (long long)(a.at_ms[i] - a.at_ms[i - 1]), i, DELAY_MS);
+}
+
 void imi_conf_mq_dead_letter_after_max_attempts(imi_conf_t *t)
 {
     OPEN_MQ(t, mq);
