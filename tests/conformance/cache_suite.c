@@ -8,29 +8,6 @@
 
 /* ---- open, close, config ------------------------------------------------------------- */
 
-static void open_ping_close_twice(imi_conf_t *t)
-{
-    OPEN_CACHE(t, c);
-    CONF_OK(t, imi_cache_ping(c, NULL));
-    /* judged by behaviour: any non-empty name (the loader checks names asked for) */
-    CONF_CHECK(t, imi_cache_driver_name(c) && imi_cache_driver_name(c)[0], "no driver name");
-    CONF_OK(t, imi_cache_close(c));
-    CONF_CHECK_RC(t, imi_cache_close(c), IMI_ECLOSED);
-    imi_buf v = IMI_BUF_INIT;
-    int64_t n;
-    CONF_CHECK_RC(t, imi_cache_get(c, NULL, "k", &v), IMI_ECLOSED);
-    CONF_CHECK_RC(t, imi_cache_set(c, NULL, "k", "v", 1, 0), IMI_ECLOSED);
-    CONF_CHECK_RC(t, imi_cache_del(c, NULL, "k"), IMI_ECLOSED);
-    CONF_CHECK_RC(t, imi_cache_incr(c, NULL, "k", 1, &n), IMI_ECLOSED);
-    const char *keys[] = { "a" };
-    int found[1];
-    CONF_CHECK_RC(t, imi_cache_mget(c, NULL, keys, 1, &v, found), IMI_ECLOSED);
-    CONF_CHECK_RC(t, imi_cache_ping(c, NULL), IMI_ECLOSED);
-    if (HAS(c, IMI_CACHE_CAP_LOCK))
-        CONF_CHECK_RC(t, imi_cache_lock(c, NULL, "k", "me", 1000), IMI_ECLOSED);
-    imi_cache_free(c);
-}
-
 /* The config under test as INI text (every section but [cache]'s key `skip`), then
  * `extra`, which starts on line *extra_line. */
 static char *config_text(const imi_conf_t *t, const char *extra, const char *skip,
@@ -194,35 +171,6 @@ static void capabilities(imi_conf_t *t)
     imi_cache_free(c);
 }
 
-static void canceled_and_expired_ctx(imi_conf_t *t)
-{
-    OPEN_CACHE(t, c);
-    imi_ctx *ctx = imi_ctx_new(0);
-    imi_ctx_cancel(ctx);
-    imi_buf v = IMI_BUF_INIT;
-    int rc[3] = { imi_cache_get(c, ctx, "x", &v), imi_cache_set(c, ctx, "x", "v", 1, 0),
-                  imi_cache_ping(c, ctx) };
-    imi_ctx_free(ctx);
-    for (int i = 0; i < 3; i++)
-        CONF_CHECK(t, rc[i] == IMI_ECANCELED, "canceled ctx gave %s", imi_err_name(rc[i]));
-    ctx = imi_ctx_new(0);
-    imi_ctx_set_deadline_ns(ctx, imi_now_mono_ns() - 1000000);
-    int64_t n;
-    int rd[3] = { imi_cache_set(c, ctx, "x", "v", 1, 0), imi_cache_incr(c, ctx, "x", 1, &n),
-                  imi_cache_ping(c, ctx) };
-    imi_ctx_free(ctx);
-    for (int i = 0; i < 3; i++)
-        CONF_CHECK(t, rd[i] == IMI_ETIMEDOUT, "passed deadline gave %s", imi_err_name(rd[i]));
-    ctx = imi_ctx_new(5000); /* a live deadline works */
-    char key[128];
-    imi_conf_name(t, "live", key, sizeof key);
-    int ok = imi_cache_set(c, ctx, key, "v", 1, 0);
-    imi_ctx_free(ctx);
-    CONF_OK(t, ok);
-    imi_cache_del(c, NULL, key);
-    imi_cache_free(c);
-}
-
 typedef struct worker {
     imi_cache *c;
     const char *counter;
@@ -285,15 +233,50 @@ static int kind_open(imi_app *app, void **out)
 }
 
 static void kind_free(void *h) { imi_cache_free(h); }
+static int kind_close(void *h) { return imi_cache_close(h); }
+static int kind_ping(void *h, const imi_ctx *ctx) { return imi_cache_ping(h, ctx); }
+static const char *kind_name(void *h) { return imi_cache_driver_name(h); }
+
+/* The calls every state check makes: strings always, the lock when advertised. */
+static size_t kind_calls(imi_conf_t *t, void *h, const imi_ctx *ctx, imi_conf_call *out,
+                         size_t cap)
+{
+    imi_cache *c = h;
+    char key[128];
+    imi_conf_name(t, "calls", key, sizeof key);
+    imi_buf v = IMI_BUF_INIT;
+    int64_t n;
+    const char *keys[] = { key };
+    int found[1];
+    size_t i = 0;
+    out[i++] = (imi_conf_call){ "get", imi_cache_get(c, ctx, key, &v) };
+    out[i++] = (imi_conf_call){ "set", imi_cache_set(c, ctx, key, "v", 1, 0) };
+    out[i++] = (imi_conf_call){ "del", imi_cache_del(c, ctx, key) };
+    out[i++] = (imi_conf_call){ "incr", imi_cache_incr(c, ctx, key, 1, &n) };
+    out[i++] = (imi_conf_call){ "mget", imi_cache_mget(c, ctx, keys, 1, &v, found) };
+    if (HAS(c, IMI_CACHE_CAP_LOCK) && i < cap)
+        out[i++] = (imi_conf_call){ "lock", imi_cache_lock(c, ctx, key, "me", 1000) };
+    imi_buf_free(&v);
+    return i;
+}
 
 static const imi_conf_kind cache_kind = {
     .kind = "cache",
     .required_slot = "get",
     .open = kind_open,
     .free = kind_free,
+    .close = kind_close,
+    .ping = kind_ping,
+    .driver_name = kind_name,
+    .calls = kind_calls,
 };
 
 static void open_fails_cleanly(imi_conf_t *t) { imi_conf_open_fails_cleanly(t, &cache_kind); }
+static void open_ping_close_twice(imi_conf_t *t) { imi_conf_open_ping_close_twice(t, &cache_kind); }
+static void canceled_and_expired_ctx(imi_conf_t *t)
+{
+    imi_conf_canceled_and_expired_ctx(t, &cache_kind);
+}
 static void required_slot_null_refused(imi_conf_t *t)
 {
     imi_conf_required_slot_null_refused(t, &cache_kind);

@@ -5,31 +5,7 @@
 
 /* ---- open and close ------------------------------------------------------------------ */
 
-static void open_ping_close_twice(imi_conf_t *t)
-{
-    OPEN_COORD(t, c);
-    CONF_OK(t, imi_coord_ping(c, NULL));
-    CONF_OK(t, imi_coord_close(c));
-    CONF_CHECK_RC(t, imi_coord_close(c), IMI_ECLOSED);
-    imi_buf v = IMI_BUF_INIT;
-    imi_coord_lock *l = NULL;
-    imi_coord_watch *w = NULL;
-    imi_coord_registration *r = NULL;
-    CONF_CHECK_RC(t, imi_coord_get(c, NULL, "k", &v, NULL), IMI_ECLOSED);
-    CONF_CHECK_RC(t, imi_coord_put(c, NULL, "k", "v", 1, NULL), IMI_ECLOSED);
-    CONF_CHECK_RC(t, imi_coord_cas(c, NULL, "k", 0, "v", 1, NULL), IMI_ECLOSED);
-    CONF_CHECK_RC(t, imi_coord_ping(c, NULL), IMI_ECLOSED);
-    if (imi_coord_caps(c) & IMI_COORD_CAP_LEASE) {
-        CONF_CHECK_RC(t, imi_coord_lock_try(c, NULL, "k", 0, 0, &l), IMI_ECLOSED);
-        CONF_CHECK_RC(t, imi_coord_register(c, NULL, "svc", NULL, "a", 0, &r), IMI_ECLOSED);
-    }
-    if (imi_coord_caps(c) & IMI_COORD_CAP_WATCH)
-        CONF_CHECK_RC(t, imi_coord_watch_start(c, NULL, "k", 0, 0, collect_event, NULL, &w),
-                      IMI_ECLOSED);
-    imi_coord_free(c);
-}
-
-static void open_bad_options(imi_conf_t *t)
+static void bad_options(imi_conf_t *t)
 {
     static const char *const bad[][2] = {
         { "no_such_option", "1" }, { "lease_ttl", "soon" }, { "lease_ttl", "0" },
@@ -197,27 +173,6 @@ static void cas_win_and_lose(imi_conf_t *t)
 
 /* ---- ctx, capabilities, threads ------------------------------------------------------ */
 
-static void canceled_and_expired_ctx(imi_conf_t *t)
-{
-    OPEN_COORD(t, c);
-    imi_buf v = IMI_BUF_INIT;
-    imi_ctx *ctx = imi_ctx_new(0);
-    imi_ctx_cancel(ctx);
-    int rc1 = imi_coord_get(c, ctx, "x", &v, NULL);
-    int rc2 = imi_coord_put(c, ctx, "x", "v", 1, NULL);
-    imi_ctx_free(ctx);
-    CONF_CHECK(t, rc1 == IMI_ECANCELED && rc2 == IMI_ECANCELED, "canceled ctx gave %s / %s",
-               imi_err_name(rc1), imi_err_name(rc2));
-    ctx = imi_ctx_new(0);
-    imi_ctx_set_deadline_ns(ctx, imi_now_mono_ns() - 1000000);
-    rc1 = imi_coord_cas(c, ctx, "x", 0, "v", 1, NULL);
-    rc2 = imi_coord_list(c, ctx, "x", list_one, &(listing){ .n = 0 }, NULL);
-    imi_ctx_free(ctx);
-    CONF_CHECK(t, rc1 == IMI_ETIMEDOUT && rc2 == IMI_ETIMEDOUT, "passed deadline gave %s / %s",
-               imi_err_name(rc1), imi_err_name(rc2));
-    imi_coord_free(c);
-}
-
 static void capabilities(imi_conf_t *t)
 {
     OPEN_COORD(t, c);
@@ -345,15 +300,71 @@ static int kind_open(imi_app *app, void **out)
 }
 
 static void kind_free(void *h) { imi_coord_free(h); }
+static int kind_close(void *h) { return imi_coord_close(h); }
+static int kind_ping(void *h, const imi_ctx *ctx) { return imi_coord_ping(h, ctx); }
+static const char *kind_name(void *h) { return imi_coord_driver_name(h); }
+
+static int ignore_kv(void *ud, const char *key, const void *val, size_t len,
+                     const imi_coord_meta *meta)
+{
+    (void)ud, (void)key, (void)val, (void)len, (void)meta;
+    return 0;
+}
+
+/* The calls every state check makes: key-value always, locks and the registry with
+ * leases, a watch when advertised. */
+static size_t kind_calls(imi_conf_t *t, void *h, const imi_ctx *ctx, imi_conf_call *out,
+                         size_t cap)
+{
+    imi_coord *c = h;
+    char key[128];
+    imi_conf_name(t, "calls", key, sizeof key);
+    imi_buf v = IMI_BUF_INIT;
+    uint64_t caps = imi_coord_caps(c);
+    size_t i = 0;
+    out[i++] = (imi_conf_call){ "get", imi_coord_get(c, ctx, key, &v, NULL) };
+    out[i++] = (imi_conf_call){ "put", imi_coord_put(c, ctx, key, "v", 1, NULL) };
+    out[i++] = (imi_conf_call){ "cas", imi_coord_cas(c, ctx, key, 0, "v", 1, NULL) };
+    out[i++] = (imi_conf_call){ "list", imi_coord_list(c, ctx, key, ignore_kv, NULL, NULL) };
+    imi_buf_free(&v);
+    if ((caps & IMI_COORD_CAP_LEASE) && i + 2 <= cap) {
+        imi_coord_lock *l = NULL;
+        imi_coord_registration *r = NULL;
+        out[i++] = (imi_conf_call){ "lock_try", imi_coord_lock_try(c, ctx, key, 5000, 0, &l) };
+        out[i++] = (imi_conf_call){ "register",
+                                    imi_coord_register(c, ctx, key, NULL, "a:1", 5000, &r) };
+        if (l)
+            imi_coord_unlock(l, NULL);
+        if (r)
+            imi_coord_deregister(r, NULL);
+    }
+    if ((caps & IMI_COORD_CAP_WATCH) && i < cap) {
+        imi_coord_watch *w = NULL;
+        out[i++] = (imi_conf_call){ "watch_start", imi_coord_watch_start(c, ctx, key, 0, 0,
+                                                                         collect_event, NULL, &w) };
+        if (w)
+            imi_coord_watch_cancel(w);
+    }
+    return i;
+}
 
 static const imi_conf_kind coord_kind = {
     .kind = "coord",
     .required_slot = "get",
     .open = kind_open,
     .free = kind_free,
+    .close = kind_close,
+    .ping = kind_ping,
+    .driver_name = kind_name,
+    .calls = kind_calls,
 };
 
 static void open_fails_cleanly(imi_conf_t *t) { imi_conf_open_fails_cleanly(t, &coord_kind); }
+static void open_ping_close_twice(imi_conf_t *t) { imi_conf_open_ping_close_twice(t, &coord_kind); }
+static void canceled_and_expired_ctx(imi_conf_t *t)
+{
+    imi_conf_canceled_and_expired_ctx(t, &coord_kind);
+}
 static void required_slot_null_refused(imi_conf_t *t)
 {
     imi_conf_required_slot_null_refused(t, &coord_kind);
@@ -361,7 +372,7 @@ static void required_slot_null_refused(imi_conf_t *t)
 
 static const imi_conf_case cases[] = {
     { "open_ping_close_twice", open_ping_close_twice },
-    { "open_bad_options", open_bad_options },
+    { "bad_options", bad_options },
     { "put_get_del_miss", put_get_del_miss },
     { "binary_values_weird_keys", binary_values_weird_keys },
     { "list_and_del_prefix", list_and_del_prefix },

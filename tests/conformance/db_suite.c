@@ -10,24 +10,6 @@
 
 /* ---- cases ------------------------------------------------------------------------------ */
 
-static void open_ping_close_twice(imi_conf_t *t)
-{
-    OPEN_DB(t, db);
-    CONF_OK(t, imi_db_ping(db, NULL));
-    CONF_OK(t, imi_db_close(db));
-    CONF_CHECK_RC(t, imi_db_close(db), IMI_ECLOSED);
-    imi_db_rows *r = NULL;
-    imi_db_tx *tx = NULL;
-    CONF_CHECK_RC(t, imi_db_ping(db, NULL), IMI_ECLOSED);
-    CONF_CHECK_RC(t, imi_db_exec(db, NULL, "SELECT 1", NULL, 0, NULL), IMI_ECLOSED);
-    CONF_CHECK_RC(t, imi_db_query(db, NULL, "SELECT 1", NULL, 0, &r), IMI_ECLOSED);
-    CONF_CHECK(t, r == NULL, "a failed query left rows");
-    CONF_CHECK_RC(t, imi_db_query_writer(db, NULL, "SELECT 1", NULL, 0, &r), IMI_ECLOSED);
-    if (imi_db_caps(db) & IMI_DB_CAP_TX)
-        CONF_CHECK_RC(t, imi_db_begin(db, NULL, &tx), IMI_ECLOSED);
-    imi_db_free(db);
-}
-
 static void bad_options(imi_conf_t *t)
 {
     static const char *const cases[][3] = {
@@ -52,37 +34,19 @@ static void bad_options(imi_conf_t *t)
     CONF_CHECK(t, rc != IMI_OK, "a driver that does not exist opened");
 }
 
-static void canceled_and_expired_ctx(imi_conf_t *t)
+/* A ctx that ends mid-result stops the fetch (the rest of the ctx checks: all_kinds.c). */
+static void canceled_ctx_stops_a_fetch(imi_conf_t *t)
 {
     OPEN_DB(t, db);
-    imi_ctx *ctx = imi_ctx_new(0);
-    imi_ctx_cancel(ctx);
     imi_db_rows *r = NULL;
-    imi_db_tx *tx = NULL;
-    int rc1 = imi_db_exec(db, ctx, "SELECT 1", NULL, 0, NULL);
-    int rc2 = imi_db_query(db, ctx, "SELECT 1", NULL, 0, &r);
-    int rc3 = (imi_db_caps(db) & IMI_DB_CAP_TX) ? imi_db_begin(db, ctx, &tx) : IMI_ECANCELED;
-    int rc4 = imi_db_ping(db, ctx);
-    imi_ctx_free(ctx);
-    CONF_CHECK(t, rc1 == IMI_ECANCELED && rc2 == IMI_ECANCELED && rc3 == IMI_ECANCELED &&
-                      rc4 == IMI_ECANCELED, "canceled ctx gave %s %s %s %s", imi_err_name(rc1),
-               imi_err_name(rc2), imi_err_name(rc3), imi_err_name(rc4));
-    ctx = imi_ctx_new(0);
-    imi_ctx_set_deadline_ns(ctx, imi_now_mono_ns() - 1000000);
-    rc1 = imi_db_exec(db, ctx, "SELECT 1", NULL, 0, NULL);
-    rc2 = imi_db_query_writer(db, ctx, "SELECT 1", NULL, 0, &r);
-    imi_ctx_free(ctx);
-    CONF_CHECK(t, rc1 == IMI_ETIMEDOUT && rc2 == IMI_ETIMEDOUT, "passed deadline gave %s %s",
-               imi_err_name(rc1), imi_err_name(rc2));
-    /* A ctx that ends mid-result stops the fetch. */
     CONF_OK(t, imi_db_query_writer(db, NULL, "SELECT 1 UNION ALL SELECT 2", NULL, 0, &r));
-    ctx = imi_ctx_new(0);
+    imi_ctx *ctx = imi_ctx_new(0);
     imi_ctx_cancel(ctx);
     int rc = imi_db_rows_next(r, ctx);
     imi_ctx_free(ctx);
     imi_db_rows_close(r);
-    CONF_CHECK(t, rc == IMI_ECANCELED, "rows_next with a canceled ctx gave %d", rc);
     imi_db_free(db);
+    CONF_CHECK(t, rc == IMI_ECANCELED, "rows_next with a canceled ctx gave %s", imi_err_name(rc));
 }
 
 /* A statement that runs for minutes, on every dialect: MariaDB stops a recursive CTE at
@@ -113,7 +77,7 @@ static void deadline_stops_a_running_statement(imi_conf_t *t)
     imi_db_free(db);
 }
 
-static void unadvertised_caps(imi_conf_t *t)
+static void capabilities(imi_conf_t *t)
 {
     OPEN_DB(t, db);
     uint64_t caps = imi_db_caps(db);
@@ -285,15 +249,52 @@ static int kind_open(imi_app *app, void **out)
 }
 
 static void kind_free(void *h) { imi_db_free(h); }
+static int kind_close(void *h) { return imi_db_close(h); }
+static int kind_ping(void *h, const imi_ctx *ctx) { return imi_db_ping(h, ctx); }
+static const char *kind_name(void *h) { return imi_db_driver_name(h); }
+
+/* The calls every state check makes: exec, query on a reader and on the writer, begin
+ * when transactions are advertised. */
+static size_t kind_calls(imi_conf_t *t, void *h, const imi_ctx *ctx, imi_conf_call *out,
+                         size_t cap)
+{
+    (void)t;
+    imi_db *db = h;
+    imi_db_rows *r = NULL;
+    imi_db_tx *tx = NULL;
+    size_t i = 0;
+    out[i++] = (imi_conf_call){ "exec", imi_db_exec(db, ctx, "SELECT 1", NULL, 0, NULL) };
+    out[i++] = (imi_conf_call){ "query", imi_db_query(db, ctx, "SELECT 1", NULL, 0, &r) };
+    imi_db_rows_close(r);
+    r = NULL;
+    out[i++] = (imi_conf_call){ "query_writer",
+                                imi_db_query_writer(db, ctx, "SELECT 1", NULL, 0, &r) };
+    imi_db_rows_close(r);
+    if ((imi_db_caps(db) & IMI_DB_CAP_TX) && i < cap) {
+        out[i++] = (imi_conf_call){ "begin", imi_db_begin(db, ctx, &tx) };
+        if (tx)
+            imi_db_rollback(tx, NULL);
+    }
+    return i;
+}
 
 static const imi_conf_kind db_kind = {
     .kind = "db",
     .required_slot = "c_query",
     .open = kind_open,
     .free = kind_free,
+    .close = kind_close,
+    .ping = kind_ping,
+    .driver_name = kind_name,
+    .calls = kind_calls,
 };
 
 static void open_fails_cleanly(imi_conf_t *t) { imi_conf_open_fails_cleanly(t, &db_kind); }
+static void open_ping_close_twice(imi_conf_t *t) { imi_conf_open_ping_close_twice(t, &db_kind); }
+static void canceled_and_expired_ctx(imi_conf_t *t)
+{
+    imi_conf_canceled_and_expired_ctx(t, &db_kind);
+}
 static void required_slot_null_refused(imi_conf_t *t)
 {
     imi_conf_required_slot_null_refused(t, &db_kind);
@@ -310,8 +311,9 @@ static const imi_conf_case cases[] = {
     { "injection_stays_data", imi_conf_db_injection_stays_data },
     { "errors_and_broken_connection", imi_conf_db_errors_and_broken_connection },
     { "canceled_and_expired_ctx", canceled_and_expired_ctx },
+    { "canceled_ctx_stops_a_fetch", canceled_ctx_stops_a_fetch },
     { "deadline_stops_a_running_statement", deadline_stops_a_running_statement },
-    { "unadvertised_caps", unadvertised_caps },
+    { "capabilities", capabilities },
     { "slow_query_logged", slow_query_logged },
     { "close_ends_open_rows_and_tx", close_ends_open_rows_and_tx },
     { "many_threads", many_threads },
