@@ -168,7 +168,7 @@ static void capabilities(imi_conf_t *t)
                (unsigned long long)have);
     imi_cache_del(c, NULL, key);
     imi_buf_free(&v);
-    imi_cache_free(c);
+    imi_conf_free(t, c);
 }
 
 typedef struct worker {
@@ -219,7 +219,7 @@ static void many_threads(imi_conf_t *t)
     CONF_CHECK(t, total == N * 500, "counter is %lld after %d increments (lost updates)",
                (long long)total, N * 500);
     imi_cache_del(c, NULL, counter);
-    imi_cache_free(c);
+    imi_conf_free(t, c);
 }
 
 /* ---- the driver contract, shared by every kind (contract.h) ------------------------- */

@@ -12,10 +12,15 @@
 
 #define TTL_SLACK_MS 1000
 
-/* Opens the default cache of the config under test; fails the case if it can't. */
-#define OPEN_CACHE(t, c)                                                   \
-    imi_cache *c = NULL;                                                   \
-    CONF_OK(t, imi_cache_open((t)->app, NULL, &c))
+/* The free function of a kept cache handle (imi_conf_keep). */
+static inline void conf_free_cache(void *h) { imi_cache_free(h); }
+
+/* Opens the default cache of the config under test, kept for the runner to free if the
+ * case fails before imi_conf_free; fails the case if it can't. */
+#define OPEN_CACHE(t, c) \
+    imi_cache *c = NULL; \
+    CONF_OK(t, imi_cache_open((t)->app, NULL, &c)); \
+    imi_conf_keep(t, conf_free_cache, c)
 
 #define HAS(c, cap) ((imi_cache_caps(c) & (cap)) != 0)
 

@@ -38,7 +38,7 @@ void imi_conf_cache_set_get_del_miss(imi_conf_t *t)
     CONF_CHECK(t, same, "a %zu-byte value came back as %zu bytes", big, v.len);
     CONF_OK(t, imi_cache_del(c, NULL, key));
     imi_buf_free(&v);
-    imi_cache_free(c);
+    imi_conf_free(t, c);
 }
 
 void imi_conf_cache_binary_values_weird_keys(imi_conf_t *t)
@@ -80,7 +80,7 @@ void imi_conf_cache_binary_values_weird_keys(imi_conf_t *t)
     imi_cache_del(c, NULL, k1);
     imi_cache_del(c, NULL, k2);
     imi_buf_free(&v);
-    imi_cache_free(c);
+    imi_conf_free(t, c);
 }
 
 /* Polls until key is gone; the ms it took from `since`, or -1 past `limit_ms`. */
@@ -125,7 +125,7 @@ void imi_conf_cache_ttl_expiry(imi_conf_t *t)
     CONF_CHECK_RC(t, imi_cache_ttl(c, NULL, key, &ttl), IMI_ENOTFOUND);
     CONF_OK(t, imi_cache_setnx(c, NULL, key3, "y", 1, 0)); /* an expired key is free again */
     imi_cache_del(c, NULL, key3);
-    imi_cache_free(c);
+    imi_conf_free(t, c);
 }
 
 void imi_conf_cache_setnx_incr(imi_conf_t *t)
@@ -153,7 +153,7 @@ void imi_conf_cache_setnx_incr(imi_conf_t *t)
     imi_cache_del(c, NULL, key);
     imi_cache_del(c, NULL, n);
     imi_buf_free(&v);
-    imi_cache_free(c);
+    imi_conf_free(t, c);
 }
 
 void imi_conf_cache_mget_mset(imi_conf_t *t)
@@ -186,5 +186,5 @@ void imi_conf_cache_mget_mset(imi_conf_t *t)
         imi_cache_del(c, NULL, keys[i]);
         imi_buf_free(&out[i]);
     }
-    imi_cache_free(c);
+    imi_conf_free(t, c);
 }

@@ -43,7 +43,7 @@ void imi_conf_cache_hashes(imi_conf_t *t)
 {
     OPEN_CACHE(t, c);
     if (!HAS(c, IMI_CACHE_CAP_HASH)) {
-        imi_cache_free(c);
+        imi_conf_free(t, c);
         return;
     }
     char key[128];
@@ -72,14 +72,14 @@ void imi_conf_cache_hashes(imi_conf_t *t)
     CONF_OK(t, imi_cache_hgetall(c, NULL, key, collect, &none));
     CONF_CHECK(t, none.n == 0, "hgetall of a missing hash gave %d fields", none.n);
     imi_buf_free(&v);
-    imi_cache_free(c);
+    imi_conf_free(t, c);
 }
 
 void imi_conf_cache_sets(imi_conf_t *t)
 {
     OPEN_CACHE(t, c);
     if (!HAS(c, IMI_CACHE_CAP_SET)) {
-        imi_cache_free(c);
+        imi_conf_free(t, c);
         return;
     }
     char key[128];
@@ -103,14 +103,14 @@ void imi_conf_cache_sets(imi_conf_t *t)
     CONF_OK(t, imi_cache_srem(c, NULL, key, "b\0c", 3));
     CONF_OK(t, imi_cache_srem(c, NULL, key, "", 0));
     CONF_CHECK_RC(t, imi_cache_exists(c, NULL, key), IMI_ENOTFOUND);
-    imi_cache_free(c);
+    imi_conf_free(t, c);
 }
 
 void imi_conf_cache_sorted_sets(imi_conf_t *t)
 {
     OPEN_CACHE(t, c);
     if (!HAS(c, IMI_CACHE_CAP_ZSET)) {
-        imi_cache_free(c);
+        imi_conf_free(t, c);
         return;
     }
     char key[128];
@@ -153,7 +153,7 @@ void imi_conf_cache_sorted_sets(imi_conf_t *t)
     collected none = { 0 };
     CONF_OK(t, imi_cache_zrange(c, NULL, key, 0, -1, collect, &none));
     CONF_CHECK(t, none.n == 0, "zrange of a missing key gave %d", none.n);
-    imi_cache_free(c);
+    imi_conf_free(t, c);
 }
 
 /* ---- lock and token bucket ----------------------------------------------------------- */
@@ -162,7 +162,7 @@ void imi_conf_cache_lock_owner(imi_conf_t *t)
 {
     OPEN_CACHE(t, c);
     if (!HAS(c, IMI_CACHE_CAP_LOCK)) {
-        imi_cache_free(c);
+        imi_conf_free(t, c);
         return;
     }
     char key[128];
@@ -196,7 +196,7 @@ void imi_conf_cache_lock_owner(imi_conf_t *t)
     CONF_CHECK(t, took >= 280, "a 300 ms lock was free after %lld ms", (long long)took);
     CONF_CHECK_RC(t, imi_cache_unlock(c, NULL, key, "A"), IMI_ECONFLICT);
     CONF_OK(t, imi_cache_unlock(c, NULL, key, "B"));
-    imi_cache_free(c);
+    imi_conf_free(t, c);
 }
 
 typedef struct taker {
@@ -223,7 +223,7 @@ void imi_conf_cache_token_bucket(imi_conf_t *t)
 {
     OPEN_CACHE(t, c);
     if (!HAS(c, IMI_CACHE_CAP_TOKEN_BUCKET)) {
-        imi_cache_free(c);
+        imi_conf_free(t, c);
         return;
     }
     char key[128], key2[128];
@@ -259,5 +259,5 @@ void imi_conf_cache_token_bucket(imi_conf_t *t)
     CONF_CHECK(t, granted >= 20, "only %d granted: not even the burst", granted);
     imi_cache_del(c, NULL, key);
     imi_cache_del(c, NULL, key2);
-    imi_cache_free(c);
+    imi_conf_free(t, c);
 }

@@ -58,6 +58,32 @@ const char *imi_conf_name(const imi_conf_t *t, const char *suffix, char *buf, si
     return buf;
 }
 
+void imi_conf_keep(imi_conf_t *t, void (*free_fn)(void *), void *handle)
+{
+    if (t->n_kept < IMI_CONF_MAX_HANDLES) {
+        t->kept[t->n_kept].free = free_fn;
+        t->kept[t->n_kept].handle = handle;
+        t->n_kept++;
+        return;
+    }
+    imi_conf_fail(t, __FILE__, __LINE__, "more than %d handles open in one case",
+                  IMI_CONF_MAX_HANDLES);
+}
+
+void imi_conf_free(imi_conf_t *t, void *handle)
+{
+    if (!handle)
+        return;
+    for (size_t i = t->n_kept; i-- > 0;)
+        if (t->kept[i].handle == handle) {
+            void (*free_fn)(void *) = t->kept[i].free;
+            t->kept[i] = t->kept[--t->n_kept];
+            free_fn(handle);
+            return;
+        }
+    imi_conf_fail(t, __FILE__, __LINE__, "imi_conf_free of a handle never kept");
+}
+
 bool imi_conf_run_case(const imi_conf_suite *s, size_t i, imi_config *cfg, imi_conf_t *t)
 {
     memset(t, 0, sizeof *t);
@@ -76,6 +102,10 @@ bool imi_conf_run_case(const imi_conf_suite *s, size_t i, imi_config *cfg, imi_c
     const char *driver = imi_config_get(imi_app_config(t->app), s->kind, "driver", NULL);
     snprintf(t->driver, sizeof t->driver, "%s", driver ? driver : "?");
     s->cases[i].fn(t);
+    while (t->n_kept > 0) { /* what a failed check left open, newest first */
+        t->n_kept--;
+        t->kept[t->n_kept].free(t->kept[t->n_kept].handle);
+    }
     imi_app_close(t->app);
     t->app = NULL;
     return !t->failed;

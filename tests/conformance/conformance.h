@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include "iminfra/iminfra.h"
 
+#define IMI_CONF_MAX_HANDLES 16
+
 typedef struct imi_conf_t {
     imi_app *app;             /* opened from the config under test */
     const char *kind;
@@ -20,6 +22,13 @@ typedef struct imi_conf_t {
     char unique[48];          /* a string unique to this run and case: use it in keys/topics */
     bool failed;
     char message[1024];
+    /* Handles the case opened (imi_conf_keep) and has not freed yet: the runner frees
+     * them after the case, so a check that fails and returns early leaks nothing. */
+    struct {
+        void (*free)(void *);
+        void *handle;
+    } kept[IMI_CONF_MAX_HANDLES];
+    size_t n_kept;
 } imi_conf_t;
 
 typedef void (*imi_conf_fn)(imi_conf_t *t);
@@ -119,6 +128,11 @@ void imi_conf_fail(imi_conf_t *t, const char *file, int line, const char *fmt, .
     } while (0)
 
 #define CONF_OK(t, expr) CONF_CHECK_RC(t, expr, IMI_OK)
+
+/* Registers a handle the case opened, with the function that frees it. */
+void imi_conf_keep(imi_conf_t *t, void (*free_fn)(void *), void *handle);
+/* Frees a handle registered with imi_conf_keep now (NULL: nothing). */
+void imi_conf_free(imi_conf_t *t, void *handle);
 
 /* "<unique>:<suffix>" into buf. */
 const char *imi_conf_name(const imi_conf_t *t, const char *suffix, char *buf, size_t cap);

@@ -62,7 +62,7 @@ static void put_get_del_miss(imi_conf_t *t)
     CONF_CHECK_RC(t, imi_coord_get(c, NULL, "", &v, NULL), IMI_EINVALID);
     imi_coord_del(c, NULL, key, NULL);
     imi_buf_free(&v);
-    imi_coord_free(c);
+    imi_conf_free(t, c);
 }
 
 static void binary_values_weird_keys(imi_conf_t *t)
@@ -86,7 +86,7 @@ static void binary_values_weird_keys(imi_conf_t *t)
         CONF_OK(t, imi_coord_del(c, NULL, key, NULL));
     }
     imi_buf_free(&v);
-    imi_coord_free(c);
+    imi_conf_free(t, c);
 }
 
 typedef struct listing {
@@ -144,7 +144,7 @@ static void list_and_del_prefix(imi_conf_t *t)
     imi_conf_name(t, "di", p, sizeof p);
     CONF_OK(t, imi_coord_del_prefix(c, NULL, p, &n));
     CONF_CHECK(t, n == 2, "del_prefix of the siblings deleted %lld", (long long)n);
-    imi_coord_free(c);
+    imi_conf_free(t, c);
 }
 
 static void cas_win_and_lose(imi_conf_t *t)
@@ -168,7 +168,7 @@ static void cas_win_and_lose(imi_conf_t *t)
     CONF_CHECK_RC(t, imi_coord_cas(c, NULL, key, 3, "e", 1, NULL), IMI_ECONFLICT);
     CONF_CHECK_RC(t, imi_coord_get(c, NULL, key, &v, NULL), IMI_ENOTFOUND);
     imi_buf_free(&v);
-    imi_coord_free(c);
+    imi_conf_free(t, c);
 }
 
 /* ---- ctx, capabilities, threads ------------------------------------------------------ */
@@ -216,7 +216,7 @@ static void capabilities(imi_conf_t *t)
         CONF_CHECK_RC(t, imi_coord_resolve(c, NULL, t->unique, &addr), IMI_ENOTSUP);
     }
     collector_destroy(&col);
-    imi_coord_free(c);
+    imi_conf_free(t, c);
 }
 
 typedef struct worker {
@@ -286,7 +286,7 @@ static void many_threads(imi_conf_t *t)
     imi_buf_free(&v);
     int64_t n = 0;
     CONF_OK(t, imi_coord_del_prefix(c, NULL, t->unique, &n));
-    imi_coord_free(c);
+    imi_conf_free(t, c);
 }
 
 /* ---- the driver contract, shared by every kind (contract.h) ------------------------- */

@@ -12,9 +12,15 @@
 #include "imi_test.h"
 #include "coord_collect.h"
 
-#define OPEN_COORD(t, c)                                                   \
-    imi_coord *c = NULL;                                                   \
-    CONF_OK(t, imi_coord_open((t)->app, NULL, &c))
+/* The free function of a kept coord handle (imi_conf_keep). */
+static inline void conf_free_coord(void *h) { imi_coord_free(h); }
+
+/* Opens the default coord of the config under test, kept for the runner to free if the
+ * case fails before imi_conf_free; fails the case if it can't. */
+#define OPEN_COORD(t, c) \
+    imi_coord *c = NULL; \
+    CONF_OK(t, imi_coord_open((t)->app, NULL, &c)); \
+    imi_conf_keep(t, conf_free_coord, c)
 
 /* Cases of coord_suite_*.c */
 void imi_conf_coord_watch_put_delete_in_order(imi_conf_t *t);

@@ -25,7 +25,7 @@ void imi_conf_coord_registry_register_discover_watch(imi_conf_t *t)
     OPEN_COORD(t, c1);
     if ((imi_coord_caps(c1) & (IMI_COORD_CAP_LEASE | IMI_COORD_CAP_WATCH)) !=
         (IMI_COORD_CAP_LEASE | IMI_COORD_CAP_WATCH)) {
-        imi_coord_free(c1);
+        imi_conf_free(t, c1);
         return;
     }
     OPEN_COORD(t, c2);
@@ -81,8 +81,8 @@ void imi_conf_coord_registry_register_discover_watch(imi_conf_t *t)
     imi_coord_watch_cancel(w);
     collector_destroy(&col);
     imi_buf_free(&addr);
-    imi_coord_free(c2);
-    imi_coord_free(c1);
+    imi_conf_free(t, c2);
+    imi_conf_free(t, c1);
 }
 
 void imi_conf_coord_registry_lease_loss_reregisters(imi_conf_t *t)
@@ -90,7 +90,7 @@ void imi_conf_coord_registry_lease_loss_reregisters(imi_conf_t *t)
     OPEN_COORD(t, c1);
     if ((imi_coord_caps(c1) & (IMI_COORD_CAP_LEASE | IMI_COORD_CAP_WATCH)) !=
         (IMI_COORD_CAP_LEASE | IMI_COORD_CAP_WATCH)) {
-        imi_coord_free(c1);
+        imi_conf_free(t, c1);
         return;
     }
     OPEN_COORD(t, c2);
@@ -118,8 +118,8 @@ void imi_conf_coord_registry_lease_loss_reregisters(imi_conf_t *t)
     CONF_OK(t, imi_coord_discover(c2, NULL, svc, found_one, &f));
     CONF_CHECK(t, f.n == 0, "discover found %d after deregister", f.n);
     collector_destroy(&col);
-    imi_coord_free(c2);
-    imi_coord_free(c1);
+    imi_conf_free(t, c2);
+    imi_conf_free(t, c1);
 }
 
 /* ---- instance ids -------------------------------------------------------------------- */
@@ -150,7 +150,7 @@ void imi_conf_coord_instance_ids_unique_under_race(imi_conf_t *t)
 {
     OPEN_COORD(t, c);
     if (!(imi_coord_caps(c) & IMI_COORD_CAP_LEASE)) {
-        imi_coord_free(c);
+        imi_conf_free(t, c);
         return;
     }
     const char *svc = t->unique;
@@ -199,5 +199,5 @@ void imi_conf_coord_instance_ids_unique_under_race(imi_conf_t *t)
                (long long)freed, imi_err_name(again_rc), (long long)id);
     CONF_OK(t, imi_coord_instance_id_held(extra, NULL));
     CONF_OK(t, imi_coord_instance_id_release(extra, NULL));
-    imi_coord_free(c);
+    imi_conf_free(t, c);
 }

@@ -7,7 +7,7 @@ void imi_conf_coord_watch_put_delete_in_order(imi_conf_t *t)
 {
     OPEN_COORD(t, c);
     if (!(imi_coord_caps(c) & IMI_COORD_CAP_WATCH)) {
-        imi_coord_free(c);
+        imi_conf_free(t, c);
         return;
     }
     char p[128], k1[160], k2[160], other[160];
@@ -59,7 +59,7 @@ void imi_conf_coord_watch_put_delete_in_order(imi_conf_t *t)
     collector_destroy(&one);
     collector_destroy(&past);
     imi_coord_del(c, NULL, other, NULL);
-    imi_coord_free(c);
+    imi_conf_free(t, c);
 }
 
 /* ---- leases -------------------------------------------------------------------------- */
@@ -68,7 +68,7 @@ void imi_conf_coord_lease_keepalive_revoke_expire(imi_conf_t *t)
 {
     OPEN_COORD(t, c);
     if (!(imi_coord_caps(c) & IMI_COORD_CAP_LEASE)) {
-        imi_coord_free(c);
+        imi_conf_free(t, c);
         return;
     }
     char k1[128], k2[128];
@@ -107,7 +107,7 @@ void imi_conf_coord_lease_keepalive_revoke_expire(imi_conf_t *t)
                (long long)(now_ms() - t0), (long long)granted);
     CONF_CHECK_RC(t, imi_coord_lease_keepalive(c, NULL, lease2, &left), IMI_ENOTFOUND);
     imi_buf_free(&v);
-    imi_coord_free(c);
+    imi_conf_free(t, c);
 }
 
 /* ---- locks --------------------------------------------------------------------------- */
@@ -116,7 +116,7 @@ void imi_conf_coord_lock_try_unlock_wrong_owner(imi_conf_t *t)
 {
     OPEN_COORD(t, c1);
     if (!(imi_coord_caps(c1) & IMI_COORD_CAP_LEASE)) {
-        imi_coord_free(c1);
+        imi_conf_free(t, c1);
         return;
     }
     OPEN_COORD(t, c2);
@@ -140,8 +140,8 @@ void imi_conf_coord_lock_try_unlock_wrong_owner(imi_conf_t *t)
     CONF_OK(t, imi_coord_unlock(a, NULL));
     imi_buf v = IMI_BUF_INIT;
     CONF_CHECK_RC(t, imi_coord_get(c1, NULL, key, &v, NULL), IMI_ENOTFOUND);
-    imi_coord_free(c2);
-    imi_coord_free(c1);
+    imi_conf_free(t, c2);
+    imi_conf_free(t, c1);
 }
 
 typedef struct acquirer {
@@ -167,7 +167,7 @@ void imi_conf_coord_lock_acquire_waits(imi_conf_t *t)
 {
     OPEN_COORD(t, c1);
     if (!(imi_coord_caps(c1) & IMI_COORD_CAP_LEASE)) {
-        imi_coord_free(c1);
+        imi_conf_free(t, c1);
         return;
     }
     OPEN_COORD(t, c2);
@@ -200,8 +200,8 @@ void imi_conf_coord_lock_acquire_waits(imi_conf_t *t)
                (long long)w.waited_ms);
     CONF_OK(t, imi_coord_lock_held(w.lock, NULL));
     CONF_OK(t, imi_coord_unlock(w.lock, NULL));
-    imi_coord_free(c2);
-    imi_coord_free(c1);
+    imi_conf_free(t, c2);
+    imi_conf_free(t, c1);
 }
 
 static void on_lost(void *ud) { atomic_fetch_add((atomic_int *)ud, 1); }
@@ -210,7 +210,7 @@ void imi_conf_coord_lock_expire_and_renew(imi_conf_t *t)
 {
     OPEN_COORD(t, c1);
     if (!(imi_coord_caps(c1) & IMI_COORD_CAP_LEASE)) {
-        imi_coord_free(c1);
+        imi_conf_free(t, c1);
         return;
     }
     OPEN_COORD(t, c2);
@@ -262,6 +262,6 @@ void imi_conf_coord_lock_expire_and_renew(imi_conf_t *t)
     CONF_CHECK(t, atomic_load(&lost_kept) == 0, "a kept lease was reported lost");
     CONF_OK(t, imi_coord_unlock(r, NULL));
     CONF_OK(t, imi_coord_unlock(b, NULL));
-    imi_coord_free(c2);
-    imi_coord_free(c1);
+    imi_conf_free(t, c2);
+    imi_conf_free(t, c1);
 }

@@ -45,7 +45,7 @@ static void canceled_ctx_stops_a_fetch(imi_conf_t *t)
     int rc = imi_db_rows_next(r, ctx);
     imi_ctx_free(ctx);
     imi_db_rows_close(r);
-    imi_db_free(db);
+    imi_conf_free(t, db);
     CONF_CHECK(t, rc == IMI_ECANCELED, "rows_next with a canceled ctx gave %s", imi_err_name(rc));
 }
 
@@ -74,7 +74,7 @@ static void deadline_stops_a_running_statement(imi_conf_t *t)
     int64_t one = 0;
     CONF_OK(t, scalar(db, "SELECT 1", NULL, 0, &one));
     CONF_CHECK(t, one == 1, "SELECT 1 gave %lld", (long long)one);
-    imi_db_free(db);
+    imi_conf_free(t, db);
 }
 
 static void capabilities(imi_conf_t *t)
@@ -92,7 +92,7 @@ static void capabilities(imi_conf_t *t)
     }
     if (!(caps & IMI_DB_CAP_READERS))
         CONF_CHECK(t, imi_db_reader_count(db) == 0, "readers without the capability");
-    imi_db_free(db);
+    imi_conf_free(t, db);
 }
 
 static void slow_query_logged(imi_conf_t *t)
@@ -235,7 +235,7 @@ static void many_threads(imi_conf_t *t)
     CONF_CHECK(t, st.execs >= N * 100 && st.errors == 0, "stats: %llu execs, %llu errors",
                (unsigned long long)st.execs, (unsigned long long)st.errors);
     drop(db, tbl);
-    imi_db_free(db);
+    imi_conf_free(t, db);
 }
 
 /* ---- the driver contract, shared by every kind (contract.h) ------------------------- */

@@ -10,9 +10,15 @@
 #include "contract.h"
 #include "imi_test.h"
 
-#define OPEN_DB(t, db)                                                     \
-    imi_db *db = NULL;                                                     \
-    CONF_OK(t, imi_db_open((t)->app, NULL, &db))
+/* The free function of a kept db handle (imi_conf_keep). */
+static inline void conf_free_db(void *h) { imi_db_free(h); }
+
+/* Opens the default db of the config under test, kept for the runner to free if the
+ * case fails before imi_conf_free; fails the case if it can't. */
+#define OPEN_DB(t, db) \
+    imi_db *db = NULL; \
+    CONF_OK(t, imi_db_open((t)->app, NULL, &db)); \
+    imi_conf_keep(t, conf_free_db, db)
 
 /* A table name unique to the case and run, safe as an identifier on every dialect. */
 static inline const char *table(const imi_conf_t *t, const char *suffix, char *buf, size_t cap)

@@ -101,7 +101,7 @@ void imi_conf_db_every_param_type(imi_conf_t *t)
     CONF_OK(t, scalar(db, sql, NULL, 0, &i));
     CONF_CHECK(t, i == 1, "IS NULL matched %lld rows", (long long)i);
     drop(db, tbl);
-    imi_db_free(db);
+    imi_conf_free(t, db);
 }
 
 void imi_conf_db_conversions_and_empty_result(imi_conf_t *t)
@@ -150,7 +150,7 @@ void imi_conf_db_conversions_and_empty_result(imi_conf_t *t)
     CONF_OK(t, imi_db_exec(db, NULL, sql, &p, 1, &affected));
     CONF_CHECK(t, affected == 0, "an update of nothing affected %lld", (long long)affected);
     drop(db, tbl);
-    imi_db_free(db);
+    imi_conf_free(t, db);
 }
 
 void imi_conf_db_tx_commit_and_rollback(imi_conf_t *t)
@@ -159,7 +159,7 @@ void imi_conf_db_tx_commit_and_rollback(imi_conf_t *t)
     imi_db_tx *tx;
     if (!(imi_db_caps(db) & IMI_DB_CAP_TX)) {
         CONF_CHECK_RC(t, imi_db_begin(db, NULL, &tx), IMI_ENOTSUP);
-        imi_db_free(db);
+        imi_conf_free(t, db);
         return;
     }
     char tbl[64], ins[256];
@@ -203,14 +203,14 @@ void imi_conf_db_tx_commit_and_rollback(imi_conf_t *t)
                "tx counters %llu/%llu/%llu", (unsigned long long)st.tx_begun,
                (unsigned long long)st.tx_committed, (unsigned long long)st.tx_rolled_back);
     drop(db, tbl);
-    imi_db_free(db);
+    imi_conf_free(t, db);
 }
 
 void imi_conf_db_tx_rollback_on_error(imi_conf_t *t)
 {
     OPEN_DB(t, db);
     if (!(imi_db_caps(db) & IMI_DB_CAP_TX)) {
-        imi_db_free(db);
+        imi_conf_free(t, db);
         return;
     }
     char tbl[64], ins[256];
@@ -239,7 +239,7 @@ void imi_conf_db_tx_rollback_on_error(imi_conf_t *t)
     CONF_OK(t, imi_db_exec(db, NULL, ins, p, 2, NULL));
     CONF_CHECK(t, count_rows(db, tbl) == 1, "the writer lost an insert after a failed tx");
     drop(db, tbl);
-    imi_db_free(db);
+    imi_conf_free(t, db);
 }
 
 void imi_conf_db_reader_writer_routing(imi_conf_t *t)
@@ -266,7 +266,7 @@ void imi_conf_db_reader_writer_routing(imi_conf_t *t)
         CONF_CHECK(t, st.reader_queries == 0, "no readers, yet %llu reader queries",
                    (unsigned long long)st.reader_queries);
         drop(db, tbl);
-        imi_db_free(db);
+        imi_conf_free(t, db);
         return;
     }
     /* The readers' database lacks the writer's table: every reader proves it. */
@@ -306,7 +306,7 @@ void imi_conf_db_reader_writer_routing(imi_conf_t *t)
         imi_db_free(seed);
     }
     drop(db, tbl);
-    imi_db_free(db);
+    imi_conf_free(t, db);
 }
 
 void imi_conf_db_injection_stays_data(imi_conf_t *t)
@@ -358,7 +358,7 @@ void imi_conf_db_injection_stays_data(imi_conf_t *t)
     CONF_CHECK_RC(t, imi_db_exec(db, NULL, "", NULL, 0, NULL), IMI_EINVALID);
     CONF_CHECK_RC(t, imi_db_exec(db, NULL, NULL, NULL, 0, NULL), IMI_EINVALID);
     drop(db, tbl);
-    imi_db_free(db);
+    imi_conf_free(t, db);
 }
 
 /* SQL that makes the server end this very connection, per dialect; NULL when the backend
@@ -419,5 +419,5 @@ void imi_conf_db_errors_and_broken_connection(imi_conf_t *t)
                    (unsigned long long)before.conns_opened, (unsigned long long)after.conns_opened);
     }
     drop(db, tbl);
-    imi_db_free(db);
+    imi_conf_free(t, db);
 }

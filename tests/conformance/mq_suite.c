@@ -31,7 +31,7 @@ static void close_ends_subscriptions(imi_conf_t *t)
     imi_mq_stats st;
     imi_mq_get_stats(mq, &st);
     CONF_CHECK(t, st.publish_failed == 0 && st.published == 0, "stats after close");
-    imi_mq_free(mq);
+    imi_conf_free(t, mq);
     coll_free(&c);
 }
 
@@ -85,7 +85,7 @@ static void bad_arguments(imi_conf_t *t)
     imi_mq_sub_opts o = { .group = "g", .topics = NULL, .n_topics = 0 };
     CONF_CHECK_RC(t, imi_mq_subscribe(mq, NULL, &o, on_msg, &c, &s), IMI_EINVALID);
     CONF_CHECK(t, s == NULL, "a failed subscribe left a subscription");
-    imi_mq_free(mq);
+    imi_conf_free(t, mq);
     coll_free(&c);
 }
 
@@ -107,7 +107,7 @@ static void capabilities(imi_conf_t *t)
         CONF_CHECK_RC(t, imi_mq_publish_async(mq, NULL, &m, NULL, NULL), IMI_ENOTSUP);
         CONF_CHECK_RC(t, imi_mq_flush(mq, NULL), IMI_ENOTSUP);
     }
-    imi_mq_free(mq);
+    imi_conf_free(t, mq);
 }
 
 /* A handler that tries to close its own subscription. */
@@ -139,7 +139,7 @@ static void close_from_handler_refused(imi_conf_t *t)
         sleep_ms(10);
     CONF_CHECK_RC(t, atomic_load(&sc.rc), IMI_EINVALID);
     CONF_OK(t, imi_mq_sub_close(sc.sub));
-    imi_mq_free(mq);
+    imi_conf_free(t, mq);
 }
 
 typedef struct pub_worker {
@@ -183,7 +183,7 @@ static void many_threads(imi_conf_t *t)
     CONF_CHECK(t, failures == 0, "%d publishes failed", failures);
     CONF_CHECK(t, coll_wait(&c, &c.unique, THREADS * PER) == THREADS * PER, "%zu of %d arrived",
                c.unique, THREADS * PER);
-    imi_mq_free(mq);
+    imi_conf_free(t, mq);
     coll_free(&c);
 }
 

@@ -147,9 +147,15 @@ static inline size_t coll_get(coll *c, const size_t *counter)
 
 /* ---- helpers ----------------------------------------------------------------------- */
 
-#define OPEN_MQ(t, mq)                                                    \
-    imi_mq *mq = NULL;                                                    \
-    CONF_OK(t, imi_mq_open((t)->app, NULL, &mq))
+/* The free function of a kept mq handle (imi_conf_keep). */
+static inline void conf_free_mq(void *h) { imi_mq_free(h); }
+
+/* Opens the default mq of the config under test, kept for the runner to free if the
+ * case fails before imi_conf_free; fails the case if it can't. */
+#define OPEN_MQ(t, mq) \
+    imi_mq *mq = NULL; \
+    CONF_OK(t, imi_mq_open((t)->app, NULL, &mq)); \
+    imi_conf_keep(t, conf_free_mq, mq)
 
 static inline int sub1(imi_mq *mq, const char *group, const char *topic, int max_attempts, coll *c,
                 imi_mq_sub **out)

@@ -105,7 +105,7 @@ static void send_receive(imi_conf_t *t, const char *trace)
     CONF_CHECK(t, st.published == 1 && st.delivered >= 1 && st.acked >= 1,
                "stats published %llu delivered %llu acked %llu", (unsigned long long)st.published,
                (unsigned long long)st.delivered, (unsigned long long)st.acked);
-    imi_mq_free(mq);
+    imi_conf_free(t, mq);
     pthread_cond_destroy(&g.cond);
     pthread_mutex_destroy(&g.lock);
 }
@@ -130,7 +130,7 @@ void imi_conf_mq_two_groups_each_get_all(imi_conf_t *t)
     CONF_OK(t, pub_range(mq, topic, 0, 100));
     CONF_CHECK(t, coll_wait(&a, &a.unique, 100) == 100, "group a got %zu of 100", a.unique);
     CONF_CHECK(t, coll_wait(&b, &b.unique, 100) == 100, "group b got %zu of 100", b.unique);
-    imi_mq_free(mq);
+    imi_conf_free(t, mq);
     coll_free(&a);
     coll_free(&b);
 }
@@ -177,7 +177,7 @@ void imi_conf_mq_group_members_share(imi_conf_t *t)
     }
     CONF_CHECK(t, missing == 0, "%zu of %d messages reached no member", missing, sent);
     CONF_CHECK(t, m1.acks + m2.acks < 2 * (size_t)sent, "both members got every message");
-    imi_mq_free(mq);
+    imi_conf_free(t, mq);
     coll_free(&m1);
     coll_free(&m2);
     coll_free(&all);
@@ -206,7 +206,7 @@ void imi_conf_mq_nack_redelivers(imi_conf_t *t)
                (unsigned long long)st.acked, (unsigned long long)st.dead_lettered);
     imi_mq_get_stats(mq, &st);
     CONF_CHECK(t, st.delivered == 3 && st.nacked == 2 && st.acked == 1, "handle stats");
-    imi_mq_free(mq);
+    imi_conf_free(t, mq);
     coll_free(&c);
 }
 
@@ -320,7 +320,7 @@ void imi_conf_mq_dead_letter_after_max_attempts(imi_conf_t *t)
         sleep_ms(5);
     CONF_CHECK(t, st.dead_lettered == 1 && st.nacked == 3, "stats dead %llu nacked %llu",
                (unsigned long long)st.dead_lettered, (unsigned long long)st.nacked);
-    imi_mq_free(mq);
+    imi_conf_free(t, mq);
     coll_free(&c);
     pthread_cond_destroy(&d.cond);
     pthread_mutex_destroy(&d.lock);
@@ -349,7 +349,7 @@ void imi_conf_mq_per_key_order(imi_conf_t *t)
     CONF_CHECK(t, !c.broken[0], "%s", c.broken);
     for (int k = 0; k < N_KEYS; k++)
         CONF_CHECK(t, c.last_seq[k] == PER_KEY - 1, "key %d ends at seq %d", k, c.last_seq[k]);
-    imi_mq_free(mq);
+    imi_conf_free(t, mq);
     coll_free(&c);
 }
 
@@ -382,9 +382,9 @@ void imi_conf_mq_publisher_close_loses_nothing(imi_conf_t *t)
     imi_mq_stats st;
     imi_mq_get_stats(producer, &st);
     CONF_CHECK(t, st.published == N, "published counter %llu", (unsigned long long)st.published);
-    imi_mq_free(producer);
+    imi_conf_free(t, producer);
     CONF_CHECK(t, coll_wait(&c, &c.unique, N) == N, "consumer got %zu of %d", c.unique, N);
-    imi_mq_free(consumer);
+    imi_conf_free(t, consumer);
     coll_free(&c);
 }
 
@@ -392,7 +392,7 @@ void imi_conf_mq_subscriber_close_reopen_loses_nothing(imi_conf_t *t)
 {
     OPEN_MQ(t, mq);
     if (!(imi_mq_caps(mq) & IMI_MQ_CAP_DURABLE)) {
-        imi_mq_free(mq); /* the backend does not keep messages without a subscriber */
+        imi_conf_free(t, mq); /* the backend does not keep messages without a subscriber */
         return;
     }
     char topic[128], group[128];
@@ -413,7 +413,7 @@ void imi_conf_mq_subscriber_close_reopen_loses_nothing(imi_conf_t *t)
     imi_mq_sub_free(s);
     CONF_OK(t, sub1(mq, group, topic, 0, &c, &s));
     CONF_CHECK(t, coll_wait(&c, &c.unique, 200) == 200, "after reopen %zu of 200", c.unique);
-    imi_mq_free(mq);
+    imi_conf_free(t, mq);
     coll_free(&c);
 }
 
@@ -440,7 +440,7 @@ void imi_conf_mq_topics_stay_isolated(imi_conf_t *t)
     CONF_CHECK(t, !c1.broken[0] && !c2.broken[0], "%s%s", c1.broken, c2.broken);
     for (int i = 0; i < 100; i++)
         CONF_CHECK(t, c1.seen[i] == (i < 30) && c2.seen[i] == (i >= 50), "id %d crossed", i);
-    imi_mq_free(mq);
+    imi_conf_free(t, mq);
     coll_free(&c1);
     coll_free(&c2);
 }
