@@ -2,9 +2,10 @@
  *
  * A case is a plain function over an imi_conf_t; it opens what it needs from t->app
  * (whose config has the driver under test in the [KIND] section) and checks with
- * CONF_CHECK, which records the first failure and returns from the case. The same
- * cases run under Criterion (tests/conformance/runner.c, one CTest test per driver) and
- * from `imi conformance KIND DRIVER|PATH.so`.
+ * CONF_CHECK, which records the first failure and returns from the case; handles it
+ * opens with imi_conf_keep are freed by the runner if it returns early. The cases run
+ * from `imi conformance KIND DRIVER|PATH.so` (CTest runs it once per driver), each in
+ * its own child process (isolate.c).
  */
 #ifndef IMI_TESTS_CONFORMANCE_H
 #define IMI_TESTS_CONFORMANCE_H
