@@ -134,7 +134,13 @@ bool imi_conf_isolate(imi_conf_work_fn fn, void *arg, int timeout_s, char *msg, 
     }
     report[len] = '\0';
     if (WIFSIGNALED(status)) {
-        signal_text(WTERMSIG(status), msg, cap);
+        char sig[64];
+        signal_text(WTERMSIG(status), sig, sizeof sig);
+        if (len == 0) /* died in the work itself */
+            snprintf(msg, cap, "%s", sig);
+        else /* after the work reported: at exit, e.g. a sanitizer's leak report */
+            snprintf(msg, cap, "%s%s%s at exit (see stderr)", report[0] == '-' ? report + 1 : "",
+                     report[0] == '-' ? "; then " : "passed, then ", sig);
         return false;
     }
     int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
