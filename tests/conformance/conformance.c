@@ -174,10 +174,10 @@ int imi_conf_run_all(const imi_conf_run *run, const imi_config *cfg)
         r->passed = imi_conf_isolate(run_one, &c, timeout, r->message, sizeof r->message);
         r->seconds = (double)(imi_now_mono_ns() - t0) / 1e9;
         if (r->passed) {
-            fprintf(out, "ok   %-32s %8.1f ms\n", r->name, r->seconds * 1e3);
+            fprintf(out, "ok   %-40s %8.1f ms\n", r->name, r->seconds * 1e3);
             passed++;
         } else {
-            fprintf(out, "FAIL %-32s %s\n", r->name, r->message);
+            fprintf(out, "FAIL %-40s %s\n", r->name, r->message);
             failed++;
         }
         fflush(out);
