@@ -77,7 +77,9 @@ void imi_conf_free(imi_conf_t *t, void *handle)
     for (size_t i = t->n_kept; i-- > 0;)
         if (t->kept[i].handle == handle) {
             void (*free_fn)(void *) = t->kept[i].free;
-            t->kept[i] = t->kept[--t->n_kept];
+            /* shift, keeping the order the runner frees the rest in */
+            memmove(&t->kept[i], &t->kept[i + 1], (t->n_kept - i - 1) * sizeof t->kept[0]);
+            t->n_kept--;
             free_fn(handle);
             return;
         }
