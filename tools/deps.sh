@@ -10,6 +10,8 @@ build_pkgs=(
     libhiredis-dev libmemcached-dev librdkafka-dev libnats-dev
     libpq-dev libmariadb-dev libcurl4-openssl-dev libjansson-dev
 )
+# xmllint checks the JUnit reports of `imi conformance` (tests/conformance/test_runner.sh).
+build_pkgs+=(libxml2-utils)
 server_pkgs=(
     redis-server redis-tools memcached libmemcached-tools
     mariadb-server mariadb-client nats-server etcd-server etcd-client

@@ -1,5 +1,5 @@
-/* Helpers of the coord conformance suite: sleeping, a clock, and an event collector
- * that watches and service watches report into. Included by coord_suite.c only. */
+/* An event collector of the coord conformance suite, which watches and service watches
+ * report into. Included through coord_suite.h. */
 #ifndef IMI_TESTS_COORD_COLLECT_H
 #define IMI_TESTS_COORD_COLLECT_H
 
@@ -8,14 +8,7 @@
 #include <string.h>
 #include <time.h>
 #include "iminfra/iminfra.h"
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
-    nanosleep(&ts, NULL);
-}
-
-static int64_t now_ms(void) { return imi_now_mono_ns() / 1000000; }
+#include "imi_test.h"
 
 /* ---- an event collector for watches ---------------------------------------------------- */
 
@@ -33,20 +26,20 @@ typedef struct collector {
     int n;
 } collector;
 
-static void collector_init(collector *col)
+static inline void collector_init(collector *col)
 {
     memset(col, 0, sizeof *col);
     pthread_mutex_init(&col->mu, NULL);
     pthread_cond_init(&col->cond, NULL);
 }
 
-static void collector_destroy(collector *col)
+static inline void collector_destroy(collector *col)
 {
     pthread_cond_destroy(&col->cond);
     pthread_mutex_destroy(&col->mu);
 }
 
-static void collect_event(void *ud, const imi_coord_event *ev)
+static inline void collect_event(void *ud, const imi_coord_event *ev)
 {
     collector *col = ud;
     pthread_mutex_lock(&col->mu);
@@ -61,7 +54,7 @@ static void collect_event(void *ud, const imi_coord_event *ev)
     pthread_mutex_unlock(&col->mu);
 }
 
-static void collect_service(void *ud, imi_coord_service_event ev, const char *instance,
+static inline void collect_service(void *ud, imi_coord_service_event ev, const char *instance,
                             const char *addr)
 {
     imi_coord_event e = { .type = ev == IMI_COORD_SERVICE_UP ? IMI_COORD_EVENT_PUT
@@ -72,7 +65,7 @@ static void collect_service(void *ud, imi_coord_service_event ev, const char *in
 }
 
 /* Waits until at least n events arrived or timeout_ms passed; returns the count. */
-static int collector_wait(collector *col, int n, long timeout_ms)
+static inline int collector_wait(collector *col, int n, long timeout_ms)
 {
     int64_t end = now_ms() + timeout_ms;
     pthread_mutex_lock(&col->mu);

@@ -1,45 +1,11 @@
 /* The coord conformance suite: every coord driver must pass it. Keys, services and locks
  * are named after t->unique so the suite can run on a shared real server. Lease TTLs are
  * read back from the backend (etcd rounds them up), and waits are bounded by them. */
-#include <pthread.h>
-#include <stdatomic.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-#include "conformance.h"
-#include "coord_collect.h"
-
-#define OPEN_COORD(t, c)                                                   \
-    imi_coord *c = NULL;                                                   \
-    CONF_OK(t, imi_coord_open((t)->app, NULL, &c))
+#include "coord_suite.h"
 
 /* ---- open and close ------------------------------------------------------------------ */
 
-static void open_ping_close_twice(imi_conf_t *t)
-{
-    OPEN_COORD(t, c);
-    CONF_OK(t, imi_coord_ping(c, NULL));
-    CONF_OK(t, imi_coord_close(c));
-    CONF_CHECK_RC(t, imi_coord_close(c), IMI_ECLOSED);
-    imi_buf v = IMI_BUF_INIT;
-    imi_coord_lock *l = NULL;
-    imi_coord_watch *w = NULL;
-    imi_coord_registration *r = NULL;
-    CONF_CHECK_RC(t, imi_coord_get(c, NULL, "k", &v, NULL), IMI_ECLOSED);
-    CONF_CHECK_RC(t, imi_coord_put(c, NULL, "k", "v", 1, NULL), IMI_ECLOSED);
-    CONF_CHECK_RC(t, imi_coord_cas(c, NULL, "k", 0, "v", 1, NULL), IMI_ECLOSED);
-    CONF_CHECK_RC(t, imi_coord_ping(c, NULL), IMI_ECLOSED);
-    if (imi_coord_caps(c) & IMI_COORD_CAP_LEASE) {
-        CONF_CHECK_RC(t, imi_coord_lock_try(c, NULL, "k", 0, 0, &l), IMI_ECLOSED);
-        CONF_CHECK_RC(t, imi_coord_register(c, NULL, "svc", NULL, "a", 0, &r), IMI_ECLOSED);
-    }
-    if (imi_coord_caps(c) & IMI_COORD_CAP_WATCH)
-        CONF_CHECK_RC(t, imi_coord_watch_start(c, NULL, "k", 0, 0, collect_event, NULL, &w),
-                      IMI_ECLOSED);
-    imi_coord_free(c);
-}
-
-static void open_bad_options(imi_conf_t *t)
+static void bad_options(imi_conf_t *t)
 {
     static const char *const bad[][2] = {
         { "no_such_option", "1" }, { "lease_ttl", "soon" }, { "lease_ttl", "0" },
@@ -96,7 +62,7 @@ static void put_get_del_miss(imi_conf_t *t)
     CONF_CHECK_RC(t, imi_coord_get(c, NULL, "", &v, NULL), IMI_EINVALID);
     imi_coord_del(c, NULL, key, NULL);
     imi_buf_free(&v);
-    imi_coord_free(c);
+    imi_conf_free(t, c);
 }
 
 static void binary_values_weird_keys(imi_conf_t *t)
@@ -120,7 +86,7 @@ static void binary_values_weird_keys(imi_conf_t *t)
         CONF_OK(t, imi_coord_del(c, NULL, key, NULL));
     }
     imi_buf_free(&v);
-    imi_coord_free(c);
+    imi_conf_free(t, c);
 }
 
 typedef struct listing {
@@ -178,7 +144,7 @@ static void list_and_del_prefix(imi_conf_t *t)
     imi_conf_name(t, "di", p, sizeof p);
     CONF_OK(t, imi_coord_del_prefix(c, NULL, p, &n));
     CONF_CHECK(t, n == 2, "del_prefix of the siblings deleted %lld", (long long)n);
-    imi_coord_free(c);
+    imi_conf_free(t, c);
 }
 
 static void cas_win_and_lose(imi_conf_t *t)
@@ -202,497 +168,10 @@ static void cas_win_and_lose(imi_conf_t *t)
     CONF_CHECK_RC(t, imi_coord_cas(c, NULL, key, 3, "e", 1, NULL), IMI_ECONFLICT);
     CONF_CHECK_RC(t, imi_coord_get(c, NULL, key, &v, NULL), IMI_ENOTFOUND);
     imi_buf_free(&v);
-    imi_coord_free(c);
-}
-
-/* ---- watch --------------------------------------------------------------------------- */
-
-static void watch_put_delete_in_order(imi_conf_t *t)
-{
-    OPEN_COORD(t, c);
-    if (!(imi_coord_caps(c) & IMI_COORD_CAP_WATCH)) {
-        imi_coord_free(c);
-        return;
-    }
-    char p[128], k1[160], k2[160], other[160];
-    imi_conf_name(t, "w/", p, sizeof p);
-    snprintf(k1, sizeof k1, "%sk1", p);
-    snprintf(k2, sizeof k2, "%sk2", p);
-    imi_conf_name(t, "other", other, sizeof other);
-    collector all, one;
-    collector_init(&all);
-    collector_init(&one);
-    imi_coord_watch *wa = NULL, *w1 = NULL, *wpast = NULL;
-    CONF_OK(t, imi_coord_watch_start(c, NULL, p, IMI_COORD_WATCH_PREFIX, 0, collect_event, &all, &wa));
-    CONF_OK(t, imi_coord_watch_start(c, NULL, k1, 0, 0, collect_event, &one, &w1));
-    int64_t rev[5];
-    CONF_OK(t, imi_coord_put(c, NULL, k1, "v1", 2, &rev[0]));
-    CONF_OK(t, imi_coord_put(c, NULL, other, "x", 1, NULL));
-    CONF_OK(t, imi_coord_put(c, NULL, k2, "v2", 2, &rev[1]));
-    CONF_OK(t, imi_coord_del(c, NULL, k1, &rev[2]));
-    CONF_OK(t, imi_coord_put(c, NULL, k1, "v3", 2, &rev[3]));
-    CONF_OK(t, imi_coord_del(c, NULL, k2, &rev[4]));
-    int got = collector_wait(&all, 5, 5000);
-    collector_wait(&one, 3, 2000);
-    /* A watch from a past revision replays what happened since. */
-    collector past;
-    collector_init(&past);
-    CONF_OK(t, imi_coord_watch_start(c, NULL, k1, 0, rev[0], collect_event, &past, &wpast));
-    int got_past = collector_wait(&past, 3, 5000);
-    imi_coord_watch_cancel(wa);
-    imi_coord_watch_cancel(w1);
-    imi_coord_watch_cancel(wpast);
-    CONF_CHECK(t, got == 5, "prefix watch saw %d events, expected 5", got);
-    static const int types[] = { IMI_COORD_EVENT_PUT, IMI_COORD_EVENT_PUT, IMI_COORD_EVENT_DELETE,
-                                 IMI_COORD_EVENT_PUT, IMI_COORD_EVENT_DELETE };
-    const char *keys[] = { k1, k2, k1, k1, k2 };
-    for (int i = 0; i < 5; i++)
-        CONF_CHECK(t, all.ev[i].type == types[i] && !strcmp(all.ev[i].key, keys[i]) &&
-                          all.ev[i].rev == rev[i],
-                   "event %d: type %d key %s rev %lld, expected type %d key %s rev %lld", i,
-                   all.ev[i].type, all.ev[i].key, (long long)all.ev[i].rev, types[i], keys[i],
-                   (long long)rev[i]);
-    CONF_CHECK(t, !strcmp(all.ev[0].val, "v1") && !strcmp(all.ev[3].val, "v3"),
-               "event values '%s' '%s'", all.ev[0].val, all.ev[3].val);
-    CONF_CHECK(t, one.n == 3 && one.ev[0].rev == rev[0] && one.ev[1].rev == rev[2] &&
-                      one.ev[2].rev == rev[3],
-               "key watch saw %d events", one.n);
-    CONF_CHECK(t, got_past == 3 && past.ev[0].rev == rev[0] && past.ev[2].rev == rev[3],
-               "watch from revision %lld replayed %d events", (long long)rev[0], got_past);
-    collector_destroy(&all);
-    collector_destroy(&one);
-    collector_destroy(&past);
-    imi_coord_del(c, NULL, other, NULL);
-    imi_coord_free(c);
-}
-
-/* ---- leases -------------------------------------------------------------------------- */
-
-static void lease_keepalive_revoke_expire(imi_conf_t *t)
-{
-    OPEN_COORD(t, c);
-    if (!(imi_coord_caps(c) & IMI_COORD_CAP_LEASE)) {
-        imi_coord_free(c);
-        return;
-    }
-    char k1[128], k2[128];
-    imi_conf_name(t, "revoked", k1, sizeof k1);
-    imi_conf_name(t, "expired", k2, sizeof k2);
-    int64_t lease = 0, granted = 0, left = 0, lease2 = 0;
-    CONF_OK(t, imi_coord_lease_grant(c, NULL, 1000, &lease, &granted));
-    CONF_CHECK(t, lease > 0 && granted >= 1000, "lease %lld granted %lld ms", (long long)lease,
-               (long long)granted);
-    CONF_OK(t, imi_coord_put_lease(c, NULL, k1, "x", 1, lease, NULL));
-    imi_coord_meta m = { 0 };
-    imi_buf v = IMI_BUF_INIT;
-    CONF_OK(t, imi_coord_get(c, NULL, k1, &v, &m));
-    CONF_CHECK(t, m.lease == lease, "key reads lease %lld, expected %lld", (long long)m.lease,
-               (long long)lease);
-    CONF_OK(t, imi_coord_lease_keepalive(c, NULL, lease, &left));
-    CONF_CHECK(t, left > 0, "keepalive left %lld ms", (long long)left);
-    CONF_OK(t, imi_coord_lease_revoke(c, NULL, lease));
-    CONF_CHECK_RC(t, imi_coord_get(c, NULL, k1, &v, NULL), IMI_ENOTFOUND);
-    CONF_CHECK_RC(t, imi_coord_lease_keepalive(c, NULL, lease, &left), IMI_ENOTFOUND);
-    CONF_CHECK_RC(t, imi_coord_put_lease(c, NULL, k1, "x", 1, lease, NULL), IMI_ENOTFOUND);
-    CONF_CHECK_RC(t, imi_coord_get(c, NULL, k1, &v, NULL), IMI_ENOTFOUND);
-
-    /* Expiry without keepalive deletes the key, with a delete event. */
-    CONF_OK(t, imi_coord_lease_grant(c, NULL, 1000, &lease2, &granted));
-    CONF_OK(t, imi_coord_put_lease(c, NULL, k2, "y", 1, lease2, NULL));
-    int64_t t0 = now_ms();
-    bool gone = false;
-    while (!gone && now_ms() - t0 < granted + 4000) {
-        sleep_ms(100);
-        gone = imi_coord_get(c, NULL, k2, &v, NULL) == IMI_ENOTFOUND;
-    }
-    CONF_CHECK(t, gone, "key of an expired lease still there after %lld ms",
-               (long long)(now_ms() - t0));
-    CONF_CHECK(t, now_ms() - t0 >= granted / 2, "key gone after %lld ms, lease was %lld ms",
-               (long long)(now_ms() - t0), (long long)granted);
-    CONF_CHECK_RC(t, imi_coord_lease_keepalive(c, NULL, lease2, &left), IMI_ENOTFOUND);
-    imi_buf_free(&v);
-    imi_coord_free(c);
-}
-
-/* ---- locks --------------------------------------------------------------------------- */
-
-static void lock_try_unlock_wrong_owner(imi_conf_t *t)
-{
-    OPEN_COORD(t, c1);
-    if (!(imi_coord_caps(c1) & IMI_COORD_CAP_LEASE)) {
-        imi_coord_free(c1);
-        return;
-    }
-    OPEN_COORD(t, c2);
-    char key[128];
-    imi_conf_name(t, "lock", key, sizeof key);
-    imi_coord_lock *a = NULL, *b = NULL;
-    CONF_OK(t, imi_coord_lock_try(c1, NULL, key, 0, 0, &a));
-    CONF_CHECK_RC(t, imi_coord_lock_try(c2, NULL, key, 0, 0, &b), IMI_ECONFLICT);
-    CONF_CHECK_RC(t, imi_coord_lock_try(c1, NULL, key, 0, 0, &b), IMI_ECONFLICT);
-    CONF_OK(t, imi_coord_lock_held(a, NULL));
-    CONF_OK(t, imi_coord_unlock(a, NULL));
-    CONF_OK(t, imi_coord_lock_try(c2, NULL, key, 0, 0, &b));
-    /* The key of a lock deleted behind its holder's back, then taken by another: the
-     * first holder can no longer unlock, and its unlock leaves the new holder alone. */
-    CONF_CHECK_RC(t, imi_coord_lock_try(c1, NULL, key, 0, 0, &a), IMI_ECONFLICT);
-    CONF_OK(t, imi_coord_del(c1, NULL, key, NULL));
-    CONF_CHECK_RC(t, imi_coord_lock_held(b, NULL), IMI_ECONFLICT);
-    CONF_OK(t, imi_coord_lock_try(c1, NULL, key, 0, 0, &a));
-    CONF_CHECK_RC(t, imi_coord_unlock(b, NULL), IMI_ECONFLICT);
-    CONF_OK(t, imi_coord_lock_held(a, NULL));
-    CONF_OK(t, imi_coord_unlock(a, NULL));
-    imi_buf v = IMI_BUF_INIT;
-    CONF_CHECK_RC(t, imi_coord_get(c1, NULL, key, &v, NULL), IMI_ENOTFOUND);
-    imi_coord_free(c2);
-    imi_coord_free(c1);
-}
-
-typedef struct acquirer {
-    imi_coord *c;
-    const char *key;
-    int rc;
-    int64_t waited_ms;
-    imi_coord_lock *lock;
-} acquirer;
-
-static void *acquire_main(void *arg)
-{
-    acquirer *a = arg;
-    imi_ctx *ctx = imi_ctx_new(10000);
-    int64_t t0 = now_ms();
-    a->rc = imi_coord_lock_acquire(a->c, ctx, a->key, 0, 0, &a->lock);
-    a->waited_ms = now_ms() - t0;
-    imi_ctx_free(ctx);
-    return NULL;
-}
-
-static void lock_acquire_waits(imi_conf_t *t)
-{
-    OPEN_COORD(t, c1);
-    if (!(imi_coord_caps(c1) & IMI_COORD_CAP_LEASE)) {
-        imi_coord_free(c1);
-        return;
-    }
-    OPEN_COORD(t, c2);
-    char key[128];
-    imi_conf_name(t, "lock", key, sizeof key);
-    imi_coord_lock *a = NULL, *b = NULL;
-    CONF_OK(t, imi_coord_lock_acquire(c1, NULL, key, 0, 0, &a));
-    imi_ctx *ctx = imi_ctx_new(300);
-    int64_t t0 = now_ms();
-    int rc = imi_coord_lock_acquire(c2, ctx, key, 0, 0, &b);
-    int64_t waited = now_ms() - t0;
-    imi_ctx_free(ctx);
-    CONF_CHECK(t, rc == IMI_ETIMEDOUT && waited >= 250, "acquire of a held lock gave %s after "
-               "%lld ms (expected IMI_ETIMEDOUT after 300)", imi_err_name(rc), (long long)waited);
-    ctx = imi_ctx_new(0);
-    imi_ctx_cancel(ctx);
-    rc = imi_coord_lock_acquire(c2, ctx, key, 0, 0, &b);
-    imi_ctx_free(ctx);
-    CONF_CHECK(t, rc == IMI_ECANCELED, "acquire with a cancelled ctx gave %s", imi_err_name(rc));
-
-    acquirer w = { .c = c2, .key = key };
-    pthread_t th;
-    pthread_create(&th, NULL, acquire_main, &w);
-    sleep_ms(300);
-    CONF_OK(t, imi_coord_unlock(a, NULL));
-    pthread_join(th, NULL);
-    CONF_CHECK(t, w.rc == IMI_OK, "waiting acquire gave %s", imi_err_name(w.rc));
-    CONF_CHECK(t, w.waited_ms >= 250 && w.waited_ms < 5000,
-               "waiting acquire took %lld ms for a lock released after 300 ms",
-               (long long)w.waited_ms);
-    CONF_OK(t, imi_coord_lock_held(w.lock, NULL));
-    CONF_OK(t, imi_coord_unlock(w.lock, NULL));
-    imi_coord_free(c2);
-    imi_coord_free(c1);
-}
-
-static void on_lost(void *ud) { atomic_fetch_add((atomic_int *)ud, 1); }
-
-static void lock_expire_and_renew(imi_conf_t *t)
-{
-    OPEN_COORD(t, c1);
-    if (!(imi_coord_caps(c1) & IMI_COORD_CAP_LEASE)) {
-        imi_coord_free(c1);
-        return;
-    }
-    OPEN_COORD(t, c2);
-    char k1[128], k2[128];
-    imi_conf_name(t, "expiring", k1, sizeof k1);
-    imi_conf_name(t, "renewed", k2, sizeof k2);
-    imi_coord_lock *a = NULL, *b = NULL, *r = NULL, *x = NULL;
-    atomic_int lost_a = 0, lost_r = 0;
-    /* Not renewed: it expires, another takes it, the first learns it lost it. */
-    CONF_OK(t, imi_coord_lock_try(c1, NULL, k1, 1000, IMI_COORD_LOCK_NO_RENEW, &a));
-    imi_coord_lock_on_lost(a, on_lost, &lost_a);
-    CONF_OK(t, imi_coord_lock_renew(a, NULL));
-    /* Renewed by the keeper: still held after well past its TTL. */
-    CONF_OK(t, imi_coord_lock_try(c1, NULL, k2, 1000, 0, &r));
-    imi_coord_lock_on_lost(r, on_lost, &lost_r);
-    /* A plain lease handed to the keeper lives on the same way. */
-    char k3[128];
-    imi_conf_name(t, "kept", k3, sizeof k3);
-    int64_t kept = 0, kept_ttl = 0;
-    atomic_int lost_kept = 0;
-    CONF_OK(t, imi_coord_lease_grant(c1, NULL, 1000, &kept, &kept_ttl));
-    CONF_OK(t, imi_coord_put_lease(c1, NULL, k3, "k", 1, kept, NULL));
-    CONF_OK(t, imi_coord_lease_keep(c1, kept, kept_ttl, on_lost, &lost_kept));
-    int64_t t0 = now_ms();
-    int rc = IMI_ECONFLICT;
-    while (rc == IMI_ECONFLICT && now_ms() - t0 < 8000) {
-        sleep_ms(100);
-        rc = imi_coord_lock_try(c2, NULL, k1, 0, 0, &b);
-    }
-    CONF_CHECK(t, rc == IMI_OK, "an expired lock could not be taken after %lld ms: %s",
-               (long long)(now_ms() - t0), imi_err_name(rc));
-    CONF_CHECK(t, now_ms() - t0 >= 500, "a lock of 1000 ms expired after %lld ms",
-               (long long)(now_ms() - t0));
-    CONF_CHECK_RC(t, imi_coord_lock_held(a, NULL), IMI_ECONFLICT);
-    CONF_CHECK(t, atomic_load(&lost_a) == 1, "lost callback ran %d times", atomic_load(&lost_a));
-    CONF_CHECK_RC(t, imi_coord_lock_renew(a, NULL), IMI_ECONFLICT);
-    CONF_CHECK_RC(t, imi_coord_unlock(a, NULL), IMI_ECONFLICT);
-    CONF_OK(t, imi_coord_lock_held(b, NULL));
-    /* The renewed lock outlived the expired one's TTL. */
-    if (now_ms() - t0 < 1500)
-        sleep_ms(1500 - (now_ms() - t0));
-    CONF_CHECK_RC(t, imi_coord_lock_try(c2, NULL, k2, 0, 0, &x), IMI_ECONFLICT);
-    CONF_OK(t, imi_coord_lock_held(r, NULL));
-    CONF_CHECK(t, atomic_load(&lost_r) == 0, "a renewed lock was reported lost");
-    imi_buf v = IMI_BUF_INIT;
-    CONF_OK(t, imi_coord_get(c2, NULL, k3, &v, NULL));
-    imi_buf_free(&v);
-    CONF_OK(t, imi_coord_lease_revoke(c1, NULL, kept));
-    CONF_CHECK(t, atomic_load(&lost_kept) == 0, "a kept lease was reported lost");
-    CONF_OK(t, imi_coord_unlock(r, NULL));
-    CONF_OK(t, imi_coord_unlock(b, NULL));
-    imi_coord_free(c2);
-    imi_coord_free(c1);
-}
-
-/* ---- registry ------------------------------------------------------------------------ */
-
-typedef struct found {
-    char names[8][64];
-    char addrs[8][64];
-    int n;
-} found;
-
-static int found_one(void *ud, const char *instance, const char *addr)
-{
-    found *f = ud;
-    if (f->n < 8) {
-        snprintf(f->names[f->n], sizeof f->names[0], "%s", instance);
-        snprintf(f->addrs[f->n], sizeof f->addrs[0], "%s", addr);
-    }
-    f->n++;
-    return 0;
-}
-
-static void registry_register_discover_watch(imi_conf_t *t)
-{
-    OPEN_COORD(t, c1);
-    if ((imi_coord_caps(c1) & (IMI_COORD_CAP_LEASE | IMI_COORD_CAP_WATCH)) !=
-        (IMI_COORD_CAP_LEASE | IMI_COORD_CAP_WATCH)) {
-        imi_coord_free(c1);
-        return;
-    }
-    OPEN_COORD(t, c2);
-    const char *svc = t->unique;
-    imi_coord_registration *ra = NULL, *rb = NULL, *rc_ = NULL, *rg = NULL;
-    CONF_OK(t, imi_coord_register(c1, NULL, svc, "a", "10.0.0.1:80", 0, &ra));
-    CONF_OK(t, imi_coord_register(c1, NULL, svc, "b", "10.0.0.2:80", 0, &rb));
-    CONF_OK(t, imi_coord_register(c1, NULL, svc, NULL, "10.0.0.9:80", 0, &rg));
-    CONF_CHECK(t, strlen(imi_coord_registration_instance(rg)) > 0, "no generated instance name");
-    CONF_OK(t, imi_coord_deregister(rg, NULL));
-    found f = { .n = 0 };
-    CONF_OK(t, imi_coord_discover(c2, NULL, svc, found_one, &f));
-    CONF_CHECK(t, f.n == 2 && !strcmp(f.names[0], "a") && !strcmp(f.addrs[0], "10.0.0.1:80") &&
-                      !strcmp(f.names[1], "b") && !strcmp(f.addrs[1], "10.0.0.2:80"),
-               "discover found %d instances (%s=%s ...)", f.n, f.names[0], f.addrs[0]);
-    collector col;
-    collector_init(&col);
-    imi_coord_watch *w = NULL;
-    CONF_OK(t, imi_coord_service_watch(c2, NULL, svc, collect_service, &col, &w));
-    CONF_CHECK(t, col.n == 2, "service watch reported %d live instances first", col.n);
-    imi_buf addr = IMI_BUF_INIT;
-    char first[64];
-    CONF_OK(t, imi_coord_resolve(c2, NULL, svc, &addr));
-    snprintf(first, sizeof first, "%s", addr.data);
-    CONF_OK(t, imi_coord_resolve(c2, NULL, svc, &addr));
-    CONF_CHECK(t, strcmp(first, addr.data) != 0, "resolve gave %s twice", first);
-    CONF_OK(t, imi_coord_register(c1, NULL, svc, "c", "10.0.0.3:80", 0, &rc_));
-    CONF_OK(t, imi_coord_deregister(rb, NULL));
-    int got = collector_wait(&col, 4, 5000);
-    CONF_CHECK(t, got == 4 && col.ev[2].type == IMI_COORD_EVENT_PUT &&
-                      !strcmp(col.ev[2].key, "c") && !strcmp(col.ev[2].val, "10.0.0.3:80") &&
-                      col.ev[3].type == IMI_COORD_EVENT_DELETE && !strcmp(col.ev[3].key, "b"),
-               "service watch saw %d events (3rd %d %s, 4th %d %s)", got, col.ev[2].type,
-               col.ev[2].key, col.ev[3].type, col.ev[3].key);
-    /* resolve follows: only a and c now. */
-    int64_t t0 = now_ms();
-    bool saw_b = true;
-    while (saw_b && now_ms() - t0 < 3000) {
-        saw_b = false;
-        for (int i = 0; i < 4; i++) {
-            CONF_OK(t, imi_coord_resolve(c2, NULL, svc, &addr));
-            saw_b = saw_b || !strcmp(addr.data, "10.0.0.2:80");
-        }
-    }
-    CONF_CHECK(t, !saw_b, "resolve still returns a deregistered instance");
-    CONF_OK(t, imi_coord_deregister(ra, NULL));
-    CONF_OK(t, imi_coord_deregister(rc_, NULL));
-    t0 = now_ms();
-    int rc = IMI_OK;
-    while (rc == IMI_OK && now_ms() - t0 < 3000)
-        rc = imi_coord_resolve(c2, NULL, svc, &addr);
-    CONF_CHECK(t, rc == IMI_ENOTFOUND, "resolve with no live instance gave %s", imi_err_name(rc));
-    imi_coord_watch_cancel(w);
-    collector_destroy(&col);
-    imi_buf_free(&addr);
-    imi_coord_free(c2);
-    imi_coord_free(c1);
-}
-
-static void registry_lease_loss_reregisters(imi_conf_t *t)
-{
-    OPEN_COORD(t, c1);
-    if ((imi_coord_caps(c1) & (IMI_COORD_CAP_LEASE | IMI_COORD_CAP_WATCH)) !=
-        (IMI_COORD_CAP_LEASE | IMI_COORD_CAP_WATCH)) {
-        imi_coord_free(c1);
-        return;
-    }
-    OPEN_COORD(t, c2);
-    const char *svc = t->unique;
-    imi_coord_registration *r = NULL;
-    CONF_OK(t, imi_coord_register(c1, NULL, svc, "x", "127.0.0.1:9", 1000, &r));
-    collector col;
-    collector_init(&col);
-    imi_coord_watch *w = NULL;
-    CONF_OK(t, imi_coord_service_watch(c2, NULL, svc, collect_service, &col, &w));
-    int64_t lease = imi_coord_registration_lease(r);
-    /* Another party ends the lease: the instance goes down, then comes back by itself. */
-    CONF_OK(t, imi_coord_lease_revoke(c2, NULL, lease));
-    int got = collector_wait(&col, 3, 8000);
-    imi_coord_watch_cancel(w);
-    CONF_CHECK(t, got >= 3 && col.ev[1].type == IMI_COORD_EVENT_DELETE &&
-                      col.ev[2].type == IMI_COORD_EVENT_PUT && !strcmp(col.ev[2].key, "x"),
-               "after the lease was revoked the watch saw %d events", got);
-    CONF_CHECK(t, imi_coord_registration_lease(r) != lease, "the registration kept its old lease");
-    found f = { .n = 0 };
-    CONF_OK(t, imi_coord_discover(c2, NULL, svc, found_one, &f));
-    CONF_CHECK(t, f.n == 1 && !strcmp(f.addrs[0], "127.0.0.1:9"), "discover found %d", f.n);
-    CONF_OK(t, imi_coord_deregister(r, NULL));
-    f.n = 0;
-    CONF_OK(t, imi_coord_discover(c2, NULL, svc, found_one, &f));
-    CONF_CHECK(t, f.n == 0, "discover found %d after deregister", f.n);
-    collector_destroy(&col);
-    imi_coord_free(c2);
-    imi_coord_free(c1);
-}
-
-/* ---- instance ids -------------------------------------------------------------------- */
-
-enum { ID_THREADS = 8 };
-
-typedef struct id_racer {
-    imi_app *app;
-    const char *service;
-    pthread_barrier_t *start;
-    int rc;
-    int64_t id;
-    imi_coord *c;
-    imi_coord_instance_id *h;
-} id_racer;
-
-static void *id_race_main(void *arg)
-{
-    id_racer *r = arg;
-    r->rc = imi_coord_open(r->app, NULL, &r->c);
-    pthread_barrier_wait(r->start);
-    if (!r->rc)
-        r->rc = imi_coord_instance_id_acquire(r->c, NULL, r->service, ID_THREADS - 1, &r->id, &r->h);
-    return NULL;
-}
-
-static void instance_ids_unique_under_race(imi_conf_t *t)
-{
-    OPEN_COORD(t, c);
-    if (!(imi_coord_caps(c) & IMI_COORD_CAP_LEASE)) {
-        imi_coord_free(c);
-        return;
-    }
-    const char *svc = t->unique;
-    pthread_barrier_t start;
-    pthread_barrier_init(&start, NULL, ID_THREADS);
-    id_racer r[ID_THREADS];
-    pthread_t th[ID_THREADS];
-    for (int i = 0; i < ID_THREADS; i++) {
-        r[i] = (id_racer){ .app = t->app, .service = svc, .start = &start, .id = -1 };
-        pthread_create(&th[i], NULL, id_race_main, &r[i]);
-    }
-    for (int i = 0; i < ID_THREADS; i++)
-        pthread_join(th[i], NULL);
-    pthread_barrier_destroy(&start);
-    int seen[ID_THREADS] = { 0 }, failures = 0;
-    for (int i = 0; i < ID_THREADS; i++) {
-        if (r[i].rc || r[i].id < 0 || r[i].id >= ID_THREADS)
-            failures++;
-        else
-            seen[r[i].id]++;
-    }
-    int dupes = 0;
-    for (int i = 0; i < ID_THREADS; i++)
-        dupes += seen[i] > 1;
-    imi_coord_instance_id *extra = NULL;
-    int64_t id = -1;
-    int full_rc = imi_coord_instance_id_acquire(c, NULL, svc, ID_THREADS - 1, &id, &extra);
-    int held_rc = r[3].h ? imi_coord_instance_id_held(r[3].h, NULL) : IMI_EINTERNAL;
-    int64_t freed = r[3].id;
-    int rel_rc = r[3].h ? imi_coord_instance_id_release(r[3].h, NULL) : IMI_EINTERNAL;
-    r[3].h = NULL;
-    int again_rc = imi_coord_instance_id_acquire(c, NULL, svc, ID_THREADS - 1, &id, &extra);
-    for (int i = 0; i < ID_THREADS; i++) {
-        if (r[i].h)
-            imi_coord_instance_id_release(r[i].h, NULL);
-        imi_coord_free(r[i].c);
-    }
-    CONF_CHECK(t, failures == 0, "%d of %d racers got no id (first: %s)", failures, ID_THREADS,
-               imi_err_name(r[0].rc));
-    CONF_CHECK(t, dupes == 0, "%d ids were handed out twice", dupes);
-    CONF_CHECK(t, full_rc == IMI_ECONFLICT, "acquire with every id held gave %s",
-               imi_err_name(full_rc));
-    CONF_CHECK(t, held_rc == IMI_OK && rel_rc == IMI_OK, "held %s, release %s",
-               imi_err_name(held_rc), imi_err_name(rel_rc));
-    CONF_CHECK(t, again_rc == IMI_OK && id == freed, "after release of %lld acquire gave %s id %lld",
-               (long long)freed, imi_err_name(again_rc), (long long)id);
-    CONF_OK(t, imi_coord_instance_id_held(extra, NULL));
-    CONF_OK(t, imi_coord_instance_id_release(extra, NULL));
-    imi_coord_free(c);
+    imi_conf_free(t, c);
 }
 
 /* ---- ctx, capabilities, threads ------------------------------------------------------ */
-
-static void canceled_and_expired_ctx(imi_conf_t *t)
-{
-    OPEN_COORD(t, c);
-    imi_buf v = IMI_BUF_INIT;
-    imi_ctx *ctx = imi_ctx_new(0);
-    imi_ctx_cancel(ctx);
-    int rc1 = imi_coord_get(c, ctx, "x", &v, NULL);
-    int rc2 = imi_coord_put(c, ctx, "x", "v", 1, NULL);
-    imi_ctx_free(ctx);
-    CONF_CHECK(t, rc1 == IMI_ECANCELED && rc2 == IMI_ECANCELED, "canceled ctx gave %s / %s",
-               imi_err_name(rc1), imi_err_name(rc2));
-    ctx = imi_ctx_new(0);
-    imi_ctx_set_deadline_ns(ctx, imi_now_mono_ns() - 1000000);
-    rc1 = imi_coord_cas(c, ctx, "x", 0, "v", 1, NULL);
-    rc2 = imi_coord_list(c, ctx, "x", list_one, &(listing){ .n = 0 }, NULL);
-    imi_ctx_free(ctx);
-    CONF_CHECK(t, rc1 == IMI_ETIMEDOUT && rc2 == IMI_ETIMEDOUT, "passed deadline gave %s / %s",
-               imi_err_name(rc1), imi_err_name(rc2));
-    imi_coord_free(c);
-}
 
 static void capabilities(imi_conf_t *t)
 {
@@ -737,7 +216,7 @@ static void capabilities(imi_conf_t *t)
         CONF_CHECK_RC(t, imi_coord_resolve(c, NULL, t->unique, &addr), IMI_ENOTSUP);
     }
     collector_destroy(&col);
-    imi_coord_free(c);
+    imi_conf_free(t, c);
 }
 
 typedef struct worker {
@@ -807,27 +286,110 @@ static void many_threads(imi_conf_t *t)
     imi_buf_free(&v);
     int64_t n = 0;
     CONF_OK(t, imi_coord_del_prefix(c, NULL, t->unique, &n));
-    imi_coord_free(c);
+    imi_conf_free(t, c);
+}
+
+/* ---- the driver contract, shared by every kind (contract.h) ------------------------- */
+
+static int kind_open(imi_app *app, void **out)
+{
+    imi_coord *h = NULL;
+    int rc = imi_coord_open(app, NULL, &h);
+    *out = h;
+    return rc;
+}
+
+static void kind_free(void *h) { imi_coord_free(h); }
+static int kind_close(void *h) { return imi_coord_close(h); }
+static int kind_ping(void *h, const imi_ctx *ctx) { return imi_coord_ping(h, ctx); }
+static const char *kind_name(void *h) { return imi_coord_driver_name(h); }
+
+static int ignore_kv(void *ud, const char *key, const void *val, size_t len,
+                     const imi_coord_meta *meta)
+{
+    (void)ud, (void)key, (void)val, (void)len, (void)meta;
+    return 0;
+}
+
+/* The calls every state check makes: key-value always, locks and the registry with
+ * leases, a watch when advertised. */
+static size_t kind_calls(imi_conf_t *t, void *h, const imi_ctx *ctx, imi_conf_call *out,
+                         size_t cap)
+{
+    imi_coord *c = h;
+    char key[128];
+    imi_conf_name(t, "calls", key, sizeof key);
+    imi_buf v = IMI_BUF_INIT;
+    uint64_t caps = imi_coord_caps(c);
+    size_t i = 0;
+    out[i++] = (imi_conf_call){ "get", imi_coord_get(c, ctx, key, &v, NULL) };
+    out[i++] = (imi_conf_call){ "put", imi_coord_put(c, ctx, key, "v", 1, NULL) };
+    out[i++] = (imi_conf_call){ "cas", imi_coord_cas(c, ctx, key, 0, "v", 1, NULL) };
+    out[i++] = (imi_conf_call){ "list", imi_coord_list(c, ctx, key, ignore_kv, NULL, NULL) };
+    imi_buf_free(&v);
+    if ((caps & IMI_COORD_CAP_LEASE) && i + 2 <= cap) {
+        imi_coord_lock *l = NULL;
+        imi_coord_registration *r = NULL;
+        out[i++] = (imi_conf_call){ "lock_try", imi_coord_lock_try(c, ctx, key, 5000, 0, &l) };
+        out[i++] = (imi_conf_call){ "register",
+                                    imi_coord_register(c, ctx, key, NULL, "a:1", 5000, &r) };
+        if (l)
+            imi_coord_unlock(l, NULL);
+        if (r)
+            imi_coord_deregister(r, NULL);
+    }
+    if ((caps & IMI_COORD_CAP_WATCH) && i < cap) {
+        imi_coord_watch *w = NULL;
+        out[i++] = (imi_conf_call){ "watch_start", imi_coord_watch_start(c, ctx, key, 0, 0,
+                                                                         collect_event, NULL, &w) };
+        if (w)
+            imi_coord_watch_cancel(w);
+    }
+    return i;
+}
+
+static const imi_conf_kind coord_kind = {
+    .kind = "coord",
+    .required_slot = "get",
+    .open = kind_open,
+    .free = kind_free,
+    .close = kind_close,
+    .ping = kind_ping,
+    .driver_name = kind_name,
+    .calls = kind_calls,
+};
+
+static void open_fails_cleanly(imi_conf_t *t) { imi_conf_open_fails_cleanly(t, &coord_kind); }
+static void open_ping_close_twice(imi_conf_t *t) { imi_conf_open_ping_close_twice(t, &coord_kind); }
+static void canceled_and_expired_ctx(imi_conf_t *t)
+{
+    imi_conf_canceled_and_expired_ctx(t, &coord_kind);
+}
+static void required_slot_null_refused(imi_conf_t *t)
+{
+    imi_conf_required_slot_null_refused(t, &coord_kind);
 }
 
 static const imi_conf_case cases[] = {
     { "open_ping_close_twice", open_ping_close_twice },
-    { "open_bad_options", open_bad_options },
+    { "bad_options", bad_options },
     { "put_get_del_miss", put_get_del_miss },
     { "binary_values_weird_keys", binary_values_weird_keys },
     { "list_and_del_prefix", list_and_del_prefix },
     { "cas_win_and_lose", cas_win_and_lose },
-    { "watch_put_delete_in_order", watch_put_delete_in_order },
-    { "lease_keepalive_revoke_expire", lease_keepalive_revoke_expire },
-    { "lock_try_unlock_wrong_owner", lock_try_unlock_wrong_owner },
-    { "lock_acquire_waits", lock_acquire_waits },
-    { "lock_expire_and_renew", lock_expire_and_renew },
-    { "registry_register_discover_watch", registry_register_discover_watch },
-    { "registry_lease_loss_reregisters", registry_lease_loss_reregisters },
-    { "instance_ids_unique_under_race", instance_ids_unique_under_race },
+    { "watch_put_delete_in_order", imi_conf_coord_watch_put_delete_in_order },
+    { "lease_keepalive_revoke_expire", imi_conf_coord_lease_keepalive_revoke_expire },
+    { "lock_try_unlock_wrong_owner", imi_conf_coord_lock_try_unlock_wrong_owner },
+    { "lock_acquire_waits", imi_conf_coord_lock_acquire_waits },
+    { "lock_expire_and_renew", imi_conf_coord_lock_expire_and_renew },
+    { "registry_register_discover_watch", imi_conf_coord_registry_register_discover_watch },
+    { "registry_lease_loss_reregisters", imi_conf_coord_registry_lease_loss_reregisters },
+    { "instance_ids_unique_under_race", imi_conf_coord_instance_ids_unique_under_race },
     { "canceled_and_expired_ctx", canceled_and_expired_ctx },
     { "capabilities", capabilities },
     { "many_threads", many_threads },
+    { "open_fails_cleanly", open_fails_cleanly },
+    { "required_slot_null_refused", required_slot_null_refused },
 };
 
 const imi_conf_suite imi_conf_coord_suite = {

@@ -92,6 +92,6 @@ done
 echo "$out" | grep -E '^[a-z]'
 out=$(cd "$tmp" && IMI_DATA_DIR=$tmp env -u IMI_DRIVER_PATH "$imi" check -c "$root/usr/share/iminfra/config/default.ini" 2>&1) \
     || { echo "$out"; fail "imi check of the packaged default config"; }
-out=$(env -u IMI_DRIVER_PATH "$imi" conformance cache mem --case set_get 2>&1) || { echo "$out"; fail "imi conformance in the unpacked root"; }
+out=$(env -u IMI_DRIVER_PATH "$imi" conformance cache mem --case set_get_del_miss 2>&1) || { echo "$out"; fail "imi conformance in the unpacked root"; }
 grep -q '^1 passed, 0 failed' <<<"$out" || fail "conformance in the unpacked root: $out"
 echo "packages: ${#pkgs[@]} packages ok"

@@ -21,6 +21,7 @@
 #include <unistd.h>
 #include <criterion/criterion.h>
 #include "iminfra/iminfra.h"
+#include "imi_test.h"
 
 #define DEADLINE_MS 300
 #define SLACK_MS 150     /* scheduling on a loaded 2-core machine */
@@ -29,14 +30,6 @@ static int port(void)
 {
     const char *p = getenv("IMI_REDIS_FAULT_PORT");
     return p ? atoi(p) : 16390;
-}
-
-static int64_t now_ms(void) { return imi_now_mono_ns() / 1000000; }
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
-    nanosleep(&ts, NULL);
 }
 
 static bool port_open(int p)

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "iminfra/iminfra.h"
+#include "imi_test.h"
 
 static int services(const char *verb, const char *name)
 {
@@ -21,14 +22,6 @@ static int services(const char *verb, const char *name)
              IMI_TEST_SOURCE_DIR, verb, name);
     return system(cmd);
 }
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
-    nanosleep(&ts, NULL);
-}
-
-static int64_t now_ms(void) { return imi_now_mono_ns() / 1000000; }
 
 static imi_coord *open_coord(imi_app **app, const char *endpoints)
 {

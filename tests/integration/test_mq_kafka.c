@@ -7,12 +7,7 @@
 #include <time.h>
 #include <criterion/criterion.h>
 #include "iminfra/iminfra.h"
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
-    nanosleep(&ts, NULL);
-}
+#include "imi_test.h"
 
 /* Sends one command to the mock cluster's control FIFO. */
 static void mock(const char *cmd)

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <time.h>
 #include "iminfra/iminfra.h"
+#include "imi_test.h"
 
 #define THREADS 4
 
@@ -85,8 +86,7 @@ static void breaker_stress(void)
     /* The backend flips between down and up every 40 ms. */
     while (imi_now_mono_ns() < until) {
         atomic_store(&backend_failing, !atomic_load(&backend_failing));
-        struct timespec ts = { 0, 40 * 1000000 };
-        nanosleep(&ts, NULL);
+        sleep_ms(40);
     }
     long calls = 0, rejected = 0;
     for (int i = 0; i < THREADS; i++) {

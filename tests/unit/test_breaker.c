@@ -8,6 +8,7 @@
 #include "iminfra/iminfra.h"
 #include "iminfra/breaker.h"
 #include "iminfra/retry.h"
+#include "imi_test.h"
 
 static int ret_code(void *ud, const imi_ctx *ctx)
 {
@@ -24,12 +25,6 @@ static int call(imi_breaker *b, int code, int *calls)
     if (calls)
         *calls += st[1];
     return rc;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-    nanosleep(&ts, NULL);
 }
 
 typedef struct changes {

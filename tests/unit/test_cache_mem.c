@@ -4,6 +4,7 @@
 #include <time.h>
 #include <criterion/criterion.h>
 #include "iminfra/iminfra.h"
+#include "imi_test.h"
 
 static imi_app *app;
 
@@ -23,12 +24,6 @@ static void close_mem(imi_cache *c)
 {
     imi_cache_free(c);
     imi_app_close(app);
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
-    nanosleep(&ts, NULL);
 }
 
 Test(cache_mem, lru_evicts_least_recently_used)

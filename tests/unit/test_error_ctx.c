@@ -5,6 +5,7 @@
 #include <time.h>
 #include <criterion/criterion.h>
 #include "iminfra/iminfra.h"
+#include "imi_test.h"
 
 Test(error, names_and_messages)
 {
@@ -58,8 +59,7 @@ Test(ctx, deadline_and_cancel)
     cr_assert_eq(imi_ctx_err(c), IMI_OK);
     int64_t left = imi_ctx_remaining_ms(c, 0);
     cr_assert(left > 0 && left <= 50, "left %lld", (long long)left);
-    struct timespec ts = { 0, 80 * 1000000 };
-    nanosleep(&ts, NULL);
+    sleep_ms(80);
     cr_assert_eq(imi_ctx_err(c), IMI_ETIMEDOUT);
     cr_assert_eq(imi_ctx_remaining_ms(c, 99), 0);
     imi_ctx_free(c);

@@ -6,6 +6,7 @@
 #include <time.h>
 #include <criterion/criterion.h>
 #include "iminfra/iminfra.h"
+#include "imi_test.h"
 
 static imi_app *app_of(const char *ini)
 {
@@ -21,12 +22,6 @@ static imi_mq *open_mq(imi_app *app, const char *name)
     imi_mq *mq = NULL;
     cr_assert_eq(imi_mq_open(app, name, &mq), IMI_OK, "%s", imi_error_message());
     return mq;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
-    nanosleep(&ts, NULL);
 }
 
 typedef struct counter {

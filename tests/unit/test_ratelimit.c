@@ -9,6 +9,7 @@
 #include "iminfra/iminfra.h"
 #include "iminfra/ratelimit.h"
 #include "ratelimit_internal.h"
+#include "imi_test.h"
 
 static imi_app *app_of(const char *text)
 {
@@ -24,12 +25,6 @@ static imi_ratelimit *open_rl(imi_app *app, const char *name)
     imi_ratelimit *rl;
     cr_assert_eq(imi_ratelimit_open(app, name, &rl), IMI_OK, "%s", imi_error_message());
     return rl;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-    nanosleep(&ts, NULL);
 }
 
 Test(ratelimit, rule_syntax)

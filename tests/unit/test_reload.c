@@ -4,16 +4,7 @@
 #include <time.h>
 #include <criterion/criterion.h>
 #include "iminfra/iminfra.h"
-
-#define EVENTUALLY(cond)                                                    \
-    do {                                                                    \
-        int64_t end_ = imi_now_mono_ns() + 3000000000LL;                    \
-        while (!(cond) && imi_now_mono_ns() < end_) {                       \
-            struct timespec ts_ = { 0, 2000000 };                           \
-            nanosleep(&ts_, NULL);                                          \
-        }                                                                   \
-        cr_assert(cond, "never: %s", #cond);                                \
-    } while (0)
+#include "imi_test.h"
 
 typedef struct world {
     imi_app *app;
@@ -121,8 +112,7 @@ Test(reload, start_applies_what_is_there_then_follows_changes)
 
     /* after stop, nothing more is applied */
     put(&w, "cfg/svc/breaker/payments", "consecutive_failures = 7");
-    struct timespec ts = { 0, 50000000 };
-    nanosleep(&ts, NULL);
+    sleep_ms(50);
     cr_assert_eq(consec(pay), 3);
     world_close(&w);
 }

@@ -13,6 +13,7 @@
 #include "iminfra/iminfra.h"
 #include "iminfra/coord.h"
 #include "iminfra/uid.h"
+#include "imi_test.h"
 
 typedef struct fclock {
     int64_t now;
@@ -133,17 +134,6 @@ static int fs_check(void *ud)
     return atomic_load(&s->check_rc);
 }
 static void fs_release(void *ud) { atomic_fetch_add(&((fsource *)ud)->releases, 1); }
-
-/* Polls cond for up to 3 s: the generator's thread works on its own schedule. */
-#define EVENTUALLY(cond)                                                    \
-    do {                                                                    \
-        int64_t end_ = imi_now_mono_ns() + 3000000000LL;                    \
-        while (!(cond) && imi_now_mono_ns() < end_) {                       \
-            struct timespec ts_ = { 0, 2000000 };                           \
-            nanosleep(&ts_, NULL);                                          \
-        }                                                                   \
-        cr_assert(cond, "never: %s", #cond);                                \
-    } while (0)
 
 Test(uid, lost_worker_refuses_then_takes_a_new_one)
 {
