@@ -5,6 +5,7 @@
 #include "iminfra/cache.h"
 #include "iminfra/driver/cache_driver.h"
 #include "iminfra/error.h"
+#include "iminfra/ratelimit.h"
 #include "instance.h"
 #include "util.h"
 
@@ -65,6 +66,10 @@ static int enter(imi_cache *c, const imi_ctx *ctx)
             return rc_cap_;                                             \
     } while (0)
 
+/* TTLs: 0 (no expiry) up to IMI_CACHE_TTL_MAX_MS, so no driver's unit conversion wraps. */
+#define TTL_OK(ttl) ((ttl) >= 0 && (ttl) <= IMI_CACHE_TTL_MAX_MS)
+#define TTL_MAX "3153600000000 ms (100 years)"
+
 #define REQUIRE_ARG(cond, what)                                         \
     do {                                                                \
         if (!(cond))                                                    \
@@ -93,7 +98,7 @@ int imi_cache_set(imi_cache *c, const imi_ctx *ctx, const char *key, const void 
                   size_t len, int64_t ttl_ms)
 {
     REQUIRE_ARG(val || !len, "set: value is NULL");
-    REQUIRE_ARG(ttl_ms >= 0, "set: negative ttl");
+    REQUIRE_ARG(TTL_OK(ttl_ms), "set: ttl must be 0 (none) to " TTL_MAX);
     KEYED_CALL(c, ctx, key, VT(c)->set(c->in.state, ctx, k.p, k.len, val ? val : "", len, ttl_ms));
 }
 
@@ -101,7 +106,7 @@ int imi_cache_setnx(imi_cache *c, const imi_ctx *ctx, const char *key, const voi
                     size_t len, int64_t ttl_ms)
 {
     REQUIRE_ARG(val || !len, "setnx: value is NULL");
-    REQUIRE_ARG(ttl_ms >= 0, "setnx: negative ttl");
+    REQUIRE_ARG(TTL_OK(ttl_ms), "setnx: ttl must be 0 (none) to " TTL_MAX);
     KEYED_CALL(c, ctx, key,
                VT(c)->setnx(c->in.state, ctx, k.p, k.len, val ? val : "", len, ttl_ms));
 }
@@ -118,7 +123,7 @@ int imi_cache_exists(imi_cache *c, const imi_ctx *ctx, const char *key)
 
 int imi_cache_expire(imi_cache *c, const imi_ctx *ctx, const char *key, int64_t ttl_ms)
 {
-    REQUIRE_ARG(ttl_ms > 0, "expire: ttl must be positive");
+    REQUIRE_ARG(ttl_ms > 0 && TTL_OK(ttl_ms), "expire: ttl must be 1 to " TTL_MAX);
     KEYED_CALL(c, ctx, key, VT(c)->expire(c->in.state, ctx, k.p, k.len, ttl_ms));
 }
 
@@ -208,7 +213,7 @@ int imi_cache_mset(imi_cache *c, const imi_ctx *ctx, const char *const *keys,
                    const imi_bytes *vals, size_t n, int64_t ttl_ms)
 {
     REQUIRE_ARG(n == 0 || (keys && vals), "mset: keys and vals are required");
-    REQUIRE_ARG(ttl_ms >= 0, "mset: negative ttl");
+    REQUIRE_ARG(TTL_OK(ttl_ms), "mset: ttl must be 0 (none) to " TTL_MAX);
     for (size_t i = 0; i < n; i++)
         REQUIRE_ARG(vals[i].data || !vals[i].len, "mset: a value is NULL");
     int rc = enter(c, ctx);
@@ -333,7 +338,8 @@ int imi_cache_lock(imi_cache *c, const imi_ctx *ctx, const char *key, const char
                    int64_t ttl_ms)
 {
     REQUIRE_CAP(c, IMI_CACHE_CAP_LOCK, "locks");
-    REQUIRE_ARG(owner && *owner && ttl_ms > 0, "lock: owner and a positive ttl are required");
+    REQUIRE_ARG(owner && *owner && ttl_ms > 0 && TTL_OK(ttl_ms),
+                "lock: an owner and a ttl of 1 to " TTL_MAX " are required");
     KEYED_CALL(c, ctx, key, VT(c)->lock(c->in.state, ctx, k.p, k.len, owner, ttl_ms));
 }
 
@@ -348,7 +354,8 @@ int imi_cache_lock_renew(imi_cache *c, const imi_ctx *ctx, const char *key, cons
                          int64_t ttl_ms)
 {
     REQUIRE_CAP(c, IMI_CACHE_CAP_LOCK, "locks");
-    REQUIRE_ARG(owner && *owner && ttl_ms > 0, "lock_renew: owner and a positive ttl are required");
+    REQUIRE_ARG(owner && *owner && ttl_ms > 0 && TTL_OK(ttl_ms),
+                "lock_renew: an owner and a ttl of 1 to " TTL_MAX " are required");
     KEYED_CALL(c, ctx, key, VT(c)->lock_renew(c->in.state, ctx, k.p, k.len, owner, ttl_ms));
 }
 
@@ -356,8 +363,9 @@ int imi_cache_take(imi_cache *c, const imi_ctx *ctx, const char *key, double rat
                    int64_t burst, int64_t n, int64_t *retry_after_ms)
 {
     REQUIRE_CAP(c, IMI_CACHE_CAP_TOKEN_BUCKET, "the token bucket");
-    REQUIRE_ARG(rate > 0 && burst > 0 && n > 0 && n <= burst,
-                "take: rate, burst and n must be positive and n <= burst");
+    REQUIRE_ARG(rate >= IMI_RATELIMIT_RATE_MIN && rate <= IMI_RATELIMIT_RATE_MAX && burst > 0 &&
+                burst <= IMI_RATELIMIT_BURST_MAX && n > 0 && n <= burst,
+                "take: rate must be 1/day to 1e9/s, burst 1 to 1e12, and n 1 to burst");
     int64_t ignored;
     KEYED_CALL(c, ctx, key, VT(c)->take(c->in.state, ctx, k.p, k.len, rate, burst, n,
                                         retry_after_ms ? retry_after_ms : &ignored));

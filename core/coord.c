@@ -5,20 +5,24 @@
 #include <string.h>
 #include <unistd.h>
 #include "coord_internal.h"
+#include "uid_internal.h"
 #include "iminfra/error.h"
 #include "util.h"
 
 #define COORD_DEFAULT_LEASE_TTL_MS 10000
 
+/* host-pid-random: the value of this instance's locks and the stem of generated names.
+ * The random part comes from the CSPRNG: a client that can guess another's owner token
+ * could release its lock. */
 static void make_owner(imi_coord *c)
 {
     char host[64] = "host";
     gethostname(host, sizeof host - 1);
     host[sizeof host - 1] = '\0';
-    uint64_t r = (uint64_t)imi_now_real_ns() ^ ((uint64_t)(uintptr_t)c << 16);
-    r ^= r >> 29;
-    snprintf(c->owner, sizeof c->owner, "%s-%d-%06llx", host, (int)getpid(),
-             (unsigned long long)(r & 0xffffff));
+    unsigned char r[8];
+    imi_random_bytes(r, sizeof r);
+    snprintf(c->owner, sizeof c->owner, "%s-%d-%02x%02x%02x%02x%02x%02x%02x%02x", host,
+             (int)getpid(), r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]);
 }
 
 static int coord_configure(imi_instance *in)

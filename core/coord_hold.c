@@ -84,6 +84,9 @@ int coord_hold_take(imi_coord *c, const imi_ctx *ctx, const char *key, const voi
                     size_t len, int64_t ttl_ms, unsigned flags, coord_hold **out)
 {
     *out = NULL;
+    if (ttl_ms < 0 || ttl_ms > IMI_COORD_LEASE_TTL_MAX_MS)
+        return imi_error_set(IMI_EINVALID, 0, "coord: a ttl must be 0 (the instance's lease_ttl) "
+                             "to 3153600000000 ms (100 years), not %lld", (long long)ttl_ms);
     coord_hold *h = calloc(1, sizeof *h);
     if (!h)
         return imi_error_set(IMI_ENOMEM, 0, "out of memory");

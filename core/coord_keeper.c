@@ -41,12 +41,12 @@ static void free_entry_locked(coord_keeper *k, coord_keep *e)
     free(e);
 }
 
-static int64_t interval_ns(const coord_keep *e) { return e->ttl_ms * 1000000 / 3; }
+static int64_t interval_ns(const coord_keep *e) { return imi_ms_to_ns_sat(e->ttl_ms) / 3; }
 
 /* Retry sooner after a failure that did not prove the lease gone. */
 static int64_t retry_ns(const coord_keep *e)
 {
-    int64_t r = e->ttl_ms * 1000000 / 10;
+    int64_t r = imi_ms_to_ns_sat(e->ttl_ms) / 10;
     return r > 500000000 ? 500000000 : r;
 }
 
@@ -82,7 +82,7 @@ static void work(imi_coord *c, coord_keeper *k, coord_keep *e, int64_t now)
     pthread_mutex_unlock(&k->mu);
     int rc = renew(c, e);
     int64_t after = imi_now_mono_ns();
-    bool gone = rc == IMI_ENOTFOUND || (rc && after - e->last_ok_ns > e->ttl_ms * 1000000);
+    bool gone = rc == IMI_ENOTFOUND || (rc && after - e->last_ok_ns > imi_ms_to_ns_sat(e->ttl_ms));
     int64_t lease = e->lease, ttl = e->ttl_ms;
     bool recovered = false, report = false;
     if (!rc) {
@@ -289,7 +289,8 @@ int imi_coord_lease_keep(imi_coord *c, int64_t lease, int64_t ttl_ms, imi_coord_
                          void *ud)
 {
     REQUIRE_CAP(c, IMI_COORD_CAP_LEASE, "leases");
-    REQUIRE_ARG(lease > 0 && ttl_ms > 0, "lease_keep: lease and ttl must be positive");
+    REQUIRE_ARG(lease > 0 && ttl_ms > 0 && ttl_ms <= IMI_COORD_LEASE_TTL_MAX_MS,
+                "lease_keep: a lease and a ttl of 1 to 3153600000000 ms (100 years) are required");
     if (atomic_load(&c->in.closed))
         return imi_error_set(IMI_ECLOSED, 0, "[%s] is closed", c->in.section);
     return coord_keeper_add(c, lease, ttl_ms, on_lost, NULL, ud, NULL);

@@ -167,7 +167,8 @@ int imi_coord_lease_grant(imi_coord *c, const imi_ctx *ctx, int64_t ttl_ms, int6
                           int64_t *granted_ms)
 {
     REQUIRE_CAP(c, IMI_COORD_CAP_LEASE, "leases");
-    REQUIRE_ARG(lease && ttl_ms > 0, "lease_grant: an output and a positive ttl are required");
+    REQUIRE_ARG(lease && ttl_ms > 0 && ttl_ms <= IMI_COORD_LEASE_TTL_MAX_MS,
+                "lease_grant: an output and a ttl of 1 to 3153600000000 ms (100 years) are required");
     int64_t ignored;
     int rc = coord_enter(c, ctx);
     if (rc)

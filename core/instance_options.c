@@ -48,9 +48,9 @@ static const char *type_words(imi_opt_type t)
     switch (t) {
     case IMI_OPT_INT: return "an integer";
     case IMI_OPT_BOOL: return "a boolean (true/false)";
-    case IMI_OPT_DOUBLE: return "a number";
-    case IMI_OPT_DURATION: return "a duration (e.g. 250ms, 5s)";
-    case IMI_OPT_SIZE: return "a size (e.g. 4096, 64k, 16M)";
+    case IMI_OPT_DOUBLE: return "a finite decimal number";
+    case IMI_OPT_DURATION: return "a duration from 0 to " IMI_DURATION_MAX_TEXT;
+    case IMI_OPT_SIZE: return "a size from 0 to " IMI_SIZE_MAX_TEXT;
     default: return "valid";
     }
 }

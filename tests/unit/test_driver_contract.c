@@ -187,3 +187,36 @@ Test(contract, sticky_world_writable_folder_is_accepted)
     imi_driver_release(drv);
     remove_copy(dir, path);
 }
+
+Test(contract, out_of_range_numbers_never_reach_the_driver)
+{
+    char trace[] = "/tmp/imi-contract-XXXXXX";
+    int fd = mkstemp(trace);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    setenv("IMI_BAD_TRACE", trace, 1);
+    imi_config *cfg;
+    cr_assert_eq(imi_config_parse("[cache]\ndriver = good\ndriver_path = .\naddr = x\n",
+                                  "t.ini", IMI_TEST_DRIVER_DIR, &cfg), IMI_OK);
+    imi_app *app;
+    cr_assert_eq(imi_app_open_config(cfg, &app), IMI_OK);
+    imi_cache *c;
+    cr_assert_eq(imi_cache_open(app, NULL, &c), IMI_OK, "%s", imi_error_message());
+    cr_assert_eq(imi_cache_set(c, NULL, "k", "v", 1, INT64_MAX), IMI_EINVALID);
+    assert_has(imi_error_message(), "ttl must be 0 (none) to 3153600000000 ms");
+    cr_assert_eq(imi_cache_set(c, NULL, "k", "v", 1, -1), IMI_EINVALID);
+    cr_assert_eq(imi_cache_expire(c, NULL, "k", IMI_CACHE_TTL_MAX_MS + 1), IMI_EINVALID);
+    const char *keys[] = { "a" };
+    imi_bytes vals[] = { { "v", 1 } };
+    cr_assert_eq(imi_cache_mset(c, NULL, keys, vals, 1, INT64_MAX), IMI_EINVALID);
+    imi_cache_free(c);
+    imi_app_close(app);
+    unsetenv("IMI_BAD_TRACE");
+    FILE *f = fopen(trace, "r");
+    char calls[256] = "";
+    size_t n = fread(calls, 1, sizeof calls - 1, f);
+    calls[n] = '\0';
+    fclose(f);
+    unlink(trace);
+    cr_assert_str_eq(calls, "open\nclose\n", "the driver was called: %s", calls);
+}

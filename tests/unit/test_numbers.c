@@ -229,8 +229,8 @@ Test(numbers, cache_mem_keeps_what_it_accepts)
         cr_assert_eq(imi_cache_get(c, NULL, "k", &v), IMI_OK, "set OK, then the key was gone");
     else
         cr_assert_eq(rc, IMI_EINVALID);
-    cr_assert(strstr(imi_error_message(), "outside 0 to 3153600000000 ms"), "%s",
-              imi_error_message());
+    /* The front-end refuses first; the driver's own check stays behind it. */
+    cr_assert(strstr(imi_error_message(), "to 3153600000000 ms"), "%s", imi_error_message());
     cr_assert_eq(imi_cache_set(c, NULL, "k", "v", 1, IMI_CACHE_TTL_MAX_MS), IMI_OK);
     cr_assert_eq(imi_cache_get(c, NULL, "k", &v), IMI_OK);
     int64_t left;
@@ -266,7 +266,7 @@ Test(numbers, coord_mem_refuses_leases_it_cannot_keep)
                      imi_error_message());
     } else {
         cr_assert_eq(rc, IMI_EINVALID, "%s", imi_error_message());
-        cr_assert(strstr(imi_error_message(), "outside 1 to 3153600000000 ms"), "%s",
+        cr_assert(strstr(imi_error_message(), "1 to 3153600000000 ms"), "%s",
                   imi_error_message());
     }
     cr_assert_eq(imi_coord_lease_grant(c, NULL, IMI_COORD_LEASE_TTL_MAX_MS, &lease, &granted),
