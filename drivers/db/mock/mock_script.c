@@ -210,15 +210,65 @@ static int parse_code(mock_state *m, const char *arg, int *code, const char **re
     return m->host->error(IMI_EINVALID, 0, "mock: '%.*s' is no error code", (int)(end - p), p);
 }
 
+/* A scripted delay: 0 to 1 hour, so that `delay 1e300` or `delay nan` is an error and
+ * not an undefined conversion. */
+#define MOCK_MAX_DELAY_MS 3600000.0
+
 static int parse_ms(mock_state *m, const char *arg, int64_t *out)
 {
     char *e;
     double v = strtod(arg ? arg : "", &e);
     e = (char *)skip_ws(e);
     double mult = !*e || !strcmp(e, "ms") ? 1 : !strcmp(e, "s") ? 1000 : !strcmp(e, "us") ? 1e-3 : -1;
-    if (mult < 0 || v < 0 || e == arg)
+    if (mult < 0 || e == arg)
         return m->host->error(IMI_EINVALID, 0, "mock: bad duration '%s'", arg ? arg : "");
-    *out = (int64_t)(v * mult);
+    double ms = v * mult;
+    if (!(ms >= 0 && ms <= MOCK_MAX_DELAY_MS))
+        return m->host->error(IMI_EINVALID, 0, "mock: delay '%s' is out of range (0 to 1h)", arg);
+    *out = (int64_t)ms;
+    return IMI_OK;
+}
+
+/* glibc's regcomp copies a group once per repeat of an interval ({m,n}), so nested or
+ * chained intervals make its work grow as their product; back-references make regexec
+ * exponential. A mock pattern is kept small instead: at most MOCK_RE_MAX_LEN bytes, no
+ * back-reference, and intervals whose bounds multiply to at most MOCK_RE_MAX_REPEAT.
+ * Braces and backslashes are judged wherever they are (also inside [...]): stricter than
+ * needed, never looser. */
+#define MOCK_RE_MAX_LEN 256
+#define MOCK_RE_MAX_REPEAT 100
+
+static int check_pattern(mock_state *m, const char *re)
+{
+    size_t len = strlen(re);
+    if (len > MOCK_RE_MAX_LEN)
+        return m->host->error(IMI_EINVALID, 0, "mock: regex of %zu bytes (at most %d)", len,
+                              MOCK_RE_MAX_LEN);
+    double product = 1;
+    for (const char *p = re; *p; p++) {
+        if (*p == '\\' && p[1] >= '1' && p[1] <= '9')
+            return m->host->error(IMI_EINVALID, 0, "mock: regex back-reference '\\%c' at "
+                                  "offset %zu (not allowed)", p[1], (size_t)(p - re));
+        if (*p == '\\' && p[1]) {
+            p++;
+            continue;
+        }
+        if (*p != '{')
+            continue;
+        /* {m}, {m,}, {,n} or {m,n}: the larger bound counts. */
+        char *e = (char *)p + 1;
+        double lo = isdigit((unsigned char)*e) ? strtod(e, &e) : 0, hi = lo;
+        if (*e == ',' && isdigit((unsigned char)e[1]))
+            hi = strtod(e + 1, &e);
+        else if (*e == ',')
+            e++;
+        if (*e != '}' || e == p + 1)
+            continue;
+        product *= (hi > lo ? hi : lo) > 1 ? (hi > lo ? hi : lo) : 1;
+        if (product > MOCK_RE_MAX_REPEAT)
+            return m->host->error(IMI_EINVALID, 0, "mock: regex repeats {m,n} multiply to more "
+                                  "than %d (at offset %zu)", MOCK_RE_MAX_REPEAT, (size_t)(p - re));
+    }
     return IMI_OK;
 }
 
@@ -244,6 +294,9 @@ static int add_expect(mock_state *m, const char *arg)
     mock_expect *e = &m->ex[m->n_ex];
     *e = (mock_expect){ .call = (mock_call)kind, .on = -1 };
     if (!strncmp(sql, "re:", 3)) {
+        int bad = check_pattern(m, sql + 3);
+        if (bad)
+            return bad;
         e->is_regex = true;
         e->sql = strdup(sql + 3);
         int rc = e->sql ? regcomp(&e->re, e->sql, REG_EXTENDED | REG_NOSUB) : REG_ESPACE;
@@ -295,8 +348,14 @@ int mock_command(mock_state *m, const char *cmd, const char *arg)
         e->has_args = true;
         return mock_parse_vals(m, arg, true, &e->args);
     }
-    if (!strcmp(cmd, "columns"))
+    if (!strcmp(cmd, "columns")) {
+        /* Rows already given hold as many values as the columns then: more columns
+         * would make the driver read past them. */
+        if (e->n_rows)
+            return m->host->error(IMI_EINVALID, 0, "mock: 'columns' after a 'row' (give "
+                                  "columns first)");
         return split_names(m, arg, e);
+    }
     if (!strcmp(cmd, "row")) {
         mock_vals v;
         int rc = mock_parse_vals(m, arg, false, &v);
