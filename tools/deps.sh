@@ -10,6 +10,8 @@ build_pkgs=(
     libhiredis-dev libmemcached-dev librdkafka-dev libnats-dev
     libpq-dev libmariadb-dev libcurl4-openssl-dev libjansson-dev
 )
+# tools/fuzz.sh: clang and its libFuzzer/sanitizer runtimes (only recommended by clang).
+build_pkgs+=(clang libclang-rt-14-dev)
 server_pkgs=(
     redis-server redis-tools memcached libmemcached-tools
     mariadb-server mariadb-client nats-server etcd-server etcd-client
