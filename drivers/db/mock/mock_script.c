@@ -229,14 +229,15 @@ static int parse_ms(mock_state *m, const char *arg, int64_t *out)
     return IMI_OK;
 }
 
-/* glibc's regcomp copies a group once per repeat of an interval ({m,n}), so nested or
- * chained intervals make its work grow as their product; back-references make regexec
- * exponential. A mock pattern is kept small instead: at most MOCK_RE_MAX_LEN bytes, no
- * back-reference, and intervals whose bounds multiply to at most MOCK_RE_MAX_REPEAT.
- * Braces and backslashes are judged wherever they are (also inside [...]): stricter than
- * needed, never looser. */
+/* glibc's regcomp copies a group once per repeat of an interval ({m,n}), and its work
+ * grows faster than the expanded size (measured: 1,000 nodes 0.15 s, 6,400 nodes 5 s,
+ * 13,000 nodes 25 s); back-references make regexec exponential. So a mock pattern is
+ * kept small: at most MOCK_RE_MAX_LEN bytes, no back-reference, and its length times
+ * the product of its interval bounds at most MOCK_RE_MAX_EXPANDED. Braces and
+ * backslashes are judged wherever they are (also inside [...]): stricter than needed,
+ * never looser. */
 #define MOCK_RE_MAX_LEN 256
-#define MOCK_RE_MAX_REPEAT 100
+#define MOCK_RE_MAX_EXPANDED 1024
 
 static int check_pattern(mock_state *m, const char *re)
 {
@@ -265,9 +266,10 @@ static int check_pattern(mock_state *m, const char *re)
         if (*e != '}' || e == p + 1)
             continue;
         product *= (hi > lo ? hi : lo) > 1 ? (hi > lo ? hi : lo) : 1;
-        if (product > MOCK_RE_MAX_REPEAT)
-            return m->host->error(IMI_EINVALID, 0, "mock: regex repeats {m,n} multiply to more "
-                                  "than %d (at offset %zu)", MOCK_RE_MAX_REPEAT, (size_t)(p - re));
+        if (product * (double)len > MOCK_RE_MAX_EXPANDED)
+            return m->host->error(IMI_EINVALID, 0, "mock: regex too large once its repeats "
+                                  "{m,n} are expanded (length x repeats > %d, at offset %zu)",
+                                  MOCK_RE_MAX_EXPANDED, (size_t)(p - re));
     }
     return IMI_OK;
 }
