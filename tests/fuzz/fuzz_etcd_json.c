@@ -8,7 +8,13 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    etcd_jv root = { .p = (const char *)data, .end = (const char *)data + size };
+    /* The driver's reply buffer always ends with a NUL past the body (etcd_http.c). */
+    char *body = malloc(size + 1);
+    if (!body)
+        return 0;
+    memcpy(body, data, size);
+    body[size] = '\0';
+    etcd_jv root = { .p = body, .end = body + size };
     etcd_jv kvs, kv, v, ok, events;
     size_t len;
     etcd_jr_int_at(root, "header", "revision");
@@ -33,5 +39,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 free(etcd_jr_b64(k, &len));
         }
     etcd_jr_int_at(root, "result", "compact_revision");
+    free(body);
     return 0;
 }
