@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets of tests/fuzz (clang, ASan+UBSan, folder build-fuzz) and
 # runs each for SECONDS_EACH seconds (default 20) from its seed corpus in
-# tests/fuzz/corpus/<target>/. Prints per target the executions, the coverage (cov: and
+# tests/fuzz/corpus/<target>/ (and dictionary tests/fuzz/<target>.dict, if any). Prints per target the executions, the coverage (cov: and
 # ft: from libFuzzer's final stats) and the crashes; exits non-zero when any target
 # crashed, leaked, hung (10 s per input) or ran out of memory. New corpus entries go to a
 # scratch folder, never into the tree; crash inputs are kept in build-fuzz/artifacts/.
@@ -33,10 +33,12 @@ for t in "${targets[@]}"; do
     log=$scratch/$t.log
     rc=0
     touch "$scratch/$t.start"
-    keep=()
-    [ "${IMI_FUZZ_KEEP_GOING:-0}" = 1 ] && keep=(-fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1)
+    extra=()
+    # A dictionary of the input's words, when the target has one.
+    [ -f "tests/fuzz/$t.dict" ] && extra+=(-dict="tests/fuzz/$t.dict")
+    [ "${IMI_FUZZ_KEEP_GOING:-0}" = 1 ] && extra+=(-fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1)
     # -close_fd_mask=1: the targets' stdout (the config target logs there) is dropped.
-    ASAN_OPTIONS=detect_leaks=1 build-fuzz/tests/fuzz/fuzz_"$t" "${keep[@]}" \
+    ASAN_OPTIONS=detect_leaks=1 build-fuzz/tests/fuzz/fuzz_"$t" "${extra[@]}" \
         -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
         -close_fd_mask=1 -max_len="${max_len[$t]:-4096}" -artifact_prefix="$art/" \
         "$scratch/$t" "tests/fuzz/corpus/$t" >"$log" 2>&1 || rc=$?
