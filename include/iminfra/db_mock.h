@@ -13,9 +13,9 @@
  *   expect begin | commit | rollback
  *                        SQL is compared with runs of white space made one space; a SQL
  *                        of the form re:PATTERN is a POSIX extended regex searched in it
- *                        (at most 256 bytes, no back-reference \N, and its length
- *                        times the product of its {m,n} bounds at most 1024, so that
- *                        compiling it stays quick)
+ *                        (at most 256 bytes, no back-reference \N, and at most 1024
+ *                        nodes once its repeats + and {m,n} are expanded as regcomp
+ *                        does, so that compiling it stays quick)
  *   args V, V ...        the parameters must be these values (omitted: any parameters)
  *   columns NAME, ...    the result's column names (a query; before its rows)
  *   row V, V ...         one result row (a query; as many as wanted, in order)
