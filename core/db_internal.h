@@ -144,8 +144,11 @@ static inline bool db_conn_broken(const imi_db *db, db_conn *c, int rc)
 int db_rows_new(imi_db *db, void *res, db_conn *conn, imi_db_tx *tx, imi_db_rows **out);
 
 /* ---- db_sql.c ---- */
-/* Scans sql for `?` placeholders outside quotes, dollar quotes and comments. Writes up to
- * cap offsets into marks and returns how many there are in all. */
+/* Scans sql for `?` placeholders outside quotes, names, dollar quotes and comments.
+ * Writes up to cap offsets into marks and returns how many there are in all, or
+ * IMI_DB_SQL_REFUSED (with the error detail set: IMI_EINVALID naming the offset and why)
+ * when the drivers' dialects would not agree on them (see db_sql.c). */
+#define IMI_DB_SQL_REFUSED SIZE_MAX
 size_t imi_db_sql_scan(const char *sql, size_t len, size_t *marks, size_t cap);
 
 #endif

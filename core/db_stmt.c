@@ -41,6 +41,8 @@ int db_sql_prepare(db_sql *q, const char *sql, const imi_db_param *params, size_
     size_t len = strlen(sql);
     size_t cap = sizeof q->small / sizeof q->small[0];
     size_t found = imi_db_sql_scan(sql, len, q->small, cap);
+    if (found == IMI_DB_SQL_REFUSED)
+        return IMI_EINVALID; /* the scanner said why */
     if (found > cap) {
         if (!(q->marks = malloc(found * sizeof *q->marks)))
             return imi_error_set(IMI_ENOMEM, 0, "out of memory");

@@ -18,6 +18,9 @@ server_pkgs=(
     postgresql postgresql-contrib kcat curl
     openssl ca-certificates
 )
+# tools/fuzz.sh (run by the tests): clang and its libFuzzer/sanitizer runtimes (only
+# recommended by clang).
+server_pkgs+=(clang libclang-rt-14-dev)
 
 want=("${build_pkgs[@]}")
 [ "${1:-build}" = servers ] && want+=("${server_pkgs[@]}")

@@ -66,4 +66,7 @@ if [ "${IMI_SKIP_ASAN:-0}" != 1 ]; then
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
         ctest --test-dir build-asan --output-on-failure --timeout 900 || status=1
 fi
+# libFuzzer smoke run over every fuzz target (tests/fuzz): a crash fails the run.
+echo "== fuzz smoke run =="
+bash tools/fuzz.sh 20 || status=1
 exit $status

@@ -4,13 +4,17 @@
  *
  * Placeholders: every driver takes the same style, a positional `?` (the first `?` is
  * params[0], the second params[1] ...). A `?` inside a quoted string ('...', "...",
- * `...`), a dollar-quoted string ($tag$...$tag$) or a comment (-- to the end of the line, or a
- * C-style block comment) is text,
- * not a placeholder. Inside quotes a backslash escapes the next character; pass values
- * that need a literal backslash before a quote as parameters. Drivers whose server wants
- * another style (postgres: $1, $2 ...) rewrite the statement; `?NNN`, `:name` and `$n`
- * are not part of the contract. The number of `?` must equal the number of parameters
- * (IMI_EINVALID otherwise, before the driver is called).
+ * `...`), a bracket name ([x?], SQLite), a dollar-quoted string ($tag$...$tag$) or a
+ * comment (-- to the end of the line, or a C-style block comment) is text, not a
+ * placeholder. Where the dialects of the drivers disagree on which `?` are placeholders,
+ * the statement is refused with IMI_EINVALID naming the offset and why, never guessed:
+ * a backslash before a quote inside '...' or "..." that changes them (MySQL reads an
+ * escape, standard SQL does not: write a quote as '', or pass the value as a parameter),
+ * a `?` in a subscript (arr[?]), `?NNN`, `--` without a space after it, MySQL's
+ * executable comments, nested block comments, and unterminated quotes. Drivers whose
+ * server wants another style (postgres: $1, $2 ...) rewrite the statement; `:name` and
+ * `$n` are not part of the contract. The number of `?` must equal the number of
+ * parameters (IMI_EINVALID otherwise, before the driver is called).
  *
  * Routing: imi_db_query goes to a reader when the instance has readers (round-robin),
  * else to the writer; imi_db_query_writer, imi_db_exec and transactions always use the

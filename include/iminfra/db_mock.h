@@ -13,14 +13,17 @@
  *   expect begin | commit | rollback
  *                        SQL is compared with runs of white space made one space; a SQL
  *                        of the form re:PATTERN is a POSIX extended regex searched in it
+ *                        (at most 256 bytes, no back-reference \N, and at most 1024
+ *                        nodes once its repeats + and {m,n} are expanded as regcomp
+ *                        does, so that compiling it stays quick)
  *   args V, V ...        the parameters must be these values (omitted: any parameters)
- *   columns NAME, ...    the result's column names (a query)
+ *   columns NAME, ...    the result's column names (a query; before its rows)
  *   row V, V ...         one result row (a query; as many as wanted, in order)
  *   affected N           rows changed, for an exec (default 0)
  *   error CODE [TEXT]    answer with an error: CODE is a name (IMI_ECONFLICT) or number;
  *                        IMI_EUNAVAILABLE also makes the core drop the connection
- *   delay DURATION       answer after this long ("50ms"), or IMI_ETIMEDOUT / IMI_ECANCELED
- *                        when the call's ctx ends first
+ *   delay DURATION       answer after this long ("50ms", "2s", "500us"; at most 1h), or
+ *                        IMI_ETIMEDOUT / IMI_ECANCELED when the call's ctx ends first
  *   on writer | reader   the call must arrive on this kind of endpoint
  *   ordered true|false   expectations must be met in the order given (default true)
  *

@@ -452,3 +452,76 @@ Test(db_mock, pool_exhausted_waits_within_deadline)
     assert_verified();
     teardown();
 }
+
+/* Rows hold as many values as there were columns when they were given: more columns
+ * afterwards would make the driver read past each row. */
+Test(db_mock, columns_after_a_row_are_refused, .init = setup_plain, .fini = teardown)
+{
+    MOCK("expect", "query SELECT a FROM t");
+    MOCK("columns", "a");
+    MOCK("row", "1");
+    cr_assert_eq(imi_db_mock(db, "columns", "b, c"), IMI_EINVALID);
+    cr_assert(strstr(imi_error_message(), "'columns' after a 'row'"), "%s", imi_error_message());
+    imi_db_rows *r = NULL;
+    cr_assert_eq(imi_db_query(db, NULL, "SELECT a FROM t", NULL, 0, &r), IMI_OK, "%s",
+                 imi_error_message());
+    cr_assert_eq(imi_db_rows_columns(r), 1);
+    cr_assert_eq(imi_db_rows_next(r, NULL), 1);
+    int64_t v = 0;
+    cr_assert_eq(imi_db_rows_int(r, 0, &v), IMI_OK);
+    cr_assert_eq(v, 1);
+    imi_db_rows_close(r);
+    assert_verified();
+}
+
+/* A delay is range-checked before it is converted: 1e300 ms does not fit an int64. */
+Test(db_mock, delay_out_of_range_is_refused, .init = setup_plain, .fini = teardown)
+{
+    MOCK("expect", "exec DELETE FROM t");
+    static const char *const bad[] = { "1e300", "1e300us", "inf", "nan", "-1", "3600001",
+                                       "3601s", "9223372036854775807" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        cr_assert_eq(imi_db_mock(db, "delay", bad[i]), IMI_EINVALID, "delay %s", bad[i]);
+        cr_assert(strstr(imi_error_message(), "out of range"), "%s", imi_error_message());
+    }
+    MOCK("delay", "3600s");
+    MOCK("delay", "0");
+    int64_t n;
+    cr_assert_eq(imi_db_exec(db, NULL, "DELETE FROM t", NULL, 0, &n), IMI_OK);
+}
+
+/* glibc's regcomp expands nested intervals: this one never finished. Such patterns are
+ * refused at once; ordinary ones still work. */
+Test(db_mock, explosive_regex_is_refused, .init = setup_plain, .fini = teardown, .timeout = 20)
+{
+    cr_assert_eq(imi_db_mock(db, "expect", "query re:(((a{1,1000}){1,1000}){1,1000})"),
+                 IMI_EINVALID);
+    cr_assert(strstr(imi_error_message(), "too large once its repeats"), "%s",
+              imi_error_message());
+    /* Found by fuzz_mock_script: each stacked or nested '+' doubles glibc's work. */
+    cr_assert_eq(imi_db_mock(db, "expect", "query re:a++++++++++++++++++++++++"), IMI_EINVALID);
+    cr_assert_eq(imi_db_mock(db, "expect", "query re:((((((((((((a+)+)+)+)+)+)+)+)+)+)+)+)"),
+                 IMI_EINVALID);
+    cr_assert_eq(imi_db_mock(db, "expect", "query re:(a{1,40}){1,40}"), IMI_EINVALID);
+    cr_assert_eq(imi_db_mock(db, "expect", "query re:(.?.?.?.?.?.?.?.?.?.?.?.?.?.?.?.?){64}"),
+                 IMI_EINVALID);
+    cr_assert_eq(imi_db_mock(db, "expect", "query re:(a*)*\\1"), IMI_EINVALID);
+    cr_assert(strstr(imi_error_message(), "back-reference"), "%s", imi_error_message());
+    char long_re[300] = "query re:";
+    memset(long_re + 9, 'a', 260);
+    long_re[269] = '\0';
+    cr_assert_eq(imi_db_mock(db, "expect", long_re), IMI_EINVALID);
+    cr_assert(strstr(imi_error_message(), "at most 256"), "%s", imi_error_message());
+    /* Many repeats side by side cost only their sum. */
+    MOCK("expect", "query re:^UPDATE [a-z]+ SET [a-z_]+ = .+, [a-z]+ = .+ WHERE [a-z]+ = .+$");
+    MOCK("expect", "query re:^SELECT [a-z]{1,10} FROM t[0-9]{2}$");
+    MOCK("ordered", "false");
+    imi_db_rows *r = NULL;
+    cr_assert_eq(imi_db_query(db, NULL, "SELECT abc FROM t42", NULL, 0, &r), IMI_OK, "%s",
+                 imi_error_message());
+    imi_db_rows_close(r);
+    cr_assert_eq(imi_db_query(db, NULL, "UPDATE u SET n_x = 1, m = 2 WHERE id = 3", NULL, 0, &r),
+                 IMI_OK, "%s", imi_error_message());
+    imi_db_rows_close(r);
+    assert_verified();
+}

@@ -210,15 +210,129 @@ static int parse_code(mock_state *m, const char *arg, int *code, const char **re
     return m->host->error(IMI_EINVALID, 0, "mock: '%.*s' is no error code", (int)(end - p), p);
 }
 
+/* A scripted delay: 0 to 1 hour, so that `delay 1e300` or `delay nan` is an error and
+ * not an undefined conversion. */
+#define MOCK_MAX_DELAY_MS 3600000.0
+
 static int parse_ms(mock_state *m, const char *arg, int64_t *out)
 {
     char *e;
     double v = strtod(arg ? arg : "", &e);
     e = (char *)skip_ws(e);
     double mult = !*e || !strcmp(e, "ms") ? 1 : !strcmp(e, "s") ? 1000 : !strcmp(e, "us") ? 1e-3 : -1;
-    if (mult < 0 || v < 0 || e == arg)
+    if (mult < 0 || e == arg)
         return m->host->error(IMI_EINVALID, 0, "mock: bad duration '%s'", arg ? arg : "");
-    *out = (int64_t)(v * mult);
+    double ms = v * mult;
+    if (!(ms >= 0 && ms <= MOCK_MAX_DELAY_MS))
+        return m->host->error(IMI_EINVALID, 0, "mock: delay '%s' is out of range (0 to 1h)", arg);
+    *out = (int64_t)ms;
+    return IMI_OK;
+}
+
+/* glibc's regcomp copies the operand of a repeat: `x+` becomes x x*, `x{m,n}` n copies
+ * of x, so nested or stacked repeats (((a+)+)+, a++++, (a{9}){9}) multiply, and its
+ * work grows faster than the copies (measured: 1,000 nodes 0.15 s, 6,400 nodes 5 s;
+ * a followed by 20 '+' 13 s). Back-references make regexec exponential. So a mock
+ * pattern is bounded by the size it has once expanded, computed the way glibc expands
+ * it: at most MOCK_RE_MAX_EXPANDED nodes, at most MOCK_RE_MAX_LEN bytes, no
+ * back-reference. */
+#define MOCK_RE_MAX_LEN 256
+#define MOCK_RE_MAX_EXPANDED 1024
+
+/* Past a bracket expression [...] starting at p ('['), or at its end when unterminated
+ * (regcomp then refuses the pattern). */
+static const char *skip_bracket(const char *p)
+{
+    p++;
+    if (*p == '^')
+        p++;
+    if (*p == ']')
+        p++;
+    for (; *p && *p != ']'; p++)
+        if (*p == '[' && (p[1] == ':' || p[1] == '=' || p[1] == '.')) {
+            const char *close = p + 2;
+            while (*close && !(close[0] == p[1] && close[1] == ']'))
+                close++;
+            if (!*close)
+                return close;
+            p = close + 1;
+        }
+    return *p ? p + 1 : p;
+}
+
+/* How many copies of its operand the repeat at p makes (1 for * and ?), and its end;
+ * 0 when p is no repeat. */
+static double repeat_at(const char *p, const char **end)
+{
+    *end = p + 1;
+    if (*p == '*' || *p == '?')
+        return 1;
+    if (*p == '+')
+        return 2;
+    if (*p != '{')
+        return 0;
+    /* {m}, {m,}, {,n} or {m,n} */
+    char *e = (char *)p + 1;
+    double lo = isdigit((unsigned char)*e) ? strtod(e, &e) : 0, hi = lo;
+    bool open = false;
+    if (*e == ',' && isdigit((unsigned char)e[1]))
+        hi = strtod(e + 1, &e);
+    else if (*e == ',') {
+        e++;
+        open = true;
+    }
+    if (*e != '}' || e == p + 1)
+        return 0;
+    *end = e + 1;
+    double n = open ? lo + 1 : (hi > lo ? hi : lo);
+    return n > 1 ? n : 1;
+}
+
+static int check_pattern(mock_state *m, const char *re)
+{
+    size_t len = strlen(re);
+    if (len > MOCK_RE_MAX_LEN)
+        return m->host->error(IMI_EINVALID, 0, "mock: regex of %zu bytes (at most %d)", len,
+                              MOCK_RE_MAX_LEN);
+    /* Per open group: the size of its finished alternatives, of the current one, and of
+     * the last operand (group or atom) a repeat would copy. */
+    struct { double done, branch, last; } g[MOCK_RE_MAX_LEN + 1] = { { 0, 0, 0 } };
+    size_t d = 0;
+    for (const char *p = re; *p;) {
+        const char *next = p + 1;
+        double copies;
+        if (*p == '(') {
+            d++;
+            g[d].done = g[d].branch = g[d].last = 0;
+        } else if (*p == ')' && d > 0) {
+            double size = g[d].done + g[d].branch;
+            d--;
+            g[d].branch += size;
+            g[d].last = size;
+        } else if (*p == '|') {
+            g[d].done += g[d].branch;
+            g[d].branch = g[d].last = 0;
+        } else if ((copies = repeat_at(p, &next)) > 0) {
+            /* the copies, and one node for the repeat itself */
+            g[d].branch += g[d].last * (copies - 1) + 1;
+            g[d].last = g[d].last * copies + 1;
+        } else {
+            if (*p == '\\' && p[1] >= '1' && p[1] <= '9')
+                return m->host->error(IMI_EINVALID, 0, "mock: regex back-reference '\\%c' at "
+                                      "offset %zu (not allowed)", p[1], (size_t)(p - re));
+            next = *p == '[' ? skip_bracket(p) : *p == '\\' && p[1] ? p + 2 : p + 1;
+            g[d].branch += 1;
+            g[d].last = 1;
+        }
+        double total = 0;
+        for (size_t i = 0; i <= d; i++)
+            total += g[i].done + g[i].branch;
+        if (total > MOCK_RE_MAX_EXPANDED)
+            return m->host->error(IMI_EINVALID, 0, "mock: regex too large once its repeats are "
+                                  "expanded (more than %d nodes, at offset %zu)",
+                                  MOCK_RE_MAX_EXPANDED, (size_t)(p - re));
+        p = next;
+    }
     return IMI_OK;
 }
 
@@ -244,6 +358,9 @@ static int add_expect(mock_state *m, const char *arg)
     mock_expect *e = &m->ex[m->n_ex];
     *e = (mock_expect){ .call = (mock_call)kind, .on = -1 };
     if (!strncmp(sql, "re:", 3)) {
+        int bad = check_pattern(m, sql + 3);
+        if (bad)
+            return bad;
         e->is_regex = true;
         e->sql = strdup(sql + 3);
         int rc = e->sql ? regcomp(&e->re, e->sql, REG_EXTENDED | REG_NOSUB) : REG_ESPACE;
@@ -295,8 +412,14 @@ int mock_command(mock_state *m, const char *cmd, const char *arg)
         e->has_args = true;
         return mock_parse_vals(m, arg, true, &e->args);
     }
-    if (!strcmp(cmd, "columns"))
+    if (!strcmp(cmd, "columns")) {
+        /* Rows already given hold as many values as the columns then: more columns
+         * would make the driver read past them. */
+        if (e->n_rows)
+            return m->host->error(IMI_EINVALID, 0, "mock: 'columns' after a 'row' (give "
+                                  "columns first)");
         return split_names(m, arg, e);
+    }
     if (!strcmp(cmd, "row")) {
         mock_vals v;
         int rc = mock_parse_vals(m, arg, false, &v);
