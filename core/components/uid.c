@@ -285,7 +285,7 @@ int imi_uid_new_with_source(const imi_uid_options *o, const imi_uid_source *src,
         return imi_error_set(IMI_EINVALID, 0, "imi_uid_new_with_source: a complete source "
                              "and out are required");
     *out = NULL;
-    imi_uid *u;
+    imi_uid *u = NULL;
     int rc = make(o, &u);
     if (rc)
         return rc;
