@@ -236,6 +236,12 @@ bool imi_clog_esc(imi_clog_buf *b, const char *s, size_t n, bool json)
         } else if ((ulen = utf8_seq(p, (size_t)(e - p), &used)) != 0) {
             src = (const char *)p;
             used = ulen;
+            /* U+FFFD itself is written like a replaced byte: one text per string, so
+             * that equal written keys are equal keys. */
+            if (ulen == 3 && p[0] == 0xEF && p[1] == 0xBF && p[2] == 0xBD) {
+                src = "\\ufffd";
+                ulen = 6;
+            }
         } else {
             src = "\\ufffd";
             ulen = 6;
