@@ -2,8 +2,23 @@
  *
  * One line per call, json or console format, `service` and `trace_id` on every line,
  * typed fields, named sub-loggers, stderr/stdout/file output with size rotation.
- * A line is built in a thread-local buffer and written with one write(2): no heap
- * allocation per line once warm, and lines from many threads never interleave.
+ * A line is built in a thread-local buffer and written with one write(2) (by default;
+ * see buffer_bytes and async for batches): no heap allocation per line once warm, and
+ * lines from many threads never interleave or split.
+ *
+ * Keys are unique on a line:
+ * - clog's own keys are ts, level, service, logger, trace_id, span_id, msg, truncated and
+ *   duplicate_fields. A field with one of these names, or whose name starts with
+ *   "fields.", is written as "fields.<name>" (level -> fields.level, fields.x ->
+ *   fields.fields.x), so the real level stays the only "level" and the original name is
+ *   the key minus one "fields." prefix.
+ * - A field whose key (as written) is already on the line is dropped; the line then ends
+ *   with "duplicate_fields":N. Invalid UTF-8 is written as U+FFFD, so "\xff" and "\xfe"
+ *   are the same key. At most 256 fields are written per line (then "truncated":true).
+ *
+ * Console lines read back unambiguously: a key, value, logger name or service with a
+ * space, '=', '"', '\\' or a control byte (or empty) is written as a JSON string
+ * ("a b"="v w"); so is a message with '=', '"', '\\', a control byte or a leading '['.
  */
 #ifndef IMINFRA_CLOG_H
 #define IMINFRA_CLOG_H
