@@ -53,6 +53,7 @@ static void *async_main(void *arg)
             if (pthread_cond_timedwait(&s->wake, &s->mu, &dl) == ETIMEDOUT)
                 break;
         if (!s->len && !atomic_load(&s->dropped)) {
+            s->urgent = false;
             if (s->stop)
                 break;
             continue;
@@ -64,9 +65,11 @@ static void *async_main(void *arg)
         s->len = 0;
         s->urgent = false;
         s->writing = true;
+        atomic_store(&s->spare_len, n);
         pthread_cond_broadcast(&s->room);
         pthread_mutex_unlock(&s->mu);
         imi_clog_fd_write(s, full, n);
+        atomic_store(&s->spare_len, 0);
         report_drops(s);
         pthread_mutex_lock(&s->mu);
         s->writing = false;

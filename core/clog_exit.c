@@ -22,8 +22,23 @@ static void at_exit(void)
     }
 }
 
+static void write_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return;
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
 /* Async-signal-safe: no lock (the interrupted thread may hold one), only write(2). buf
- * holds whole lines up to len, as len grows only after a line is copied in. */
+ * holds whole lines up to len, as len grows only after a line is copied in. A batch the
+ * async writer has not finished writing is written too: at worst its lines appear twice
+ * rather than not at all. */
 static void on_fatal(int sig)
 {
     int saved = errno;
@@ -31,17 +46,11 @@ static void on_fatal(int sig)
         imi_clog_sink *s = atomic_load(&sinks[i]);
         if (!s || !s->buf)
             continue;
-        const char *p = s->buf;
-        size_t n = s->len;
-        while (n > 0 && n <= s->cap) {
-            ssize_t w = write(s->fd, p, n);
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w <= 0)
-                break;
-            p += w;
-            n -= (size_t)w;
-        }
+        size_t spare = s->spare ? atomic_exchange(&s->spare_len, 0) : 0;
+        if (spare && spare <= s->cap)
+            write_all(s->fd, s->spare, spare);
+        if (s->len <= s->cap)
+            write_all(s->fd, s->buf, s->len);
     }
     /* SA_RESETHAND put the default action back: raising again runs it once we return. */
     raise(sig);

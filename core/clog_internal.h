@@ -109,6 +109,7 @@ typedef struct imi_clog_sink {
     pthread_t thread;
     bool has_thread;
     atomic_uint_fast64_t dropped;
+    atomic_size_t spare_len; /* async: bytes of spare being written (for a fatal signal) */
     /* Formats the "lines dropped" line into out (IMI_CLOG_LINE_MAX); returns its length. */
     size_t (*drop_line)(void *arg, uint64_t n, char *out);
     void *drop_arg;

@@ -21,6 +21,7 @@ int imi_clog_sink_open(imi_clog_sink *s, const imi_clog_sink_opts *o)
     memset(s, 0, sizeof *s);
     atomic_init(&s->size, 0);
     atomic_init(&s->dropped, 0);
+    atomic_init(&s->spare_len, 0);
     s->fd = -1;
     s->drop_line = o->drop_line;
     s->drop_arg = o->drop_arg;
