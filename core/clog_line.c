@@ -35,7 +35,7 @@ static bool json_cstr(imi_clog_buf *b, const char *s)
 {
     if (!IMI_CLOG_PUT_LIT(b, "\""))
         return false;
-    bool ok = imi_clog_esc_cstr(b, s, true);
+    bool ok = imi_clog_esc(b, s, strlen(s), true); /* 8 bytes a step past libc's strlen */
     imi_clog_put_tail(b, "\"", 1);
     return ok;
 }
@@ -70,64 +70,86 @@ static bool json_value(imi_clog_buf *b, const imi_field *f, bool *keep)
 
 /* Keys clog writes itself. A user field with one of these names, or whose name starts
  * with "fields.", is written as "fields.<name>": the line keeps one "level" (the real one)
- * and the renaming can be undone by removing one "fields." prefix. */
-static bool reserved_key(const char *k)
+ * and the renaming can be undone by removing one "fields." prefix. Checked on the key as
+ * written, which equals the name for these plain ASCII names. */
+static inline bool reserved_key(const char *k, size_t n)
 {
-    switch (k[0]) {
-    case 'd': return !strcmp(k, "duplicate_fields");
-    case 'f': return !strncmp(k, "fields.", 7);
-    case 'l': return !strcmp(k, "level") || !strcmp(k, "logger");
-    case 'm': return !strcmp(k, "msg");
-    case 's': return !strcmp(k, "service") || !strcmp(k, "span_id");
-    case 't': return !strcmp(k, "ts") || !strcmp(k, "trace_id") || !strcmp(k, "truncated");
+#define IS(lit) (!memcmp(k, lit, sizeof(lit) - 1))
+    if (n >= 7 && IS("fields."))
+        return true;
+    switch (n) {
+    case 2: return IS("ts");
+    case 3: return IS("msg");
+    case 5: return IS("level");
+    case 6: return IS("logger");
+    case 7: return IS("service") || IS("span_id");
+    case 8: return IS("trace_id");
+    case 9: return IS("truncated");
+    case 16: return IS("duplicate_fields");
     }
     return false;
+#undef IS
 }
 
 /* The keys written so far on a line, as offsets into it, to keep every key once. The
  * written form is compared: escaping is canonical, so equal text is an equal key. */
 typedef struct keyset {
     const char *base;
-    uint64_t filter; /* a bit per (length, first and last byte) hash seen */
+    uint64_t filter; /* a bit per key hash seen */
     size_t n;
     unsigned dups;
+    uint32_t sig[IMI_CLOG_FIELDS_MAX]; /* length and first bytes: most keys differ there */
     uint16_t off[IMI_CLOG_FIELDS_MAX], len[IMI_CLOG_FIELDS_MAX];
 } keyset;
 
-static inline unsigned key_hash(const char *k, size_t n)
-{
-    return n ? (unsigned)(n * 7 + (unsigned char)k[0] * 3 + (unsigned char)k[n - 1]) & 63 : 0;
-}
-
 /* True when [k, k + n) is new on this line (and now recorded). */
-static bool key_new(keyset *ks, const char *k, size_t n)
+static inline bool key_new(keyset *ks, const char *k, size_t n)
 {
-    uint64_t bit = 1ull << key_hash(k, n);
+    const unsigned char *u = (const unsigned char *)k;
+    uint32_t sig = n ? (uint32_t)n ^ (uint32_t)u[0] << 8 ^ (uint32_t)u[n / 2] << 16 ^
+                           (uint32_t)u[n - 1] << 24
+                     : 0;
+    uint64_t bit = 1ull << ((sig * 2654435761u) >> 26);
     if (ks->filter & bit)
         for (size_t i = 0; i < ks->n; i++)
-            if (ks->len[i] == n && !memcmp(ks->base + ks->off[i], k, n))
+            if (ks->sig[i] == sig && ks->len[i] == n && !memcmp(ks->base + ks->off[i], k, n))
                 return false;
     ks->filter |= bit;
+    ks->sig[ks->n] = sig;
     ks->off[ks->n] = (uint16_t)(k - ks->base);
     ks->len[ks->n++] = (uint16_t)n;
     return true;
 }
 
-/* Writes a field's key: the "fields." prefix when reserved, then key as format writes it. */
+/* Writes a field's key as the format writes it, then the "fields." prefix in front of it
+ * when it is reserved. */
 static bool put_key(imi_clog_buf *b, const char *key, bool json)
 {
-    if (reserved_key(key) && !IMI_CLOG_PUT_LIT(b, "fields."))
-        return false;
-    if (json)
-        return imi_clog_esc_cstr(b, key, true);
-    size_t n = strlen(key);
-    if (imi_clog_needs_quote(key, n)) {
-        if (!IMI_CLOG_PUT_LIT(b, "\""))
+    char *k = b->p;
+    if (json) {
+        if (!imi_clog_esc_cstr(b, key, true))
             return false;
-        bool ok = imi_clog_esc(b, key, n, true) && IMI_CLOG_PUT_LIT(b, "\"");
-        return ok;
+    } else {
+        size_t n = strlen(key);
+        if (imi_clog_needs_quote(key, n)) {
+            if (!IMI_CLOG_PUT_LIT(b, "\"") || !imi_clog_esc(b, key, n, true) ||
+                !IMI_CLOG_PUT_LIT(b, "\""))
+                return false;
+        } else if (!imi_clog_esc(b, key, n, false)) {
+            return false;
+        }
     }
-    return imi_clog_esc(b, key, n, false);
+    size_t n = (size_t)(b->p - k);
+    if (!reserved_key(k, n))
+        return true;
+    if (b->lim - b->p < 7) {
+        b->trunc = true;
+        return false;
+    }
+    memmove(k + 7, k, n);
+    memcpy(k, "fields.", 7);
+    b->p += 7;
+    return true;
 }
 
 /* ,"key":value. Returns 1 when written, 0 when skipped as a duplicate key, -1 when the
