@@ -99,6 +99,7 @@ typedef struct imi_clog_sink {
     atomic_uint_fast64_t size; /* bytes in the current file, approximately */
     pthread_mutex_t rot_mu;    /* taken only to rotate */
 
+    bool batched;          /* buffered or async: fixed at open (buf itself is swapped) */
     char *buf, *spare;     /* spare: async only */
     size_t cap, len;
     bool async, drop, stop, urgent, writing;

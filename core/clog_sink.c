@@ -55,11 +55,12 @@ int imi_clog_sink_open(imi_clog_sink *s, const imi_clog_sink_opts *o)
         pthread_mutex_init(&s->rot_mu, NULL);
     }
     if (o->buffer || o->async) {
-        int rc = imi_clog_buffer_start(s, o);
+        int rc = imi_clog_buffer_start(s, o); /* cleans up after itself on failure */
         if (rc) {
             imi_clog_sink_close(s);
             return rc;
         }
+        s->batched = true;
     }
     return IMI_OK;
 }
@@ -120,7 +121,7 @@ void imi_clog_fd_write(imi_clog_sink *s, const char *data, size_t n)
 
 void imi_clog_sink_write(imi_clog_sink *s, const char *line, size_t n, imi_log_level level)
 {
-    if (s->buf)
+    if (s->batched)
         imi_clog_buffer_write(s, line, n, level);
     else if (!s->discard)
         imi_clog_fd_write(s, line, n); /* one write(2) per line */
@@ -128,8 +129,9 @@ void imi_clog_sink_write(imi_clog_sink *s, const char *line, size_t n, imi_log_l
 
 void imi_clog_sink_close(imi_clog_sink *s)
 {
-    if (s->buf)
+    if (s->batched)
         imi_clog_buffer_stop(s);
+    s->batched = false;
     if (s->owned) {
         close(s->fd);
         pthread_mutex_destroy(&s->rot_mu);

@@ -9,6 +9,7 @@ build_pkgs=(
     libinih-dev libltdl-dev libcriterion-dev libsqlite3-dev
     libhiredis-dev libmemcached-dev librdkafka-dev libnats-dev
     libpq-dev libmariadb-dev libcurl4-openssl-dev libjansson-dev
+    clang   # the libFuzzer targets (tools/fuzz_clog.sh)
 )
 server_pkgs=(
     redis-server redis-tools memcached libmemcached-tools
