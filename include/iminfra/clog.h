@@ -51,7 +51,13 @@ typedef enum imi_log_on_full {
 } imi_log_on_full;
 
 typedef enum imi_field_type {
-    IMI_F_STR, IMI_F_INT, IMI_F_UINT, IMI_F_DOUBLE, IMI_F_BOOL,
+    IMI_F_STR, IMI_F_INT, IMI_F_UINT,
+    /* Always reads back as the same double: the shortest fixed form with at most 6
+     * decimals when one round-trips and |x| < 9e9 (0.375, 12.5; written without libc),
+     * else %.17g (1e-07 -> 9.9999999999999995e-08). NaN and infinities as the strings
+     * "NaN", "Infinity", "-Infinity". */
+    IMI_F_DOUBLE,
+    IMI_F_BOOL,
     IMI_F_ERR,      /* an imi error code: written as its name, e.g. "IMI_ETIMEDOUT" */
     IMI_F_DURATION, /* nanoseconds: written as a number of milliseconds with fraction */
     IMI_F_BYTES     /* arbitrary bytes: escaped as a JSON string, invalid UTF-8 as \ufffd */
