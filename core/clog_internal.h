@@ -57,6 +57,12 @@ static inline bool imi_clog_esc_cstr(imi_clog_buf *b, const char *s, bool json)
 {
     const unsigned char *p = (const unsigned char *)s, *plain = imi_clog_plain[json];
     char *o = b->p, *lim = b->lim;
+    /* Four bytes a step while there is room: each read is after a plain (non-NUL) byte. */
+    while (lim - o >= 4 && plain[p[0]] && plain[p[1]] && plain[p[2]] && plain[p[3]]) {
+        memcpy(o, p, 4);
+        o += 4;
+        p += 4;
+    }
     while (o < lim && plain[*p])
         *o++ = (char)*p++;
     b->p = o;
