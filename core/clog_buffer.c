@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 #include "clog_internal.h"
 #include "iminfra/error.h"
 
@@ -99,6 +100,7 @@ int imi_clog_buffer_start(imi_clog_sink *s, const imi_clog_sink_opts *o)
 {
     s->async = o->async;
     s->drop = o->drop;
+    s->pid = (int)getpid();
     s->cap = o->buffer ? o->buffer : ASYNC_DEFAULT_BUFFER;
     s->interval_ns = (o->interval_ms ? o->interval_ms : DEFAULT_INTERVAL_MS) * 1000000;
     s->buf = malloc(s->cap);

@@ -17,7 +17,9 @@ static void at_exit(void)
 {
     for (int i = 0; i < MAX_SINKS; i++) {
         imi_clog_sink *s = atomic_load(&sinks[i]);
-        if (s)
+        /* A forked child has the parent's buffered lines but not its writer thread: they
+         * are the parent's to write. */
+        if (s && s->pid == (int)getpid())
             imi_clog_buffer_drain(s);
     }
 }
@@ -44,7 +46,7 @@ static void on_fatal(int sig)
     int saved = errno;
     for (int i = 0; i < MAX_SINKS; i++) {
         imi_clog_sink *s = atomic_load(&sinks[i]);
-        if (!s || !s->buf)
+        if (!s || !s->buf || s->pid != (int)getpid())
             continue;
         size_t spare = s->spare ? atomic_exchange(&s->spare_len, 0) : 0;
         if (spare && spare <= s->cap)

@@ -106,6 +106,7 @@ typedef struct imi_clog_sink {
     pthread_mutex_t rot_mu;    /* taken only to rotate */
 
     bool batched;          /* buffered or async: fixed at open (buf itself is swapped) */
+    int pid;               /* the process that opened it: a forked child leaves it alone */
     char *buf, *spare;     /* spare: async only */
     size_t cap, len;
     bool async, drop, stop, urgent, writing;

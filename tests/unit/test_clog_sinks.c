@@ -259,3 +259,35 @@ Test(clog_sinks, config_opens_async_file)
     imi_app_close(app);
     cr_assert_eq(lines_now(), 1);
 }
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A forked child that exits leaves the parent's held lines alone: not written twice, and
+ * no wait for a writer thread the child does not have. */
+static void fork_child_exits(bool async)
+{
+    imi_logger *lg = open_sink(64 * 1024, 60000, async, IMI_LOG_BLOCK, clog_path);
+    for (int i = 0; i < 10; i++)
+        IMI_INFO(lg, NULL, "held", IMI_FINT("th", 0), IMI_FINT("i", i));
+    double t0 = mono_s();
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0)
+        exit(0);
+    int st;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    double took = mono_s() - t0;
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    cr_assert_lt(took, 1.0, "the child took %.2f s to exit", took);
+    imi_logger_close(lg);
+    seqs s = { .next = { 0 } };
+    cr_assert_eq(clog_each_line(clog_path, check_seq, &s), 10);
+}
+
+Test(clog_sinks, forked_child_buffered_exit) { fork_child_exits(false); }
+Test(clog_sinks, forked_child_async_exit) { fork_child_exits(true); }
