@@ -51,7 +51,7 @@ bool imi_clog_esc(imi_clog_buf *b, const char *s, size_t n, bool json);
 /* imi_clog_plain[json][c]: byte c goes out as it is (no escape, no UTF-8 check). */
 extern const unsigned char imi_clog_plain[2][256];
 
-/* imi_clog_esc for a NUL-terminated string: short plain strings (keys, most values) are
+/* imi_clog_esc for a NUL-terminated string: short plain strings (keys) are
  * copied in the same pass that finds their end, without strlen or memcpy calls. */
 static inline bool imi_clog_esc_cstr(imi_clog_buf *b, const char *s, bool json)
 {
