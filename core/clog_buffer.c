@@ -69,8 +69,10 @@ static void *async_main(void *arg)
         atomic_store(&s->spare_len, n);
         pthread_cond_broadcast(&s->room);
         pthread_mutex_unlock(&s->mu);
-        imi_clog_fd_write(s, full, n);
-        atomic_store(&s->spare_len, 0);
+        /* Claimed here or by a fatal signal's handler, never both: written once. */
+        size_t claim = n;
+        if (atomic_compare_exchange_strong(&s->spare_len, &claim, 0))
+            imi_clog_fd_write(s, full, n);
         report_drops(s);
         pthread_mutex_lock(&s->mu);
         s->writing = false;

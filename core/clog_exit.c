@@ -39,8 +39,9 @@ static void write_all(int fd, const char *p, size_t n)
 
 /* Async-signal-safe: no lock (the interrupted thread may hold one), only write(2). buf
  * holds whole lines up to len, as len grows only after a line is copied in. A batch the
- * async writer has not finished writing is written too: at worst its lines appear twice
- * rather than not at all. */
+ * async writer has swapped out but not yet claimed for its write(2) is written here
+ * instead (spare_len: whoever takes it writes it); one whose write(2) is in flight when
+ * the process dies may be cut. */
 static void on_fatal(int sig)
 {
     int saved = errno;

@@ -153,8 +153,8 @@ void imi_clog_exit_unregister(imi_clog_sink *s);
 /* Waits (bounded) until s has written what it holds; for exit(). */
 void imi_clog_buffer_drain(imi_clog_sink *s);
 
-/* Service and logger names are cut to this many bytes, so the head of a line is bounded
- * and always fits. */
+/* Service and logger names and trace ids are cut to this many bytes, so the head of a
+ * line is bounded and always fits. */
 #define IMI_CLOG_NAME_MAX 256
 /* Fields past this many in one call are dropped and the line marked truncated: the
  * duplicate-key check keeps the written keys in a table of this size. */

@@ -209,13 +209,18 @@ static void json_line(imi_clog_buf *b, keyset *ks, const imi_logger *lg,
     b->p += imi_clog_ts(b->p, 6);
     imi_clog_put(b, json_levels[level], json_level_lens[level]);
     imi_clog_put(b, lg->json_head, lg->json_head_len);
-    if (trace) {
-        IMI_CLOG_PUT_LIT(b, ",\"trace_id\":");
-        json_cstr(b, trace);
+    /* Each key goes out with its opening quote or not at all, so a cut line never holds
+     * a key without a value; the closing quote has its byte in the reserve. */
+    if (trace && IMI_CLOG_PUT_LIT(b, ",\"trace_id\":\"")) {
+        imi_clog_esc(b, trace, strnlen(trace, IMI_CLOG_NAME_MAX), true);
+        imi_clog_put_tail(b, "\"", 1);
     }
-    IMI_CLOG_PUT_LIT(b, ",\"msg\":");
-    if (msg_len == MSG_CSTR ? json_cstr(b, msg) : json_str(b, msg, msg_len))
-        put_fields(b, ks, fields, n_fields, json_field);
+    if (IMI_CLOG_PUT_LIT(b, ",\"msg\":\"")) {
+        bool ok = imi_clog_esc(b, msg, msg_len == MSG_CSTR ? strlen(msg) : msg_len, true);
+        imi_clog_put_tail(b, "\"", 1);
+        if (ok)
+            put_fields(b, ks, fields, n_fields, json_field);
+    }
     put_dups(b, ks, true);
     if (b->trunc)
         imi_clog_put_tail(b, ",\"truncated\":true", 17);
@@ -295,7 +300,7 @@ static void console_line(imi_clog_buf *b, keyset *ks, const imi_logger *lg,
                          size_t msg_len, const imi_field *fields, size_t n_fields)
 {
     const clog_root *r = lg->root;
-    size_t trace_len = trace ? strlen(trace) : 0;
+    size_t trace_len = trace ? strnlen(trace, IMI_CLOG_NAME_MAX) : 0;
     if (msg_len == MSG_CSTR)
         msg_len = strlen(msg);
     char *lim = b->lim;
