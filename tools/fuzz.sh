@@ -14,7 +14,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 secs=${1:-20}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(config values settings mock_script sql_scan etcd_json)
+[ ${#targets[@]} -gt 0 ] || targets=(config values settings mock_script sql_scan etcd_json clog)
 
 # The etcd reply reader gets short inputs: its nesting depth is bounded by the length.
 declare -A max_len=([etcd_json]=2048 [sql_scan]=1024 [values]=512 [settings]=1024)

@@ -27,6 +27,7 @@ if [ "${IMI_SKIP_TSAN:-0}" != 1 ]; then
         -DIMI_BUILD_TESTS=OFF >/dev/null
     cmake --build build-tsan -j "$jobs" --target imi resilience_stress \
         imi_cache_mem imi_mq_mem imi_coord_mem imi_db_sqlite
+    cmake --build build-tsan -j "$jobs" --target clog_stress
 fi
 
 # A core that simulates the next ABI minor, for drivers built against the frozen 1.0
@@ -56,6 +57,7 @@ if [ "${IMI_SKIP_TSAN:-0}" != 1 ]; then
     IMI_DB_DIR=$IMI_RUN_DIR/tsan-db && mkdir -p "$IMI_DB_DIR" && touch "$IMI_DB_DIR/imi-conf-reader.db"
     IMI_DB_DIR=$IMI_DB_DIR tsan build-tsan/tools/imi conformance db sqlite -c $conf/db_sqlite.ini
     tsan build-tsan/tests/stress/resilience_stress
+    tsan build-tsan/tests/stress/clog_stress
     tsan build-tsan/tools/imi bench breaker --threads 2 --ops 200000
     tsan build-tsan/tools/imi bench ratelimit --threads 2 --ops 200000
     tsan build-tsan/tools/imi bench uid --threads 2 --ops 200000

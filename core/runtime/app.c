@@ -51,13 +51,47 @@ static int check_sections(const imi_config *cfg)
                                  imi_config_name(cfg), line, s);
     static const char *const service_keys[] = { "name", NULL };
     static const char *const log_keys[] = { "level", "format", "output", "rotate_size",
-                                            "rotate_keep", NULL };
+                                            "rotate_keep", "buffer", "flush_interval",
+                                            "async", "on_full", NULL };
     static const char *const drivers_keys[] = { "path", NULL };
     int rc;
     if ((rc = imi_config_check_keys(cfg, "service", service_keys, NULL)) ||
         (rc = imi_config_check_keys(cfg, "log", log_keys, NULL)) ||
         (rc = imi_config_check_keys(cfg, "drivers", drivers_keys, NULL)))
         return rc;
+    return IMI_OK;
+}
+
+/* [log] buffer, flush_interval, async and on_full, range-checked with file:line. */
+static int log_batching(const imi_config *cfg, imi_log_options *o)
+{
+    int64_t buffer = 0, interval = 200;
+    int async = 0, rc, line = 0;
+    if ((rc = imi_config_get_size(cfg, "log", "buffer", &buffer)) ||
+        (rc = imi_config_get_duration_ms(cfg, "log", "flush_interval", &interval)) ||
+        (rc = imi_config_get_bool(cfg, "log", "async", &async)))
+        return rc;
+    if (buffer != 0 &&
+        (buffer < (int64_t)IMI_LOG_BUFFER_MIN || buffer > (int64_t)IMI_LOG_BUFFER_MAX)) {
+        imi_config_get(cfg, "log", "buffer", &line);
+        return imi_error_set(IMI_ECONFIG, 0, "%s:%d: [log] buffer = %lld is out of range: 0 "
+                             "(one write per line) or 8k .. 64M", imi_config_name(cfg), line,
+                             (long long)buffer);
+    }
+    if (interval < IMI_LOG_FLUSH_MIN_MS || interval > IMI_LOG_FLUSH_MAX_MS) {
+        imi_config_get(cfg, "log", "flush_interval", &line);
+        return imi_error_set(IMI_ECONFIG, 0, "%s:%d: [log] flush_interval = %lld ms is out of "
+                             "range: 1ms .. 60s", imi_config_name(cfg), line,
+                             (long long)interval);
+    }
+    const char *v = imi_config_get(cfg, "log", "on_full", &line);
+    if (v && strcmp(v, "block") && strcmp(v, "drop"))
+        return imi_error_set(IMI_ECONFIG, 0, "%s:%d: [log] on_full = '%s' is not block or drop",
+                             imi_config_name(cfg), line, v);
+    o->buffer_bytes = (size_t)buffer;
+    o->flush_interval_ms = interval;
+    o->async = async != 0;
+    o->on_full = v && !strcmp(v, "drop") ? IMI_LOG_DROP : IMI_LOG_BLOCK;
     return IMI_OK;
 }
 
@@ -102,6 +136,8 @@ static int open_logger(imi_app *app)
         return rc;
     o.rotate_bytes = (uint64_t)rotate;
     o.rotate_keep = keep > 0 ? (unsigned)keep : 1;
+    if ((rc = log_batching(cfg, &o)))
+        return rc;
     rc = imi_logger_open(&o, &app->log);
     if (rc)
         return imi_error_prefix("%s:%d: [log]", imi_config_name(cfg), line);

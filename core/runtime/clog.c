@@ -59,8 +59,11 @@ static int build_heads(imi_logger *lg, const char *service)
     lg->json_head_len = sl + ll;
     free(s);
     free(l);
-    lg->con_name = escaped(lg->name ? " [" : "", lg->name ? lg->name : "", lg->name ? "]" : "",
-                           false, &lg->con_name_len);
+    /* A console name or service that could be read as something else is quoted. */
+    bool q = lg->name && (imi_clog_needs_quote(lg->name, strlen(lg->name)) ||
+                          strchr(lg->name, ']'));
+    lg->con_name = escaped(!lg->name ? "" : q ? " [\"" : " [", lg->name ? lg->name : "",
+                           !lg->name ? "" : q ? "\"]" : "]", q, &lg->con_name_len);
     return lg->con_name ? IMI_OK : IMI_ENOMEM;
 }
 
@@ -91,6 +94,19 @@ static int check_options(const imi_log_options *o)
         return imi_error_set(IMI_EINVALID, 0, "log level %d out of range", (int)o->level);
     if (o->format != IMI_LOG_JSON && o->format != IMI_LOG_CONSOLE)
         return imi_error_set(IMI_EINVALID, 0, "log format %d unknown", (int)o->format);
+    if (o->buffer_bytes && (o->buffer_bytes < IMI_LOG_BUFFER_MIN ||
+                            o->buffer_bytes > IMI_LOG_BUFFER_MAX))
+        return imi_error_set(IMI_EINVALID, 0, "log buffer %zu bytes out of range: 0 (none) or "
+                             "%zu .. %zu", o->buffer_bytes, IMI_LOG_BUFFER_MIN,
+                             IMI_LOG_BUFFER_MAX);
+    if (o->flush_interval_ms && (o->flush_interval_ms < IMI_LOG_FLUSH_MIN_MS ||
+                                 o->flush_interval_ms > IMI_LOG_FLUSH_MAX_MS))
+        return imi_error_set(IMI_EINVALID, 0, "log flush interval %lld ms out of range: "
+                             "%d .. %d ms", (long long)o->flush_interval_ms,
+                             IMI_LOG_FLUSH_MIN_MS, IMI_LOG_FLUSH_MAX_MS);
+    if (o->on_full != IMI_LOG_BLOCK && o->on_full != IMI_LOG_DROP)
+        return imi_error_set(IMI_EINVALID, 0, "log on_full %d is not block or drop",
+                             (int)o->on_full);
     return IMI_OK;
 }
 
@@ -113,13 +129,27 @@ int imi_logger_open(const imi_log_options *opts, imi_logger **out)
     pthread_mutex_init(&r->mu, NULL);
     if ((o->service && !(r->service = strdup(o->service))) ||
         build_heads(&r->self, o->service) != IMI_OK ||
-        !(r->con_service = o->service ? escaped(" service=", o->service, "", false,
-                                                &r->con_service_len)
-                                      : calloc(1, 1))) {
+        !(r->con_service = !o->service ? calloc(1, 1)
+                           : imi_clog_needs_quote(o->service, strlen(o->service))
+                               ? escaped(" service=\"", o->service, "\"", true,
+                                         &r->con_service_len)
+                               : escaped(" service=", o->service, "", false,
+                                         &r->con_service_len))) {
         root_free(r);
         return imi_error_set(IMI_ENOMEM, 0, "logger: out of memory");
     }
-    rc = imi_clog_sink_open(&r->sink, o->output, o->rotate_bytes, o->rotate_keep);
+    imi_clog_sink_opts so = {
+        .output = o->output,
+        .rotate_bytes = o->rotate_bytes,
+        .keep = o->rotate_keep,
+        .buffer = o->buffer_bytes,
+        .interval_ms = o->flush_interval_ms,
+        .async = o->async,
+        .drop = o->on_full == IMI_LOG_DROP,
+        .drop_line = imi_clog_drop_line,
+        .drop_arg = &r->self,
+    };
+    rc = imi_clog_sink_open(&r->sink, &so);
     if (rc) {
         root_free(r);
         return rc;

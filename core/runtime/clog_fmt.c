@@ -38,6 +38,15 @@ static void fixed_digits(char *out, uint64_t v, int width)
     }
 }
 
+/* v < 1000000 as exactly 6 digits, two at a time. */
+static inline void six_digits(char *out, unsigned v)
+{
+    unsigned hi = v / 10000, lo = v % 10000;
+    memcpy(out, digits2 + hi * 2, 2);
+    memcpy(out + 2, digits2 + lo / 100 * 2, 2);
+    memcpy(out + 4, digits2 + lo % 100 * 2, 2);
+}
+
 bool imi_clog_u64(imi_clog_buf *b, uint64_t v)
 {
     char tmp[24];
@@ -66,14 +75,13 @@ static size_t fixed6(char *out, bool neg, uint64_t int_part, uint64_t frac)
     memcpy(out + n, s, (size_t)(tmp + sizeof tmp - s));
     n += (size_t)(tmp + sizeof tmp - s);
     if (frac) {
-        int w = 6;
-        while (frac % 10 == 0) {
-            frac /= 10;
-            w--;
-        }
+        /* Six digits, then the trailing zeros dropped (the last digit is not 0). */
         out[n++] = '.';
-        fixed_digits(out + n, frac, w);
-        n += (size_t)w;
+        six_digits(out + n, (unsigned)frac);
+        size_t w = 6;
+        while (out[n + w - 1] == '0')
+            w--;
+        n += w;
     }
     return n;
 }
@@ -236,6 +244,12 @@ bool imi_clog_esc(imi_clog_buf *b, const char *s, size_t n, bool json)
         } else if ((ulen = utf8_seq(p, (size_t)(e - p), &used)) != 0) {
             src = (const char *)p;
             used = ulen;
+            /* U+FFFD itself is written like a replaced byte: one text per string, so
+             * that equal written keys are equal keys. */
+            if (ulen == 3 && p[0] == 0xEF && p[1] == 0xBF && p[2] == 0xBD) {
+                src = "\\ufffd";
+                ulen = 6;
+            }
         } else {
             src = "\\ufffd";
             ulen = 6;
@@ -303,7 +317,7 @@ size_t imi_clog_ts(char *out, int frac_digits)
     if (frac_digits == 3)
         fixed_digits(out + 20, (uint64_t)ts.tv_nsec / 1000000, 3);
     else
-        fixed_digits(out + 20, (uint64_t)ts.tv_nsec / 1000, 6);
+        six_digits(out + 20, (unsigned)(ts.tv_nsec / 1000));
     out[20 + frac_digits] = 'Z';
     return (size_t)(21 + frac_digits);
 }

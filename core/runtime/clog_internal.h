@@ -51,12 +51,18 @@ bool imi_clog_esc(imi_clog_buf *b, const char *s, size_t n, bool json);
 /* imi_clog_plain[json][c]: byte c goes out as it is (no escape, no UTF-8 check). */
 extern const unsigned char imi_clog_plain[2][256];
 
-/* imi_clog_esc for a NUL-terminated string: short plain strings (keys, most values) are
+/* imi_clog_esc for a NUL-terminated string: short plain strings (keys) are
  * copied in the same pass that finds their end, without strlen or memcpy calls. */
 static inline bool imi_clog_esc_cstr(imi_clog_buf *b, const char *s, bool json)
 {
     const unsigned char *p = (const unsigned char *)s, *plain = imi_clog_plain[json];
     char *o = b->p, *lim = b->lim;
+    /* Four bytes a step while there is room: each read is after a plain (non-NUL) byte. */
+    while (lim - o >= 4 && plain[p[0]] && plain[p[1]] && plain[p[2]] && plain[p[3]]) {
+        memcpy(o, p, 4);
+        o += 4;
+        p += 4;
+    }
     while (o < lim && plain[*p])
         *o++ = (char)*p++;
     b->p = o;
@@ -81,26 +87,86 @@ bool imi_clog_dur_ms(imi_clog_buf *b, int64_t ns);
 size_t imi_clog_ts(char *out, int frac_digits);
 
 /* Where lines go. The fd never changes while open: rotation dup2()s the new file onto it,
- * so writers need no lock and a write in flight lands whole in the old or the new file. */
+ * so writers need no lock and a write in flight lands whole in the old or the new file.
+ *
+ * Unbuffered (buf NULL): one write(2) per line from the caller.
+ * Buffered: lines are appended to buf under mu; the caller writes buf out when a line does
+ * not fit or at WARN and above, a timer thread every interval.
+ * Async: lines are appended to buf under mu; the writer thread swaps buf with spare and
+ * writes spare out, so callers only wait for the copy (or, when full, per on_full).
+ * Either way buf holds whole lines only, and each batch goes out in one write(2) loop. */
 typedef struct imi_clog_sink {
     int fd;
     bool owned;            /* a file we opened */
+    bool discard;          /* output = discard */
     char *path;
     uint64_t rotate_bytes; /* 0: never */
     unsigned keep;
     atomic_uint_fast64_t size; /* bytes in the current file, approximately */
     pthread_mutex_t rot_mu;    /* taken only to rotate */
+
+    bool batched;          /* buffered or async: fixed at open (buf itself is swapped) */
+    int pid;               /* the process that opened it: a forked child leaves it alone */
+    char *buf, *spare;     /* spare: async only */
+    size_t cap, len;
+    bool async, drop, stop, urgent, writing;
+    int64_t interval_ns;
+    pthread_mutex_t mu;
+    pthread_cond_t wake;     /* the thread: data to write, or stop */
+    pthread_cond_t room;     /* async callers waiting for room; the exit drain */
+    pthread_t thread;
+    bool has_thread;
+    atomic_uint_fast64_t dropped;
+    atomic_size_t spare_len; /* async: bytes of spare being written (for a fatal signal) */
+    /* Formats the "lines dropped" line into out (IMI_CLOG_LINE_MAX); returns its length. */
+    size_t (*drop_line)(void *arg, uint64_t n, char *out);
+    void *drop_arg;
 } imi_clog_sink;
 
-/* output: NULL or "stderr", "stdout", or a file path. IMI_OK or a negative imi code. */
-int imi_clog_sink_open(imi_clog_sink *s, const char *output, uint64_t rotate_bytes,
-                       unsigned keep);
-void imi_clog_sink_write(imi_clog_sink *s, const char *line, size_t n);
-void imi_clog_sink_close(imi_clog_sink *s);
+typedef struct imi_clog_sink_opts {
+    const char *output; /* NULL or "stderr", "stdout", "discard", or a file path */
+    uint64_t rotate_bytes;
+    unsigned keep;
+    size_t buffer;      /* 0: unbuffered */
+    int64_t interval_ms;
+    bool async, drop;
+    size_t (*drop_line)(void *arg, uint64_t n, char *out);
+    void *drop_arg;
+} imi_clog_sink_opts;
 
-/* Service and logger names are cut to this many bytes, so the head of a line is bounded
- * and always fits. */
+/* IMI_OK or a negative imi code. */
+int imi_clog_sink_open(imi_clog_sink *s, const imi_clog_sink_opts *o);
+/* level: a line at WARN or above is on its way to the file before this returns
+ * (buffered), or wakes the writer (async). */
+void imi_clog_sink_write(imi_clog_sink *s, const char *line, size_t n, imi_log_level level);
+void imi_clog_sink_close(imi_clog_sink *s);
+/* Writes n bytes of whole lines to the fd (rotating first when due), retrying short writes. */
+void imi_clog_fd_write(imi_clog_sink *s, const char *data, size_t n);
+
+/* Buffered and async sinks (clog_buffer.c). */
+int imi_clog_buffer_start(imi_clog_sink *s, const imi_clog_sink_opts *o);
+void imi_clog_buffer_write(imi_clog_sink *s, const char *line, size_t n, imi_log_level level);
+void imi_clog_buffer_stop(imi_clog_sink *s);
+/* Buffered and async sinks flushed at exit() and before a fatal signal (clog_exit.c). */
+int imi_clog_exit_register(imi_clog_sink *s);
+void imi_clog_exit_unregister(imi_clog_sink *s);
+/* Waits (bounded) until s has written what it holds; for exit(). */
+void imi_clog_buffer_drain(imi_clog_sink *s);
+
+/* Service and logger names and trace ids are cut to this many bytes, so the head of a
+ * line is bounded and always fits. */
 #define IMI_CLOG_NAME_MAX 256
+/* Fields past this many in one call are dropped and the line marked truncated: the
+ * duplicate-key check keeps the written keys in a table of this size. */
+#define IMI_CLOG_FIELDS_MAX 256
+
+/* Formats one line into out (IMI_CLOG_LINE_MAX bytes); returns its length. msg_len is
+ * SIZE_MAX for a NUL-terminated msg. */
+size_t imi_clog_format(char *out, const imi_logger *lg, imi_log_level level, const char *trace,
+                       const char *msg, size_t msg_len, const imi_field *fields,
+                       size_t n_fields, bool cut);
+/* The line an async sink writes for n lines dropped; arg is the root logger. */
+size_t imi_clog_drop_line(void *arg, uint64_t n, char *out);
 
 struct imi_logger {
     struct clog_root *root;

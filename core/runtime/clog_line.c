@@ -35,7 +35,7 @@ static bool json_cstr(imi_clog_buf *b, const char *s)
 {
     if (!IMI_CLOG_PUT_LIT(b, "\""))
         return false;
-    bool ok = imi_clog_esc_cstr(b, s, true);
+    bool ok = imi_clog_esc(b, s, strlen(s), true); /* 8 bytes a step past libc's strlen */
     imi_clog_put_tail(b, "\"", 1);
     return ok;
 }
@@ -68,36 +68,160 @@ static bool json_value(imi_clog_buf *b, const imi_field *f, bool *keep)
     return IMI_CLOG_PUT_LIT(b, "null");
 }
 
-/* ,"key":value. False when the line is full: write no more fields. */
-static bool json_field(imi_clog_buf *b, const imi_field *f)
+/* Keys clog writes itself. A user field with one of these names, or whose name starts
+ * with "fields.", is written as "fields.<name>": the line keeps one "level" (the real one)
+ * and the renaming can be undone by removing one "fields." prefix. Checked on the key as
+ * written, which equals the name for these plain ASCII names. */
+static inline bool reserved_key(const char *k, size_t n)
+{
+#define IS(lit) (!memcmp(k, lit, sizeof(lit) - 1))
+    if (n >= 7 && IS("fields."))
+        return true;
+    switch (n) {
+    case 2: return IS("ts");
+    case 3: return IS("msg");
+    case 5: return IS("level");
+    case 6: return IS("logger");
+    case 7: return IS("service") || IS("span_id");
+    case 8: return IS("trace_id");
+    case 9: return IS("truncated");
+    case 16: return IS("duplicate_fields");
+    }
+    return false;
+#undef IS
+}
+
+/* The keys written so far on a line, as offsets into it, to keep every key once. The
+ * written form is compared: escaping is canonical, so equal text is an equal key. */
+typedef struct keyset {
+    const char *base;
+    uint64_t filter; /* a bit per key hash seen */
+    size_t n;
+    unsigned dups;
+    uint32_t sig[IMI_CLOG_FIELDS_MAX]; /* length and first bytes: most keys differ there */
+    uint16_t off[IMI_CLOG_FIELDS_MAX], len[IMI_CLOG_FIELDS_MAX];
+} keyset;
+
+/* True when [k, k + n) is new on this line (and now recorded). */
+static inline bool key_new(keyset *ks, const char *k, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)k;
+    uint32_t sig = n ? (uint32_t)n ^ (uint32_t)u[0] << 8 ^ (uint32_t)u[n / 2] << 16 ^
+                           (uint32_t)u[n - 1] << 24
+                     : 0;
+    uint64_t bit = 1ull << ((sig * 2654435761u) >> 26);
+    if (ks->filter & bit)
+        for (size_t i = 0; i < ks->n; i++)
+            if (ks->sig[i] == sig && ks->len[i] == n && !memcmp(ks->base + ks->off[i], k, n))
+                return false;
+    ks->filter |= bit;
+    ks->sig[ks->n] = sig;
+    ks->off[ks->n] = (uint16_t)(k - ks->base);
+    ks->len[ks->n++] = (uint16_t)n;
+    return true;
+}
+
+/* Writes a field's key as the format writes it, then the "fields." prefix in front of it
+ * when it is reserved. */
+static bool put_key(imi_clog_buf *b, const char *key, bool json)
+{
+    char *k = b->p;
+    if (json) {
+        if (!imi_clog_esc_cstr(b, key, true))
+            return false;
+    } else {
+        size_t n = strlen(key);
+        if (imi_clog_needs_quote(key, n)) {
+            if (!IMI_CLOG_PUT_LIT(b, "\"") || !imi_clog_esc(b, key, n, true) ||
+                !IMI_CLOG_PUT_LIT(b, "\""))
+                return false;
+        } else if (!imi_clog_esc(b, key, n, false)) {
+            return false;
+        }
+    }
+    size_t n = (size_t)(b->p - k);
+    if (!reserved_key(k, n))
+        return true;
+    if (b->lim - b->p < 7) {
+        b->trunc = true;
+        return false;
+    }
+    memmove(k + 7, k, n);
+    memcpy(k, "fields.", 7);
+    b->p += 7;
+    return true;
+}
+
+/* ,"key":value. Returns 1 when written, 0 when skipped as a duplicate key, -1 when the
+ * line is full: write no more fields. */
+static int json_field(imi_clog_buf *b, keyset *ks, const imi_field *f)
 {
     char *start = b->p;
     bool keep = false;
-    if (IMI_CLOG_PUT_LIT(b, ",\"") && imi_clog_esc_cstr(b, f->key ? f->key : "", true) &&
-        IMI_CLOG_PUT_LIT(b, "\":") && json_value(b, f, &keep))
-        return true;
+    if (IMI_CLOG_PUT_LIT(b, ",\"") && put_key(b, f->key ? f->key : "", true)) {
+        if (!key_new(ks, start + 2, (size_t)(b->p - start - 2))) {
+            b->p = start;
+            ks->dups++;
+            return 0;
+        }
+        if (IMI_CLOG_PUT_LIT(b, "\":") && json_value(b, f, &keep))
+            return 1;
+    }
     if (!keep)
         b->p = start;
     b->trunc = true;
-    return false;
+    return -1;
 }
 
-static void json_line(imi_clog_buf *b, const imi_logger *lg, imi_log_level level,
-                      const char *trace, const char *msg, size_t msg_len,
+/* Writes the fields; a line ends after IMI_CLOG_FIELDS_MAX of them. */
+static void put_fields(imi_clog_buf *b, keyset *ks, const imi_field *fields, size_t n,
+                       int (*one)(imi_clog_buf *, keyset *, const imi_field *))
+{
+    for (size_t i = 0; i < n; i++) {
+        if (ks->n == IMI_CLOG_FIELDS_MAX) {
+            b->trunc = true;
+            return;
+        }
+        if (one(b, ks, &fields[i]) < 0)
+            return;
+    }
+}
+
+/* The count of fields dropped as duplicates, e.g. ,"duplicate_fields":2 */
+static void put_dups(imi_clog_buf *b, const keyset *ks, bool json)
+{
+    if (!ks->dups)
+        return;
+    char *start = b->p;
+    if (!(json ? IMI_CLOG_PUT_LIT(b, ",\"duplicate_fields\":")
+               : IMI_CLOG_PUT_LIT(b, " duplicate_fields=")) ||
+        !imi_clog_u64(b, ks->dups)) {
+        b->p = start;
+        b->trunc = true;
+    }
+}
+
+static void json_line(imi_clog_buf *b, keyset *ks, const imi_logger *lg,
+                      imi_log_level level, const char *trace, const char *msg, size_t msg_len,
                       const imi_field *fields, size_t n_fields)
 {
     IMI_CLOG_PUT_LIT(b, "{\"ts\":\"");
     b->p += imi_clog_ts(b->p, 6);
     imi_clog_put(b, json_levels[level], json_level_lens[level]);
     imi_clog_put(b, lg->json_head, lg->json_head_len);
-    if (trace) {
-        IMI_CLOG_PUT_LIT(b, ",\"trace_id\":");
-        json_cstr(b, trace);
+    /* Each key goes out with its opening quote or not at all, so a cut line never holds
+     * a key without a value; the closing quote has its byte in the reserve. */
+    if (trace && IMI_CLOG_PUT_LIT(b, ",\"trace_id\":\"")) {
+        imi_clog_esc(b, trace, strnlen(trace, IMI_CLOG_NAME_MAX), true);
+        imi_clog_put_tail(b, "\"", 1);
     }
-    IMI_CLOG_PUT_LIT(b, ",\"msg\":");
-    if (msg_len == MSG_CSTR ? json_cstr(b, msg) : json_str(b, msg, msg_len))
-        for (size_t i = 0; i < n_fields && json_field(b, &fields[i]); i++) {
-        }
+    if (IMI_CLOG_PUT_LIT(b, ",\"msg\":\"")) {
+        bool ok = imi_clog_esc(b, msg, msg_len == MSG_CSTR ? strlen(msg) : msg_len, true);
+        imi_clog_put_tail(b, "\"", 1);
+        if (ok)
+            put_fields(b, ks, fields, n_fields, json_field);
+    }
+    put_dups(b, ks, true);
     if (b->trunc)
         imi_clog_put_tail(b, ",\"truncated\":true", 17);
     imi_clog_put_tail(b, "}\n", 2);
@@ -137,47 +261,94 @@ static bool con_value(imi_clog_buf *b, const imi_field *f, bool *keep)
     return IMI_CLOG_PUT_LIT(b, "null");
 }
 
-static bool con_field(imi_clog_buf *b, const imi_field *f)
+static int con_field(imi_clog_buf *b, keyset *ks, const imi_field *f)
 {
     char *start = b->p;
     bool keep = false;
-    if (IMI_CLOG_PUT_LIT(b, " ") && imi_clog_esc_cstr(b, f->key ? f->key : "", false) &&
-        IMI_CLOG_PUT_LIT(b, "=") && con_value(b, f, &keep))
-        return true;
+    if (IMI_CLOG_PUT_LIT(b, " ") && put_key(b, f->key ? f->key : "", false)) {
+        if (!key_new(ks, start + 1, (size_t)(b->p - start - 1))) {
+            b->p = start;
+            ks->dups++;
+            return 0;
+        }
+        if (IMI_CLOG_PUT_LIT(b, "=") && con_value(b, f, &keep))
+            return 1;
+    }
     if (!keep)
         b->p = start;
     b->trunc = true;
+    return -1;
+}
+
+/* A console message is bare unless it could be read as something else: a field (`=`), a
+ * quoted string, an escape, a logger name ("[" first) or a line break. */
+static bool msg_needs_quote(const char *s, size_t n)
+{
+    if (n && s[0] == '[')
+        return true;
+    for (size_t i = 0; i < n; i++) {
+        unsigned c = (unsigned char)s[i];
+        if (c < ' ' || c == '"' || c == '=' || c == '\\' || c == 0x7f)
+            return true;
+    }
     return false;
 }
 
 /* 2026-11-25T19:22:26.123Z INFO  [a.b] msg key=value ... service=x trace_id=... */
-static void console_line(imi_clog_buf *b, const imi_logger *lg, imi_log_level level,
-                         const char *trace, const char *msg, size_t msg_len,
-                         const imi_field *fields, size_t n_fields)
+static void console_line(imi_clog_buf *b, keyset *ks, const imi_logger *lg,
+                         imi_log_level level, const char *trace, const char *msg,
+                         size_t msg_len, const imi_field *fields, size_t n_fields)
 {
     const clog_root *r = lg->root;
-    size_t trace_len = trace ? strlen(trace) : 0;
+    size_t trace_len = trace ? strnlen(trace, IMI_CLOG_NAME_MAX) : 0;
     if (msg_len == MSG_CSTR)
         msg_len = strlen(msg);
     char *lim = b->lim;
     /* Keep room for what ends the line: service and trace id (at worst all escaped). */
-    b->lim -= r->con_service_len + (trace ? 10 + 6 * trace_len : 0);
+    b->lim -= r->con_service_len + (trace ? 12 + 6 * trace_len : 0) + 24;
     b->p += imi_clog_ts(b->p, 3);
     imi_clog_put(b, con_levels[level], 6);
     imi_clog_put(b, lg->con_name, lg->con_name_len);
     IMI_CLOG_PUT_LIT(b, " ");
-    if (imi_clog_esc(b, msg, msg_len, false))
-        for (size_t i = 0; i < n_fields && con_field(b, &fields[i]); i++) {
-        }
+    if (msg_needs_quote(msg, msg_len) ? json_str(b, msg, msg_len)
+                                      : imi_clog_esc(b, msg, msg_len, false))
+        put_fields(b, ks, fields, n_fields, con_field);
     b->lim = lim;
+    put_dups(b, ks, false);
     imi_clog_put(b, r->con_service, r->con_service_len);
     if (trace) {
+        bool keep;
         IMI_CLOG_PUT_LIT(b, " trace_id=");
-        imi_clog_esc(b, trace, trace_len, false);
+        con_str(b, trace, trace_len, &keep);
     }
     if (b->trunc)
         imi_clog_put_tail(b, " truncated=true", 15);
     imi_clog_put_tail(b, "\n", 1);
+}
+
+size_t imi_clog_format(char *out, const imi_logger *lg, imi_log_level level, const char *trace,
+                       const char *msg, size_t msg_len, const imi_field *fields,
+                       size_t n_fields, bool cut)
+{
+    imi_clog_buf b = { out, out + IMI_CLOG_LINE_MAX - IMI_CLOG_RESERVE, cut };
+    keyset ks;
+    ks.base = out;
+    ks.filter = 0;
+    ks.n = 0;
+    ks.dups = 0;
+    if (lg->root->format == IMI_LOG_CONSOLE)
+        console_line(&b, &ks, lg, level, trace, msg, msg_len, fields, n_fields);
+    else
+        json_line(&b, &ks, lg, level, trace, msg, msg_len, fields, n_fields);
+    return (size_t)(b.p - out);
+}
+
+size_t imi_clog_drop_line(void *arg, uint64_t n, char *out)
+{
+    const imi_field f = IMI_FUINT("dropped", n);
+    return imi_clog_format(out, arg, IMI_LOG_WARN, NULL,
+                           "clog: lines dropped, the log queue was full", MSG_CSTR, &f, 1,
+                           false);
 }
 
 static void log_line(imi_logger *lg, imi_log_level level, const imi_ctx *ctx,
@@ -185,12 +356,8 @@ static void log_line(imi_logger *lg, imi_log_level level, const imi_ctx *ctx,
                      size_t n_fields, bool cut)
 {
     const char *trace = ctx ? imi_ctx_trace_id(ctx) : NULL;
-    imi_clog_buf b = { line_buf, line_buf + IMI_CLOG_LINE_MAX - IMI_CLOG_RESERVE, cut };
-    if (lg->root->format == IMI_LOG_CONSOLE)
-        console_line(&b, lg, level, trace, msg, msg_len, fields, n_fields);
-    else
-        json_line(&b, lg, level, trace, msg, msg_len, fields, n_fields);
-    imi_clog_sink_write(&lg->root->sink, line_buf, (size_t)(b.p - line_buf));
+    size_t n = imi_clog_format(line_buf, lg, level, trace, msg, msg_len, fields, n_fields, cut);
+    imi_clog_sink_write(&lg->root->sink, line_buf, n, level);
 }
 
 void imi_log(imi_logger *lg, imi_log_level level, const imi_ctx *ctx, const char *msg,

@@ -1,4 +1,5 @@
-/* clog output: stderr, stdout or an append-only file with size-based rotation. */
+/* clog output: stderr, stdout or an append-only file with size-based rotation; the
+ * buffered and async modes live in clog_buffer.c. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -14,38 +15,53 @@ static int open_file(const char *path)
     return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
 }
 
-int imi_clog_sink_open(imi_clog_sink *s, const char *output, uint64_t rotate_bytes,
-                       unsigned keep)
+int imi_clog_sink_open(imi_clog_sink *s, const imi_clog_sink_opts *o)
 {
+    const char *output = o->output;
     memset(s, 0, sizeof *s);
     atomic_init(&s->size, 0);
+    atomic_init(&s->dropped, 0);
+    atomic_init(&s->spare_len, 0);
+    s->fd = -1;
+    s->drop_line = o->drop_line;
+    s->drop_arg = o->drop_arg;
     if (!output || strcmp(output, "stderr") == 0) {
         s->fd = STDERR_FILENO;
-        return IMI_OK;
-    }
-    if (strcmp(output, "stdout") == 0) {
+    } else if (strcmp(output, "stdout") == 0) {
         s->fd = STDOUT_FILENO;
+    } else if (strcmp(output, "discard") == 0) {
+        s->discard = true;
         return IMI_OK;
-    }
-    if (!*output)
+    } else if (!*output) {
         return imi_error_set(IMI_EINVALID, 0, "log output: empty path");
-    s->path = imi_strndup(output, strlen(output));
-    if (!s->path)
-        return imi_error_set(IMI_ENOMEM, 0, "log output: out of memory");
-    s->fd = open_file(output);
-    if (s->fd < 0) {
-        int e = errno;
-        free(s->path);
-        s->path = NULL;
-        return imi_error_set(IMI_EUNAVAILABLE, e, "log output %s: %s", output, strerror(e));
+    } else {
+        s->path = imi_strndup(output, strlen(output));
+        if (!s->path)
+            return imi_error_set(IMI_ENOMEM, 0, "log output: out of memory");
+        s->fd = open_file(output);
+        if (s->fd < 0) {
+            int e = errno;
+            free(s->path);
+            s->path = NULL;
+            return imi_error_set(IMI_EUNAVAILABLE, e, "log output %s: %s", output,
+                                 strerror(e));
+        }
+        struct stat st;
+        if (fstat(s->fd, &st) == 0)
+            atomic_store(&s->size, (uint64_t)st.st_size);
+        s->owned = true;
+        s->rotate_bytes = o->rotate_bytes;
+        s->keep = o->keep ? o->keep : 3;
+        pthread_mutex_init(&s->rot_mu, NULL);
     }
-    struct stat st;
-    if (fstat(s->fd, &st) == 0)
-        atomic_store(&s->size, (uint64_t)st.st_size);
-    s->owned = true;
-    s->rotate_bytes = rotate_bytes;
-    s->keep = keep ? keep : 3;
-    pthread_mutex_init(&s->rot_mu, NULL);
+    if (o->buffer || o->async) {
+        int rc = imi_clog_buffer_start(s, o); /* cleans up after itself on failure */
+        if (rc) {
+            imi_clog_sink_close(s);
+            return rc;
+        }
+        s->batched = true;
+    }
     return IMI_OK;
 }
 
@@ -81,7 +97,7 @@ static void maybe_rotate(imi_clog_sink *s, size_t n)
     pthread_mutex_unlock(&s->rot_mu);
 }
 
-void imi_clog_sink_write(imi_clog_sink *s, const char *line, size_t n)
+void imi_clog_fd_write(imi_clog_sink *s, const char *data, size_t n)
 {
     if (s->rotate_bytes) {
         uint64_t cur = atomic_load_explicit(&s->size, memory_order_relaxed);
@@ -89,22 +105,33 @@ void imi_clog_sink_write(imi_clog_sink *s, const char *line, size_t n)
             maybe_rotate(s, n);
         atomic_fetch_add_explicit(&s->size, n, memory_order_relaxed);
     }
-    /* One write(2) per line; O_APPEND keeps concurrent lines whole. A short write
-     * (a pipe, a full disk) gets the rest written rather than a cut line. */
+    /* O_APPEND keeps concurrent writes whole. A short write (a pipe, a full disk) gets
+     * the rest written rather than a cut line. */
     while (n > 0) {
-        ssize_t w = write(s->fd, line, n);
+        ssize_t w = write(s->fd, data, n);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
             return;
         }
-        line += w;
+        data += w;
         n -= (size_t)w;
     }
 }
 
+void imi_clog_sink_write(imi_clog_sink *s, const char *line, size_t n, imi_log_level level)
+{
+    if (s->batched)
+        imi_clog_buffer_write(s, line, n, level);
+    else if (!s->discard)
+        imi_clog_fd_write(s, line, n); /* one write(2) per line */
+}
+
 void imi_clog_sink_close(imi_clog_sink *s)
 {
+    if (s->batched)
+        imi_clog_buffer_stop(s);
+    s->batched = false;
     if (s->owned) {
         close(s->fd);
         pthread_mutex_destroy(&s->rot_mu);

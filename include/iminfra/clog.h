@@ -2,8 +2,23 @@
  *
  * One line per call, json or console format, `service` and `trace_id` on every line,
  * typed fields, named sub-loggers, stderr/stdout/file output with size rotation.
- * A line is built in a thread-local buffer and written with one write(2): no heap
- * allocation per line once warm, and lines from many threads never interleave.
+ * A line is built in a thread-local buffer and written with one write(2) (by default;
+ * see buffer_bytes and async for batches): no heap allocation per line once warm, and
+ * lines from many threads never interleave or split.
+ *
+ * Keys are unique on a line:
+ * - clog's own keys are ts, level, service, logger, trace_id, span_id, msg, truncated and
+ *   duplicate_fields. A field with one of these names, or whose name starts with
+ *   "fields.", is written as "fields.<name>" (level -> fields.level, fields.x ->
+ *   fields.fields.x), so the real level stays the only "level" and the original name is
+ *   the key minus one "fields." prefix.
+ * - A field whose key (as written) is already on the line is dropped; the line then ends
+ *   with "duplicate_fields":N. Invalid UTF-8 is written as U+FFFD, so "\xff" and "\xfe"
+ *   are the same key. At most 256 fields are written per line (then "truncated":true).
+ *
+ * Console lines read back unambiguously: a key, value, logger name or service with a
+ * space, '=', '"', '\\' or a control byte (or empty) is written as a JSON string
+ * ("a b"="v w"); so is a message with '=', '"', '\\', a control byte or a leading '['.
  */
 #ifndef IMINFRA_CLOG_H
 #define IMINFRA_CLOG_H
@@ -30,8 +45,19 @@ typedef enum imi_log_format {
     IMI_LOG_CONSOLE = 1
 } imi_log_format;
 
+typedef enum imi_log_on_full {
+    IMI_LOG_BLOCK = 0, /* the caller waits until the writer thread makes room */
+    IMI_LOG_DROP = 1   /* the line is dropped and counted */
+} imi_log_on_full;
+
 typedef enum imi_field_type {
-    IMI_F_STR, IMI_F_INT, IMI_F_UINT, IMI_F_DOUBLE, IMI_F_BOOL,
+    IMI_F_STR, IMI_F_INT, IMI_F_UINT,
+    /* Always reads back as the same double: the shortest fixed form with at most 6
+     * decimals when one round-trips and |x| < 9e9 (0.375, 12.5; written without libc),
+     * else %.17g (1e-07 -> 9.9999999999999995e-08). NaN and infinities as the strings
+     * "NaN", "Infinity", "-Infinity". */
+    IMI_F_DOUBLE,
+    IMI_F_BOOL,
     IMI_F_ERR,      /* an imi error code: written as its name, e.g. "IMI_ETIMEDOUT" */
     IMI_F_DURATION, /* nanoseconds: written as a number of milliseconds with fraction */
     IMI_F_BYTES     /* arbitrary bytes: escaped as a JSON string, invalid UTF-8 as \ufffd */
@@ -66,10 +92,31 @@ typedef struct imi_log_options {
     const char *service;      /* written as "service" on every line; NULL: omitted */
     imi_log_level level;
     imi_log_format format;
-    const char *output;       /* "stderr" (NULL too), "stdout", or a file path */
+    /* "stderr" (NULL too), "stdout", a file path, or "discard": lines are formatted and
+     * dropped (for benchmarks). */
+    const char *output;
     uint64_t rotate_bytes;    /* file output: rotate to <path>.1 past this size; 0: never */
     unsigned rotate_keep;     /* rotated files kept: <path>.1 ... <path>.N (default 3) */
+    /* 0 (the default): one write(2) per line. Else lines are gathered in a buffer of this
+     * many bytes (IMI_LOG_BUFFER_MIN .. IMI_LOG_BUFFER_MAX) and written as a batch of whole
+     * lines: when the buffer is full, at every WARN or ERROR line, every flush_interval_ms,
+     * on close, at exit() and before the default action of a fatal signal (SIGSEGV, SIGBUS,
+     * SIGILL, SIGFPE, SIGABRT, SIGTERM whose handler is the default one). */
+    size_t buffer_bytes;
+    int64_t flush_interval_ms; /* 0: 200; IMI_LOG_FLUSH_MIN_MS .. IMI_LOG_FLUSH_MAX_MS */
+    /* Lines go into a bounded queue (two buffers of buffer_bytes, 256 KiB each when
+     * buffer_bytes is 0) that one writer thread drains: the caller only formats and copies.
+     * When the queue is full, on_full says whether the caller waits or the line is dropped;
+     * dropped lines are counted and reported by clog in a WARN line of their own,
+     * {"msg":"clog: lines dropped, the log queue was full","dropped":N}. */
+    bool async;
+    imi_log_on_full on_full;
 } imi_log_options;
+
+#define IMI_LOG_BUFFER_MIN ((size_t)8192) /* one line of the longest kind fits */
+#define IMI_LOG_BUFFER_MAX ((size_t)64 << 20)
+#define IMI_LOG_FLUSH_MIN_MS 1
+#define IMI_LOG_FLUSH_MAX_MS 60000
 
 typedef struct imi_logger imi_logger;
 

@@ -319,20 +319,22 @@ Test(clog, doubles_exact_and_round_trip)
     static const double v[] = { 0.1, -3.25, 1e-7, 1e20, 123456789.123456, 0.30000000000000004,
                                 1.0 / 3, 5e-324, 1.7976931348623157e308, 42, -0.5 };
     enum { N = sizeof v / sizeof v[0] };
+    static const char *const keys[] = { "x", "x1", "x2", "x3", "x4", "x5", "x6", "x7", "x8",
+                                        "x9", "xa" };
     imi_field f[N];
     for (size_t i = 0; i < N; i++)
-        f[i] = IMI_FDBL("x", v[i]);
+        f[i] = IMI_FDBL(keys[i], v[i]);
     imi_logger *lg = open_log(IMI_LOG_JSON, IMI_LOG_INFO, NULL);
     imi_log(lg, IMI_LOG_INFO, NULL, "d", f, N);
     imi_logger_close(lg);
     char *line = only_line();
-    cr_assert(strstr(line, "\"x\":0.1,\"x\":-3.25,"), "%s", line);
-    cr_assert(strstr(line, "\"x\":42,\"x\":-0.5}"), "%s", line);
+    cr_assert(strstr(line, "\"x\":0.1,\"x1\":-3.25,"), "%s", line);
+    cr_assert(strstr(line, "\"x9\":42,\"xa\":-0.5}"), "%s", line);
     char *p = from_msg(line);
     for (size_t i = 0; i < N; i++) {
-        p = strstr(p, "\"x\":");
+        p = strstr(p, "\"x");
         cr_assert_not_null(p);
-        p += 4;
+        p = strchr(p, ':') + 1;
         char *end;
         double back = strtod(p, &end);
         cr_assert(end > p && back == v[i], "%.17g written as %.*s", v[i], (int)(end - p), p);
@@ -568,7 +570,7 @@ Test(clog, console_format)
                         " err=IMI_ENOTFOUND ok=true e=\"\" d=NaN service=svc trace_id=t1\n";
     cr_assert_eq(strncmp(s + 24, want1, strlen(want1)), 0, "%s", s);
     const char *l2 = s + 24 + strlen(want1);
-    cr_assert_str_eq(l2 + 24, " WARN  line\\nbreak n=1 service=svc\n");
+    cr_assert_str_eq(l2 + 24, " WARN  \"line\\nbreak\" n=1 service=svc\n");
     free(s);
 }
 
@@ -787,9 +789,12 @@ Test(clog, long_field_and_many_fields_truncated_valid)
         unlink(path);
         free(v);
     }
+    static char keys[2000][8];
     imi_field f[2000];
-    for (int i = 0; i < 2000; i++)
-        f[i] = i % 2 ? IMI_FUINT("u", UINT64_MAX) : IMI_FDBL("d", 1.0 / 3);
+    for (int i = 0; i < 2000; i++) {
+        snprintf(keys[i], sizeof keys[i], "k%d", i);
+        f[i] = i % 2 ? IMI_FUINT(keys[i], UINT64_MAX) : IMI_FDBL(keys[i], 1.0 / 3);
+    }
     imi_logger *lg = open_log(IMI_LOG_JSON, IMI_LOG_INFO, NULL);
     imi_log(lg, IMI_LOG_INFO, NULL, "many", f, 2000);
     imi_logger_close(lg);
