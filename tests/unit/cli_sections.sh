@@ -67,4 +67,10 @@ err=$(cd "$tmp" && IMI_CONFIG= "$imi" check 2>&1); rc=$?
 [ $rc = 1 ] || fail "missing config: exit $rc"
 grep -q -- "-c FILE or \$IMI_CONFIG" <<<"$err" || fail "missing config: $err"
 grep -q "example configs are installed in /" <<<"$err" || fail "no example dir: $err"
+# One prefix per layer: "uid: open [uid]: taking a worker id", never "...: uid: taking".
+printf '[log]\nlevel = off\n[service]\nname = svc\n[coord]\ndriver = etcd\nendpoints = http://127.0.0.1:1\ntimeout = 1s\n[uid]\ntimeout = 1s\n' \
+    >"$tmp/uid.ini"
+err=$(timeout 30 "$imi" uid -c "$tmp/uid.ini" next 2>&1) && fail "uid next worked without etcd"
+grep -qF "imi: uid: open [uid]: taking a worker id of service" <<<"$err" || fail "uid error: $err"
+grep -q "uid: open \[uid\]: uid:" <<<"$err" && fail "doubled prefix: $err"
 echo "cli_sections: ok"

@@ -14,6 +14,10 @@ int cli_fail(int rc, const char *fmt, ...)
     va_end(ap);
     const char *detail = imi_error_code() == rc && *imi_error_message() ? imi_error_message()
                                                                         : imi_strerror(rc);
+    /* "uid: open [uid]" and a detail "uid: taking a worker id ...": say "uid:" once. */
+    size_t word = strcspn(what, ": ");
+    if (word && what[word] == ':' && !strncmp(detail, what, word + 1) && detail[word + 1] == ' ')
+        detail += word + 2;
     fprintf(stderr, "imi: %s: %s (%s)\n", what, detail, imi_err_name(rc));
     return IMI_EXIT_ERROR;
 }
