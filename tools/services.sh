@@ -70,7 +70,8 @@ svc_ports() {
 # A server of ours still running from this $IMI_RUN_DIR (its pid file names a live process).
 svc_running() {
     local pidfile="$IMI_RUN_DIR/$1.pid"
-    [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null
+    [ "$1" = postgres ] && pidfile="$IMI_RUN_DIR/postgres/data/postmaster.pid"  # pg_ctl's
+    [ -f "$pidfile" ] && kill -0 "$(head -n 1 "$pidfile")" 2>/dev/null
 }
 
 # Fails when another process already listens on one of the server's ports: the readiness
@@ -101,7 +102,7 @@ case "$cmd" in
 start)
     for n in "${names[@]}"; do
         if svc_running "$n"; then
-            svc_log "$n is already running (pid $(cat "$IMI_RUN_DIR/$n.pid"), $IMI_RUN_DIR)"
+            svc_log "$n is already running (started from $IMI_RUN_DIR)"
             continue
         fi
         svc_ports_free "$n" || exit 1
