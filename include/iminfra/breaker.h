@@ -31,6 +31,9 @@
  * State changes are logged (logger "breaker": warn when opening, info otherwise),
  * counted, and passed to the set's callback. retry nests inside breaker: the breaker sees
  * one result per logical call, after retry gave up or succeeded.
+ *
+ * Threads: a set and its breakers are safe to use from many threads (calls, overrides,
+ * stats); the change callback runs on the thread that made the change.
  */
 #ifndef IMINFRA_BREAKER_H
 #define IMINFRA_BREAKER_H

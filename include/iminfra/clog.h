@@ -4,6 +4,9 @@
  * typed fields, named sub-loggers, stderr/stdout/file output with size rotation.
  * A line is built in a thread-local buffer and written with one write(2): no heap
  * allocation per line once warm, and lines from many threads never interleave.
+ *
+ * Threads: loggers are safe to use from many threads; close a root only after every
+ * thread stopped logging through it or its sub-loggers.
  */
 #ifndef IMINFRA_CLOG_H
 #define IMINFRA_CLOG_H
