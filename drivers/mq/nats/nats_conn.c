@@ -100,8 +100,9 @@ static void on_async_error(natsConnection *nc, natsSubscription *sub, natsStatus
 
 static void on_disconnected(natsConnection *nc, void *ud)
 {
-    (void)nc;
     nats_mq *n = ud;
+    if (natsConnection_IsClosed(nc))   /* our own close also reports a disconnect */
+        return;
     n->host->log(n->env->logger, IMI_HOST_LOG_WARN, NULL, "nats: disconnected; reconnecting");
 }
 
