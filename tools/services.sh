@@ -55,6 +55,37 @@ for f in "$here"/services/*.sh; do
     [ -e "$f" ] && . "$f"
 done
 
+# The loopback ports a server listens on, as VARIABLE=PORT (kafka picks free ones itself).
+svc_ports() {
+    case $1 in
+    redis) echo "IMI_REDIS_PORT=${IMI_REDIS_PORT:-16379}" ;;
+    memcached) echo "IMI_MEMCACHED_PORT=${IMI_MEMCACHED_PORT:-21211}" ;;
+    mariadb) echo "IMI_MYSQL_PORT=${IMI_MYSQL_PORT:-13306}" ;;
+    postgres) echo "IMI_PG_PORT=${IMI_PG_PORT:-15432}" ;;
+    nats) echo "IMI_NATS_PORT=${IMI_NATS_PORT:-14222} IMI_NATS_MONITOR_PORT=${IMI_NATS_MONITOR_PORT:-18222}" ;;
+    etcd) echo "IMI_ETCD_PORT=${IMI_ETCD_PORT:-12379} IMI_ETCD_PEER_PORT=${IMI_ETCD_PEER_PORT:-12380}" ;;
+    esac
+}
+
+# A server of ours still running from this $IMI_RUN_DIR (its pid file names a live process).
+svc_running() {
+    local pidfile="$IMI_RUN_DIR/$1.pid"
+    [ "$1" = postgres ] && pidfile="$IMI_RUN_DIR/postgres/data/postmaster.pid"  # pg_ctl's
+    [ -f "$pidfile" ] && kill -0 "$(head -n 1 "$pidfile")" 2>/dev/null
+}
+
+# Fails when another process already listens on one of the server's ports: the readiness
+# probe would talk to that process and report a server ready that never started.
+svc_ports_free() {
+    local pair
+    for pair in $(svc_ports "$1"); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/${pair#*=}") 2>/dev/null; then
+            svc_log "$1: port ${pair#*=} on 127.0.0.1 is already taken by another process; stop it or move $1 with ${pair%%=*}"
+            return 1
+        fi
+    done
+}
+
 all_services() {
     local f
     for f in "$here"/services/*.sh; do
@@ -70,6 +101,11 @@ names=("$@")
 case "$cmd" in
 start)
     for n in "${names[@]}"; do
+        if svc_running "$n"; then
+            svc_log "$n is already running (started from $IMI_RUN_DIR)"
+            continue
+        fi
+        svc_ports_free "$n" || exit 1
         svc_log "starting $n"
         if ! "svc_${n}_start"; then
             svc_log "$n failed to start; its log:"

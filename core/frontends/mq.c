@@ -73,7 +73,10 @@ static void mq_stopping(imi_instance *in)
 {
     imi_mq *mq = (imi_mq *)in;
     imi_mq_close_subs(mq);
-    if (!(in->caps & IMI_MQ_CAP_ASYNC))
+    /* Only async publishes can still be the application's in flight: a sync one has
+     * returned (failed ones too, which the driver may still hold: a CLI publish with the
+     * broker down must not wait close_timeout for a message already reported failed). */
+    if (!(in->caps & IMI_MQ_CAP_ASYNC) || !atomic_load(&mq->async_used))
         return;
     imi_ctx *ctx = imi_ctx_new(mq->close_timeout_ms);
     if (mq->p->p_flush(in->state, ctx))
@@ -225,6 +228,7 @@ int imi_mq_publish_async(imi_mq *mq, const imi_ctx *ctx, const imi_mq_msg *msg,
     if ((rc = enter(mq, ctx)))
         return rc;
     imi_mq_done done = { .fn = async_done, .core = mq, .user_fn = fn, .user_ud = ud };
+    atomic_store(&mq->async_used, true);
     rc = imi_mq_publish_raw(mq, ctx, msg, &done);
     imi_instance_leave(&mq->in);
     return rc;

@@ -22,6 +22,7 @@ struct imi_mq {
     char *dlq_suffix;
     int64_t redelivery_delay_ms;
     int64_t close_timeout_ms;
+    atomic_bool async_used;         /* an async publish was made: close waits for it */
     pthread_mutex_t subs_lock;
     imi_mq_sub *subs;               /* every subscription not yet freed */
     mq_counters n;

@@ -5,10 +5,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "iminfra/ctx_log.h"
 #include "iminfra/error.h"
 #include "mq_internal.h"
 
 struct imi_mq_sub {
+    imi_ctx *log_ctx;               /* the handlers' logger and "group": their ctx's parent */
     imi_mq *mq;
     imi_mq_sub *next, *prev;        /* in mq->subs */
     imi_mq_handler fn;
@@ -92,9 +94,11 @@ static int deliver(void *core_sub, const imi_mq_msg *m)
         msg.attempt = 1;
     char trace[IMI_TRACE_ID_MAX + 1];
     const char *tid = trace_of(m, trace, sizeof trace);
-    imi_ctx *ctx = imi_ctx_new(0);
+    imi_ctx *ctx = imi_ctx_child(s->log_ctx, 0);
     if (ctx && tid)
         imi_ctx_set_trace_id(ctx, tid);
+    if (ctx && msg.topic)   /* best effort: without it the handler logs without "topic" */
+        imi_ctx_set_logger(ctx, NULL, &IMI_FSTR("topic", msg.topic), 1);
     msg.ctx = ctx;
     COUNT(s, delivered);
     const imi_mq_sub *outer = tl_in_handler;
@@ -135,6 +139,7 @@ static void sub_release(imi_mq_sub *s)
     free(s->group);
     free(s->dlq_topic);
     free(s->state);
+    imi_ctx_free(s->log_ctx);
     pthread_mutex_destroy(&s->close_lock);
     free(s);
 }
@@ -175,6 +180,10 @@ static imi_mq_sub *sub_new(imi_mq *mq, const imi_mq_sub_opts *o, imi_mq_handler 
         ok = (s->topics[i] = strdup(o->topics[i])) != NULL;
     if (ok && o->dead_letter_topic)
         ok = (s->dlq_topic = strdup(o->dead_letter_topic)) != NULL;
+    if (ok)
+        ok = (s->log_ctx = imi_ctx_new(0)) &&
+             !imi_ctx_set_logger(s->log_ctx, o->logger ? o->logger : mq->in.logger,
+                                 &IMI_FSTR("group", s->group), 1);
     if (!ok) {
         sub_release(s);
         return NULL;

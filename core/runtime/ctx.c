@@ -7,8 +7,10 @@
 #include <sys/random.h>
 #include "iminfra/ctx.h"
 #include "iminfra/error.h"
+#include "ctx_internal.h"
 
 struct imi_ctx {
+    struct imi_ctx_log *log;        /* logger and fields (ctx_log.c), NULL: inherited */
     const imi_ctx *parent;
     int64_t deadline_ns;            /* own deadline, 0: none */
     atomic_bool canceled;
@@ -38,7 +40,12 @@ imi_ctx *imi_ctx_child(const imi_ctx *parent, int64_t timeout_ms)
 }
 
 imi_ctx *imi_ctx_new(int64_t timeout_ms) { return imi_ctx_child(NULL, timeout_ms); }
-void imi_ctx_free(imi_ctx *ctx) { free(ctx); }
+void imi_ctx_free(imi_ctx *ctx)
+{
+    if (ctx)
+        free(ctx->log);
+    free(ctx);
+}
 
 void imi_ctx_set_deadline_ns(imi_ctx *ctx, int64_t mono_ns)
 {
@@ -122,4 +129,22 @@ int64_t imi_ctx_remaining_ms(const imi_ctx *ctx, int64_t dflt_ms)
         return dflt_ms;
     int64_t left = d - imi_now_mono_ns();
     return left <= 0 ? 0 : (left + 999999) / 1000000;
+}
+
+/* ---- the logger slot (filled by ctx_log.c) ------------------------------------------------ */
+
+struct imi_ctx_log *imi_ctx_log_own_(const imi_ctx *ctx) { return ctx ? ctx->log : NULL; }
+
+struct imi_ctx_log *imi_ctx_log_find_(const imi_ctx *ctx)
+{
+    for (; ctx; ctx = ctx->parent)
+        if (ctx->log)
+            return ctx->log;
+    return NULL;
+}
+
+void imi_ctx_log_put_(imi_ctx *ctx, struct imi_ctx_log *log)
+{
+    free(ctx->log);
+    ctx->log = log;
 }

@@ -1,5 +1,9 @@
 /* imi_app: one service's view of im-infra: its config, its root logger and the drivers
- * it has loaded. Components (imi_cache_open, imi_mq_open, ...) open from an app. */
+ * it has loaded. Components (imi_cache_open, imi_mq_open, ...) open from an app.
+ *
+ * Threads: open and close an app on one thread; while it is open, its config, logger and
+ * drivers may be used from many threads, and components opened from many.
+ */
 #ifndef IMINFRA_APP_H
 #define IMINFRA_APP_H
 

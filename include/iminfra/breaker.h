@@ -31,6 +31,9 @@
  * State changes are logged (logger "breaker": warn when opening, info otherwise),
  * counted, and passed to the set's callback. retry nests inside breaker: the breaker sees
  * one result per logical call, after retry gave up or succeeded.
+ *
+ * Threads: a set and its breakers are safe to use from many threads (calls, overrides,
+ * stats); the change callback runs on the thread that made the change.
  */
 #ifndef IMINFRA_BREAKER_H
 #define IMINFRA_BREAKER_H
@@ -39,6 +42,7 @@
 #include "iminfra/app.h"
 #include "iminfra/clog.h"
 #include "iminfra/ctx.h"
+#include "iminfra/retry.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -114,6 +118,14 @@ typedef struct imi_breaker_stats {
     uint64_t window_failures;
 } imi_breaker_stats;
 void imi_breaker_get_stats(const imi_breaker *b, imi_breaker_stats *out);
+
+/* Retry inside breaker in one call: the breaker is entered once (IMI_EOPEN without
+ * calling fn when it rejects) and sees the one result left after r retried fn. Retries
+ * never run while the breaker is open: when other calls open it during the backoff, no
+ * further attempt is made and the call returns IMI_EOPEN. *attempts (may be NULL) counts
+ * the attempts that called fn. */
+int imi_breaker_call_retry(imi_breaker *b, const imi_retry *r, const imi_ctx *ctx,
+                           imi_retry_fn fn, void *ud, int *attempts);
 
 #ifdef __cplusplus
 }

@@ -1,4 +1,6 @@
-/* Byte buffers that carry values out of a call (imi_buf) and into one (imi_bytes). */
+/* Byte buffers that carry values out of a call (imi_buf) and into one (imi_bytes).
+ * Threads: an imi_buf belongs to one thread at a time; nothing here is shared.
+ */
 #ifndef IMINFRA_BUF_H
 #define IMINFRA_BUF_H
 

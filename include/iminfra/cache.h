@@ -118,6 +118,15 @@ int imi_cache_lock_renew(imi_cache *c, const imi_ctx *ctx, const char *key,
 int imi_cache_take(imi_cache *c, const imi_ctx *ctx, const char *key, double rate,
                    int64_t burst, int64_t n, int64_t *retry_after_ms);
 
+/* ---- C strings -------------------------------------------------------------------------- */
+
+/* imi_cache_set with val's strlen. */
+int imi_cache_set_str(imi_cache *c, const imi_ctx *ctx, const char *key, const char *val,
+                      int64_t ttl_ms);
+/* imi_cache_get into a new C string (*out, released with free()). IMI_EINVALID when the
+ * value holds a NUL byte (use imi_cache_get for binary values). */
+int imi_cache_get_str(imi_cache *c, const imi_ctx *ctx, const char *key, char **out);
+
 #ifdef __cplusplus
 }
 #endif

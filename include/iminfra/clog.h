@@ -19,6 +19,9 @@
  * Console lines read back unambiguously: a key, value, logger name or service with a
  * space, '=', '"', '\\' or a control byte (or empty) is written as a JSON string
  * ("a b"="v w"); so is a message with '=', '"', '\\', a control byte or a leading '['.
+ *
+ * Threads: loggers are safe to use from many threads; close a root only after every
+ * thread stopped logging through it or its sub-loggers.
  */
 #ifndef IMINFRA_CLOG_H
 #define IMINFRA_CLOG_H

@@ -4,6 +4,9 @@
  * as [kind.NAME]. Values expand ${VAR} and ${VAR:-default} from the environment. Every
  * error names file:line. Keys are checked when a component opens (core keys plus the
  * driver's option schema); imi_config_check_core checks the core sections at load.
+ *
+ * Threads: a config may be read from many threads at once; imi_config_set must not run
+ * while another thread reads it (set values before sharing the config).
  */
 #ifndef IMINFRA_CONFIG_H
 #define IMINFRA_CONFIG_H

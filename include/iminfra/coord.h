@@ -24,6 +24,9 @@
  * Config keys of [coord] besides the driver's options: `prefix` (put before every key),
  * `lease_ttl` (TTL of locks, registrations and instance ids when none is given; 10s) and
  * `timeout` (for a NULL ctx; 5s).
+ *
+ * Threads: a handle is safe to use from many threads; a lock, registration, instance id or
+ * watch belongs to one thread at a time; callbacks run on the threads said at each.
  */
 #ifndef IMINFRA_COORD_H
 #define IMINFRA_COORD_H

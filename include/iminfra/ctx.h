@@ -4,6 +4,8 @@
  * timeout. A child ctx inherits the parent's deadline (the earlier one wins), cancel
  * and trace id; cancelling a parent cancels its children. Cancel is safe from any
  * thread; the rest of a ctx is set up by one thread before it is shared.
+ *
+ * A ctx can also carry a logger and its fields, inherited by its children: ctx_log.h.
  */
 #ifndef IMINFRA_CTX_H
 #define IMINFRA_CTX_H

@@ -41,6 +41,9 @@
  *
  * An unexpected call answers IMI_EINVALID naming what was expected instead. Other mock
  * options: `readers` (how many reader endpoints, "reader1" ...; default 0).
+ *
+ * Threads: as db.h; script the mock before the calls under test run, and read what it
+ * recorded after they returned.
  */
 #ifndef IMINFRA_DB_MOCK_H
 #define IMINFRA_DB_MOCK_H

@@ -1,4 +1,6 @@
-/* Portable error codes and the detail of the last failure on the calling thread. */
+/* Portable error codes and the detail of the last failure on the calling thread.
+ * Threads: the error detail is per thread: a failure on one thread never changes another's.
+ */
 #ifndef IMINFRA_ERROR_H
 #define IMINFRA_ERROR_H
 

@@ -1,4 +1,6 @@
-/* im-infra: every public header of the library. */
+/* im-infra: every public header of the library.
+ * Threads: each header says, in its first comment, what may run on many threads at once.
+ */
 #ifndef IMINFRA_IMINFRA_H
 #define IMINFRA_IMINFRA_H
 
@@ -17,5 +19,6 @@
 #include "iminfra/breaker.h"
 #include "iminfra/ratelimit.h"
 #include "iminfra/reload.h"
+#include "iminfra/ctx_log.h"
 
 #endif

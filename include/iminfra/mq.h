@@ -33,6 +33,7 @@
 #include <stddef.h>
 #include "iminfra/ctx.h"
 #include "iminfra/app.h"
+#include "iminfra/clog.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -76,7 +77,8 @@ typedef struct imi_mq_msg {
     size_t body_len;
     /* set on delivery */
     int attempt;             /* 1 on the first delivery, 2 on the first redelivery ... */
-    const imi_ctx *ctx;      /* no deadline; the trace id of the publisher's ctx */
+    const imi_ctx *ctx;      /* no deadline; the trace id of the publisher's ctx, and a
+                                logger (imi_ctx_log, ctx_log.h) */
 } imi_mq_msg;
 
 /* name NULL or "": the [mq] section; "events": [mq.events]. */
@@ -121,6 +123,8 @@ typedef struct imi_mq_sub_opts {
     int max_attempts;                 /* 0: the section's max_attempts; < 0: never
                                          dead-letter */
     const char *dead_letter_topic;    /* NULL: "<topic><dead_letter_suffix>" */
+    imi_logger *logger;               /* the handler ctx's logger (ctx_log.h), with fields
+                                         "group" and "topic"; NULL: the handle's */
 } imi_mq_sub_opts;
 
 /* Joins the group and returns once the backend has registered the subscription (within
@@ -151,6 +155,15 @@ typedef struct imi_mq_stats {
 void imi_mq_get_stats(const imi_mq *mq, imi_mq_stats *out);
 /* One subscription's counters (published stays 0). */
 void imi_mq_sub_get_stats(const imi_mq_sub *sub, imi_mq_stats *out);
+
+/* ---- C strings -------------------------------------------------------------------------- */
+
+/* A message to publish whose key (NULL: none) and body are C strings (lengths by strlen):
+ * imi_mq_msg m = imi_mq_msg_str("orders", user_id, json); */
+imi_mq_msg imi_mq_msg_str(const char *topic, const char *key, const char *body);
+/* imi_mq_publish of imi_mq_msg_str(topic, key, body). */
+int imi_mq_publish_str(imi_mq *mq, const imi_ctx *ctx, const char *topic, const char *key,
+                       const char *body);
 
 #ifdef __cplusplus
 }

@@ -27,6 +27,9 @@
  * Rules can be set, changed and removed at run time (imi_ratelimit_set_rule, and from
  * coord, see reload.h): a change applies at once to existing buckets, which keep their
  * level. A call on a rule that no longer exists is allowed.
+ *
+ * Threads: a limiter and its buckets are safe to use from many threads (lock-free local
+ * buckets); rules may be changed while other threads take tokens.
  */
 #ifndef IMINFRA_RATELIMIT_H
 #define IMINFRA_RATELIMIT_H

@@ -9,6 +9,9 @@
  * not parse is logged (logger "reload", with its key and what is wrong) and ignored:
  * the setting in force stays. Events come in revision order; after the watch reports
  * lost history, the prefix is read again whole.
+ *
+ * Threads: start and stop a reload on one thread; values are applied on the watch's thread,
+ * and the targets they feed are safe to change while the application uses them.
  */
 #ifndef IMINFRA_RELOAD_H
 #define IMINFRA_RELOAD_H

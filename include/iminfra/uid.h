@@ -25,6 +25,7 @@
 
 #include <stdint.h>
 #include "iminfra/app.h"
+#include "iminfra/coord.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -71,6 +72,10 @@ typedef struct imi_uid_source {
 
 /* From [uid] or [uid.NAME] (name NULL or ""): a fixed worker_id, or one from coord. */
 int imi_uid_open(imi_app *app, const char *name, imi_uid **out);
+/* As imi_uid_open, but the worker id is taken through coord, a handle the application
+ * already holds (it must outlive the generator; the generator never closes it). [uid] or
+ * [uid.NAME] give epoch, service, max_clock_back and timeout; worker_id there is an error. */
+int imi_uid_open_with(imi_app *app, const char *name, imi_coord *coord, imi_uid **out);
 /* A generator with a fixed worker id. */
 int imi_uid_new(const imi_uid_options *o, int worker, imi_uid **out);
 /* A generator whose worker id comes from src; the first acquire happens before this

@@ -1,6 +1,8 @@
 /* Helpers shared by the imi subcommands: errors, usage, option parsing. */
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "cli.h"
 
 int cli_fail(int rc, const char *fmt, ...)
@@ -12,6 +14,10 @@ int cli_fail(int rc, const char *fmt, ...)
     va_end(ap);
     const char *detail = imi_error_code() == rc && *imi_error_message() ? imi_error_message()
                                                                         : imi_strerror(rc);
+    /* "uid: open [uid]" and a detail "uid: taking a worker id ...": say "uid:" once. */
+    size_t word = strcspn(what, ": ");
+    if (word && what[word] == ':' && !strncmp(detail, what, word + 1) && detail[word + 1] == ' ')
+        detail += word + 2;
     fprintf(stderr, "imi: %s: %s (%s)\n", what, detail, imi_err_name(rc));
     return IMI_EXIT_ERROR;
 }
@@ -96,6 +102,11 @@ imi_app *cli_open_app(const char *config_path)
     if (rc) {
         /* The detail already names the file (and line). */
         fprintf(stderr, "imi: %s (%s)\n", imi_error_message(), imi_err_name(rc));
+        if (access(config_path ? config_path : imi_default_config_path(), R_OK))   /* not there at all: say how to name one */
+            fprintf(stderr, "imi: name a config with -c FILE or $IMI_CONFIG (now %s); example "
+                    "configs are installed in %s\n",
+                    getenv("IMI_CONFIG") && *getenv("IMI_CONFIG") ? "set" : "unset",
+                    IMI_EXAMPLE_CONFIG_DIR);
         return NULL;
     }
     return app;

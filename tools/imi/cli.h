@@ -31,6 +31,12 @@ const char *cli_take_opt(int *argc, char **argv, const char *name, int *usage_er
 bool cli_take_flag(int *argc, char **argv, const char *name);
 /* Opens the app of a config path; prints the error and returns NULL on failure. */
 imi_app *cli_open_app(const char *config_path);
+/* Whether the driver of [kind] / [kind.instance] keeps its data in the process (mem, mock,
+ * sqlite :memory:); cli_note_in_process then prints a one-line note on stderr saying so. */
+bool cli_driver_in_process(const imi_app *app, const char *kind, const char *instance,
+                           const char *driver);
+void cli_note_in_process(const imi_app *app, const char *kind, const char *instance,
+                         const char *driver);
 
 extern const imi_cmd imi_cmd_version;
 extern const imi_cmd imi_cmd_drivers;

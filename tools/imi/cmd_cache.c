@@ -72,6 +72,8 @@ static int run(int argc, char **argv)
         return IMI_EXIT_ERROR;
     imi_cache *c = NULL;
     int rc = imi_cache_open(app, instance, &c);
+    if (!rc)
+        cli_note_in_process(app, "cache", instance, imi_cache_driver_name(c));
     int code = rc ? cli_fail(rc, "cache %s", instance ? instance : "[cache]")
                   : do_op(c, op, key, is_set ? argv[3] : NULL, ttl_ms);
     imi_cache_free(c);

@@ -223,6 +223,8 @@ static int run(int argc, char **argv)
         return IMI_EXIT_ERROR;
     imi_coord *c = NULL;
     int rc = imi_coord_open(app, instance, &c);
+    if (!rc)
+        cli_note_in_process(app, "coord", instance, imi_coord_driver_name(c));
     int code;
     if (rc)
         code = cli_fail(rc, "coord %s", instance ? instance : "[coord]");

@@ -147,6 +147,8 @@ static int run(int argc, char **argv)
         int rc = imi_db_open(app, instance, &db);
         if (rc)
             code = cli_fail(rc, "db %s", instance ? instance : "[db]");
+        else
+            cli_note_in_process(app, "db", instance, imi_db_driver_name(db));
     }
     if (!code) {
         imi_ctx *ctx = imi_ctx_new(0);

@@ -150,6 +150,8 @@ static int run(int argc, char **argv)
         return IMI_EXIT_ERROR;
     imi_mq *mq = NULL;
     int rc = imi_mq_open(app, instance, &mq);
+    if (!rc)
+        cli_note_in_process(app, "mq", instance, imi_mq_driver_name(mq));
     int code = rc ? cli_fail(rc, "mq %s", instance ? instance : "[mq]")
              : is_pub ? do_pub(mq, topic, argv[3], key, hs, n_hs, trace)
                       : do_sub(mq, topic, group, want, timeout_s, print_key);

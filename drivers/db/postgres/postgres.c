@@ -85,6 +85,7 @@ struct pg_conn {
     char *scratch;             /* parameter texts of one call */
     size_t scratch_cap;
     char last_state[6];        /* SQLSTATE of the last failure, "" when none */
+    const imi_ctx *ctx;        /* of the call waiting for a result: NOTICEs carry its trace */
 };
 
 /* ---- errors --------------------------------------------------------------------------- */
@@ -218,17 +219,18 @@ static int pg_endpoint_info(void *state, size_t i, imi_db_endpoint_info *info)
     return IMI_OK;
 }
 
-/* Server NOTICE / WARNING messages, to the instance's log. */
+/* Server NOTICE / WARNING messages, to the instance's log with the trace id of the call
+ * they came in. WARNING is a warning; NOTICE, INFO, LOG and DEBUG are the server talking
+ * about routine things ("relation already exists, skipping" for every CREATE TABLE IF NOT
+ * EXISTS), so debug. */
 static void on_notice(void *arg, const PGresult *res)
 {
     pg_conn *c = arg;
     const char *sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
     const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-    imi_host_log_level lvl = !sev ? IMI_HOST_LOG_INFO
-                             : !strcmp(sev, "WARNING") ? IMI_HOST_LOG_WARN
-                             : !strncmp(sev, "DEBUG", 5) ? IMI_HOST_LOG_DEBUG
-                                                         : IMI_HOST_LOG_INFO;
-    c->st->host->log(c->st->env->logger, lvl, NULL, "postgres %s from %s: %s",
+    imi_host_log_level lvl = sev && !strcmp(sev, "WARNING") ? IMI_HOST_LOG_WARN
+                                                            : IMI_HOST_LOG_DEBUG;
+    c->st->host->log(c->st->env->logger, lvl, c->ctx, "postgres %s from %s: %s",
                      sev ? sev : "NOTICE", c->st->eps[c->endpoint].name, msg ? msg : "");
 }
 
@@ -310,7 +312,7 @@ static int pg_connect(void *state, const imi_ctx *ctx, size_t endpoint, void **o
 /* Waits for the results of what was sent; keeps the last one (the first error wins). On
  * the deadline or a cancel, asks the server to cancel the statement and waits a little
  * for it to say so; a connection that stays silent is marked stuck. */
-static int wait_result(pg_conn *c, const imi_ctx *ctx, PGresult **out, const char *what)
+static int wait_result_in(pg_conn *c, const imi_ctx *ctx, PGresult **out, const char *what)
 {
     const imi_host_api *h = c->st->host;
     int64_t deadline = h->mono_ns() +
@@ -382,6 +384,14 @@ static int wait_result(pg_conn *c, const imi_ctx *ctx, PGresult **out, const cha
     int rc = fail_res(c, keep, why, what);
     if (keep)
         PQclear(keep);
+    return rc;
+}
+
+static int wait_result(pg_conn *c, const imi_ctx *ctx, PGresult **out, const char *what)
+{
+    c->ctx = ctx;   /* for the NOTICEs that arrive meanwhile (on_notice) */
+    int rc = wait_result_in(c, ctx, out, what);
+    c->ctx = NULL;
     return rc;
 }
 

@@ -221,8 +221,10 @@ static void kafka_close(void *st)
 {
     kafka_mq *k = st;
     if (k->producer) {
-        /* Whatever the front-end's flush left is failed, so every completion runs. */
-        rd_kafka_flush(k->producer, 1000);
+        /* Whatever the front-end's flush left is failed, so every completion runs. That
+         * flush already waited close_timeout for async publishes; what else is queued
+         * belongs to sync publishes that have returned their error (a broker down):
+         * waiting for it only delays the exit. */
         rd_kafka_purge(k->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
         rd_kafka_flush(k->producer, 1000);
     }

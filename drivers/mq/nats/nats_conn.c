@@ -87,6 +87,33 @@ static int set_servers(nats_mq *n)
     return rc;
 }
 
+/* nats.c's asynchronous errors and connection changes go to the host log (level, logger
+ * name, one format) rather than nowhere or raw stderr. */
+static void on_async_error(natsConnection *nc, natsSubscription *sub, natsStatus err, void *ud)
+{
+    (void)nc;
+    nats_mq *n = ud;
+    const char *subject = sub ? natsSubscription_GetSubject(sub) : NULL;
+    n->host->log(n->env->logger, IMI_HOST_LOG_WARN, NULL, "nats: %s%s%s", natsStatus_GetText(err),
+                 subject ? " on subject " : "", subject ? subject : "");
+}
+
+static void on_disconnected(natsConnection *nc, void *ud)
+{
+    nats_mq *n = ud;
+    if (natsConnection_IsClosed(nc))   /* our own close also reports a disconnect */
+        return;
+    n->host->log(n->env->logger, IMI_HOST_LOG_WARN, NULL, "nats: disconnected; reconnecting");
+}
+
+static void on_reconnected(natsConnection *nc, void *ud)
+{
+    nats_mq *n = ud;
+    char url[256] = "";
+    natsConnection_GetConnectedUrl(nc, url, sizeof url);
+    n->host->log(n->env->logger, IMI_HOST_LOG_INFO, NULL, "nats: reconnected to %s", url);
+}
+
 int nats_make_options(nats_mq *n)
 {
     const imi_driver_env *env = n->env;
@@ -111,6 +138,12 @@ int nats_make_options(nats_mq *n)
         s = natsOptions_SetUserInfo(n->opts, opt(n, OPT_USER), opt(n, OPT_PASSWORD));
     if (s == NATS_OK && opt(n, OPT_TOKEN))
         s = natsOptions_SetToken(n->opts, opt(n, OPT_TOKEN));
+    if (s == NATS_OK)
+        s = natsOptions_SetErrorHandler(n->opts, on_async_error, n);
+    if (s == NATS_OK)
+        s = natsOptions_SetDisconnectedCB(n->opts, on_disconnected, n);
+    if (s == NATS_OK)
+        s = natsOptions_SetReconnectedCB(n->opts, on_reconnected, n);
     if (s != NATS_OK)
         return nats_error(n, s, "options");
     return tls_options(n);
