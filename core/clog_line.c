@@ -83,7 +83,7 @@ static bool json_field(imi_clog_buf *b, const imi_field *f)
 }
 
 static void json_line(imi_clog_buf *b, const imi_logger *lg, imi_log_level level,
-                      const char *trace, const char *msg, size_t msg_len,
+                      const char *trace, const char *span, const char *msg, size_t msg_len,
                       const imi_field *fields, size_t n_fields)
 {
     IMI_CLOG_PUT_LIT(b, "{\"ts\":\"");
@@ -93,6 +93,11 @@ static void json_line(imi_clog_buf *b, const imi_logger *lg, imi_log_level level
     if (trace) {
         IMI_CLOG_PUT_LIT(b, ",\"trace_id\":");
         json_cstr(b, trace);
+    }
+    if (span) { /* 16 hex digits: nothing to escape */
+        IMI_CLOG_PUT_LIT(b, ",\"span_id\":\"");
+        imi_clog_put(b, span, strlen(span));
+        IMI_CLOG_PUT_LIT(b, "\"");
     }
     IMI_CLOG_PUT_LIT(b, ",\"msg\":");
     if (msg_len == MSG_CSTR ? json_cstr(b, msg) : json_str(b, msg, msg_len))
@@ -152,7 +157,7 @@ static bool con_field(imi_clog_buf *b, const imi_field *f)
 
 /* 2026-11-25T19:22:26.123Z INFO  [a.b] msg key=value ... service=x trace_id=... */
 static void console_line(imi_clog_buf *b, const imi_logger *lg, imi_log_level level,
-                         const char *trace, const char *msg, size_t msg_len,
+                         const char *trace, const char *span, const char *msg, size_t msg_len,
                          const imi_field *fields, size_t n_fields)
 {
     const clog_root *r = lg->root;
@@ -161,7 +166,7 @@ static void console_line(imi_clog_buf *b, const imi_logger *lg, imi_log_level le
         msg_len = strlen(msg);
     char *lim = b->lim;
     /* Keep room for what ends the line: service and trace id (at worst all escaped). */
-    b->lim -= r->con_service_len + (trace ? 10 + 6 * trace_len : 0);
+    b->lim -= r->con_service_len + (trace ? 10 + 6 * trace_len : 0) + (span ? 25 : 0);
     b->p += imi_clog_ts(b->p, 3);
     imi_clog_put(b, con_levels[level], 6);
     imi_clog_put(b, lg->con_name, lg->con_name_len);
@@ -175,6 +180,10 @@ static void console_line(imi_clog_buf *b, const imi_logger *lg, imi_log_level le
         IMI_CLOG_PUT_LIT(b, " trace_id=");
         imi_clog_esc(b, trace, trace_len, false);
     }
+    if (span) {
+        IMI_CLOG_PUT_LIT(b, " span_id=");
+        imi_clog_put(b, span, strlen(span));
+    }
     if (b->trunc)
         imi_clog_put_tail(b, " truncated=true", 15);
     imi_clog_put_tail(b, "\n", 1);
@@ -185,11 +194,12 @@ static void log_line(imi_logger *lg, imi_log_level level, const imi_ctx *ctx,
                      size_t n_fields, bool cut)
 {
     const char *trace = ctx ? imi_ctx_trace_id(ctx) : NULL;
+    const char *span = ctx ? imi_ctx_span_id(ctx) : NULL;
     imi_clog_buf b = { line_buf, line_buf + IMI_CLOG_LINE_MAX - IMI_CLOG_RESERVE, cut };
     if (lg->root->format == IMI_LOG_CONSOLE)
-        console_line(&b, lg, level, trace, msg, msg_len, fields, n_fields);
+        console_line(&b, lg, level, trace, span, msg, msg_len, fields, n_fields);
     else
-        json_line(&b, lg, level, trace, msg, msg_len, fields, n_fields);
+        json_line(&b, lg, level, trace, span, msg, msg_len, fields, n_fields);
     imi_clog_sink_write(&lg->root->sink, line_buf, (size_t)(b.p - line_buf));
 }
 

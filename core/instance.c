@@ -145,6 +145,8 @@ int imi_instance_open(imi_app *app, const imi_frontend *fe, const char *name,
         atomic_init(&in->inflight[i].n, 0);
     atomic_init(&in->closed, false);
     int rc = prepare(in, name);
+    if (!rc)
+        rc = imi_op_metrics_init(&in->metrics, fe->n_ops, 0);
     if (!rc && fe->configure) {
         in->configured = true;
         rc = fe->configure(in);
@@ -157,6 +159,8 @@ int imi_instance_open(imi_app *app, const imi_frontend *fe, const char *name,
         imi_instance_free(in);
         return rc;
     }
+    imi_metrics_reg_add(imi_app_metrics(app), in);
+    in->registered = true;
     *out = in;
     return IMI_OK;
 }
@@ -201,6 +205,8 @@ void imi_instance_free(imi_instance *in)
 {
     if (!in)
         return;
+    if (in->registered) /* first: a metrics write may be reading it */
+        imi_metrics_reg_remove(imi_app_metrics(in->app), in);
     if (!atomic_load(&in->closed))
         imi_instance_close(in);
     else if (in->opened)
@@ -216,6 +222,7 @@ void imi_instance_free(imi_instance *in)
     free(in->state);
     free((void *)in->vt);
     free(in->prefix);
+    imi_op_metrics_free(&in->metrics);
     imi_driver_release(in->driver);
     free(in);
 }

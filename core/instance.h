@@ -19,6 +19,7 @@
 #include "iminfra/driver/driver.h"
 #include "kind_abi.h"
 #include "loader.h"
+#include "metrics.h"
 
 /* Calls in flight, counted on per-thread stripes: one shared counter would bounce its cache
  * line between cores on every call. */
@@ -59,6 +60,12 @@ typedef struct imi_frontend {
     /* At free: releases what configure set up (also after a failed configure; never
      * when configure did not run). */
     void (*release)(imi_instance *in);
+    /* The operations it counts (labels op="get", ...), indexed by the front-end's enum. */
+    const char *const *ops;
+    unsigned n_ops;
+    /* At a metrics write: fills the kind's extra values (metrics.h, IMI_CACHE_X_...). May
+     * run at any time between open and free, from another thread. */
+    void (*read_extras)(imi_instance *in, uint64_t *vals);
 } imi_frontend;
 
 struct imi_instance {
@@ -80,6 +87,8 @@ struct imi_instance {
     int64_t timeout_ms;
     void *state;
     imi_inflight_stripe inflight[IMI_INFLIGHT_STRIPES];
+    imi_op_metrics metrics;      /* per-call counters, striped like inflight */
+    bool registered;             /* in the app's metrics registry */
     atomic_bool closed;
     bool configured;             /* fe->configure ran: fe->release is due */
     bool opened;                 /* the driver's open succeeded: its close is still due */
@@ -120,6 +129,17 @@ static inline int imi_instance_enter(imi_instance *in, const imi_ctx *ctx)
 static inline void imi_instance_leave(imi_instance *in)
 {
     atomic_fetch_sub_explicit(imi_inflight_slot(in->inflight), 1, memory_order_release);
+}
+
+/* Counts one call of op (the front-end's index) that returned rc; t0 is
+ * imi_now_mono_ns() taken before the call. No lock, no allocation: relaxed adds on the
+ * calling thread's stripe. */
+static inline void imi_instance_record(imi_instance *in, unsigned op, int rc, int64_t t0)
+{
+    unsigned s = imi_inflight_tls;
+    if (!s)
+        s = imi_inflight_assign();
+    imi_op_metrics_add(&in->metrics, s - 1, op, rc, imi_now_mono_ns() - t0);
 }
 
 /* IMI_ENOTSUP naming the operation, the section and the driver. */

@@ -9,12 +9,14 @@ build_pkgs=(
     libinih-dev libltdl-dev libcriterion-dev libsqlite3-dev
     libhiredis-dev libmemcached-dev librdkafka-dev libnats-dev
     libpq-dev libmariadb-dev libcurl4-openssl-dev libjansson-dev
+    libmicrohttpd-dev
 )
 server_pkgs=(
     redis-server redis-tools memcached libmemcached-tools
     mariadb-server mariadb-client nats-server etcd-server etcd-client
     postgresql postgresql-contrib kcat curl
     openssl
+    prometheus jq
 )
 
 want=("${build_pkgs[@]}")

@@ -17,5 +17,6 @@
 #include "iminfra/breaker.h"
 #include "iminfra/ratelimit.h"
 #include "iminfra/reload.h"
+#include "iminfra/metrics.h"
 
 #endif

@@ -1,0 +1,171 @@
+/* The counter blocks of instances, the registry of an app's instances and the
+ * process-wide counters of breaker and ratelimit. */
+#include <pthread.h>
+#include <stdlib.h>
+#include "iminfra/error.h"
+#include "instance.h"
+#include "metrics.h"
+
+/* Prometheus' usual latency bounds, from 100 us to 10 s. */
+const int64_t imi_metric_bounds_ns[IMI_METRIC_BUCKETS - 1] = {
+    100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000, 25000000, 50000000,
+    100000000, 250000000, 500000000, 1000000000, 2500000000, 5000000000, 10000000000,
+};
+
+int imi_op_metrics_init(imi_op_metrics *m, unsigned n_ops, unsigned n_extra)
+{
+    size_t stride = (size_t)n_ops * IMI_OP_CELLS + n_extra;
+    stride = (stride + 7) / 8 * 8;
+    *m = (imi_op_metrics){ .n_ops = n_ops, .n_extra = n_extra, .stride = stride };
+    if (!stride)
+        return IMI_OK;
+    /* 64-byte aligned so that two stripes never share a cache line. */
+    void *p = NULL;
+    size_t bytes = IMI_INFLIGHT_STRIPES * stride * sizeof(uint64_t);
+    if (posix_memalign(&p, 64, bytes))
+        return imi_error_set(IMI_ENOMEM, 0, "out of memory");
+    m->cells = p;
+    for (size_t i = 0; i < IMI_INFLIGHT_STRIPES * stride; i++)
+        atomic_init(&m->cells[i], 0);
+    return IMI_OK;
+}
+
+void imi_op_metrics_free(imi_op_metrics *m)
+{
+    free(m->cells);
+    m->cells = NULL;
+}
+
+static uint64_t sum_cell(const imi_op_metrics *m, size_t at)
+{
+    uint64_t total = 0;
+    if (!m->cells)
+        return 0;
+    for (unsigned s = 0; s < IMI_INFLIGHT_STRIPES; s++)
+        total += atomic_load_explicit(imi_op_metrics_stripe(m, s) + at, memory_order_relaxed);
+    return total;
+}
+
+uint64_t imi_op_metrics_calls(const imi_op_metrics *m, unsigned op, unsigned code_idx)
+{
+    return sum_cell(m, (size_t)op * IMI_OP_CELLS + code_idx);
+}
+
+uint64_t imi_op_metrics_bucket(const imi_op_metrics *m, unsigned op, unsigned b)
+{
+    return sum_cell(m, (size_t)op * IMI_OP_CELLS + IMI_METRIC_CODES + b);
+}
+
+uint64_t imi_op_metrics_sum_ns(const imi_op_metrics *m, unsigned op)
+{
+    return sum_cell(m, (size_t)op * IMI_OP_CELLS + IMI_METRIC_CODES + IMI_METRIC_BUCKETS);
+}
+
+uint64_t imi_op_metrics_extra(const imi_op_metrics *m, unsigned i)
+{
+    return sum_cell(m, (size_t)m->n_ops * IMI_OP_CELLS + i);
+}
+
+const char *imi_metric_code_label(unsigned i)
+{
+    static const char *const labels[IMI_METRIC_CODES] = {
+        "ok", "notfound", "exists", "invalid", "timedout", "canceled", "unavailable",
+        "conflict", "notsup", "open", "limited", "config", "driver", "nomem", "closed",
+        "internal",
+    };
+    return i < IMI_METRIC_CODES ? labels[i] : "internal";
+}
+
+/* ---- registry ------------------------------------------------------------------------ */
+
+typedef struct reg_node {
+    imi_instance *in;
+    struct reg_node *next;
+} reg_node;
+
+struct imi_metrics_reg {
+    pthread_mutex_t mu;
+    reg_node *head;
+    reg_node **tail;
+};
+
+imi_metrics_reg *imi_metrics_reg_new(void)
+{
+    imi_metrics_reg *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    pthread_mutex_init(&r->mu, NULL);
+    r->tail = &r->head;
+    return r;
+}
+
+void imi_metrics_reg_free(imi_metrics_reg *r)
+{
+    if (!r)
+        return;
+    while (r->head) {
+        reg_node *n = r->head;
+        r->head = n->next;
+        free(n);
+    }
+    pthread_mutex_destroy(&r->mu);
+    free(r);
+}
+
+void imi_metrics_reg_add(imi_metrics_reg *r, imi_instance *in)
+{
+    reg_node *n = calloc(1, sizeof *n);
+    if (!r || !n) { /* an instance without metrics export still works */
+        free(n);
+        return;
+    }
+    n->in = in;
+    pthread_mutex_lock(&r->mu);
+    *r->tail = n; /* in open order, so the output is stable */
+    r->tail = &n->next;
+    pthread_mutex_unlock(&r->mu);
+}
+
+void imi_metrics_reg_remove(imi_metrics_reg *r, imi_instance *in)
+{
+    if (!r)
+        return;
+    pthread_mutex_lock(&r->mu);
+    for (reg_node **p = &r->head; *p; p = &(*p)->next) {
+        if ((*p)->in != in)
+            continue;
+        reg_node *n = *p;
+        *p = n->next;
+        if (r->tail == &n->next)
+            r->tail = p;
+        free(n);
+        break;
+    }
+    pthread_mutex_unlock(&r->mu);
+}
+
+void imi_metrics_reg_each(imi_metrics_reg *r, void (*fn)(imi_instance *in, void *ud), void *ud)
+{
+    if (!r)
+        return;
+    pthread_mutex_lock(&r->mu);
+    for (reg_node *n = r->head; n; n = n->next)
+        fn(n->in, ud);
+    pthread_mutex_unlock(&r->mu);
+}
+
+/* ---- process-wide counters ---------------------------------------------------------- */
+
+static _Atomic uint64_t globals[IMI_GC_COUNT_];
+
+void imi_metrics_global_add(imi_global_counter c, uint64_t n)
+{
+    if ((unsigned)c < IMI_GC_COUNT_)
+        atomic_fetch_add_explicit(&globals[c], n, memory_order_relaxed);
+}
+
+uint64_t imi_metrics_global(imi_global_counter c)
+{
+    return (unsigned)c < IMI_GC_COUNT_ ? atomic_load_explicit(&globals[c], memory_order_relaxed)
+                                       : 0;
+}

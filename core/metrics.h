@@ -1,0 +1,150 @@
+/* Per-call counters of a component instance, and the registry imi_metrics_write reads.
+ *
+ * Each instance owns one block of counters, split in IMI_INFLIGHT_STRIPES stripes: a
+ * thread adds to its own stripe (the in-flight stripe of instance.h) with relaxed atomic
+ * adds, so the call path takes no lock, allocates nothing and shares no cache line with
+ * other threads; the writer sums the stripes. Per stripe and operation: one counter per
+ * result code, one per histogram bucket (not cumulative; the writer accumulates) and the
+ * summed duration in ns; after the operations, the front-end's extra counters (hits,
+ * published, ...). */
+#ifndef IMI_CORE_METRICS_H
+#define IMI_CORE_METRICS_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include "iminfra/error.h"
+
+#define IMI_METRIC_CODES (1 - IMI_ERRNO_MIN_) /* ok and every error code */
+#define IMI_METRIC_BUCKETS 17                 /* 16 bounds and +Inf */
+
+/* The upper bounds of the duration histogram, in ns (the last bucket is +Inf). */
+extern const int64_t imi_metric_bounds_ns[IMI_METRIC_BUCKETS - 1];
+
+typedef struct imi_op_metrics {
+    unsigned n_ops;
+    unsigned n_extra;
+    size_t stride;                 /* counters per stripe, a multiple of 8 (a cache line) */
+    _Atomic uint64_t *cells;       /* IMI_INFLIGHT_STRIPES * stride */
+} imi_op_metrics;
+
+#define IMI_OP_CELLS (IMI_METRIC_CODES + IMI_METRIC_BUCKETS + 1)
+
+/* Allocates the block; IMI_ENOMEM on failure. */
+int imi_op_metrics_init(imi_op_metrics *m, unsigned n_ops, unsigned n_extra);
+void imi_op_metrics_free(imi_op_metrics *m);
+
+/* The sums over the stripes. */
+uint64_t imi_op_metrics_calls(const imi_op_metrics *m, unsigned op, unsigned code_idx);
+uint64_t imi_op_metrics_bucket(const imi_op_metrics *m, unsigned op, unsigned b);
+uint64_t imi_op_metrics_sum_ns(const imi_op_metrics *m, unsigned op);
+uint64_t imi_op_metrics_extra(const imi_op_metrics *m, unsigned i);
+
+static inline unsigned imi_metric_bucket_of(int64_t ns)
+{
+    unsigned b = 0;
+    while (b < IMI_METRIC_BUCKETS - 1 && ns > imi_metric_bounds_ns[b])
+        b++;
+    return b;
+}
+
+static inline _Atomic uint64_t *imi_op_metrics_stripe(const imi_op_metrics *m, unsigned stripe)
+{
+    return m->cells + (size_t)stripe * m->stride;
+}
+
+/* One call of op that returned rc after ns nanoseconds, on the caller's stripe. */
+static inline void imi_op_metrics_add(const imi_op_metrics *m, unsigned stripe, unsigned op,
+                                      int rc, int64_t ns)
+{
+    if (!m->cells || op >= m->n_ops)
+        return;
+    _Atomic uint64_t *c = imi_op_metrics_stripe(m, stripe) + (size_t)op * IMI_OP_CELLS;
+    unsigned code = (rc <= 0 && rc >= IMI_ERRNO_MIN_) ? (unsigned)-rc : IMI_METRIC_CODES - 1;
+    if (ns < 0)
+        ns = 0;
+    atomic_fetch_add_explicit(&c[code], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&c[IMI_METRIC_CODES + imi_metric_bucket_of(ns)], 1,
+                              memory_order_relaxed);
+    atomic_fetch_add_explicit(&c[IMI_METRIC_CODES + IMI_METRIC_BUCKETS], (uint64_t)ns,
+                              memory_order_relaxed);
+}
+
+static inline void imi_op_metrics_count(const imi_op_metrics *m, unsigned stripe, unsigned i,
+                                        uint64_t n)
+{
+    if (!m->cells || i >= m->n_extra)
+        return;
+    atomic_fetch_add_explicit(imi_op_metrics_stripe(m, stripe) +
+                              (size_t)m->n_ops * IMI_OP_CELLS + i, n, memory_order_relaxed);
+}
+
+/* The label value of result code index i: "ok", "notfound", "timedout", ... */
+const char *imi_metric_code_label(unsigned i);
+
+/* ---- the registry of an app ------------------------------------------------------------ */
+
+typedef struct imi_instance imi_instance;
+typedef struct imi_metrics_reg imi_metrics_reg;
+
+imi_metrics_reg *imi_metrics_reg_new(void);
+/* The registry of app (app.c); NULL when it could not be allocated. */
+struct imi_app;
+imi_metrics_reg *imi_app_metrics(struct imi_app *app);
+void imi_metrics_reg_free(imi_metrics_reg *r);
+void imi_metrics_reg_add(imi_metrics_reg *r, imi_instance *in);
+void imi_metrics_reg_remove(imi_metrics_reg *r, imi_instance *in);
+/* Calls fn for every registered instance, under the registry lock (an instance is not
+ * freed while fn reads it). */
+void imi_metrics_reg_each(imi_metrics_reg *r, void (*fn)(imi_instance *in, void *ud), void *ud);
+
+/* Process-wide counters of the components that are not instances. */
+typedef enum imi_global_counter {
+    IMI_GC_BREAKER_TO_CLOSED,
+    IMI_GC_BREAKER_TO_OPEN,
+    IMI_GC_BREAKER_TO_HALF_OPEN,
+    IMI_GC_RATELIMIT_GRANTED,
+    IMI_GC_RATELIMIT_REFUSED,
+    IMI_GC_COUNT_
+} imi_global_counter;
+void imi_metrics_global_add(imi_global_counter c, uint64_t n);
+uint64_t imi_metrics_global(imi_global_counter c);
+
+
+/* ---- the table of every metric (metrics_table.c) ------------------------------------- */
+
+typedef enum imi_metric_src {
+    IMI_MSRC_CALLS,     /* per instance, op and code, from the counter block */
+    IMI_MSRC_DURATION,  /* per instance and op, the histogram of the counter block */
+    IMI_MSRC_EXTRA,     /* per instance, value `arg` of the front-end's read_extras */
+    IMI_MSRC_GLOBAL,    /* process-wide counter `arg` */
+} imi_metric_src;
+
+typedef struct imi_metric_def {
+    const char *name;
+    const char *type;       /* counter, gauge, histogram */
+    const char *help;
+    const char *labels;     /* as documented: "instance, driver, op, code" */
+    int kind;               /* imi_kind of the instances it reads; 0: none */
+    imi_metric_src src;
+    unsigned arg;
+    const char *label;      /* an extra label of this row, "endpoint=\"writer\"", or NULL */
+} imi_metric_def;
+
+/* Rows with the same name follow each other (one family, several label values). */
+extern const imi_metric_def imi_metric_defs[];
+extern const size_t imi_n_metric_defs;
+
+/* The values read_extras fills, per kind. */
+enum { IMI_CACHE_X_HITS, IMI_CACHE_X_MISSES, IMI_CACHE_X_COUNT_ };
+enum {
+    IMI_MQ_X_PUBLISHED, IMI_MQ_X_PUBLISH_FAILED, IMI_MQ_X_DELIVERED, IMI_MQ_X_ACKED,
+    IMI_MQ_X_NACKED, IMI_MQ_X_REDELIVERED, IMI_MQ_X_DEAD_LETTERED, IMI_MQ_X_COUNT_
+};
+enum {
+    IMI_DB_X_WRITER_CALLS, IMI_DB_X_READER_CALLS, IMI_DB_X_POOL_IN_USE, IMI_DB_X_POOL_IDLE,
+    IMI_DB_X_POOL_WAITS, IMI_DB_X_COUNT_
+};
+#define IMI_METRIC_EXTRA_MAX 8
+
+#endif
