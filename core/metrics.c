@@ -2,6 +2,7 @@
  * process-wide counters of breaker and ratelimit. */
 #include <pthread.h>
 #include <stdlib.h>
+#include "iminfra/breaker.h"
 #include "iminfra/error.h"
 #include "instance.h"
 #include "metrics.h"
@@ -156,16 +157,44 @@ void imi_metrics_reg_each(imi_metrics_reg *r, void (*fn)(imi_instance *in, void 
 
 /* ---- process-wide counters ---------------------------------------------------------- */
 
-static _Atomic uint64_t globals[IMI_GC_COUNT_];
+/* Striped like the instance counters: rate limiters are on hot paths too. */
+typedef struct global_stripe {
+    _Alignas(64) _Atomic uint64_t v[8];
+} global_stripe;
+_Static_assert(IMI_GC_COUNT_ <= 8, "one cache line of globals per stripe");
+static global_stripe globals[IMI_INFLIGHT_STRIPES];
 
 void imi_metrics_global_add(imi_global_counter c, uint64_t n)
 {
-    if ((unsigned)c < IMI_GC_COUNT_)
-        atomic_fetch_add_explicit(&globals[c], n, memory_order_relaxed);
+    if ((unsigned)c >= IMI_GC_COUNT_)
+        return;
+    unsigned s = imi_inflight_tls;
+    if (!s)
+        s = imi_inflight_assign();
+    atomic_fetch_add_explicit(&globals[s - 1].v[c], n, memory_order_relaxed);
 }
 
 uint64_t imi_metrics_global(imi_global_counter c)
 {
-    return (unsigned)c < IMI_GC_COUNT_ ? atomic_load_explicit(&globals[c], memory_order_relaxed)
-                                       : 0;
+    uint64_t total = 0;
+    if ((unsigned)c >= IMI_GC_COUNT_)
+        return 0;
+    for (unsigned s = 0; s < IMI_INFLIGHT_STRIPES; s++)
+        total += atomic_load_explicit(&globals[s].v[c], memory_order_relaxed);
+    return total;
+}
+
+void imi_metrics_count_breaker(int to)
+{
+    imi_metrics_global_add(to == IMI_BREAKER_OPEN ? IMI_GC_BREAKER_TO_OPEN
+                           : to == IMI_BREAKER_HALF_OPEN ? IMI_GC_BREAKER_TO_HALF_OPEN
+                           : IMI_GC_BREAKER_TO_CLOSED, 1);
+}
+
+void imi_metrics_count_ratelimit(int rc)
+{
+    if (rc == IMI_OK)
+        imi_metrics_global_add(IMI_GC_RATELIMIT_GRANTED, 1);
+    else if (rc == IMI_ELIMITED)
+        imi_metrics_global_add(IMI_GC_RATELIMIT_REFUSED, 1);
 }

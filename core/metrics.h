@@ -109,6 +109,10 @@ typedef enum imi_global_counter {
 } imi_global_counter;
 void imi_metrics_global_add(imi_global_counter c, uint64_t n);
 uint64_t imi_metrics_global(imi_global_counter c);
+/* The one-line hooks of breaker.c (a transition into state `to`, an imi_breaker_state)
+ * and ratelimit_take.c (the result of a take: IMI_OK granted, IMI_ELIMITED refused). */
+void imi_metrics_count_breaker(int to);
+void imi_metrics_count_ratelimit(int rc);
 
 
 /* ---- the table of every metric (metrics_table.c) ------------------------------------- */
