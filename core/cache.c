@@ -25,13 +25,14 @@ static const char *const cache_ops[] = {
 };
 
 /* Hits and misses from the call counters of get and hget: nothing more on the call path. */
-static void cache_extras(imi_instance *in, uint64_t *v)
+static void cache_extras(imi_instance *in, const imi_op_metrics *m, uint64_t *v)
 {
+    (void)in;
     unsigned ok = 0, nf = (unsigned)-IMI_ENOTFOUND;
-    v[IMI_CACHE_X_HITS] = imi_op_metrics_calls(&in->metrics, CACHE_OP_get, ok) +
-                          imi_op_metrics_calls(&in->metrics, CACHE_OP_hget, ok);
-    v[IMI_CACHE_X_MISSES] = imi_op_metrics_calls(&in->metrics, CACHE_OP_get, nf) +
-                            imi_op_metrics_calls(&in->metrics, CACHE_OP_hget, nf);
+    v[IMI_CACHE_X_HITS] = imi_op_metrics_calls(m, CACHE_OP_get, ok) +
+                          imi_op_metrics_calls(m, CACHE_OP_hget, ok);
+    v[IMI_CACHE_X_MISSES] = imi_op_metrics_calls(m, CACHE_OP_get, nf) +
+                            imi_op_metrics_calls(m, CACHE_OP_hget, nf);
 }
 
 static const imi_frontend cache_frontend = {

@@ -59,9 +59,12 @@ static const char *const db_ops[] = { "exec", "query", "query_writer", "ping", "
 
 /* Statements by endpoint from the existing counters; pool gauges under each pool's lock,
  * as a call in flight so that close cannot destroy the pools meanwhile. */
-static void db_extras(imi_instance *in, uint64_t *v)
+static void db_extras(imi_instance *in, const imi_op_metrics *m, uint64_t *v)
 {
+    (void)m;
     imi_db *db = (imi_db *)in;
+    if (!db)
+        return;
 #define LD(c) atomic_load_explicit(&db->c, memory_order_relaxed)
     uint64_t stmts = LD(n_execs) + LD(n_queries), reader = LD(n_reader_queries);
     v[IMI_DB_X_WRITER_CALLS] = stmts - reader;

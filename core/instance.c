@@ -145,8 +145,6 @@ int imi_instance_open(imi_app *app, const imi_frontend *fe, const char *name,
         atomic_init(&in->inflight[i].n, 0);
     atomic_init(&in->closed, false);
     int rc = prepare(in, name);
-    if (!rc)
-        rc = imi_op_metrics_init(&in->metrics, fe->n_ops, 0);
     if (!rc && fe->configure) {
         in->configured = true;
         rc = fe->configure(in);
@@ -159,7 +157,7 @@ int imi_instance_open(imi_app *app, const imi_frontend *fe, const char *name,
         imi_instance_free(in);
         return rc;
     }
-    imi_metrics_reg_add(imi_app_metrics(app), in);
+    imi_metrics_reg_attach(imi_app_metrics(app), in);
     in->registered = true;
     *out = in;
     return IMI_OK;
@@ -205,12 +203,14 @@ void imi_instance_free(imi_instance *in)
 {
     if (!in)
         return;
-    if (in->registered) /* first: a metrics write may be reading it */
-        imi_metrics_reg_remove(imi_app_metrics(in->app), in);
     if (!atomic_load(&in->closed))
         imi_instance_close(in);
     else if (in->opened)
         close_driver(in); /* a close that raced a failed start */
+    /* Closed: its counters stay with its series; before release, as the front-end's
+     * extras are read one last time. */
+    if (in->registered)
+        imi_metrics_reg_detach(imi_app_metrics(in->app), in);
     if (in->configured && in->fe->release)
         in->fe->release(in);
     if (in->owned_strs && in->desc)
@@ -222,7 +222,6 @@ void imi_instance_free(imi_instance *in)
     free(in->state);
     free((void *)in->vt);
     free(in->prefix);
-    imi_op_metrics_free(&in->metrics);
     imi_driver_release(in->driver);
     free(in);
 }

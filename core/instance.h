@@ -63,9 +63,10 @@ typedef struct imi_frontend {
     /* The operations it counts (labels op="get", ...), indexed by the front-end's enum. */
     const char *const *ops;
     unsigned n_ops;
-    /* At a metrics write: fills the kind's extra values (metrics.h, IMI_CACHE_X_...). May
-     * run at any time between open and free, from another thread. */
-    void (*read_extras)(imi_instance *in, uint64_t *vals);
+    /* At a metrics write: fills the kind's extra values (metrics.h, IMI_CACHE_X_...) from
+     * in (NULL once the instance is gone: then only what m holds) and m, its counters.
+     * Runs from another thread, at any time between open and free. */
+    void (*read_extras)(imi_instance *in, const imi_op_metrics *m, uint64_t *vals);
 } imi_frontend;
 
 struct imi_instance {
@@ -87,8 +88,9 @@ struct imi_instance {
     int64_t timeout_ms;
     void *state;
     imi_inflight_stripe inflight[IMI_INFLIGHT_STRIPES];
-    imi_op_metrics metrics;      /* per-call counters, striped like inflight */
-    bool registered;             /* in the app's metrics registry */
+    imi_op_metrics metrics;      /* per-call counters, striped like inflight; the app's
+                                    metrics registry owns them (metrics.c) */
+    bool registered;             /* attached to its series in the registry */
     atomic_bool closed;
     bool configured;             /* fe->configure ran: fe->release is due */
     bool opened;                 /* the driver's open succeeded: its close is still due */

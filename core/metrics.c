@@ -1,7 +1,9 @@
 /* The counter blocks of instances, the registry of an app's instances and the
  * process-wide counters of breaker and ratelimit. */
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include "iminfra/breaker.h"
 #include "iminfra/error.h"
 #include "instance.h"
@@ -79,15 +81,10 @@ const char *imi_metric_code_label(unsigned i)
 
 /* ---- registry ------------------------------------------------------------------------ */
 
-typedef struct reg_node {
-    imi_instance *in;
-    struct reg_node *next;
-} reg_node;
-
 struct imi_metrics_reg {
     pthread_mutex_t mu;
-    reg_node *head;
-    reg_node **tail;
+    imi_metrics_node *head;
+    imi_metrics_node **tail;
 };
 
 imi_metrics_reg *imi_metrics_reg_new(void)
@@ -105,53 +102,83 @@ void imi_metrics_reg_free(imi_metrics_reg *r)
     if (!r)
         return;
     while (r->head) {
-        reg_node *n = r->head;
+        imi_metrics_node *n = r->head;
         r->head = n->next;
+        imi_op_metrics_free(&n->block);
         free(n);
     }
     pthread_mutex_destroy(&r->mu);
     free(r);
 }
 
-void imi_metrics_reg_add(imi_metrics_reg *r, imi_instance *in)
+static imi_metrics_node *find_free_series(imi_metrics_reg *r, const imi_instance *in)
 {
-    reg_node *n = calloc(1, sizeof *n);
-    if (!r || !n) { /* an instance without metrics export still works */
-        free(n);
-        return;
-    }
-    n->in = in;
-    pthread_mutex_lock(&r->mu);
-    *r->tail = n; /* in open order, so the output is stable */
-    r->tail = &n->next;
-    pthread_mutex_unlock(&r->mu);
+    for (imi_metrics_node *n = r->head; n; n = n->next)
+        if (!n->in && n->kind == (int)in->fe->kind && n->n_ops == in->fe->n_ops &&
+            !strcmp(n->section, in->section) && !strcmp(n->driver, in->desc->name))
+            return n;
+    return NULL;
 }
 
-void imi_metrics_reg_remove(imi_metrics_reg *r, imi_instance *in)
+void imi_metrics_reg_attach(imi_metrics_reg *r, imi_instance *in)
 {
     if (!r)
         return;
     pthread_mutex_lock(&r->mu);
-    for (reg_node **p = &r->head; *p; p = &(*p)->next) {
-        if ((*p)->in != in)
+    imi_metrics_node *n = find_free_series(r, in);
+    if (!n && (n = calloc(1, sizeof *n))) {
+        if (imi_op_metrics_init(&n->block, in->fe->n_ops, 0)) {
+            free(n);
+            n = NULL;
+        } else {
+            n->kind = (int)in->fe->kind;
+            snprintf(n->section, sizeof n->section, "%s", in->section);
+            snprintf(n->driver, sizeof n->driver, "%s", in->desc->name);
+            n->ops = in->fe->ops;
+            n->n_ops = in->fe->n_ops;
+            n->read_extras = in->fe->read_extras;
+            *r->tail = n; /* in open order, so the output is stable */
+            r->tail = &n->next;
+        }
+    }
+    if (n) {
+        n->in = in;
+        in->metrics = n->block;
+    }
+    pthread_mutex_unlock(&r->mu);
+}
+
+void imi_metrics_reg_detach(imi_metrics_reg *r, imi_instance *in)
+{
+    if (!r)
+        return;
+    pthread_mutex_lock(&r->mu);
+    for (imi_metrics_node *n = r->head; n; n = n->next) {
+        if (n->in != in)
             continue;
-        reg_node *n = *p;
-        *p = n->next;
-        if (r->tail == &n->next)
-            r->tail = p;
-        free(n);
+        if (n->read_extras) {
+            /* What the instance kept outside the block moves into the base. */
+            uint64_t live[IMI_METRIC_EXTRA_MAX] = { 0 }, kept[IMI_METRIC_EXTRA_MAX] = { 0 };
+            n->read_extras(in, &n->block, live);
+            n->read_extras(NULL, &n->block, kept);
+            for (int i = 0; i < IMI_METRIC_EXTRA_MAX; i++)
+                n->base[i] += live[i] - kept[i];
+        }
+        n->in = NULL;
         break;
     }
+    in->metrics = (imi_op_metrics){ 0 };
     pthread_mutex_unlock(&r->mu);
 }
 
-void imi_metrics_reg_each(imi_metrics_reg *r, void (*fn)(imi_instance *in, void *ud), void *ud)
+void imi_metrics_reg_each(imi_metrics_reg *r, void (*fn)(imi_metrics_node *n, void *ud),
+                          void *ud)
 {
     if (!r)
         return;
     pthread_mutex_lock(&r->mu);
-    for (reg_node *n = r->head; n; n = n->next)
-        fn(n->in, ud);
+    for (imi_metrics_node *n = r->head; n; n = n->next)
+        fn(n, ud);
     pthread_mutex_unlock(&r->mu);
 }
 

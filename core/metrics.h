@@ -17,6 +17,7 @@
 
 #define IMI_METRIC_CODES (1 - IMI_ERRNO_MIN_) /* ok and every error code */
 #define IMI_METRIC_BUCKETS 17                 /* 16 bounds and +Inf */
+#define IMI_METRIC_EXTRA_MAX 8                /* extra values of a front-end */
 
 /* The upper bounds of the duration histogram, in ns (the last bucket is +Inf). */
 extern const int64_t imi_metric_bounds_ns[IMI_METRIC_BUCKETS - 1];
@@ -84,7 +85,24 @@ const char *imi_metric_code_label(unsigned i);
 
 /* ---- the registry of an app ------------------------------------------------------------ */
 
+/* One series of an app: a kind, a section and a driver. Its counters outlive the
+ * instance: a handle closed and opened again continues them (counters only go up), and
+ * imi_metrics_write still shows what a freed handle did. */
 typedef struct imi_instance imi_instance;
+typedef struct imi_metrics_node {
+    struct imi_metrics_node *next;
+    int kind;
+    char section[128];
+    char driver[64];
+    const char *const *ops;
+    unsigned n_ops;
+    imi_op_metrics block;          /* owned here; the live instance holds a copy */
+    /* The front-end's extras; in is NULL for a series without a live instance. */
+    void (*read_extras)(imi_instance *in, const imi_op_metrics *m, uint64_t *vals);
+    imi_instance *in;              /* NULL: no live instance */
+    uint64_t base[IMI_METRIC_EXTRA_MAX];              /* extras of the earlier instances of this series */
+} imi_metrics_node;
+
 typedef struct imi_metrics_reg imi_metrics_reg;
 
 imi_metrics_reg *imi_metrics_reg_new(void);
@@ -92,11 +110,15 @@ imi_metrics_reg *imi_metrics_reg_new(void);
 struct imi_app;
 imi_metrics_reg *imi_app_metrics(struct imi_app *app);
 void imi_metrics_reg_free(imi_metrics_reg *r);
-void imi_metrics_reg_add(imi_metrics_reg *r, imi_instance *in);
-void imi_metrics_reg_remove(imi_metrics_reg *r, imi_instance *in);
-/* Calls fn for every registered instance, under the registry lock (an instance is not
- * freed while fn reads it). */
-void imi_metrics_reg_each(imi_metrics_reg *r, void (*fn)(imi_instance *in, void *ud), void *ud);
+/* Gives the open instance in its series' counters (in->metrics); a series without a
+ * live instance is continued. Without memory, in counts nothing. */
+void imi_metrics_reg_attach(imi_metrics_reg *r, imi_instance *in);
+/* After in's close: its series keeps the counters, and the extras as they are now. */
+void imi_metrics_reg_detach(imi_metrics_reg *r, imi_instance *in);
+/* Calls fn for every series, under the registry lock (no instance is attached or
+ * detached while fn reads it). */
+void imi_metrics_reg_each(imi_metrics_reg *r, void (*fn)(imi_metrics_node *n, void *ud),
+                          void *ud);
 
 /* Process-wide counters of the components that are not instances. */
 typedef enum imi_global_counter {
@@ -149,6 +171,5 @@ enum {
     IMI_DB_X_WRITER_CALLS, IMI_DB_X_READER_CALLS, IMI_DB_X_POOL_IN_USE, IMI_DB_X_POOL_IDLE,
     IMI_DB_X_POOL_WAITS, IMI_DB_X_COUNT_
 };
-#define IMI_METRIC_EXTRA_MAX 8
 
 #endif

@@ -26,24 +26,24 @@ static void put_value(FILE *f, const char *v)
 }
 
 /* The instance label: "sessions" for [cache.sessions], "default" for [cache]. */
-static const char *instance_label(const imi_instance *in)
+static const char *instance_label(const imi_metrics_node *n)
 {
-    const char *dot = strchr(in->section, '.');
+    const char *dot = strchr(n->section, '.');
     return dot ? dot + 1 : "default";
 }
 
-static void put_labels(FILE *f, const imi_instance *in)
+static void put_labels(FILE *f, const imi_metrics_node *n)
 {
     fputs("instance=\"", f);
-    put_value(f, instance_label(in));
+    put_value(f, instance_label(n));
     fputs("\",driver=\"", f);
-    put_value(f, in->desc->name);
+    put_value(f, n->driver);
     fputc('"', f);
 }
 
-static void write_calls(FILE *f, const imi_metric_def *d, const imi_instance *in)
+static void write_calls(FILE *f, const imi_metric_def *d, const imi_metrics_node *in)
 {
-    const imi_op_metrics *m = &in->metrics;
+    const imi_op_metrics *m = &in->block;
     for (unsigned op = 0; op < m->n_ops; op++)
         for (unsigned c = 0; c < IMI_METRIC_CODES; c++) {
             uint64_t n = imi_op_metrics_calls(m, op, c);
@@ -51,14 +51,14 @@ static void write_calls(FILE *f, const imi_metric_def *d, const imi_instance *in
                 continue;
             fprintf(f, "%s{", d->name);
             put_labels(f, in);
-            fprintf(f, ",op=\"%s\",code=\"%s\"} %" PRIu64 "\n", in->fe->ops[op],
+            fprintf(f, ",op=\"%s\",code=\"%s\"} %" PRIu64 "\n", in->ops[op],
                     imi_metric_code_label(c), n);
         }
 }
 
-static void write_duration(FILE *f, const imi_metric_def *d, const imi_instance *in)
+static void write_duration(FILE *f, const imi_metric_def *d, const imi_metrics_node *in)
 {
-    const imi_op_metrics *m = &in->metrics;
+    const imi_op_metrics *m = &in->block;
     for (unsigned op = 0; op < m->n_ops; op++) {
         uint64_t count = 0, b[IMI_METRIC_BUCKETS];
         for (unsigned i = 0; i < IMI_METRIC_BUCKETS; i++)
@@ -72,7 +72,7 @@ static void write_duration(FILE *f, const imi_metric_def *d, const imi_instance 
             cum += b[i];
             fprintf(f, "%s_bucket{", d->name);
             put_labels(f, in);
-            fprintf(f, ",op=\"%s\",le=\"", in->fe->ops[op]);
+            fprintf(f, ",op=\"%s\",le=\"", in->ops[op]);
             if (i < IMI_METRIC_BUCKETS - 1)
                 fprintf(f, "%g", (double)imi_metric_bounds_ns[i] / 1e9);
             else
@@ -81,20 +81,22 @@ static void write_duration(FILE *f, const imi_metric_def *d, const imi_instance 
         }
         fprintf(f, "%s_sum{", d->name);
         put_labels(f, in);
-        fprintf(f, ",op=\"%s\"} %.9f\n", in->fe->ops[op],
+        fprintf(f, ",op=\"%s\"} %.9f\n", in->ops[op],
                 (double)imi_op_metrics_sum_ns(m, op) / 1e9);
         fprintf(f, "%s_count{", d->name);
         put_labels(f, in);
-        fprintf(f, ",op=\"%s\"} %" PRIu64 "\n", in->fe->ops[op], count);
+        fprintf(f, ",op=\"%s\"} %" PRIu64 "\n", in->ops[op], count);
     }
 }
 
-static void write_extra(FILE *f, const imi_metric_def *d, imi_instance *in)
+static void write_extra(FILE *f, const imi_metric_def *d, imi_metrics_node *in)
 {
-    if (!in->fe->read_extras)
+    if (!in->read_extras)
         return;
     uint64_t v[IMI_METRIC_EXTRA_MAX] = { 0 };
-    in->fe->read_extras(in, v);
+    in->read_extras(in->in, &in->block, v);
+    for (int i = 0; i < IMI_METRIC_EXTRA_MAX; i++)
+        v[i] += in->base[i];
     fprintf(f, "%s{", d->name);
     put_labels(f, in);
     if (d->label)
@@ -102,11 +104,11 @@ static void write_extra(FILE *f, const imi_metric_def *d, imi_instance *in)
     fprintf(f, "} %" PRIu64 "\n", d->arg < IMI_METRIC_EXTRA_MAX ? v[d->arg] : 0);
 }
 
-static void each_instance(imi_instance *in, void *ud)
+static void each_series(imi_metrics_node *in, void *ud)
 {
     writer *w = ud;
     const imi_metric_def *d = w->def;
-    if ((int)in->fe->kind != d->kind)
+    if (in->kind != d->kind)
         return;
     switch (d->src) {
     case IMI_MSRC_CALLS:
@@ -140,7 +142,7 @@ int imi_metrics_write(imi_app *app, FILE *f)
             continue;
         }
         w.def = d;
-        imi_metrics_reg_each(imi_app_metrics(app), each_instance, &w);
+        imi_metrics_reg_each(imi_app_metrics(app), each_series, &w);
     }
     if (fflush(f) || ferror(f))
         return imi_error_set(IMI_EINTERNAL, 0, "imi_metrics_write: writing failed");

@@ -100,9 +100,12 @@ static const char *const mq_ops[] = { "ping", "publish", "publish_async", "flush
 
 #define LOAD(c) atomic_load_explicit(&(c), memory_order_relaxed)
 
-static void mq_extras(imi_instance *in, uint64_t *v)
+static void mq_extras(imi_instance *in, const imi_op_metrics *m, uint64_t *v)
 {
+    (void)m;
     imi_mq *mq = (imi_mq *)in;
+    if (!mq)
+        return;
     v[IMI_MQ_X_PUBLISHED] = LOAD(mq->n.published);
     v[IMI_MQ_X_PUBLISH_FAILED] = LOAD(mq->n.publish_failed);
     v[IMI_MQ_X_DELIVERED] = LOAD(mq->n.delivered);

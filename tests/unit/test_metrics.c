@@ -76,10 +76,38 @@ Test(metrics, cache_calls_codes_histogram_hits_and_misses)
     /* Operations never called print nothing. */
     cr_expect_null(strstr(t, "op=\"zadd\""));
     free(t);
-    /* A closed and freed instance leaves the output. */
+    /* A freed handle's counters stay, and a handle opened again continues them. */
     imi_cache_free(c);
     t = metrics_text(app);
-    cr_expect_null(strstr(t, "instance=\"sessions\""), "%s", t);
+    EXPECT("imi_cache_calls_total{%s,op=\"set\",code=\"ok\"} 3", L);
+    EXPECT("imi_cache_hits_total{%s} 2", L);
+    free(t);
+    cr_assert_eq(imi_cache_open(app, "sessions", &c), IMI_OK, "%s", imi_error_message());
+    cr_assert_eq(imi_cache_set(c, NULL, "k", "v", 1, 0), IMI_OK);
+    t = metrics_text(app);
+    EXPECT("imi_cache_calls_total{%s,op=\"set\",code=\"ok\"} 4", L);
+    char *first = strstr(t, "imi_cache_hits_total{");
+    cr_assert_not_null(first);
+    cr_expect_null(strstr(first + 1, "imi_cache_hits_total{"), "one series, not two:\n%s", t);
+    free(t);
+    imi_cache_free(c);
+    imi_app_close(app);
+}
+
+Test(metrics, mq_counters_survive_a_reopen)
+{
+    imi_app *app = app_of("[log]\nlevel = off\n[mq]\ndriver = mem\n");
+    for (int round = 1; round <= 2; round++) {
+        imi_mq *mq = NULL;
+        cr_assert_eq(imi_mq_open(app, NULL, &mq), IMI_OK, "%s", imi_error_message());
+        imi_mq_msg m = { .topic = "t", .body = "x", .body_len = 1 };
+        cr_assert_eq(imi_mq_publish(mq, NULL, &m), IMI_OK, "%s", imi_error_message());
+        imi_mq_free(mq);
+    }
+    char *t = metrics_text(app);
+    expect_line(t, "imi_mq_published_total{instance=\"default\",driver=\"mem\"} 2");
+    expect_line(t, "imi_mq_calls_total{instance=\"default\",driver=\"mem\",op=\"publish\","
+                   "code=\"ok\"} 2");
     free(t);
     imi_app_close(app);
 }
