@@ -43,5 +43,6 @@ extern const imi_cmd imi_cmd_coord;
 extern const imi_cmd imi_cmd_uid;
 extern const imi_cmd imi_cmd_bench;
 extern const imi_cmd imi_cmd_conformance;
+extern const imi_cmd imi_cmd_stats;
 
 #endif
