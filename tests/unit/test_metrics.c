@@ -260,3 +260,46 @@ Test(metrics, a_port_in_use_is_a_clear_error)
                        imi_error_message());
     imi_app_close(a);
 }
+
+Test(metrics, db_and_coord_count_their_calls)
+{
+    imi_app *app = app_of("[log]\nlevel = off\n[db]\ndriver = sqlite\npath = :memory:\n"
+                          "[coord]\ndriver = mem\n");
+    imi_db *db = NULL;
+    cr_assert_eq(imi_db_open(app, NULL, &db), IMI_OK, "%s", imi_error_message());
+    cr_assert_eq(imi_db_exec(db, NULL, "CREATE TABLE t (a INTEGER)", NULL, 0, NULL), IMI_OK,
+                 "%s", imi_error_message());
+    cr_assert_eq(imi_db_exec(db, NULL, "INSERT INTO t VALUES (1)", NULL, 0, NULL), IMI_OK);
+    cr_assert_neq(imi_db_exec(db, NULL, "INSERT INTO nope VALUES (1)", NULL, 0, NULL), IMI_OK);
+    imi_db_rows *rows = NULL;
+    cr_assert_eq(imi_db_query(db, NULL, "SELECT a FROM t", NULL, 0, &rows), IMI_OK);
+    char *t = metrics_text(app);
+    const char *L = "instance=\"default\",driver=\"sqlite\"";
+    char line[512];
+    EXPECT("imi_db_calls_total{%s,op=\"exec\",code=\"ok\"} 2", L);
+    EXPECT("imi_db_calls_total{%s,op=\"query\",code=\"ok\"} 1", L);
+    EXPECT("imi_db_endpoint_statements_total{%s,endpoint=\"writer\"} 4", L);
+    EXPECT("imi_db_pool_in_use{%s} 1", L); /* the open result holds its connection */
+    free(t);
+    imi_db_rows_close(rows);
+    t = metrics_text(app);
+    EXPECT("imi_db_pool_in_use{%s} 0", L);
+    free(t);
+    imi_db_free(db);
+
+    imi_coord *c = NULL;
+    cr_assert_eq(imi_coord_open(app, NULL, &c), IMI_OK, "%s", imi_error_message());
+    cr_assert_eq(imi_coord_put(c, NULL, "a", "1", 1, NULL), IMI_OK);
+    imi_buf b = { 0 };
+    cr_assert_eq(imi_coord_get(c, NULL, "a", &b, NULL), IMI_OK);
+    cr_assert_eq(imi_coord_get(c, NULL, "b", &b, NULL), IMI_ENOTFOUND);
+    imi_buf_free(&b);
+    t = metrics_text(app);
+    L = "instance=\"default\",driver=\"mem\"";
+    EXPECT("imi_coord_calls_total{%s,op=\"put\",code=\"ok\"} 1", L);
+    EXPECT("imi_coord_calls_total{%s,op=\"get\",code=\"notfound\"} 1", L);
+    EXPECT("imi_coord_call_duration_seconds_count{%s,op=\"get\"} 2", L);
+    free(t);
+    imi_coord_free(c);
+    imi_app_close(app);
+}
