@@ -91,6 +91,7 @@ struct imi_instance {
     imi_op_metrics metrics;      /* per-call counters, striped like inflight; the app's
                                     metrics registry owns them (metrics.c) */
     bool registered;             /* attached to its series in the registry */
+    imi_instance *metrics_next;  /* the series' next live instance */
     atomic_bool closed;
     bool configured;             /* fe->configure ran: fe->release is due */
     bool opened;                 /* the driver's open succeeded: its close is still due */

@@ -111,10 +111,10 @@ void imi_metrics_reg_free(imi_metrics_reg *r)
     free(r);
 }
 
-static imi_metrics_node *find_free_series(imi_metrics_reg *r, const imi_instance *in)
+static imi_metrics_node *find_series(imi_metrics_reg *r, const imi_instance *in)
 {
     for (imi_metrics_node *n = r->head; n; n = n->next)
-        if (!n->in && n->kind == (int)in->fe->kind && n->n_ops == in->fe->n_ops &&
+        if (n->kind == (int)in->fe->kind && n->n_ops == in->fe->n_ops &&
             !strcmp(n->section, in->section) && !strcmp(n->driver, in->desc->name))
             return n;
     return NULL;
@@ -125,7 +125,7 @@ void imi_metrics_reg_attach(imi_metrics_reg *r, imi_instance *in)
     if (!r)
         return;
     pthread_mutex_lock(&r->mu);
-    imi_metrics_node *n = find_free_series(r, in);
+    imi_metrics_node *n = find_series(r, in);
     if (!n && (n = calloc(1, sizeof *n))) {
         if (imi_op_metrics_init(&n->block, in->fe->n_ops, 0)) {
             free(n);
@@ -142,10 +142,32 @@ void imi_metrics_reg_attach(imi_metrics_reg *r, imi_instance *in)
         }
     }
     if (n) {
-        n->in = in;
+        in->metrics_next = n->live;
+        n->live = in;
         in->metrics = n->block;
     }
     pthread_mutex_unlock(&r->mu);
+}
+
+/* What instance in holds outside the block (mq and db counters), into out. */
+static void added_by(const imi_metrics_node *n, imi_instance *in, uint64_t *out)
+{
+    uint64_t live[IMI_METRIC_EXTRA_MAX] = { 0 }, kept[IMI_METRIC_EXTRA_MAX] = { 0 };
+    n->read_extras(in, &n->block, live);
+    n->read_extras(NULL, &n->block, kept);
+    for (int i = 0; i < IMI_METRIC_EXTRA_MAX; i++)
+        out[i] += live[i] - kept[i];
+}
+
+void imi_metrics_node_extras(const imi_metrics_node *n, uint64_t *vals)
+{
+    if (!n->read_extras)
+        return;
+    n->read_extras(NULL, &n->block, vals);
+    for (int i = 0; i < IMI_METRIC_EXTRA_MAX; i++)
+        vals[i] += n->base[i];
+    for (imi_instance *in = n->live; in; in = in->metrics_next)
+        added_by(n, in, vals);
 }
 
 void imi_metrics_reg_detach(imi_metrics_reg *r, imi_instance *in)
@@ -154,20 +176,18 @@ void imi_metrics_reg_detach(imi_metrics_reg *r, imi_instance *in)
         return;
     pthread_mutex_lock(&r->mu);
     for (imi_metrics_node *n = r->head; n; n = n->next) {
-        if (n->in != in)
+        imi_instance **p = &n->live;
+        while (*p && *p != in)
+            p = &(*p)->metrics_next;
+        if (!*p)
             continue;
-        if (n->read_extras) {
-            /* What the instance kept outside the block moves into the base. */
-            uint64_t live[IMI_METRIC_EXTRA_MAX] = { 0 }, kept[IMI_METRIC_EXTRA_MAX] = { 0 };
-            n->read_extras(in, &n->block, live);
-            n->read_extras(NULL, &n->block, kept);
-            for (int i = 0; i < IMI_METRIC_EXTRA_MAX; i++)
-                n->base[i] += live[i] - kept[i];
-        }
-        n->in = NULL;
+        if (n->read_extras)
+            added_by(n, in, n->base); /* what it kept outside the block stays */
+        *p = in->metrics_next;
         break;
     }
     in->metrics = (imi_op_metrics){ 0 };
+    in->metrics_next = NULL;
     pthread_mutex_unlock(&r->mu);
 }
 

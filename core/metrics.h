@@ -97,9 +97,10 @@ typedef struct imi_metrics_node {
     const char *const *ops;
     unsigned n_ops;
     imi_op_metrics block;          /* owned here; the live instance holds a copy */
-    /* The front-end's extras; in is NULL for a series without a live instance. */
+    /* The front-end's extras of one instance; with in NULL, what m alone holds. */
     void (*read_extras)(imi_instance *in, const imi_op_metrics *m, uint64_t *vals);
-    imi_instance *in;              /* NULL: no live instance */
+    imi_instance *live;            /* the open instances of the series (a list through
+                                      their metrics_next); they share the block */
     uint64_t base[IMI_METRIC_EXTRA_MAX];              /* extras of the earlier instances of this series */
 } imi_metrics_node;
 
@@ -110,11 +111,14 @@ imi_metrics_reg *imi_metrics_reg_new(void);
 struct imi_app;
 imi_metrics_reg *imi_app_metrics(struct imi_app *app);
 void imi_metrics_reg_free(imi_metrics_reg *r);
-/* Gives the open instance in its series' counters (in->metrics); a series without a
- * live instance is continued. Without memory, in counts nothing. */
+/* Gives the open instance in its series' counters (in->metrics): handles open at the
+ * same time on one section share them, a handle opened again continues them. Without
+ * memory, in counts nothing. */
 void imi_metrics_reg_attach(imi_metrics_reg *r, imi_instance *in);
 /* After in's close: its series keeps the counters, and the extras as they are now. */
 void imi_metrics_reg_detach(imi_metrics_reg *r, imi_instance *in);
+/* The extras of a series: its base, what the block holds, what each live instance adds. */
+void imi_metrics_node_extras(const imi_metrics_node *n, uint64_t *vals);
 /* Calls fn for every series, under the registry lock (no instance is attached or
  * detached while fn reads it). */
 void imi_metrics_reg_each(imi_metrics_reg *r, void (*fn)(imi_metrics_node *n, void *ud),

@@ -94,9 +94,7 @@ static void write_extra(FILE *f, const imi_metric_def *d, imi_metrics_node *in)
     if (!in->read_extras)
         return;
     uint64_t v[IMI_METRIC_EXTRA_MAX] = { 0 };
-    in->read_extras(in->in, &in->block, v);
-    for (int i = 0; i < IMI_METRIC_EXTRA_MAX; i++)
-        v[i] += in->base[i];
+    imi_metrics_node_extras(in, v);
     fprintf(f, "%s{", d->name);
     put_labels(f, in);
     if (d->label)

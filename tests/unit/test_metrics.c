@@ -112,6 +112,35 @@ Test(metrics, mq_counters_survive_a_reopen)
     imi_app_close(app);
 }
 
+Test(metrics, two_handles_on_one_section_are_one_series)
+{
+    imi_app *app = app_of("[log]\nlevel = off\n[mq]\ndriver = mem\n");
+    imi_mq *a = NULL, *b = NULL;
+    cr_assert_eq(imi_mq_open(app, NULL, &a), IMI_OK, "%s", imi_error_message());
+    cr_assert_eq(imi_mq_open(app, NULL, &b), IMI_OK, "%s", imi_error_message());
+    imi_mq_msg m = { .topic = "t", .body = "x", .body_len = 1 };
+    cr_assert_eq(imi_mq_publish(a, NULL, &m), IMI_OK);
+    cr_assert_eq(imi_mq_publish(b, NULL, &m), IMI_OK);
+    cr_assert_eq(imi_mq_publish(b, NULL, &m), IMI_OK);
+    char *t = metrics_text(app);
+    expect_line(t, "imi_mq_published_total{instance=\"default\",driver=\"mem\"} 3");
+    expect_line(t, "imi_mq_calls_total{instance=\"default\",driver=\"mem\",op=\"publish\","
+                   "code=\"ok\"} 3");
+    char *first = strstr(t, "imi_mq_published_total{");
+    cr_expect_null(strstr(first + 1, "imi_mq_published_total{"), "one series:\n%s", t);
+    free(t);
+    imi_mq_free(a);
+    cr_assert_eq(imi_mq_publish(b, NULL, &m), IMI_OK);
+    t = metrics_text(app);
+    expect_line(t, "imi_mq_published_total{instance=\"default\",driver=\"mem\"} 4");
+    free(t);
+    imi_mq_free(b);
+    t = metrics_text(app);
+    expect_line(t, "imi_mq_published_total{instance=\"default\",driver=\"mem\"} 4");
+    free(t);
+    imi_app_close(app);
+}
+
 Test(metrics, a_closed_handle_counts_closed)
 {
     imi_app *app = app_of("[cache]\ndriver = mem\n");

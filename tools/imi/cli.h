@@ -31,6 +31,8 @@ const char *cli_take_opt(int *argc, char **argv, const char *name, int *usage_er
 bool cli_take_flag(int *argc, char **argv, const char *name);
 /* Opens the app of a config path; prints the error and returns NULL on failure. */
 imi_app *cli_open_app(const char *config_path);
+/* Prints app's counters that are not zero, under a title (metrics_summary.c). */
+void cli_print_counters(imi_app *app, const char *title);
 
 extern const imi_cmd imi_cmd_version;
 extern const imi_cmd imi_cmd_drivers;
