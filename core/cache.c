@@ -77,7 +77,7 @@ static int enter(imi_cache *c, const imi_ctx *ctx)
 /* Runs `call` with the prefixed key k, between enter and leave, and counts it as op. */
 #define KEYED_CALL(c, ctx, op, key, call)                               \
     do {                                                                \
-        int64_t t0_ = imi_now_mono_ns();                                \
+        int64_t t0_ = imi_call_t0((imi_instance *)((c)));                                \
         int rc_ = enter((c), (ctx));                                    \
         if (rc_)                                                        \
             return record((c), (op), rc_, t0_);                         \
@@ -108,7 +108,7 @@ static int enter(imi_cache *c, const imi_ctx *ctx)
 
 int imi_cache_ping(imi_cache *c, const imi_ctx *ctx)
 {
-    int64_t t0 = imi_now_mono_ns();
+    int64_t t0 = imi_call_t0((imi_instance *)(c));
     int rc = enter(c, ctx);
     if (rc)
         return record(c, CACHE_OP_ping, rc, t0);
@@ -217,7 +217,7 @@ int imi_cache_mget(imi_cache *c, const imi_ctx *ctx, const char *const *keys, si
                    imi_buf *vals, int *found)
 {
     REQUIRE_ARG(n == 0 || (keys && vals && found), "mget: keys, vals and found are required");
-    int64_t t0 = imi_now_mono_ns();
+    int64_t t0 = imi_call_t0((imi_instance *)(c));
     int rc = enter(c, ctx);
     if (rc)
         return record(c, CACHE_OP_mget, rc, t0);
@@ -248,7 +248,7 @@ int imi_cache_mset(imi_cache *c, const imi_ctx *ctx, const char *const *keys,
     REQUIRE_ARG(ttl_ms >= 0, "mset: negative ttl");
     for (size_t i = 0; i < n; i++)
         REQUIRE_ARG(vals[i].data || !vals[i].len, "mset: a value is NULL");
-    int64_t t0 = imi_now_mono_ns();
+    int64_t t0 = imi_call_t0((imi_instance *)(c));
     int rc = enter(c, ctx);
     if (rc)
         return record(c, CACHE_OP_mset, rc, t0);

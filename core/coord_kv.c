@@ -35,7 +35,7 @@ char *coord_join(const char *a, const char *b, const char *c)
         int rc_ = imi_pkey_make(&(c)->in, "coord", (key), (allow_empty), &k); \
         if (rc_)                                                        \
             return rc_;                                                 \
-        int64_t t0_ = imi_now_mono_ns();                                \
+        int64_t t0_ = imi_call_t0((imi_instance *)((c)));                                \
         rc_ = coord_enter((c), (ctx));                                  \
         if (!rc_) {                                                     \
             rc_ = (call);                                               \
@@ -49,7 +49,7 @@ int imi_coord_ping(imi_coord *c, const imi_ctx *ctx)
 {
     if (!c)
         return imi_error_set(IMI_EINVALID, 0, "coord: no handle");
-    int64_t t0 = imi_now_mono_ns();
+    int64_t t0 = imi_call_t0((imi_instance *)(c));
     int rc = coord_enter(c, ctx);
     if (rc)
         return coord_record(c, COORD_OP_ping, rc, t0);
@@ -171,7 +171,7 @@ int imi_coord_lease_grant(imi_coord *c, const imi_ctx *ctx, int64_t ttl_ms, int6
     REQUIRE_CAP(c, IMI_COORD_CAP_LEASE, "leases");
     REQUIRE_ARG(lease && ttl_ms > 0, "lease_grant: an output and a positive ttl are required");
     int64_t ignored;
-    int64_t t0 = imi_now_mono_ns();
+    int64_t t0 = imi_call_t0((imi_instance *)(c));
     int rc = coord_enter(c, ctx);
     if (rc)
         return coord_record(c, COORD_OP_lease_grant, rc, t0);
@@ -185,7 +185,7 @@ int imi_coord_lease_keepalive(imi_coord *c, const imi_ctx *ctx, int64_t lease, i
     REQUIRE_CAP(c, IMI_COORD_CAP_LEASE, "leases");
     REQUIRE_ARG(lease > 0, "lease_keepalive: lease must be positive");
     int64_t ignored;
-    int64_t t0 = imi_now_mono_ns();
+    int64_t t0 = imi_call_t0((imi_instance *)(c));
     int rc = coord_enter(c, ctx);
     if (rc)
         return coord_record(c, COORD_OP_lease_keepalive, rc, t0);

@@ -200,7 +200,7 @@ int imi_db_exec(imi_db *db, const imi_ctx *ctx, const char *sql, const imi_db_pa
 {
     if (!db)
         return imi_error_set(IMI_EINVALID, 0, "db: no handle");
-    int64_t t0 = imi_now_mono_ns();
+    int64_t t0 = imi_call_t0((imi_instance *)(db));
     return db_record(db, DB_OP_exec,
                      pooled(db, &db->pools[0], ctx, sql, params, n_params, affected, NULL), t0);
 }
@@ -220,7 +220,7 @@ int imi_db_query(imi_db *db, const imi_ctx *ctx, const char *sql, const imi_db_p
         *rows = NULL;
     if (!db || !rows)
         return imi_error_set(IMI_EINVALID, 0, "db: query needs a handle and rows");
-    int64_t t0 = imi_now_mono_ns();
+    int64_t t0 = imi_call_t0((imi_instance *)(db));
     return db_record(db, DB_OP_query,
                      pooled(db, reader_pool(db), ctx, sql, params, n_params, NULL, rows), t0);
 }
@@ -232,7 +232,7 @@ int imi_db_query_writer(imi_db *db, const imi_ctx *ctx, const char *sql,
         *rows = NULL;
     if (!db || !rows)
         return imi_error_set(IMI_EINVALID, 0, "db: query needs a handle and rows");
-    int64_t t0 = imi_now_mono_ns();
+    int64_t t0 = imi_call_t0((imi_instance *)(db));
     return db_record(db, DB_OP_query_writer,
                      pooled(db, &db->pools[0], ctx, sql, params, n_params, NULL, rows), t0);
 }
@@ -259,7 +259,7 @@ int imi_db_ping(imi_db *db, const imi_ctx *ctx)
 {
     if (!db)
         return imi_error_set(IMI_EINVALID, 0, "db: no handle");
-    int64_t t0 = imi_now_mono_ns();
+    int64_t t0 = imi_call_t0((imi_instance *)(db));
     return db_record(db, DB_OP_ping, ping(db, ctx), t0);
 }
 

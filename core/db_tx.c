@@ -89,7 +89,7 @@ static int tx_statement(imi_db_tx *tx, const imi_ctx *ctx, const char *sql,
 
 int imi_db_begin(imi_db *db, const imi_ctx *ctx, imi_db_tx **out)
 {
-    int64_t t0 = imi_now_mono_ns();
+    int64_t t0 = imi_call_t0((imi_instance *)(db));
     int rc = begin(db, ctx, out);
     return db && out ? db_record(db, DB_OP_begin, rc, t0) : rc;
 }
@@ -97,7 +97,7 @@ int imi_db_begin(imi_db *db, const imi_ctx *ctx, imi_db_tx **out)
 int imi_db_tx_exec(imi_db_tx *tx, const imi_ctx *ctx, const char *sql,
                    const imi_db_param *params, size_t n_params, int64_t *affected)
 {
-    int64_t t0 = imi_now_mono_ns();
+    int64_t t0 = imi_call_t0((imi_instance *)(tx ? tx->db : NULL));
     int rc = tx_statement(tx, ctx, sql, params, n_params, affected, NULL);
     return tx ? db_record(tx->db, DB_OP_tx_exec, rc, t0) : rc;
 }
@@ -109,7 +109,7 @@ int imi_db_tx_query(imi_db_tx *tx, const imi_ctx *ctx, const char *sql,
         *rows = NULL;
     if (!rows)
         return imi_error_set(IMI_EINVALID, 0, "db: query needs rows");
-    int64_t t0 = imi_now_mono_ns();
+    int64_t t0 = imi_call_t0((imi_instance *)(tx ? tx->db : NULL));
     int rc = tx_statement(tx, ctx, sql, params, n_params, NULL, rows);
     return tx ? db_record(tx->db, DB_OP_tx_query, rc, t0) : rc;
 }
@@ -173,7 +173,7 @@ static int finish(imi_db_tx *tx, const imi_ctx *ctx, bool commit)
 static int finish_counted(imi_db_tx *tx, const imi_ctx *ctx, bool commit)
 {
     imi_db *db = tx ? tx->db : NULL;
-    int64_t t0 = imi_now_mono_ns();
+    int64_t t0 = imi_call_t0((imi_instance *)(db));
     int rc = finish(tx, ctx, commit);
     return db ? db_record(db, commit ? DB_OP_commit : DB_OP_rollback, rc, t0) : rc;
 }

@@ -164,11 +164,17 @@ int imi_instance_open(imi_app *app, const imi_frontend *fe, const char *name,
 }
 
 _Thread_local unsigned imi_inflight_tls;
+_Thread_local bool imi_stripe_owned;
+_Thread_local unsigned imi_metric_stripe_tls;
 
 unsigned imi_inflight_assign(void)
 {
     static atomic_uint next;
-    imi_inflight_tls = atomic_fetch_add(&next, 1) % IMI_INFLIGHT_STRIPES + 1;
+    unsigned seq = atomic_fetch_add(&next, 1);
+    /* The first threads have a metrics stripe to themselves for good (metrics.h). */
+    imi_stripe_owned = seq < IMI_INFLIGHT_STRIPES;
+    imi_metric_stripe_tls = imi_stripe_owned ? seq : IMI_INFLIGHT_STRIPES;
+    imi_inflight_tls = seq % IMI_INFLIGHT_STRIPES + 1;
     return imi_inflight_tls;
 }
 

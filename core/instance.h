@@ -134,15 +134,21 @@ static inline void imi_instance_leave(imi_instance *in)
     atomic_fetch_sub_explicit(imi_inflight_slot(in->inflight), 1, memory_order_release);
 }
 
-/* Counts one call of op (the front-end's index) that returned rc; t0 is
- * imi_now_mono_ns() taken before the call. No lock, no allocation: relaxed adds on the
- * calling thread's stripe. */
+/* Taken before a call: the clock when in times its calls, else 0 (no clock read: the
+ * two reads are most of what metrics cost a call). in may be NULL. */
+static inline int64_t imi_call_t0(const imi_instance *in)
+{
+    return in && in->metrics.timed ? imi_now_mono_ns() : 0;
+}
+
+/* Counts one call of op (the front-end's index) that returned rc; t0 from imi_call_t0.
+ * No lock, no allocation: adds on the calling thread's stripe. */
 static inline void imi_instance_record(imi_instance *in, unsigned op, int rc, int64_t t0)
 {
-    unsigned s = imi_inflight_tls;
-    if (!s)
-        s = imi_inflight_assign();
-    imi_op_metrics_add(&in->metrics, s - 1, op, rc, imi_now_mono_ns() - t0);
+    if (!imi_inflight_tls)
+        imi_inflight_assign();
+    imi_op_metrics_add(&in->metrics, imi_metric_stripe_tls, op, rc,
+                       t0 ? imi_now_mono_ns() - t0 : -1);
 }
 
 /* IMI_ENOTSUP naming the operation, the section and the driver. */

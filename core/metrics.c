@@ -24,11 +24,11 @@ int imi_op_metrics_init(imi_op_metrics *m, unsigned n_ops, unsigned n_extra)
         return IMI_OK;
     /* 64-byte aligned so that two stripes never share a cache line. */
     void *p = NULL;
-    size_t bytes = IMI_INFLIGHT_STRIPES * stride * sizeof(uint64_t);
+    size_t bytes = IMI_METRIC_STRIPES * stride * sizeof(uint64_t);
     if (posix_memalign(&p, 64, bytes))
         return imi_error_set(IMI_ENOMEM, 0, "out of memory");
     m->cells = p;
-    for (size_t i = 0; i < IMI_INFLIGHT_STRIPES * stride; i++)
+    for (size_t i = 0; i < IMI_METRIC_STRIPES * stride; i++)
         atomic_init(&m->cells[i], 0);
     return IMI_OK;
 }
@@ -44,7 +44,7 @@ static uint64_t sum_cell(const imi_op_metrics *m, size_t at)
     uint64_t total = 0;
     if (!m->cells)
         return 0;
-    for (unsigned s = 0; s < IMI_INFLIGHT_STRIPES; s++)
+    for (unsigned s = 0; s < IMI_METRIC_STRIPES; s++)
         total += atomic_load_explicit(imi_op_metrics_stripe(m, s) + at, memory_order_relaxed);
     return total;
 }
@@ -83,6 +83,7 @@ const char *imi_metric_code_label(unsigned i)
 
 struct imi_metrics_reg {
     pthread_mutex_t mu;
+    bool timed;
     imi_metrics_node *head;
     imi_metrics_node **tail;
 };
@@ -94,7 +95,14 @@ imi_metrics_reg *imi_metrics_reg_new(void)
         return NULL;
     pthread_mutex_init(&r->mu, NULL);
     r->tail = &r->head;
+    r->timed = true;
     return r;
+}
+
+void imi_metrics_reg_set_timed(imi_metrics_reg *r, bool timed)
+{
+    if (r)
+        r->timed = timed;
 }
 
 void imi_metrics_reg_free(imi_metrics_reg *r)
@@ -145,6 +153,7 @@ void imi_metrics_reg_attach(imi_metrics_reg *r, imi_instance *in)
         in->metrics_next = n->live;
         n->live = in;
         in->metrics = n->block;
+        in->metrics.timed = r->timed;
     }
     pthread_mutex_unlock(&r->mu);
 }
@@ -209,16 +218,15 @@ typedef struct global_stripe {
     _Alignas(64) _Atomic uint64_t v[8];
 } global_stripe;
 _Static_assert(IMI_GC_COUNT_ <= 8, "one cache line of globals per stripe");
-static global_stripe globals[IMI_INFLIGHT_STRIPES];
+static global_stripe globals[IMI_METRIC_STRIPES];
 
 void imi_metrics_global_add(imi_global_counter c, uint64_t n)
 {
     if ((unsigned)c >= IMI_GC_COUNT_)
         return;
-    unsigned s = imi_inflight_tls;
-    if (!s)
-        s = imi_inflight_assign();
-    atomic_fetch_add_explicit(&globals[s - 1].v[c], n, memory_order_relaxed);
+    if (!imi_inflight_tls)
+        imi_inflight_assign();
+    imi_metric_bump(&globals[imi_metric_stripe_tls].v[c], n);
 }
 
 uint64_t imi_metrics_global(imi_global_counter c)
@@ -226,7 +234,7 @@ uint64_t imi_metrics_global(imi_global_counter c)
     uint64_t total = 0;
     if ((unsigned)c >= IMI_GC_COUNT_)
         return 0;
-    for (unsigned s = 0; s < IMI_INFLIGHT_STRIPES; s++)
+    for (unsigned s = 0; s < IMI_METRIC_STRIPES; s++)
         total += atomic_load_explicit(&globals[s].v[c], memory_order_relaxed);
     return total;
 }

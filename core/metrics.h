@@ -1,9 +1,8 @@
 /* Per-call counters of a component instance, and the registry imi_metrics_write reads.
  *
- * Each instance owns one block of counters, split in IMI_INFLIGHT_STRIPES stripes: a
- * thread adds to its own stripe (the in-flight stripe of instance.h) with relaxed atomic
- * adds, so the call path takes no lock, allocates nothing and shares no cache line with
- * other threads; the writer sums the stripes. Per stripe and operation: one counter per
+ * Each series has one block of counters, split in IMI_METRIC_STRIPES stripes: a thread
+ * adds to its own stripe (below), so the call path takes no lock, allocates nothing and
+ * shares no cache line with other threads; the writer sums the stripes. Per stripe and operation: one counter per
  * result code, one per histogram bucket (not cumulative; the writer accumulates) and the
  * summed duration in ns; after the operations, the front-end's extra counters (hits,
  * published, ...). */
@@ -11,6 +10,7 @@
 #define IMI_CORE_METRICS_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include "iminfra/error.h"
@@ -23,10 +23,11 @@
 extern const int64_t imi_metric_bounds_ns[IMI_METRIC_BUCKETS - 1];
 
 typedef struct imi_op_metrics {
+    bool timed;                    /* durations measured ([metrics] durations) */
     unsigned n_ops;
     unsigned n_extra;
     size_t stride;                 /* counters per stripe, a multiple of 8 (a cache line) */
-    _Atomic uint64_t *cells;       /* IMI_INFLIGHT_STRIPES * stride */
+    _Atomic uint64_t *cells;       /* IMI_METRIC_STRIPES * stride */
 } imi_op_metrics;
 
 #define IMI_OP_CELLS (IMI_METRIC_CODES + IMI_METRIC_BUCKETS + 1)
@@ -54,7 +55,25 @@ static inline _Atomic uint64_t *imi_op_metrics_stripe(const imi_op_metrics *m, u
     return m->cells + (size_t)stripe * m->stride;
 }
 
-/* One call of op that returned rc after ns nanoseconds, on the caller's stripe. */
+/* Stripes of counters: one for each of the first IMI_INFLIGHT_STRIPES threads that make a
+ * call, which owns it for good and adds with a plain load and store (no locked
+ * instruction), and a last one that later threads share, adding atomically. Readers load
+ * relaxed either way. imi_inflight_assign (instance.c) hands them out. */
+#define IMI_METRIC_STRIPES (IMI_INFLIGHT_STRIPES + 1)
+extern _Thread_local unsigned imi_metric_stripe_tls; /* this thread's stripe */
+extern _Thread_local bool imi_stripe_owned;
+
+static inline void imi_metric_bump(_Atomic uint64_t *c, uint64_t n)
+{
+    if (imi_stripe_owned)
+        atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+                              memory_order_relaxed);
+    else
+        atomic_fetch_add_explicit(c, n, memory_order_relaxed);
+}
+
+/* One call of op that returned rc, on the caller's stripe; its duration ns when timed
+ * (ns < 0: not timed). */
 static inline void imi_op_metrics_add(const imi_op_metrics *m, unsigned stripe, unsigned op,
                                       int rc, int64_t ns)
 {
@@ -62,13 +81,11 @@ static inline void imi_op_metrics_add(const imi_op_metrics *m, unsigned stripe, 
         return;
     _Atomic uint64_t *c = imi_op_metrics_stripe(m, stripe) + (size_t)op * IMI_OP_CELLS;
     unsigned code = (rc <= 0 && rc >= IMI_ERRNO_MIN_) ? (unsigned)-rc : IMI_METRIC_CODES - 1;
+    imi_metric_bump(&c[code], 1);
     if (ns < 0)
-        ns = 0;
-    atomic_fetch_add_explicit(&c[code], 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&c[IMI_METRIC_CODES + imi_metric_bucket_of(ns)], 1,
-                              memory_order_relaxed);
-    atomic_fetch_add_explicit(&c[IMI_METRIC_CODES + IMI_METRIC_BUCKETS], (uint64_t)ns,
-                              memory_order_relaxed);
+        return;
+    imi_metric_bump(&c[IMI_METRIC_CODES + imi_metric_bucket_of(ns)], 1);
+    imi_metric_bump(&c[IMI_METRIC_CODES + IMI_METRIC_BUCKETS], (uint64_t)ns);
 }
 
 static inline void imi_op_metrics_count(const imi_op_metrics *m, unsigned stripe, unsigned i,
@@ -76,8 +93,7 @@ static inline void imi_op_metrics_count(const imi_op_metrics *m, unsigned stripe
 {
     if (!m->cells || i >= m->n_extra)
         return;
-    atomic_fetch_add_explicit(imi_op_metrics_stripe(m, stripe) +
-                              (size_t)m->n_ops * IMI_OP_CELLS + i, n, memory_order_relaxed);
+    imi_metric_bump(imi_op_metrics_stripe(m, stripe) + (size_t)m->n_ops * IMI_OP_CELLS + i, n);
 }
 
 /* The label value of result code index i: "ok", "notfound", "timedout", ... */
@@ -107,6 +123,8 @@ typedef struct imi_metrics_node {
 typedef struct imi_metrics_reg imi_metrics_reg;
 
 imi_metrics_reg *imi_metrics_reg_new(void);
+/* [metrics] durations: whether instances attached from now on time their calls. */
+void imi_metrics_reg_set_timed(imi_metrics_reg *r, bool timed);
 /* The registry of app (app.c); NULL when it could not be allocated. */
 struct imi_app;
 imi_metrics_reg *imi_app_metrics(struct imi_app *app);

@@ -1,18 +1,24 @@
-/* [metrics] listen = HOST:PORT (or [V6]:PORT): checked, then the endpoint started. */
+/* [metrics]: durations = true|false (time every call, default true); listen = HOST:PORT (or
+ * [V6]:PORT): checked, then the endpoint started. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "iminfra/error.h"
+#include "metrics.h"
 #include "metrics_http.h"
 
 int imi_metrics_http_from_config(imi_app *app, imi_metrics_http **out)
 {
     *out = NULL;
     const imi_config *cfg = imi_app_config(app);
-    static const char *const keys[] = { "listen", NULL };
+    static const char *const keys[] = { "listen", "durations", NULL };
     int rc = imi_config_check_keys(cfg, "metrics", keys, NULL);
     if (rc)
         return rc;
+    int timed = 1;
+    if ((rc = imi_config_get_bool(cfg, "metrics", "durations", &timed)))
+        return rc;
+    imi_metrics_reg_set_timed(imi_app_metrics(app), timed);
     int line = 0;
     const char *v = imi_config_get(cfg, "metrics", "listen", &line);
     if (!v || !*v)

@@ -12,8 +12,8 @@ int imi_metrics_http_start(imi_app *app, const char *host, const char *port, con
 void imi_metrics_http_stop(imi_metrics_http *h);
 int imi_metrics_http_port(const imi_metrics_http *h);
 
-/* Reads [metrics] of the app's config and starts the endpoint when `listen` is set
- * (metrics_config.c); *out stays NULL when it is not. */
+/* Reads [metrics] of the app's config (after its registry exists): sets durations, and
+ * starts the endpoint when `listen` is set (metrics_config.c); *out stays NULL when not. */
 int imi_metrics_http_from_config(imi_app *app, imi_metrics_http **out);
 
 #endif

@@ -161,7 +161,7 @@ static int enter(imi_mq *mq, const imi_ctx *ctx)
 
 int imi_mq_ping(imi_mq *mq, const imi_ctx *ctx)
 {
-    int64_t t0 = imi_now_mono_ns();
+    int64_t t0 = imi_call_t0((imi_instance *)(mq));
     int rc = enter(mq, ctx);
     if (rc)
         return record(mq, MQ_OP_ping, rc, t0);
@@ -240,7 +240,7 @@ int imi_mq_publish(imi_mq *mq, const imi_ctx *ctx, const imi_mq_msg *msg)
     int rc = check_msg(msg);
     if (rc)
         return rc;
-    int64_t t0 = imi_now_mono_ns();
+    int64_t t0 = imi_call_t0((imi_instance *)(mq));
     if ((rc = enter(mq, ctx)))
         return record(mq, MQ_OP_publish, rc, t0);
     rc = imi_mq_publish_raw(mq, ctx, msg, NULL);
@@ -267,7 +267,7 @@ int imi_mq_publish_async(imi_mq *mq, const imi_ctx *ctx, const imi_mq_msg *msg,
     int rc = check_msg(msg);
     if (rc)
         return rc;
-    int64_t t0 = imi_now_mono_ns();
+    int64_t t0 = imi_call_t0((imi_instance *)(mq));
     if ((rc = enter(mq, ctx)))
         return record(mq, MQ_OP_publish_async, rc, t0);
     imi_mq_done done = { .fn = async_done, .core = mq, .user_fn = fn, .user_ud = ud };
@@ -280,7 +280,7 @@ int imi_mq_flush(imi_mq *mq, const imi_ctx *ctx)
 {
     if (mq && imi_instance_need(&mq->in, IMI_MQ_CAP_ASYNC, "flush"))
         return IMI_ENOTSUP;
-    int64_t t0 = imi_now_mono_ns();
+    int64_t t0 = imi_call_t0((imi_instance *)(mq));
     int rc = enter(mq, ctx);
     if (rc)
         return record(mq, MQ_OP_flush, rc, t0);

@@ -2,6 +2,7 @@
  * histogram, cache hits and misses, process-wide breaker and ratelimit counters, the
  * [metrics] config checks and the endpoint over a real socket. */
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,13 @@ static void expect_line(const char *text, const char *line)
     cr_assert(asprintf(&want, "\n%s\n", line) > 0);
     cr_expect_not_null(strstr(text, want), "missing line: %s\n--- output:\n%s", line, text);
     free(want);
+}
+
+static void *hammer(void *ud)
+{
+    for (int i = 0; i < 2000; i++)
+        imi_cache_incr(ud, NULL, "n", 1, NULL);
+    return NULL;
 }
 
 Test(metrics, cache_calls_codes_histogram_hits_and_misses)
@@ -138,6 +146,45 @@ Test(metrics, two_handles_on_one_section_are_one_series)
     t = metrics_text(app);
     expect_line(t, "imi_mq_published_total{instance=\"default\",driver=\"mem\"} 4");
     free(t);
+    imi_app_close(app);
+}
+
+Test(metrics, durations_off_counts_calls_without_the_clock)
+{
+    imi_app *app = app_of("[metrics]\ndurations = false\n[cache]\ndriver = mem\n");
+    imi_cache *c = NULL;
+    cr_assert_eq(imi_cache_open(app, NULL, &c), IMI_OK, "%s", imi_error_message());
+    cr_assert_eq(imi_cache_set(c, NULL, "k", "v", 1, 0), IMI_OK);
+    char *t = metrics_text(app);
+    expect_line(t, "imi_cache_calls_total{instance=\"default\",driver=\"mem\",op=\"set\","
+                   "code=\"ok\"} 1");
+    cr_expect_null(strstr(t, "imi_cache_call_duration_seconds_bucket"), "%s", t);
+    free(t);
+    imi_cache_free(c);
+    imi_app_close(app);
+    cr_expect_eq(app_error("[metrics]\ndurations = sometimes\n"), IMI_ECONFIG);
+    cr_expect_not_null(strstr(imi_error_message(), "test.ini:2"), "%s", imi_error_message());
+}
+
+Test(metrics, many_threads_count_exactly)
+{
+    /* More threads than owned stripes: the later ones share the atomic stripe. */
+    imi_app *app = app_of("[cache]\ndriver = mem\n");
+    imi_cache *c = NULL;
+    cr_assert_eq(imi_cache_open(app, NULL, &c), IMI_OK, "%s", imi_error_message());
+    enum { THREADS = 24, CALLS = 2000 };
+    pthread_t th[THREADS];
+    for (int i = 0; i < THREADS; i++)
+        cr_assert_eq(pthread_create(&th[i], NULL, hammer, c), 0);
+    for (int i = 0; i < THREADS; i++)
+        pthread_join(th[i], NULL);
+    char *t = metrics_text(app);
+    char line[256];
+    snprintf(line, sizeof line, "imi_cache_calls_total{instance=\"default\",driver=\"mem\","
+             "op=\"incr\",code=\"ok\"} %d", THREADS * CALLS);
+    expect_line(t, line);
+    free(t);
+    imi_cache_free(c);
     imi_app_close(app);
 }
 
