@@ -15,11 +15,11 @@ const int64_t imi_metric_bounds_ns[IMI_METRIC_BUCKETS - 1] = {
     100000000, 250000000, 500000000, 1000000000, 2500000000, 5000000000, 10000000000,
 };
 
-int imi_op_metrics_init(imi_op_metrics *m, unsigned n_ops, unsigned n_extra)
+int imi_op_metrics_init(imi_op_metrics *m, unsigned n_ops)
 {
-    size_t stride = (size_t)n_ops * IMI_OP_CELLS + n_extra;
+    size_t stride = (size_t)n_ops * IMI_OP_CELLS;
     stride = (stride + 7) / 8 * 8;
-    *m = (imi_op_metrics){ .n_ops = n_ops, .n_extra = n_extra, .stride = stride };
+    *m = (imi_op_metrics){ .n_ops = n_ops, .stride = stride };
     if (!stride)
         return IMI_OK;
     /* 64-byte aligned so that two stripes never share a cache line. */
@@ -62,11 +62,6 @@ uint64_t imi_op_metrics_bucket(const imi_op_metrics *m, unsigned op, unsigned b)
 uint64_t imi_op_metrics_sum_ns(const imi_op_metrics *m, unsigned op)
 {
     return sum_cell(m, (size_t)op * IMI_OP_CELLS + IMI_METRIC_CODES + IMI_METRIC_BUCKETS);
-}
-
-uint64_t imi_op_metrics_extra(const imi_op_metrics *m, unsigned i)
-{
-    return sum_cell(m, (size_t)m->n_ops * IMI_OP_CELLS + i);
 }
 
 const char *imi_metric_code_label(unsigned i)
@@ -135,7 +130,7 @@ void imi_metrics_reg_attach(imi_metrics_reg *r, imi_instance *in)
     pthread_mutex_lock(&r->mu);
     imi_metrics_node *n = find_series(r, in);
     if (!n && (n = calloc(1, sizeof *n))) {
-        if (imi_op_metrics_init(&n->block, in->fe->n_ops, 0)) {
+        if (imi_op_metrics_init(&n->block, in->fe->n_ops)) {
             free(n);
             n = NULL;
         } else {

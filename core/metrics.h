@@ -25,7 +25,6 @@ extern const int64_t imi_metric_bounds_ns[IMI_METRIC_BUCKETS - 1];
 typedef struct imi_op_metrics {
     bool timed;                    /* durations measured ([metrics] durations) */
     unsigned n_ops;
-    unsigned n_extra;
     size_t stride;                 /* counters per stripe, a multiple of 8 (a cache line) */
     _Atomic uint64_t *cells;       /* IMI_METRIC_STRIPES * stride */
 } imi_op_metrics;
@@ -33,14 +32,13 @@ typedef struct imi_op_metrics {
 #define IMI_OP_CELLS (IMI_METRIC_CODES + IMI_METRIC_BUCKETS + 1)
 
 /* Allocates the block; IMI_ENOMEM on failure. */
-int imi_op_metrics_init(imi_op_metrics *m, unsigned n_ops, unsigned n_extra);
+int imi_op_metrics_init(imi_op_metrics *m, unsigned n_ops);
 void imi_op_metrics_free(imi_op_metrics *m);
 
 /* The sums over the stripes. */
 uint64_t imi_op_metrics_calls(const imi_op_metrics *m, unsigned op, unsigned code_idx);
 uint64_t imi_op_metrics_bucket(const imi_op_metrics *m, unsigned op, unsigned b);
 uint64_t imi_op_metrics_sum_ns(const imi_op_metrics *m, unsigned op);
-uint64_t imi_op_metrics_extra(const imi_op_metrics *m, unsigned i);
 
 static inline unsigned imi_metric_bucket_of(int64_t ns)
 {
@@ -86,14 +84,6 @@ static inline void imi_op_metrics_add(const imi_op_metrics *m, unsigned stripe, 
         return;
     imi_metric_bump(&c[IMI_METRIC_CODES + imi_metric_bucket_of(ns)], 1);
     imi_metric_bump(&c[IMI_METRIC_CODES + IMI_METRIC_BUCKETS], (uint64_t)ns);
-}
-
-static inline void imi_op_metrics_count(const imi_op_metrics *m, unsigned stripe, unsigned i,
-                                        uint64_t n)
-{
-    if (!m->cells || i >= m->n_extra)
-        return;
-    imi_metric_bump(imi_op_metrics_stripe(m, stripe) + (size_t)m->n_ops * IMI_OP_CELLS + i, n);
 }
 
 /* The label value of result code index i: "ok", "notfound", "timedout", ... */
