@@ -74,6 +74,8 @@ static int run(int argc, char **argv)
         return cli_usage(&imi_cmd_stats, "unexpected argument");
     if (markdown && !list)
         return cli_usage(&imi_cmd_stats, "--markdown goes with --list-metrics");
+    if (count_s && !watch)
+        return cli_usage(&imi_cmd_stats, "--count goes with --watch");
     if (list)
         return imi_metrics_list(stdout, markdown) ? cli_fail(IMI_EINTERNAL, "list")
                                                  : IMI_EXIT_OK;
