@@ -251,6 +251,30 @@ Test(metrics, breaker_and_ratelimit_count_process_wide)
     imi_app_close(app);
 }
 
+static int fails(void *ud, const imi_ctx *ctx)
+{
+    (void)ud; (void)ctx;
+    return IMI_EUNAVAILABLE;
+}
+
+Test(metrics, breaker_transitions_are_counted)
+{
+    imi_app *app = app_of("[log]\nlevel = off\n[breaker]\nconsecutive_failures = 1\n"
+                          "failure_ratio = 0\nopen_for = 60s\n");
+    imi_breaker_set *s = NULL;
+    cr_assert_eq(imi_breaker_set_open(app, &s), IMI_OK, "%s", imi_error_message());
+    imi_breaker *a = imi_breaker_get(s, "a"), *b = imi_breaker_get(s, "b");
+    cr_assert_eq(imi_breaker_call(a, NULL, fails, NULL), IMI_EUNAVAILABLE);
+    cr_assert_eq(imi_breaker_call(b, NULL, fails, NULL), IMI_EUNAVAILABLE);
+    cr_assert_eq(imi_breaker_get_state(a), IMI_BREAKER_OPEN);
+    char *t = metrics_text(app);
+    expect_line(t, "imi_breaker_transitions_total{to=\"open\"} 2");
+    expect_line(t, "imi_breaker_transitions_total{to=\"closed\"} 0");
+    free(t);
+    imi_breaker_set_free(s);
+    imi_app_close(app);
+}
+
 Test(metrics, list_has_every_family_once)
 {
     char *buf = NULL;
