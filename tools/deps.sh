@@ -9,6 +9,7 @@ build_pkgs=(
     libinih-dev libltdl-dev libcriterion-dev libsqlite3-dev
     libhiredis-dev libmemcached-dev librdkafka-dev libnats-dev
     libpq-dev libmariadb-dev libcurl4-openssl-dev libjansson-dev
+    libmicrohttpd-dev
 )
 # xmllint checks the JUnit reports of `imi conformance` (tests/conformance/test_runner.sh).
 build_pkgs+=(libxml2-utils)
@@ -17,6 +18,7 @@ server_pkgs=(
     mariadb-server mariadb-client nats-server etcd-server etcd-client
     postgresql postgresql-contrib kcat curl
     openssl ca-certificates
+    prometheus jq
 )
 # tools/fuzz.sh (run by the tests): clang and its libFuzzer/sanitizer runtimes (only
 # recommended by clang).

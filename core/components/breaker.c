@@ -12,6 +12,7 @@
 #include "breaker_internal.h"
 #include "iminfra/error.h"
 #include "iminfra/retry.h"
+#include "metrics.h"
 #include "uid_internal.h"
 
 #define ST_MASK      0x3ull
@@ -102,6 +103,7 @@ static void announce(imi_breaker *b, unsigned from, unsigned to, const char *why
     _Atomic uint64_t *counter = to == IMI_BREAKER_OPEN ? &b->opened
                                 : to == IMI_BREAKER_HALF_OPEN ? &b->half_opened : &b->closed;
     atomic_fetch_add_explicit(counter, 1, memory_order_relaxed);
+    imi_metrics_count_breaker((int)to);
     if (s->log) {
         imi_log_level lvl = to == IMI_BREAKER_OPEN ? IMI_LOG_WARN : IMI_LOG_INFO;
         IMI_LOG_FIELDS_(s->log, lvl, NULL, "breaker state change",

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "iminfra/error.h"
+#include "metrics.h"
 #include "ratelimit_internal.h"
 #include "reload_internal.h"
 #include "util.h"
@@ -138,7 +139,7 @@ static int ensure_cache(imi_ratelimit *rl)
 static int configure(imi_ratelimit *rl, const imi_config *cfg)
 {
     static const char *const keys[] = { "mode", "cache", "key_prefix", "on_backend_error",
-                                        "max_buckets", NULL };
+                                        "max_buckets", "unknown_rule", NULL };
     static const char *const prefixes[] = { "rule.", NULL };
     imi_settings s;
     int rc = imi_settings_from_config(&s, cfg, NULL, rl->section);
@@ -155,6 +156,11 @@ static int configure(imi_ratelimit *rl, const imi_config *cfg)
         if (strcmp(v, "open") && strcmp(v, "closed"))
             rc = imi_settings_error(&s, line, "on_backend_error = '%s' is not open or closed", v);
         rl->fail_open = !strcmp(v, "open");
+    }
+    if (!rc && (v = imi_settings_get(&s, "unknown_rule", &line))) {
+        if (strcmp(v, "deny") && strcmp(v, "allow"))
+            rc = imi_settings_error(&s, line, "unknown_rule = '%s' is not deny or allow", v);
+        rl->unknown_allow = !strcmp(v, "allow");
     }
     int64_t maxb = RL_MAX_BUCKETS_DEFAULT;
     if (!rc)
@@ -484,13 +490,18 @@ int imi_ratelimit_check(imi_ratelimit *rl, const imi_ctx *ctx, const char *rule,
     const rl_params *p = r ? atomic_load_explicit(&r->p, memory_order_acquire) : NULL;
     int rc = IMI_OK;
     if (!p) {
-        /* no such rule: not limited */
+        /* A misspelt rule must not quietly allow everything: fail closed unless asked. */
+        if (!rl->unknown_allow)
+            rc = imi_error_set(IMI_ENOTFOUND, 0, "[%s] has no rule '%s' (set unknown_rule = "
+                               "allow to let calls of unknown rules through)", rl->section, rule);
     } else if (n < 1 || n > p->burst) {
         rc = imi_error_set(IMI_EINVALID, 0, "ratelimit %s: n = %lld is outside [1, burst %lld]",
                            rule, (long long)n, (long long)p->burst);
     } else if (p->distributed) {
         pthread_mutex_unlock(&rl->mu);
-        return check_remote(rl, r, p, ctx, resource, n, retry_after_ms);
+        rc = check_remote(rl, r, p, ctx, resource, n, retry_after_ms);
+        imi_metrics_count_ratelimit(rc);
+        return rc;
     } else if (b || (b = bucket_make(rl, r, h, resource, false))) {
         /* under the lock: a sweep cannot free the bucket in between */
         rc = imi_ratelimit_take_local(b, p, n, retry_after_ms);
@@ -503,5 +514,7 @@ int imi_ratelimit_check(imi_ratelimit *rl, const imi_ctx *ctx, const char *rule,
             *retry_after_ms = 0;
     }
     pthread_mutex_unlock(&rl->mu);
+    if (p)
+        imi_metrics_count_ratelimit(rc);
     return rc;
 }

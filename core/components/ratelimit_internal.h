@@ -60,6 +60,7 @@ struct imi_ratelimit {
     char section[128];
     bool default_distributed;
     bool fail_open;
+    bool unknown_allow;         /* unknown_rule = allow: a rule not configured lets all through */
     char *cache_name;
     char *key_prefix;
     imi_cache *_Atomic cache;   /* opened when the first distributed rule appears */

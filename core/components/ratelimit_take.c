@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <time.h>
 #include "iminfra/error.h"
+#include "metrics.h"
 #include "ratelimit_internal.h"
 #include "uid_internal.h"
 
@@ -95,9 +96,10 @@ int imi_ratelimit_allow_n(imi_ratelimit_bucket *b, const imi_ctx *ctx, int64_t n
     if (n < 1 || n > p->burst)
         return imi_error_set(IMI_EINVALID, 0, "ratelimit %s: n = %lld is outside [1, burst %lld]",
                              b->rule->name, (long long)n, (long long)p->burst);
-    if (!p->distributed)
-        return imi_ratelimit_take_local(b, p, n, retry_after_ms);
-    return imi_ratelimit_take_remote(b, p, ctx, n, retry_after_ms);
+    int rc = !p->distributed ? imi_ratelimit_take_local(b, p, n, retry_after_ms)
+                             : imi_ratelimit_take_remote(b, p, ctx, n, retry_after_ms);
+    imi_metrics_count_ratelimit(rc);
+    return rc;
 }
 
 int imi_ratelimit_wait(imi_ratelimit_bucket *b, const imi_ctx *ctx, int64_t n)

@@ -13,10 +13,36 @@ struct imi_cache {
     imi_instance in;
 };
 
+/* The operations counted per call (metrics.h), one per public call. */
+#define CACHE_OPS(X) X(ping) X(get) X(set) X(setnx) X(del) X(exists) X(expire) X(ttl) X(incr) X(mget) X(mset) X(hset) X(hget) X(hdel) X(hgetall) X(sadd) X(srem) X(sismember) X(smembers) X(zadd) X(zrem) X(zscore) X(zrange) X(lock) X(unlock) X(lock_renew) X(take)
+enum {
+#define CACHE_OP_ENUM_(n) CACHE_OP_##n,
+    CACHE_OPS(CACHE_OP_ENUM_)
+    CACHE_OP_COUNT_
+};
+static const char *const cache_ops[] = {
+#define CACHE_OP_NAME_(n) #n,
+    CACHE_OPS(CACHE_OP_NAME_)
+};
+
+/* Hits and misses from the call counters of get and hget: nothing more on the call path. */
+static void cache_extras(imi_instance *in, const imi_op_metrics *m, uint64_t *v)
+{
+    (void)in;
+    unsigned ok = 0, nf = (unsigned)-IMI_ENOTFOUND;
+    v[IMI_CACHE_X_HITS] = imi_op_metrics_calls(m, CACHE_OP_get, ok) +
+                          imi_op_metrics_calls(m, CACHE_OP_hget, ok);
+    v[IMI_CACHE_X_MISSES] = imi_op_metrics_calls(m, CACHE_OP_get, nf) +
+                            imi_op_metrics_calls(m, CACHE_OP_hget, nf);
+}
+
 static const imi_frontend cache_frontend = {
     .kind = IMI_KIND_CACHE,
     .handle_size = sizeof(imi_cache),
     .prefixed = true,
+    .ops = cache_ops,
+    .n_ops = CACHE_OP_COUNT_,
+    .read_extras = cache_extras,
 };
 
 int imi_cache_open(imi_app *app, const char *name, imi_cache **out)
@@ -34,6 +60,14 @@ const char *imi_cache_driver_name(const imi_cache *c) { return c ? c->in.desc->n
 /* The normalised vtable: slots past the driver's size are NULL. */
 #define VT(c) ((const imi_cache_driver *)(c)->in.vt)
 
+/* Counts a call that passed the argument checks (a NULL handle has nowhere to count). */
+static inline int record(imi_cache *c, unsigned op, int rc, int64_t t0)
+{
+    if (c)
+        imi_instance_record(&c->in, op, rc, t0);
+    return rc;
+}
+
 static int enter(imi_cache *c, const imi_ctx *ctx)
 {
     if (!c)
@@ -41,12 +75,13 @@ static int enter(imi_cache *c, const imi_ctx *ctx)
     return imi_instance_enter(&c->in, ctx);
 }
 
-/* Runs `call` with the prefixed key k, between enter and leave. */
-#define KEYED_CALL(c, ctx, key, call)                                   \
+/* Runs `call` with the prefixed key k, between enter and leave, and counts it as op. */
+#define KEYED_CALL(c, ctx, op, key, call)                               \
     do {                                                                \
+        int64_t t0_ = imi_call_t0((imi_instance *)((c)));                                \
         int rc_ = enter((c), (ctx));                                    \
         if (rc_)                                                        \
-            return rc_;                                                 \
+            return record((c), (op), rc_, t0_);                         \
         imi_pkey k;                                                     \
         rc_ = imi_pkey_make(&(c)->in, "cache", (key), false, &k);       \
         if (!rc_) {                                                     \
@@ -54,7 +89,7 @@ static int enter(imi_cache *c, const imi_ctx *ctx)
             imi_pkey_free(&k, (key));                                   \
         }                                                               \
         imi_instance_leave(&(c)->in);                                   \
-        return rc_;                                                     \
+        return record((c), (op), rc_, t0_);                             \
     } while (0)
 
 #define REQUIRE_CAP(c, cap, what)                                       \
@@ -78,12 +113,13 @@ static int enter(imi_cache *c, const imi_ctx *ctx)
 
 int imi_cache_ping(imi_cache *c, const imi_ctx *ctx)
 {
+    int64_t t0 = imi_call_t0((imi_instance *)(c));
     int rc = enter(c, ctx);
     if (rc)
-        return rc;
+        return record(c, CACHE_OP_ping, rc, t0);
     rc = VT(c)->ping(c->in.state, ctx);
     imi_instance_leave(&c->in);
-    return rc;
+    return record(c, CACHE_OP_ping, rc, t0);
 }
 
 /* ---- strings ------------------------------------------------------------------------- */
@@ -91,7 +127,7 @@ int imi_cache_ping(imi_cache *c, const imi_ctx *ctx)
 int imi_cache_get(imi_cache *c, const imi_ctx *ctx, const char *key, imi_buf *val)
 {
     REQUIRE_ARG(val, "get needs an output buffer");
-    KEYED_CALL(c, ctx, key, VT(c)->get(c->in.state, ctx, k.p, k.len, val));
+    KEYED_CALL(c, ctx, CACHE_OP_get, key, VT(c)->get(c->in.state, ctx, k.p, k.len, val));
 }
 
 int imi_cache_set(imi_cache *c, const imi_ctx *ctx, const char *key, const void *val,
@@ -99,7 +135,7 @@ int imi_cache_set(imi_cache *c, const imi_ctx *ctx, const char *key, const void 
 {
     REQUIRE_ARG(val || !len, "set: value is NULL");
     REQUIRE_ARG(TTL_OK(ttl_ms), "set: ttl must be 0 (none) to " TTL_MAX);
-    KEYED_CALL(c, ctx, key, VT(c)->set(c->in.state, ctx, k.p, k.len, val ? val : "", len, ttl_ms));
+    KEYED_CALL(c, ctx, CACHE_OP_set, key, VT(c)->set(c->in.state, ctx, k.p, k.len, val ? val : "", len, ttl_ms));
 }
 
 int imi_cache_setnx(imi_cache *c, const imi_ctx *ctx, const char *key, const void *val,
@@ -107,37 +143,37 @@ int imi_cache_setnx(imi_cache *c, const imi_ctx *ctx, const char *key, const voi
 {
     REQUIRE_ARG(val || !len, "setnx: value is NULL");
     REQUIRE_ARG(TTL_OK(ttl_ms), "setnx: ttl must be 0 (none) to " TTL_MAX);
-    KEYED_CALL(c, ctx, key,
+    KEYED_CALL(c, ctx, CACHE_OP_setnx, key,
                VT(c)->setnx(c->in.state, ctx, k.p, k.len, val ? val : "", len, ttl_ms));
 }
 
 int imi_cache_del(imi_cache *c, const imi_ctx *ctx, const char *key)
 {
-    KEYED_CALL(c, ctx, key, VT(c)->del(c->in.state, ctx, k.p, k.len));
+    KEYED_CALL(c, ctx, CACHE_OP_del, key, VT(c)->del(c->in.state, ctx, k.p, k.len));
 }
 
 int imi_cache_exists(imi_cache *c, const imi_ctx *ctx, const char *key)
 {
-    KEYED_CALL(c, ctx, key, VT(c)->exists(c->in.state, ctx, k.p, k.len));
+    KEYED_CALL(c, ctx, CACHE_OP_exists, key, VT(c)->exists(c->in.state, ctx, k.p, k.len));
 }
 
 int imi_cache_expire(imi_cache *c, const imi_ctx *ctx, const char *key, int64_t ttl_ms)
 {
     REQUIRE_ARG(ttl_ms > 0 && TTL_OK(ttl_ms), "expire: ttl must be 1 to " TTL_MAX);
-    KEYED_CALL(c, ctx, key, VT(c)->expire(c->in.state, ctx, k.p, k.len, ttl_ms));
+    KEYED_CALL(c, ctx, CACHE_OP_expire, key, VT(c)->expire(c->in.state, ctx, k.p, k.len, ttl_ms));
 }
 
 int imi_cache_ttl(imi_cache *c, const imi_ctx *ctx, const char *key, int64_t *ttl_ms)
 {
     REQUIRE_ARG(ttl_ms, "ttl needs an output");
-    KEYED_CALL(c, ctx, key, VT(c)->ttl(c->in.state, ctx, k.p, k.len, ttl_ms));
+    KEYED_CALL(c, ctx, CACHE_OP_ttl, key, VT(c)->ttl(c->in.state, ctx, k.p, k.len, ttl_ms));
 }
 
 int imi_cache_incr(imi_cache *c, const imi_ctx *ctx, const char *key, int64_t delta,
                    int64_t *result)
 {
     int64_t ignored;
-    KEYED_CALL(c, ctx, key,
+    KEYED_CALL(c, ctx, CACHE_OP_incr, key,
                VT(c)->incr(c->in.state, ctx, k.p, k.len, delta, result ? result : &ignored));
 }
 
@@ -186,9 +222,10 @@ int imi_cache_mget(imi_cache *c, const imi_ctx *ctx, const char *const *keys, si
                    imi_buf *vals, int *found)
 {
     REQUIRE_ARG(n == 0 || (keys && vals && found), "mget: keys, vals and found are required");
+    int64_t t0 = imi_call_t0((imi_instance *)(c));
     int rc = enter(c, ctx);
     if (rc)
-        return rc;
+        return record(c, CACHE_OP_mget, rc, t0);
     pkeys k = { 0 };
     if (n == 0)
         goto out;
@@ -206,7 +243,7 @@ int imi_cache_mget(imi_cache *c, const imi_ctx *ctx, const char *const *keys, si
     keys_free(&k);
 out:
     imi_instance_leave(&c->in);
-    return rc;
+    return record(c, CACHE_OP_mget, rc, t0);
 }
 
 int imi_cache_mset(imi_cache *c, const imi_ctx *ctx, const char *const *keys,
@@ -216,9 +253,10 @@ int imi_cache_mset(imi_cache *c, const imi_ctx *ctx, const char *const *keys,
     REQUIRE_ARG(TTL_OK(ttl_ms), "mset: ttl must be 0 (none) to " TTL_MAX);
     for (size_t i = 0; i < n; i++)
         REQUIRE_ARG(vals[i].data || !vals[i].len, "mset: a value is NULL");
+    int64_t t0 = imi_call_t0((imi_instance *)(c));
     int rc = enter(c, ctx);
     if (rc)
-        return rc;
+        return record(c, CACHE_OP_mset, rc, t0);
     pkeys k = { 0 };
     if (n == 0)
         goto out;
@@ -233,7 +271,7 @@ int imi_cache_mset(imi_cache *c, const imi_ctx *ctx, const char *const *keys,
     keys_free(&k);
 out:
     imi_instance_leave(&c->in);
-    return rc;
+    return record(c, CACHE_OP_mset, rc, t0);
 }
 
 /* ---- hashes -------------------------------------------------------------------------- */
@@ -243,7 +281,7 @@ int imi_cache_hset(imi_cache *c, const imi_ctx *ctx, const char *key, const char
 {
     REQUIRE_CAP(c, IMI_CACHE_CAP_HASH, "hashes");
     REQUIRE_ARG(field && (val || !len), "hset: field and value are required");
-    KEYED_CALL(c, ctx, key, VT(c)->hset(c->in.state, ctx, k.p, k.len, field, val ? val : "", len));
+    KEYED_CALL(c, ctx, CACHE_OP_hset, key, VT(c)->hset(c->in.state, ctx, k.p, k.len, field, val ? val : "", len));
 }
 
 int imi_cache_hget(imi_cache *c, const imi_ctx *ctx, const char *key, const char *field,
@@ -251,14 +289,14 @@ int imi_cache_hget(imi_cache *c, const imi_ctx *ctx, const char *key, const char
 {
     REQUIRE_CAP(c, IMI_CACHE_CAP_HASH, "hashes");
     REQUIRE_ARG(field && val, "hget: field and output are required");
-    KEYED_CALL(c, ctx, key, VT(c)->hget(c->in.state, ctx, k.p, k.len, field, val));
+    KEYED_CALL(c, ctx, CACHE_OP_hget, key, VT(c)->hget(c->in.state, ctx, k.p, k.len, field, val));
 }
 
 int imi_cache_hdel(imi_cache *c, const imi_ctx *ctx, const char *key, const char *field)
 {
     REQUIRE_CAP(c, IMI_CACHE_CAP_HASH, "hashes");
     REQUIRE_ARG(field, "hdel: field is required");
-    KEYED_CALL(c, ctx, key, VT(c)->hdel(c->in.state, ctx, k.p, k.len, field));
+    KEYED_CALL(c, ctx, CACHE_OP_hdel, key, VT(c)->hdel(c->in.state, ctx, k.p, k.len, field));
 }
 
 int imi_cache_hgetall(imi_cache *c, const imi_ctx *ctx, const char *key, imi_cache_each_fn fn,
@@ -266,7 +304,7 @@ int imi_cache_hgetall(imi_cache *c, const imi_ctx *ctx, const char *key, imi_cac
 {
     REQUIRE_CAP(c, IMI_CACHE_CAP_HASH, "hashes");
     REQUIRE_ARG(fn, "hgetall: callback is required");
-    KEYED_CALL(c, ctx, key, VT(c)->hgetall(c->in.state, ctx, k.p, k.len, fn, ud));
+    KEYED_CALL(c, ctx, CACHE_OP_hgetall, key, VT(c)->hgetall(c->in.state, ctx, k.p, k.len, fn, ud));
 }
 
 /* ---- sets ---------------------------------------------------------------------------- */
@@ -275,7 +313,7 @@ int imi_cache_hgetall(imi_cache *c, const imi_ctx *ctx, const char *key, imi_cac
     do {                                                                       \
         REQUIRE_CAP(c, cap, what);                                             \
         REQUIRE_ARG((m) || !(len), #slot ": member is NULL");                  \
-        KEYED_CALL(c, ctx, key, VT(c)->slot(c->in.state, ctx, k.p, k.len,      \
+        KEYED_CALL(c, ctx, CACHE_OP_##slot, key, VT(c)->slot(c->in.state, ctx, k.p, k.len,      \
                                             (m) ? (m) : "", (len) __VA_ARGS__)); \
     } while (0)
 
@@ -300,7 +338,7 @@ int imi_cache_smembers(imi_cache *c, const imi_ctx *ctx, const char *key, imi_ca
 {
     REQUIRE_CAP(c, IMI_CACHE_CAP_SET, "sets");
     REQUIRE_ARG(fn, "smembers: callback is required");
-    KEYED_CALL(c, ctx, key, VT(c)->smembers(c->in.state, ctx, k.p, k.len, fn, ud));
+    KEYED_CALL(c, ctx, CACHE_OP_smembers, key, VT(c)->smembers(c->in.state, ctx, k.p, k.len, fn, ud));
 }
 
 /* ---- sorted sets --------------------------------------------------------------------- */
@@ -329,7 +367,7 @@ int imi_cache_zrange(imi_cache *c, const imi_ctx *ctx, const char *key, int64_t 
 {
     REQUIRE_CAP(c, IMI_CACHE_CAP_ZSET, "sorted sets");
     REQUIRE_ARG(fn, "zrange: callback is required");
-    KEYED_CALL(c, ctx, key, VT(c)->zrange(c->in.state, ctx, k.p, k.len, start, stop, fn, ud));
+    KEYED_CALL(c, ctx, CACHE_OP_zrange, key, VT(c)->zrange(c->in.state, ctx, k.p, k.len, start, stop, fn, ud));
 }
 
 /* ---- lock and token bucket ----------------------------------------------------------- */
@@ -340,14 +378,14 @@ int imi_cache_lock(imi_cache *c, const imi_ctx *ctx, const char *key, const char
     REQUIRE_CAP(c, IMI_CACHE_CAP_LOCK, "locks");
     REQUIRE_ARG(owner && *owner && ttl_ms > 0 && TTL_OK(ttl_ms),
                 "lock: an owner and a ttl of 1 to " TTL_MAX " are required");
-    KEYED_CALL(c, ctx, key, VT(c)->lock(c->in.state, ctx, k.p, k.len, owner, ttl_ms));
+    KEYED_CALL(c, ctx, CACHE_OP_lock, key, VT(c)->lock(c->in.state, ctx, k.p, k.len, owner, ttl_ms));
 }
 
 int imi_cache_unlock(imi_cache *c, const imi_ctx *ctx, const char *key, const char *owner)
 {
     REQUIRE_CAP(c, IMI_CACHE_CAP_LOCK, "locks");
     REQUIRE_ARG(owner && *owner, "unlock: owner is required");
-    KEYED_CALL(c, ctx, key, VT(c)->unlock(c->in.state, ctx, k.p, k.len, owner));
+    KEYED_CALL(c, ctx, CACHE_OP_unlock, key, VT(c)->unlock(c->in.state, ctx, k.p, k.len, owner));
 }
 
 int imi_cache_lock_renew(imi_cache *c, const imi_ctx *ctx, const char *key, const char *owner,
@@ -356,7 +394,7 @@ int imi_cache_lock_renew(imi_cache *c, const imi_ctx *ctx, const char *key, cons
     REQUIRE_CAP(c, IMI_CACHE_CAP_LOCK, "locks");
     REQUIRE_ARG(owner && *owner && ttl_ms > 0 && TTL_OK(ttl_ms),
                 "lock_renew: an owner and a ttl of 1 to " TTL_MAX " are required");
-    KEYED_CALL(c, ctx, key, VT(c)->lock_renew(c->in.state, ctx, k.p, k.len, owner, ttl_ms));
+    KEYED_CALL(c, ctx, CACHE_OP_lock_renew, key, VT(c)->lock_renew(c->in.state, ctx, k.p, k.len, owner, ttl_ms));
 }
 
 int imi_cache_take(imi_cache *c, const imi_ctx *ctx, const char *key, double rate,
@@ -367,6 +405,6 @@ int imi_cache_take(imi_cache *c, const imi_ctx *ctx, const char *key, double rat
                 burst <= IMI_RATELIMIT_BURST_MAX && n > 0 && n <= burst,
                 "take: rate must be 1/day to 1e9/s, burst 1 to 1e12, and n 1 to burst");
     int64_t ignored;
-    KEYED_CALL(c, ctx, key, VT(c)->take(c->in.state, ctx, k.p, k.len, rate, burst, n,
+    KEYED_CALL(c, ctx, CACHE_OP_take, key, VT(c)->take(c->in.state, ctx, k.p, k.len, rate, burst, n,
                                         retry_after_ms ? retry_after_ms : &ignored));
 }

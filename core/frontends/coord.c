@@ -63,6 +63,10 @@ static void coord_release(imi_instance *in)
 
 static const char *const coord_keys[] = { "lease_ttl", NULL };
 
+const char *const imi_coord_ops[COORD_OP_COUNT_] = {
+    "ping", "get", "put", "del", "del_prefix", "cas", "list", "lease_grant", "lease_keepalive",
+};
+
 static const imi_frontend coord_frontend = {
     .kind = IMI_KIND_COORD,
     .handle_size = sizeof(imi_coord),
@@ -71,6 +75,8 @@ static const imi_frontend coord_frontend = {
     .configure = coord_configure,
     .stopping = coord_stopping,
     .release = coord_release,
+    .ops = imi_coord_ops,
+    .n_ops = COORD_OP_COUNT_,
 };
 
 int imi_coord_open(imi_app *app, const char *name, imi_coord **out)

@@ -54,6 +54,20 @@ static inline int coord_enter(imi_coord *c, const imi_ctx *ctx)
 }
 static inline void coord_leave(imi_coord *c) { imi_instance_leave(&c->in); }
 
+/* The key-value and lease calls counted per call (metrics.h); locks, registrations and
+ * ids are built on them and show up as the calls they make. */
+enum {
+    COORD_OP_ping, COORD_OP_get, COORD_OP_put, COORD_OP_del, COORD_OP_del_prefix,
+    COORD_OP_cas, COORD_OP_list, COORD_OP_lease_grant, COORD_OP_lease_keepalive,
+    COORD_OP_COUNT_
+};
+extern const char *const imi_coord_ops[COORD_OP_COUNT_];
+static inline int coord_record(imi_coord *c, unsigned op, int rc, int64_t t0)
+{
+    imi_instance_record(&c->in, op, rc, t0);
+    return rc;
+}
+
 #define REQUIRE_ARG(cond, what)                                         \
     do {                                                                \
         if (!(cond))                                                    \

@@ -26,8 +26,8 @@ char *coord_join(const char *a, const char *b, const char *c)
     return s;
 }
 
-/* Runs `call` with the prefixed key k between enter and leave. */
-#define KEYED_CALL(c, ctx, key, allow_empty, call)                      \
+/* Runs `call` with the prefixed key k between enter and leave, counted as op. */
+#define KEYED_CALL(c, ctx, op, key, allow_empty, call)                  \
     do {                                                                \
         if (!(c))                                                       \
             return imi_error_set(IMI_EINVALID, 0, "coord: no handle");  \
@@ -35,25 +35,27 @@ char *coord_join(const char *a, const char *b, const char *c)
         int rc_ = imi_pkey_make(&(c)->in, "coord", (key), (allow_empty), &k); \
         if (rc_)                                                        \
             return rc_;                                                 \
+        int64_t t0_ = imi_call_t0((imi_instance *)((c)));                                \
         rc_ = coord_enter((c), (ctx));                                  \
         if (!rc_) {                                                     \
             rc_ = (call);                                               \
             coord_leave(c);                                             \
         }                                                               \
         imi_pkey_free(&k, (key));                                       \
-        return rc_;                                                     \
+        return coord_record((c), (op), rc_, t0_);                       \
     } while (0)
 
 int imi_coord_ping(imi_coord *c, const imi_ctx *ctx)
 {
     if (!c)
         return imi_error_set(IMI_EINVALID, 0, "coord: no handle");
+    int64_t t0 = imi_call_t0((imi_instance *)(c));
     int rc = coord_enter(c, ctx);
     if (rc)
-        return rc;
+        return coord_record(c, COORD_OP_ping, rc, t0);
     rc = VT(c)->ping(c->in.state, ctx);
     coord_leave(c);
-    return rc;
+    return coord_record(c, COORD_OP_ping, rc, t0);
 }
 
 /* ---- key-value ------------------------------------------------------------------------ */
@@ -63,7 +65,7 @@ int imi_coord_get(imi_coord *c, const imi_ctx *ctx, const char *key, imi_buf *va
 {
     REQUIRE_ARG(val, "get needs an output buffer");
     imi_coord_meta ignored;
-    KEYED_CALL(c, ctx, key, false,
+    KEYED_CALL(c, ctx, COORD_OP_get, key, false,
                VT(c)->get(c->in.state, ctx, k.p, k.len, val, meta ? meta : &ignored));
 }
 
@@ -72,7 +74,7 @@ int imi_coord_put(imi_coord *c, const imi_ctx *ctx, const char *key, const void 
 {
     REQUIRE_ARG(val || !len, "put: value is NULL");
     int64_t ignored;
-    KEYED_CALL(c, ctx, key, false, VT(c)->put(c->in.state, ctx, k.p, k.len, val ? val : "", len,
+    KEYED_CALL(c, ctx, COORD_OP_put, key, false, VT(c)->put(c->in.state, ctx, k.p, k.len, val ? val : "", len,
                                               0, rev ? rev : &ignored));
 }
 
@@ -83,7 +85,7 @@ int imi_coord_put_lease(imi_coord *c, const imi_ctx *ctx, const char *key, const
     REQUIRE_ARG(val || !len, "put: value is NULL");
     REQUIRE_ARG(lease > 0, "put_lease: lease must be positive");
     int64_t ignored;
-    KEYED_CALL(c, ctx, key, false, VT(c)->put(c->in.state, ctx, k.p, k.len, val ? val : "", len,
+    KEYED_CALL(c, ctx, COORD_OP_put, key, false, VT(c)->put(c->in.state, ctx, k.p, k.len, val ? val : "", len,
                                               lease, rev ? rev : &ignored));
 }
 
@@ -98,7 +100,7 @@ static int del_one(imi_coord *c, const imi_ctx *ctx, const char *key, size_t kle
 
 int imi_coord_del(imi_coord *c, const imi_ctx *ctx, const char *key, int64_t *rev)
 {
-    KEYED_CALL(c, ctx, key, false, del_one(c, ctx, k.p, k.len, rev));
+    KEYED_CALL(c, ctx, COORD_OP_del, key, false, del_one(c, ctx, k.p, k.len, rev));
 }
 
 int imi_coord_del_prefix(imi_coord *c, const imi_ctx *ctx, const char *prefix, int64_t *n)
@@ -107,7 +109,7 @@ int imi_coord_del_prefix(imi_coord *c, const imi_ctx *ctx, const char *prefix, i
     if (c && !c->in.prefix_len)
         REQUIRE_ARG(prefix && *prefix, "del_prefix: an empty prefix without an instance "
                                        "prefix would delete the whole store");
-    KEYED_CALL(c, ctx, prefix, true,
+    KEYED_CALL(c, ctx, COORD_OP_del_prefix, prefix, true,
                VT(c)->del(c->in.state, ctx, k.p, k.len, true, n ? n : &ignored, &rev));
 }
 
@@ -115,7 +117,7 @@ int coord_cas(imi_coord *c, const imi_ctx *ctx, const char *key, imi_coord_cmp_t
               int64_t expect, const imi_coord_write *w, int64_t *rev)
 {
     int64_t ignored;
-    KEYED_CALL(c, ctx, key, false,
+    KEYED_CALL(c, ctx, COORD_OP_cas, key, false,
                VT(c)->cas(c->in.state, ctx, k.p, k.len, target, expect, w, rev ? rev : &ignored));
 }
 
@@ -157,7 +159,7 @@ int imi_coord_list(imi_coord *c, const imi_ctx *ctx, const char *prefix, imi_coo
     REQUIRE_ARG(fn, "list: callback is required");
     list_ud l = { .c = c, .fn = fn, .ud = ud };
     int64_t ignored;
-    KEYED_CALL(c, ctx, prefix ? prefix : "", true,
+    KEYED_CALL(c, ctx, COORD_OP_list, prefix ? prefix : "", true,
                VT(c)->list(c->in.state, ctx, k.p, k.len, list_one, &l, rev ? rev : &ignored));
 }
 
@@ -170,12 +172,13 @@ int imi_coord_lease_grant(imi_coord *c, const imi_ctx *ctx, int64_t ttl_ms, int6
     REQUIRE_ARG(lease && ttl_ms > 0 && ttl_ms <= IMI_COORD_LEASE_TTL_MAX_MS,
                 "lease_grant: an output and a ttl of 1 to 3153600000000 ms (100 years) are required");
     int64_t ignored;
+    int64_t t0 = imi_call_t0((imi_instance *)(c));
     int rc = coord_enter(c, ctx);
     if (rc)
-        return rc;
+        return coord_record(c, COORD_OP_lease_grant, rc, t0);
     rc = VT(c)->lease_grant(c->in.state, ctx, ttl_ms, lease, granted_ms ? granted_ms : &ignored);
     coord_leave(c);
-    return rc;
+    return coord_record(c, COORD_OP_lease_grant, rc, t0);
 }
 
 int imi_coord_lease_keepalive(imi_coord *c, const imi_ctx *ctx, int64_t lease, int64_t *ttl_ms)
@@ -183,12 +186,13 @@ int imi_coord_lease_keepalive(imi_coord *c, const imi_ctx *ctx, int64_t lease, i
     REQUIRE_CAP(c, IMI_COORD_CAP_LEASE, "leases");
     REQUIRE_ARG(lease > 0, "lease_keepalive: lease must be positive");
     int64_t ignored;
+    int64_t t0 = imi_call_t0((imi_instance *)(c));
     int rc = coord_enter(c, ctx);
     if (rc)
-        return rc;
+        return coord_record(c, COORD_OP_lease_keepalive, rc, t0);
     rc = VT(c)->lease_keepalive(c->in.state, ctx, lease, ttl_ms ? ttl_ms : &ignored);
     coord_leave(c);
-    return rc;
+    return coord_record(c, COORD_OP_lease_keepalive, rc, t0);
 }
 
 /* ---- watches -------------------------------------------------------------------------- */

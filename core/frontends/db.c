@@ -54,10 +54,47 @@ static void db_release(imi_instance *in)
 
 static const char *const db_keys[] = { "pool_size", "slow_query", "reader_fallback", NULL };
 
+static const char *const db_ops[] = { "exec", "query", "query_writer", "ping", "begin",
+                                      "commit", "rollback", "tx_exec", "tx_query" };
+
+/* Statements by endpoint from the existing counters; pool gauges under each pool's lock,
+ * as a call in flight so that close cannot destroy the pools meanwhile. */
+static void db_extras(imi_instance *in, const imi_op_metrics *m, uint64_t *v)
+{
+    (void)m;
+    imi_db *db = (imi_db *)in;
+    if (!db)
+        return;
+#define LD(c) atomic_load_explicit(&db->c, memory_order_relaxed)
+    uint64_t stmts = LD(n_execs) + LD(n_queries), reader = LD(n_reader_queries);
+    v[IMI_DB_X_WRITER_CALLS] = stmts - reader;
+    v[IMI_DB_X_READER_CALLS] = reader;
+    v[IMI_DB_X_POOL_WAITS] = LD(n_pool_waits);
+#undef LD
+    if (imi_instance_enter(in, NULL)) {
+        imi_error_clear();
+        return;
+    }
+    for (size_t i = 0; i < db->n_pools; i++) {
+        db_pool *p = &db->pools[i];
+        pthread_mutex_lock(&p->mu);
+        unsigned idle = 0;
+        for (db_conn *c = p->idle; c; c = c->next)
+            idle++;
+        v[IMI_DB_X_POOL_IDLE] += idle;
+        v[IMI_DB_X_POOL_IN_USE] += p->open - idle;
+        pthread_mutex_unlock(&p->mu);
+    }
+    db_leave(db);
+}
+
 static const imi_frontend db_frontend = {
     .kind = IMI_KIND_DB,
     .handle_size = sizeof(imi_db),
     .keys = db_keys,
+    .ops = db_ops,
+    .n_ops = DB_OP_COUNT_,
+    .read_extras = db_extras,
     .configure = db_configure,
     .started = db_started,
     .stopping = db_stopping,
@@ -163,7 +200,9 @@ int imi_db_exec(imi_db *db, const imi_ctx *ctx, const char *sql, const imi_db_pa
 {
     if (!db)
         return imi_error_set(IMI_EINVALID, 0, "db: no handle");
-    return pooled(db, &db->pools[0], ctx, sql, params, n_params, affected, NULL);
+    int64_t t0 = imi_call_t0((imi_instance *)(db));
+    return db_record(db, DB_OP_exec,
+                     pooled(db, &db->pools[0], ctx, sql, params, n_params, affected, NULL), t0);
 }
 
 static db_pool *reader_pool(imi_db *db)
@@ -181,7 +220,9 @@ int imi_db_query(imi_db *db, const imi_ctx *ctx, const char *sql, const imi_db_p
         *rows = NULL;
     if (!db || !rows)
         return imi_error_set(IMI_EINVALID, 0, "db: query needs a handle and rows");
-    return pooled(db, reader_pool(db), ctx, sql, params, n_params, NULL, rows);
+    int64_t t0 = imi_call_t0((imi_instance *)(db));
+    return db_record(db, DB_OP_query,
+                     pooled(db, reader_pool(db), ctx, sql, params, n_params, NULL, rows), t0);
 }
 
 int imi_db_query_writer(imi_db *db, const imi_ctx *ctx, const char *sql,
@@ -191,13 +232,13 @@ int imi_db_query_writer(imi_db *db, const imi_ctx *ctx, const char *sql,
         *rows = NULL;
     if (!db || !rows)
         return imi_error_set(IMI_EINVALID, 0, "db: query needs a handle and rows");
-    return pooled(db, &db->pools[0], ctx, sql, params, n_params, NULL, rows);
+    int64_t t0 = imi_call_t0((imi_instance *)(db));
+    return db_record(db, DB_OP_query_writer,
+                     pooled(db, &db->pools[0], ctx, sql, params, n_params, NULL, rows), t0);
 }
 
-int imi_db_ping(imi_db *db, const imi_ctx *ctx)
+static int ping(imi_db *db, const imi_ctx *ctx)
 {
-    if (!db)
-        return imi_error_set(IMI_EINVALID, 0, "db: no handle");
     int rc = db_enter(db, ctx);
     if (rc)
         return rc;
@@ -212,6 +253,14 @@ int imi_db_ping(imi_db *db, const imi_ctx *ctx)
     }
     db_leave(db);
     return rc;
+}
+
+int imi_db_ping(imi_db *db, const imi_ctx *ctx)
+{
+    if (!db)
+        return imi_error_set(IMI_EINVALID, 0, "db: no handle");
+    int64_t t0 = imi_call_t0((imi_instance *)(db));
+    return db_record(db, DB_OP_ping, ping(db, ctx), t0);
 }
 
 int imi_db_control(imi_db *db, const char *cmd, const char *arg, imi_buf *out)

@@ -81,6 +81,18 @@ struct imi_db_tx {
 #define VT(db) ((const imi_db_driver *)(db)->in.vt)
 #define DB_COUNT(db, counter) atomic_fetch_add_explicit(&(db)->counter, 1, memory_order_relaxed)
 
+/* The operations counted per call (metrics.h). */
+enum {
+    DB_OP_exec, DB_OP_query, DB_OP_query_writer, DB_OP_ping, DB_OP_begin, DB_OP_commit,
+    DB_OP_rollback, DB_OP_tx_exec, DB_OP_tx_query, DB_OP_COUNT_
+};
+/* Counts one call of op that returned rc; t0 from imi_now_mono_ns() before it. */
+static inline int db_record(imi_db *db, unsigned op, int rc, int64_t t0)
+{
+    imi_instance_record(&db->in, op, rc, t0);
+    return rc;
+}
+
 /* Enter/leave around driver calls: IMI_ECLOSED after close, ctx errors. */
 static inline int db_enter(imi_db *db, const imi_ctx *ctx) { return imi_instance_enter(&db->in, ctx); }
 static inline void db_leave(imi_db *db) { imi_instance_leave(&db->in); }

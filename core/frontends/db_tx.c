@@ -4,7 +4,7 @@
 #include "iminfra/error.h"
 #include "db_internal.h"
 
-int imi_db_begin(imi_db *db, const imi_ctx *ctx, imi_db_tx **out)
+static int begin(imi_db *db, const imi_ctx *ctx, imi_db_tx **out)
 {
     if (!db || !out)
         return imi_error_set(IMI_EINVALID, 0, "db: begin needs a handle and tx");
@@ -87,10 +87,19 @@ static int tx_statement(imi_db_tx *tx, const imi_ctx *ctx, const char *sql,
     return rc;
 }
 
+int imi_db_begin(imi_db *db, const imi_ctx *ctx, imi_db_tx **out)
+{
+    int64_t t0 = imi_call_t0((imi_instance *)(db));
+    int rc = begin(db, ctx, out);
+    return db && out ? db_record(db, DB_OP_begin, rc, t0) : rc;
+}
+
 int imi_db_tx_exec(imi_db_tx *tx, const imi_ctx *ctx, const char *sql,
                    const imi_db_param *params, size_t n_params, int64_t *affected)
 {
-    return tx_statement(tx, ctx, sql, params, n_params, affected, NULL);
+    int64_t t0 = imi_call_t0((imi_instance *)(tx ? tx->db : NULL));
+    int rc = tx_statement(tx, ctx, sql, params, n_params, affected, NULL);
+    return tx ? db_record(tx->db, DB_OP_tx_exec, rc, t0) : rc;
 }
 
 int imi_db_tx_query(imi_db_tx *tx, const imi_ctx *ctx, const char *sql,
@@ -100,7 +109,9 @@ int imi_db_tx_query(imi_db_tx *tx, const imi_ctx *ctx, const char *sql,
         *rows = NULL;
     if (!rows)
         return imi_error_set(IMI_EINVALID, 0, "db: query needs rows");
-    return tx_statement(tx, ctx, sql, params, n_params, NULL, rows);
+    int64_t t0 = imi_call_t0((imi_instance *)(tx ? tx->db : NULL));
+    int rc = tx_statement(tx, ctx, sql, params, n_params, NULL, rows);
+    return tx ? db_record(tx->db, DB_OP_tx_query, rc, t0) : rc;
 }
 
 /* Ends tx: commit when asked and possible, else rollback; frees the handle. */
@@ -158,5 +169,14 @@ static int finish(imi_db_tx *tx, const imi_ctx *ctx, bool commit)
     return rc;
 }
 
-int imi_db_commit(imi_db_tx *tx, const imi_ctx *ctx) { return finish(tx, ctx, true); }
-int imi_db_rollback(imi_db_tx *tx, const imi_ctx *ctx) { return finish(tx, ctx, false); }
+/* finish frees tx: the db is read before. */
+static int finish_counted(imi_db_tx *tx, const imi_ctx *ctx, bool commit)
+{
+    imi_db *db = tx ? tx->db : NULL;
+    int64_t t0 = imi_call_t0((imi_instance *)(db));
+    int rc = finish(tx, ctx, commit);
+    return db ? db_record(db, commit ? DB_OP_commit : DB_OP_rollback, rc, t0) : rc;
+}
+
+int imi_db_commit(imi_db_tx *tx, const imi_ctx *ctx) { return finish_counted(tx, ctx, true); }
+int imi_db_rollback(imi_db_tx *tx, const imi_ctx *ctx) { return finish_counted(tx, ctx, false); }

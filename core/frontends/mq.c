@@ -4,6 +4,7 @@
 #include <string.h>
 #include "iminfra/error.h"
 #include "mq_internal.h"
+#include "traceparent.h"
 #include "util.h"
 
 #define MQ_DEFAULT_MAX_ATTEMPTS 5
@@ -96,6 +97,27 @@ static void mq_release(imi_instance *in)
 static const char *const mq_keys[] = { "max_attempts", "dead_letter_suffix", "redelivery_delay",
                                        "close_timeout", NULL };
 
+/* The operations counted per call (metrics.h). */
+enum { MQ_OP_ping, MQ_OP_publish, MQ_OP_publish_async, MQ_OP_flush, MQ_OP_COUNT_ };
+static const char *const mq_ops[] = { "ping", "publish", "publish_async", "flush" };
+
+#define LOAD(c) atomic_load_explicit(&(c), memory_order_relaxed)
+
+static void mq_extras(imi_instance *in, const imi_op_metrics *m, uint64_t *v)
+{
+    (void)m;
+    imi_mq *mq = (imi_mq *)in;
+    if (!mq)
+        return;
+    v[IMI_MQ_X_PUBLISHED] = LOAD(mq->n.published);
+    v[IMI_MQ_X_PUBLISH_FAILED] = LOAD(mq->n.publish_failed);
+    v[IMI_MQ_X_DELIVERED] = LOAD(mq->n.delivered);
+    v[IMI_MQ_X_ACKED] = LOAD(mq->n.acked);
+    v[IMI_MQ_X_NACKED] = LOAD(mq->n.nacked);
+    v[IMI_MQ_X_REDELIVERED] = LOAD(mq->n.redelivered);
+    v[IMI_MQ_X_DEAD_LETTERED] = LOAD(mq->n.dead_lettered);
+}
+
 static const imi_frontend mq_frontend = {
     .kind = IMI_KIND_MQ,
     .handle_size = sizeof(imi_mq),
@@ -103,6 +125,9 @@ static const imi_frontend mq_frontend = {
     .configure = mq_configure,
     .stopping = mq_stopping,
     .release = mq_release,
+    .ops = mq_ops,
+    .n_ops = MQ_OP_COUNT_,
+    .read_extras = mq_extras,
 };
 
 int imi_mq_open(imi_app *app, const char *name, imi_mq **out)
@@ -122,6 +147,14 @@ void imi_mq_free(imi_mq *mq) { imi_instance_free(mq ? &mq->in : NULL); }
 uint64_t imi_mq_caps(const imi_mq *mq) { return mq ? mq->in.caps : 0; }
 const char *imi_mq_driver_name(const imi_mq *mq) { return mq ? mq->in.desc->name : NULL; }
 
+/* Counts a call that passed the argument checks. */
+static inline int record(imi_mq *mq, unsigned op, int rc, int64_t t0)
+{
+    if (mq)
+        imi_instance_record(&mq->in, op, rc, t0);
+    return rc;
+}
+
 static int enter(imi_mq *mq, const imi_ctx *ctx)
 {
     if (!mq)
@@ -131,12 +164,13 @@ static int enter(imi_mq *mq, const imi_ctx *ctx)
 
 int imi_mq_ping(imi_mq *mq, const imi_ctx *ctx)
 {
+    int64_t t0 = imi_call_t0((imi_instance *)(mq));
     int rc = enter(mq, ctx);
     if (rc)
-        return rc;
+        return record(mq, MQ_OP_ping, rc, t0);
     rc = mq->vt->ping(mq->in.state, ctx);
     imi_instance_leave(&mq->in);
-    return rc;
+    return record(mq, MQ_OP_ping, rc, t0);
 }
 
 /* ---- producer ------------------------------------------------------------------------ */
@@ -174,16 +208,26 @@ int imi_mq_publish_raw(imi_mq *mq, const imi_ctx *ctx, const imi_mq_msg *msg,
     m.body = m.body ? m.body : "";
     m.attempt = 0;
     m.ctx = NULL;
+    /* The trace travels twice: W3C traceparent (what OpenTelemetry SDKs read) and the
+     * older imi-trace-id, still written for consumers of the previous release. */
     const char *trace = imi_ctx_trace_id(ctx);
+    char tp[IMI_TRACEPARENT_LEN + 1];
+    bool add_old = trace && *trace && !has_header(msg, IMI_MQ_TRACE_HEADER);
+    bool add_tp = trace && !has_header(msg, IMI_TRACEPARENT_HEADER) &&
+                  imi_traceparent_format(ctx, tp);
     imi_mq_header small[MQ_SMALL_HEADERS], *hs = NULL;
-    if (trace && *trace && !has_header(msg, IMI_MQ_TRACE_HEADER)) {
-        size_t n = msg->n_headers + 1;
+    if (add_old || add_tp) {
+        size_t n = msg->n_headers + add_old + add_tp;
         hs = n <= MQ_SMALL_HEADERS ? small : malloc(n * sizeof *hs);
         if (!hs)
             return imi_error_set(IMI_ENOMEM, 0, "out of memory");
         if (msg->n_headers)
             memcpy(hs, msg->headers, msg->n_headers * sizeof *hs);
-        hs[n - 1] = (imi_mq_header){ IMI_MQ_TRACE_HEADER, trace, strlen(trace) };
+        size_t at = msg->n_headers;
+        if (add_tp)
+            hs[at++] = (imi_mq_header){ IMI_TRACEPARENT_HEADER, tp, IMI_TRACEPARENT_LEN };
+        if (add_old)
+            hs[at++] = (imi_mq_header){ IMI_MQ_TRACE_HEADER, trace, strlen(trace) };
         m.headers = hs;
         m.n_headers = n;
     }
@@ -199,13 +243,14 @@ int imi_mq_publish(imi_mq *mq, const imi_ctx *ctx, const imi_mq_msg *msg)
     int rc = check_msg(msg);
     if (rc)
         return rc;
+    int64_t t0 = imi_call_t0((imi_instance *)(mq));
     if ((rc = enter(mq, ctx)))
-        return rc;
+        return record(mq, MQ_OP_publish, rc, t0);
     rc = imi_mq_publish_raw(mq, ctx, msg, NULL);
     atomic_fetch_add_explicit(rc ? &mq->n.publish_failed : &mq->n.published, 1,
                               memory_order_relaxed);
     imi_instance_leave(&mq->in);
-    return rc;
+    return record(mq, MQ_OP_publish, rc, t0);
 }
 
 static void async_done(const imi_mq_done *d, int rc)
@@ -225,30 +270,31 @@ int imi_mq_publish_async(imi_mq *mq, const imi_ctx *ctx, const imi_mq_msg *msg,
     int rc = check_msg(msg);
     if (rc)
         return rc;
+    int64_t t0 = imi_call_t0((imi_instance *)(mq));
     if ((rc = enter(mq, ctx)))
-        return rc;
+        return record(mq, MQ_OP_publish_async, rc, t0);
     imi_mq_done done = { .fn = async_done, .core = mq, .user_fn = fn, .user_ud = ud };
     atomic_store(&mq->async_used, true);
     rc = imi_mq_publish_raw(mq, ctx, msg, &done);
     imi_instance_leave(&mq->in);
-    return rc;
+    return record(mq, MQ_OP_publish_async, rc, t0);
 }
 
 int imi_mq_flush(imi_mq *mq, const imi_ctx *ctx)
 {
     if (mq && imi_instance_need(&mq->in, IMI_MQ_CAP_ASYNC, "flush"))
         return IMI_ENOTSUP;
+    int64_t t0 = imi_call_t0((imi_instance *)(mq));
     int rc = enter(mq, ctx);
     if (rc)
-        return rc;
+        return record(mq, MQ_OP_flush, rc, t0);
     rc = mq->p->p_flush(mq->in.state, ctx);
     imi_instance_leave(&mq->in);
-    return rc;
+    return record(mq, MQ_OP_flush, rc, t0);
 }
 
 /* ---- counters ------------------------------------------------------------------------ */
 
-#define LOAD(c) atomic_load_explicit(&(c), memory_order_relaxed)
 
 void imi_mq_get_stats(const imi_mq *mq, imi_mq_stats *out)
 {

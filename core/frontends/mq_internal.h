@@ -10,7 +10,7 @@
 #include "instance.h"
 
 typedef struct mq_counters {
-    atomic_ullong published, publish_failed, delivered, acked, nacked, dead_lettered;
+    atomic_ullong published, publish_failed, delivered, acked, nacked, dead_lettered, redelivered;
 } mq_counters;
 
 struct imi_mq {

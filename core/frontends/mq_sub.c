@@ -8,6 +8,7 @@
 #include "iminfra/ctx_log.h"
 #include "iminfra/error.h"
 #include "mq_internal.h"
+#include "traceparent.h"
 
 struct imi_mq_sub {
     imi_ctx *log_ctx;               /* the handlers' logger and "group": their ctx's parent */
@@ -56,6 +57,27 @@ static const char *trace_of(const imi_mq_msg *m, char *buf, size_t cap)
     return NULL;
 }
 
+/* The handler's ctx continues the producer's trace: traceparent first (also from
+ * producers that speak only W3C trace context), else the older imi-trace-id header; a
+ * new span id either way. */
+static void set_trace(imi_ctx *ctx, const imi_mq_msg *m)
+{
+    if (!ctx)
+        return;
+    char trace[IMI_TRACE_ID_MAX + 1], span[IMI_SPAN_ID_LEN + 1];
+    const char *tid = NULL;
+    for (size_t i = 0; i < m->n_headers && !tid; i++)
+        if (!strcmp(m->headers[i].name, IMI_TRACEPARENT_HEADER) &&
+            imi_traceparent_parse(m->headers[i].value, m->headers[i].len, trace, span))
+            tid = trace;
+    if (!tid)
+        tid = trace_of(m, trace, sizeof trace);
+    if (!tid)
+        return;
+    imi_ctx_set_trace_id(ctx, tid);
+    imi_ctx_new_span_id(ctx);
+}
+
 /* Publishes a message that failed its last attempt to the dead-letter topic, with the
  * headers that say where it came from. */
 static int dead_letter(imi_mq_sub *s, const imi_mq_msg *m, int handler_rc)
@@ -92,15 +114,14 @@ static int deliver(void *core_sub, const imi_mq_msg *m)
     imi_mq_msg msg = *m;
     if (msg.attempt < 1)
         msg.attempt = 1;
-    char trace[IMI_TRACE_ID_MAX + 1];
-    const char *tid = trace_of(m, trace, sizeof trace);
     imi_ctx *ctx = imi_ctx_child(s->log_ctx, 0);
-    if (ctx && tid)
-        imi_ctx_set_trace_id(ctx, tid);
+    set_trace(ctx, m);
     if (ctx && msg.topic)   /* best effort: without it the handler logs without "topic" */
         imi_ctx_set_logger(ctx, NULL, &IMI_FSTR("topic", msg.topic), 1);
     msg.ctx = ctx;
     COUNT(s, delivered);
+    if (msg.attempt > 1)
+        COUNT(s, redelivered);
     const imi_mq_sub *outer = tl_in_handler;
     tl_in_handler = s;
     int rc = s->fn(s->ud, &msg);

@@ -3,13 +3,18 @@
 #include <string.h>
 #include "iminfra/app.h"
 #include "iminfra/error.h"
+#include "iminfra/metrics.h"
 #include "loader.h"
+#include "metrics.h"
+#include "metrics_http.h"
 #include "util.h"
 
 struct imi_app {
     imi_config *cfg;
     imi_logger *log;
     char *log_path;
+    imi_metrics_reg *metrics;    /* the open instances, for imi_metrics_write */
+    imi_metrics_http *http;      /* [metrics] listen, NULL when off */
 };
 
 const char *imi_version(void) { return IMI_VERSION; }
@@ -21,7 +26,7 @@ const char *imi_default_config_path(void)
 }
 
 /* Sections the core knows: fixed ones, and component sections with optional ".NAME". */
-static const char *const plain_sections[] = { "service", "log", "drivers", NULL };
+static const char *const plain_sections[] = { "service", "log", "drivers", "metrics", NULL };
 static const char *const component_sections[] = {
     "cache", "mq", "db", "coord", "uid", "ratelimit", "retry", "breaker", NULL
 };
@@ -46,7 +51,7 @@ static int check_sections(const imi_config *cfg)
     for (size_t i = 0; (s = imi_config_section(cfg, i, &line)); i++)
         if (!known_section(s))
             return imi_error_set(IMI_ECONFIG, 0, "%s:%d: unknown section [%s]; known sections: "
-                                 "service, log, drivers, cache, mq, db, coord, uid, ratelimit, "
+                                 "service, log, drivers, metrics, cache, mq, db, coord, uid, ratelimit, "
                                  "retry, breaker (components also as [KIND.NAME])",
                                  imi_config_name(cfg), line, s);
     static const char *const service_keys[] = { "name", NULL };
@@ -156,6 +161,10 @@ int imi_app_open_config(imi_config *cfg, imi_app **out)
     int rc = check_sections(cfg);
     if (!rc)
         rc = open_logger(app);
+    if (!rc && !(app->metrics = imi_metrics_reg_new()))
+        rc = imi_error_set(IMI_ENOMEM, 0, "out of memory");
+    if (!rc)
+        rc = imi_metrics_http_from_config(app, &app->http);
     if (rc) {
         imi_app_close(app);
         return rc;
@@ -176,6 +185,8 @@ void imi_app_close(imi_app *app)
 {
     if (!app)
         return;
+    imi_metrics_http_stop(app->http); /* first: its thread reads the registry */
+    imi_metrics_reg_free(app->metrics);
     imi_logger_close(app->log);
     imi_config_free(app->cfg);
     free(app->log_path);
@@ -190,3 +201,6 @@ const char *imi_app_service(const imi_app *app)
     const char *s = imi_config_get(app->cfg, "service", "name", NULL);
     return s ? s : "";
 }
+
+imi_metrics_reg *imi_app_metrics(imi_app *app) { return app ? app->metrics : NULL; }
+int imi_metrics_port(const imi_app *app) { return app ? imi_metrics_http_port(app->http) : 0; }

@@ -163,8 +163,8 @@ void imi_clog_buffer_drain(imi_clog_sink *s);
 /* Formats one line into out (IMI_CLOG_LINE_MAX bytes); returns its length. msg_len is
  * SIZE_MAX for a NUL-terminated msg. */
 size_t imi_clog_format(char *out, const imi_logger *lg, imi_log_level level, const char *trace,
-                       const char *msg, size_t msg_len, const imi_field *fields,
-                       size_t n_fields, bool cut);
+                       const char *span, const char *msg, size_t msg_len,
+                       const imi_field *fields, size_t n_fields, bool cut);
 /* The line an async sink writes for n lines dropped; arg is the root logger. */
 size_t imi_clog_drop_line(void *arg, uint64_t n, char *out);
 

@@ -202,8 +202,8 @@ static void put_dups(imi_clog_buf *b, const keyset *ks, bool json)
 }
 
 static void json_line(imi_clog_buf *b, keyset *ks, const imi_logger *lg,
-                      imi_log_level level, const char *trace, const char *msg, size_t msg_len,
-                      const imi_field *fields, size_t n_fields)
+                      imi_log_level level, const char *trace, const char *span, const char *msg,
+                      size_t msg_len, const imi_field *fields, size_t n_fields)
 {
     IMI_CLOG_PUT_LIT(b, "{\"ts\":\"");
     b->p += imi_clog_ts(b->p, 6);
@@ -213,6 +213,10 @@ static void json_line(imi_clog_buf *b, keyset *ks, const imi_logger *lg,
      * a key without a value; the closing quote has its byte in the reserve. */
     if (trace && IMI_CLOG_PUT_LIT(b, ",\"trace_id\":\"")) {
         imi_clog_esc(b, trace, strnlen(trace, IMI_CLOG_NAME_MAX), true);
+        imi_clog_put_tail(b, "\"", 1);
+    }
+    if (span && IMI_CLOG_PUT_LIT(b, ",\"span_id\":\"")) {
+        imi_clog_esc(b, span, strnlen(span, IMI_CLOG_NAME_MAX), true);
         imi_clog_put_tail(b, "\"", 1);
     }
     if (IMI_CLOG_PUT_LIT(b, ",\"msg\":\"")) {
@@ -296,8 +300,9 @@ static bool msg_needs_quote(const char *s, size_t n)
 
 /* 2026-11-25T19:22:26.123Z INFO  [a.b] msg key=value ... service=x trace_id=... */
 static void console_line(imi_clog_buf *b, keyset *ks, const imi_logger *lg,
-                         imi_log_level level, const char *trace, const char *msg,
-                         size_t msg_len, const imi_field *fields, size_t n_fields)
+                         imi_log_level level, const char *trace, const char *span,
+                         const char *msg, size_t msg_len, const imi_field *fields,
+                         size_t n_fields)
 {
     const clog_root *r = lg->root;
     size_t trace_len = trace ? strnlen(trace, IMI_CLOG_NAME_MAX) : 0;
@@ -305,7 +310,9 @@ static void console_line(imi_clog_buf *b, keyset *ks, const imi_logger *lg,
         msg_len = strlen(msg);
     char *lim = b->lim;
     /* Keep room for what ends the line: service and trace id (at worst all escaped). */
-    b->lim -= r->con_service_len + (trace ? 12 + 6 * trace_len : 0) + 24;
+    size_t span_len = span ? strnlen(span, IMI_CLOG_NAME_MAX) : 0;
+    b->lim -= r->con_service_len + (trace ? 12 + 6 * trace_len : 0) +
+              (span ? 11 + 6 * span_len : 0) + 24;
     b->p += imi_clog_ts(b->p, 3);
     imi_clog_put(b, con_levels[level], 6);
     imi_clog_put(b, lg->con_name, lg->con_name_len);
@@ -321,14 +328,19 @@ static void console_line(imi_clog_buf *b, keyset *ks, const imi_logger *lg,
         IMI_CLOG_PUT_LIT(b, " trace_id=");
         con_str(b, trace, trace_len, &keep);
     }
+    if (span) {
+        bool keep;
+        IMI_CLOG_PUT_LIT(b, " span_id=");
+        con_str(b, span, span_len, &keep);
+    }
     if (b->trunc)
         imi_clog_put_tail(b, " truncated=true", 15);
     imi_clog_put_tail(b, "\n", 1);
 }
 
 size_t imi_clog_format(char *out, const imi_logger *lg, imi_log_level level, const char *trace,
-                       const char *msg, size_t msg_len, const imi_field *fields,
-                       size_t n_fields, bool cut)
+                       const char *span, const char *msg, size_t msg_len,
+                       const imi_field *fields, size_t n_fields, bool cut)
 {
     imi_clog_buf b = { out, out + IMI_CLOG_LINE_MAX - IMI_CLOG_RESERVE, cut };
     keyset ks;
@@ -337,16 +349,16 @@ size_t imi_clog_format(char *out, const imi_logger *lg, imi_log_level level, con
     ks.n = 0;
     ks.dups = 0;
     if (lg->root->format == IMI_LOG_CONSOLE)
-        console_line(&b, &ks, lg, level, trace, msg, msg_len, fields, n_fields);
+        console_line(&b, &ks, lg, level, trace, span, msg, msg_len, fields, n_fields);
     else
-        json_line(&b, &ks, lg, level, trace, msg, msg_len, fields, n_fields);
+        json_line(&b, &ks, lg, level, trace, span, msg, msg_len, fields, n_fields);
     return (size_t)(b.p - out);
 }
 
 size_t imi_clog_drop_line(void *arg, uint64_t n, char *out)
 {
     const imi_field f = IMI_FUINT("dropped", n);
-    return imi_clog_format(out, arg, IMI_LOG_WARN, NULL,
+    return imi_clog_format(out, arg, IMI_LOG_WARN, NULL, NULL,
                            "clog: lines dropped, the log queue was full", MSG_CSTR, &f, 1,
                            false);
 }
@@ -356,7 +368,9 @@ static void log_line(imi_logger *lg, imi_log_level level, const imi_ctx *ctx,
                      size_t n_fields, bool cut)
 {
     const char *trace = ctx ? imi_ctx_trace_id(ctx) : NULL;
-    size_t n = imi_clog_format(line_buf, lg, level, trace, msg, msg_len, fields, n_fields, cut);
+    const char *span = ctx ? imi_ctx_span_id(ctx) : NULL;
+    size_t n = imi_clog_format(line_buf, lg, level, trace, span, msg, msg_len, fields,
+                               n_fields, cut);
     imi_clog_sink_write(&lg->root->sink, line_buf, n, level);
 }
 

@@ -8,6 +8,7 @@
 #include "iminfra/ctx.h"
 #include "iminfra/error.h"
 #include "ctx_internal.h"
+#include "traceparent.h"
 
 struct imi_ctx {
     struct imi_ctx_log *log;        /* logger and fields (ctx_log.c), NULL: inherited */
@@ -15,6 +16,7 @@ struct imi_ctx {
     int64_t deadline_ns;            /* own deadline, 0: none */
     atomic_bool canceled;
     char trace_id[IMI_TRACE_ID_MAX + 1];
+    char span_id[IMI_SPAN_ID_LEN + 1];
 };
 
 static int64_t clock_ns(clockid_t id)
@@ -87,19 +89,71 @@ void imi_ctx_set_trace_id(imi_ctx *ctx, const char *trace_id)
     ctx->trace_id[n] = '\0';
 }
 
+/* n random bytes as 2n lowercase hex digits in hex (2n + 1 bytes); never all zero. */
+void imi_random_hex(const void *salt, unsigned char *raw, size_t n, char *hex)
+{
+    if (getrandom(raw, n, 0) != (ssize_t)n) {
+        uint64_t t = (uint64_t)imi_now_real_ns() ^ (uint64_t)(uintptr_t)salt;
+        for (size_t i = 0; i < n; i++, t = t * 6364136223846793005u + 1442695040888963407u)
+            raw[i] = (unsigned char)(t >> 56);
+    }
+    raw[n - 1] |= 1; /* W3C: an all-zero id is invalid */
+    for (size_t i = 0; i < n; i++)
+        snprintf(hex + 2 * i, 3, "%02x", raw[i]);
+}
+
 const char *imi_ctx_new_trace_id(imi_ctx *ctx)
 {
     unsigned char raw[16];
-    if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw) {
-        uint64_t t = (uint64_t)imi_now_real_ns() ^ (uint64_t)(uintptr_t)ctx;
-        for (size_t i = 0; i < sizeof raw; i++, t = t * 6364136223846793005u + 1442695040888963407u)
-            raw[i] = (unsigned char)(t >> 56);
-    }
     char hex[33];
-    for (size_t i = 0; i < sizeof raw; i++)
-        snprintf(hex + 2 * i, 3, "%02x", raw[i]);
+    imi_random_hex(ctx, raw, sizeof raw, hex);
     imi_ctx_set_trace_id(ctx, hex);
     return imi_ctx_trace_id(ctx);
+}
+
+int imi_ctx_set_span_id(imi_ctx *ctx, const char *span_id)
+{
+    if (!ctx)
+        return imi_error_set(IMI_EINVALID, 0, "imi_ctx_set_span_id: no ctx");
+    if (!span_id || !*span_id) {
+        ctx->span_id[0] = '\0';
+        return IMI_OK;
+    }
+    char v[IMI_SPAN_ID_LEN + 1];
+    bool nonzero = false;
+    size_t n = 0;
+    for (; span_id[n] && n < IMI_SPAN_ID_LEN; n++) {
+        char c = span_id[n];
+        if (c >= 'A' && c <= 'F')
+            c = (char)(c - 'A' + 'a');
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+            break;
+        nonzero |= c != '0';
+        v[n] = c;
+    }
+    if (n != IMI_SPAN_ID_LEN || span_id[n] || !nonzero)
+        return imi_error_set(IMI_EINVALID, 0, "imi_ctx_set_span_id: '%.40s' is not 16 hex "
+                             "digits, not all zero", span_id);
+    v[n] = '\0';
+    memcpy(ctx->span_id, v, sizeof v);
+    return IMI_OK;
+}
+
+const char *imi_ctx_new_span_id(imi_ctx *ctx)
+{
+    if (!ctx)
+        return NULL;
+    unsigned char raw[8];
+    imi_random_hex(ctx, raw, sizeof raw, ctx->span_id);
+    return ctx->span_id;
+}
+
+const char *imi_ctx_span_id(const imi_ctx *ctx)
+{
+    for (; ctx; ctx = ctx->parent)
+        if (ctx->span_id[0])
+            return ctx->span_id;
+    return NULL;
 }
 
 const char *imi_ctx_trace_id(const imi_ctx *ctx)

@@ -157,16 +157,24 @@ int imi_instance_open(imi_app *app, const imi_frontend *fe, const char *name,
         imi_instance_free(in);
         return rc;
     }
+    imi_metrics_reg_attach(imi_app_metrics(app), in);
+    in->registered = true;
     *out = in;
     return IMI_OK;
 }
 
 _Thread_local unsigned imi_inflight_tls;
+_Thread_local bool imi_stripe_owned;
+_Thread_local unsigned imi_metric_stripe_tls;
 
 unsigned imi_inflight_assign(void)
 {
     static atomic_uint next;
-    imi_inflight_tls = atomic_fetch_add(&next, 1) % IMI_INFLIGHT_STRIPES + 1;
+    unsigned seq = atomic_fetch_add(&next, 1);
+    /* The first threads have a metrics stripe to themselves for good (metrics.h). */
+    imi_stripe_owned = seq < IMI_INFLIGHT_STRIPES;
+    imi_metric_stripe_tls = imi_stripe_owned ? seq : IMI_INFLIGHT_STRIPES;
+    imi_inflight_tls = seq % IMI_INFLIGHT_STRIPES + 1;
     return imi_inflight_tls;
 }
 
@@ -205,6 +213,10 @@ void imi_instance_free(imi_instance *in)
         imi_instance_close(in);
     else if (in->opened)
         close_driver(in); /* a close that raced a failed start */
+    /* Closed: its counters stay with its series; before release, as the front-end's
+     * extras are read one last time. */
+    if (in->registered)
+        imi_metrics_reg_detach(imi_app_metrics(in->app), in);
     if (in->configured && in->fe->release)
         in->fe->release(in);
     if (in->owned_strs && in->desc)

@@ -19,6 +19,7 @@
 #include "iminfra/driver/driver.h"
 #include "kind_abi.h"
 #include "loader.h"
+#include "metrics.h"
 
 /* Calls in flight, counted on per-thread stripes: one shared counter would bounce its cache
  * line between cores on every call. */
@@ -59,6 +60,13 @@ typedef struct imi_frontend {
     /* At free: releases what configure set up (also after a failed configure; never
      * when configure did not run). */
     void (*release)(imi_instance *in);
+    /* The operations it counts (labels op="get", ...), indexed by the front-end's enum. */
+    const char *const *ops;
+    unsigned n_ops;
+    /* At a metrics write: fills the kind's extra values (metrics.h, IMI_CACHE_X_...) from
+     * in (NULL once the instance is gone: then only what m holds) and m, its counters.
+     * Runs from another thread, at any time between open and free. */
+    void (*read_extras)(imi_instance *in, const imi_op_metrics *m, uint64_t *vals);
 } imi_frontend;
 
 struct imi_instance {
@@ -80,6 +88,10 @@ struct imi_instance {
     int64_t timeout_ms;
     void *state;
     imi_inflight_stripe inflight[IMI_INFLIGHT_STRIPES];
+    imi_op_metrics metrics;      /* per-call counters, striped like inflight; the app's
+                                    metrics registry owns them (metrics.c) */
+    bool registered;             /* attached to its series in the registry */
+    imi_instance *metrics_next;  /* the series' next live instance */
     atomic_bool closed;
     bool configured;             /* fe->configure ran: fe->release is due */
     bool opened;                 /* the driver's open succeeded: its close is still due */
@@ -120,6 +132,23 @@ static inline int imi_instance_enter(imi_instance *in, const imi_ctx *ctx)
 static inline void imi_instance_leave(imi_instance *in)
 {
     atomic_fetch_sub_explicit(imi_inflight_slot(in->inflight), 1, memory_order_release);
+}
+
+/* Taken before a call: the clock when in times its calls, else 0 (no clock read: the
+ * two reads are most of what metrics cost a call). in may be NULL. */
+static inline int64_t imi_call_t0(const imi_instance *in)
+{
+    return in && in->metrics.timed ? imi_now_mono_ns() : 0;
+}
+
+/* Counts one call of op (the front-end's index) that returned rc; t0 from imi_call_t0.
+ * No lock, no allocation: adds on the calling thread's stripe. */
+static inline void imi_instance_record(imi_instance *in, unsigned op, int rc, int64_t t0)
+{
+    if (!imi_inflight_tls)
+        imi_inflight_assign();
+    imi_op_metrics_add(&in->metrics, imi_metric_stripe_tls, op, rc,
+                       t0 ? imi_now_mono_ns() - t0 : -1);
 }
 
 /* IMI_ENOTSUP naming the operation, the section and the driver. */

@@ -53,6 +53,17 @@ void imi_ctx_set_trace_id(imi_ctx *ctx, const char *trace_id);
 const char *imi_ctx_new_trace_id(imi_ctx *ctx);
 const char *imi_ctx_trace_id(const imi_ctx *ctx); /* NULL when none */
 
+/* The span id (W3C trace context: 16 lowercase hex digits, not all zero). A child ctx
+ * inherits its parent's. mq puts trace and span id in a `traceparent` header; the
+ * consumer's ctx continues the trace with a new span id. */
+#define IMI_SPAN_ID_LEN 16
+/* IMI_EINVALID (naming the value) unless span_id is 16 hex digits, not all zero; NULL or
+ * "" clears it. Upper-case digits are stored lower-case. */
+int imi_ctx_set_span_id(imi_ctx *ctx, const char *span_id);
+/* Generates a random span id, sets and returns it. */
+const char *imi_ctx_new_span_id(imi_ctx *ctx);
+const char *imi_ctx_span_id(const imi_ctx *ctx); /* NULL when none */
+
 /* IMI_OK, IMI_ECANCELED or IMI_ETIMEDOUT (NULL ctx: IMI_OK). Sets the error detail. */
 int imi_ctx_err(const imi_ctx *ctx);
 /* Milliseconds left before the deadline, at least 0; dflt_ms when ctx has no deadline. */

@@ -20,5 +20,6 @@
 #include "iminfra/ratelimit.h"
 #include "iminfra/reload.h"
 #include "iminfra/ctx_log.h"
+#include "iminfra/metrics.h"
 
 #endif

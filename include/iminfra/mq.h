@@ -16,8 +16,11 @@
  * whole group where the driver advertises IMI_MQ_CAP_KEY_ORDER). Closing a subscription
  * waits for the handler calls in flight and hands the rest back to the group.
  *
- * Trace ids: the ctx's trace id travels in the header IMI_MQ_TRACE_HEADER and is set on
- * the handler's ctx. Counters (imi_mq_stats) are kept per handle and per subscription.
+ * Trace context: a ctx trace id of 32 hex digits travels as a W3C `traceparent` header
+ * (with the ctx's span id, or a new one), and every trace id also in IMI_MQ_TRACE_HEADER
+ * (kept for one release). The handler's ctx continues the trace (traceparent first, also
+ * from producers that send only it, else IMI_MQ_TRACE_HEADER) with a new span id.
+ * Counters (imi_mq_stats) are kept per handle and per subscription; docs/metrics.md.
  *
  * Config keys of the section besides the driver's options: driver, driver_path, timeout
  * (default publish/subscribe timeout for a NULL ctx), max_attempts (default 5; 0: never
@@ -50,7 +53,8 @@ typedef struct imi_mq_sub imi_mq_sub;
 #define IMI_MQ_CAP_KEY_ORDER (1u << 2) /* per-key order holds across the members of a
                                           group; without it, within each member only */
 
-/* The header that carries the publisher ctx's trace id. */
+/* The older header that carries the publisher ctx's trace id; still written and read
+ * for one release beside `traceparent`. */
 #define IMI_MQ_TRACE_HEADER "imi-trace-id"
 /* Headers a dead-lettered message gets besides its own. */
 #define IMI_MQ_DLQ_TOPIC_HEADER    "imi-dlq-topic"    /* the topic it failed on */

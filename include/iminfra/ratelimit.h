@@ -20,6 +20,8 @@
  *   key_prefix       = rl:          ; cache key: <key_prefix><rule>:<resource>
  *   on_backend_error = open         ; or closed
  *   max_buckets      = 100000       ; local buckets imi_ratelimit_check keeps at most
+ *   unknown_rule     = deny         ; or allow: what imi_ratelimit_check does for a rule
+ *                                   ; that is not configured (deny: IMI_ENOTFOUND)
  *   rule.login       = 10/s burst 20
  *   rule.api         = 6000/m distributed
  * A rule is RATE/UNIT (UNIT: s, m, h or d; RATE may have a fraction), then optionally
@@ -90,7 +92,9 @@ int imi_ratelimit_wait(imi_ratelimit_bucket *b, const imi_ctx *ctx, int64_t n);
  * every resource ever seen. When max_buckets of them are all in use, a new resource is
  * treated like a failed backend (on_backend_error: open allows, closed refuses with
  * IMI_ELIMITED; counted in imi_ratelimit_backend_errors). A bucket that
- * imi_ratelimit_get handed out is never dropped and does not count against max_buckets. */
+ * imi_ratelimit_get handed out is never dropped and does not count against max_buckets.
+ * A rule that is not configured (a typo, or removed by a reload) is IMI_ENOTFOUND, never
+ * a silent "no limit", unless the section says unknown_rule = allow. */
 int imi_ratelimit_check(imi_ratelimit *rl, const imi_ctx *ctx, const char *rule,
                         const char *resource, int64_t n, int64_t *retry_after_ms);
 

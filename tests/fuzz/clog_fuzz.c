@@ -124,7 +124,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!lg)
         abort();
     static char line[IMI_CLOG_LINE_MAX];
-    size_t len = imi_clog_format(line, lg, level, (flags & 8) ? trace : NULL, msg, SIZE_MAX, f,
+    size_t len = imi_clog_format(line, lg, level, (flags & 8) ? trace : NULL, NULL, msg, SIZE_MAX, f,
                                  n, false);
     if (len == 0 || len > IMI_CLOG_LINE_MAX || line[len - 1] != '\n' ||
         memchr(line, '\n', len - 1)) {

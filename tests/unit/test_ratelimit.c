@@ -45,9 +45,21 @@ Test(ratelimit, rule_syntax)
     cr_assert_eq(imi_ratelimit_rule(rl, "nope", &in), IMI_ENOTFOUND);
     cr_assert_null(imi_ratelimit_get(rl, "nope", "x"));
     cr_assert_eq(imi_error_code(), IMI_ENOTFOUND);
-    cr_assert_eq(imi_ratelimit_check(rl, NULL, "nope", "x", 1, NULL), IMI_OK,
-                 "no rule, no limit");
+    /* A misspelt rule fails closed: an unknown rule is an error, not "no limit". */
+    cr_assert_eq(imi_ratelimit_check(rl, NULL, "nope", "x", 1, NULL), IMI_ENOTFOUND);
+    cr_assert(strstr(imi_error_message(), "has no rule 'nope'"), "%s", imi_error_message());
     imi_ratelimit_free(rl);
+    imi_app_close(app);
+    /* ... unless the config says unknown rules pass. */
+    app = app_of("[log]\nlevel = off\n[ratelimit]\nunknown_rule = allow\nrule.a = 1/s\n");
+    rl = open_rl(app, NULL);
+    cr_assert_eq(imi_ratelimit_check(rl, NULL, "nope", "x", 1, NULL), IMI_OK);
+    imi_ratelimit_free(rl);
+    imi_app_close(app);
+    app = app_of("[log]\nlevel = off\n[ratelimit]\nunknown_rule = maybe\n");
+    cr_assert_eq(imi_ratelimit_open(app, NULL, &rl), IMI_ECONFIG);
+    cr_assert(strstr(imi_error_message(), "unknown_rule = 'maybe' is not deny or allow"), "%s",
+              imi_error_message());
     imi_app_close(app);
 
     const char *bad[][2] = {

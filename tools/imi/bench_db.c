@@ -302,6 +302,7 @@ out:
     snprintf(sql, sizeof sql, "DROP TABLE %s", table);
     imi_db_exec(side.db, NULL, sql, NULL, 0, NULL);
     imi_db_free(side.db);
+    cli_print_counters(app, "counters of the db bench");
     imi_app_close(app);
     free(lat);
     if (tmp_db[0]) {

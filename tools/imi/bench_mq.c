@@ -356,6 +356,7 @@ int imi_bench_mq(const imi_bench_opts *o)
     }
     imi_mq_free(it.prod);
     imi_mq_free(it.cons);
+    cli_print_counters(app, "counters of the mq bench");
     imi_app_close(app);
     return rc ? 1 : 0;
 }

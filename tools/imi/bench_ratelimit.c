@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include "bench.h"
 #include "bench_ratelimit.h"
+#include "cli.h"
 #include "iminfra/iminfra.h"
 
 #define DEFAULT_OPS 10000000L
@@ -78,6 +79,7 @@ int imi_bench_ratelimit(const imi_bench_opts *o)
         best_cas = d < best_cas ? d : best_cas;
     }
     imi_ratelimit_free(rl);
+    cli_print_counters(app, "counters of the ratelimit bench");
     imi_app_close(app);
     int rc = 0;
     double dist = 0, raw = 0;

@@ -37,6 +37,8 @@ bool cli_driver_in_process(const imi_app *app, const char *kind, const char *ins
                            const char *driver);
 void cli_note_in_process(const imi_app *app, const char *kind, const char *instance,
                          const char *driver);
+/* Prints app's counters that are not zero, under a title (metrics_summary.c). */
+void cli_print_counters(imi_app *app, const char *title);
 
 extern const imi_cmd imi_cmd_version;
 extern const imi_cmd imi_cmd_drivers;
@@ -49,5 +51,6 @@ extern const imi_cmd imi_cmd_coord;
 extern const imi_cmd imi_cmd_uid;
 extern const imi_cmd imi_cmd_bench;
 extern const imi_cmd imi_cmd_conformance;
+extern const imi_cmd imi_cmd_stats;
 
 #endif

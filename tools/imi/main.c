@@ -14,6 +14,7 @@ static const imi_cmd *const commands[] = {
     &imi_cmd_uid,
     &imi_cmd_bench,
     &imi_cmd_conformance,
+    &imi_cmd_stats,
 };
 
 static void usage(FILE *out)
