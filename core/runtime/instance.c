@@ -164,6 +164,7 @@ int imi_instance_open(imi_app *app, const imi_frontend *fe, const char *name,
 }
 
 _Thread_local unsigned imi_inflight_tls;
+_Thread_local unsigned imi_metric_tick;
 _Thread_local bool imi_stripe_owned;
 _Thread_local unsigned imi_metric_stripe_tls;
 

@@ -136,9 +136,13 @@ static inline void imi_instance_leave(imi_instance *in)
 
 /* Taken before a call: the clock when in times its calls, else 0 (no clock read: the
  * two reads are most of what metrics cost a call). in may be NULL. */
+/* Calls timed so far on this thread: one in sample_mask + 1 is. */
+extern _Thread_local unsigned imi_metric_tick;
 static inline int64_t imi_call_t0(const imi_instance *in)
 {
-    return in && in->metrics.timed ? imi_now_mono_ns() : 0;
+    if (!in || !in->metrics.timed || (++imi_metric_tick & in->metrics.sample_mask))
+        return 0;
+    return imi_now_mono_ns();
 }
 
 /* Counts one call of op (the front-end's index) that returned rc; t0 from imi_call_t0.

@@ -79,6 +79,7 @@ const char *imi_metric_code_label(unsigned i)
 struct imi_metrics_reg {
     pthread_mutex_t mu;
     bool timed;
+    unsigned sample;
     imi_metrics_node *head;
     imi_metrics_node **tail;
 };
@@ -91,13 +92,16 @@ imi_metrics_reg *imi_metrics_reg_new(void)
     pthread_mutex_init(&r->mu, NULL);
     r->tail = &r->head;
     r->timed = true;
+    r->sample = IMI_METRIC_SAMPLE_DEFAULT;
     return r;
 }
 
-void imi_metrics_reg_set_timed(imi_metrics_reg *r, bool timed)
+void imi_metrics_reg_set_timed(imi_metrics_reg *r, bool timed, unsigned sample)
 {
-    if (r)
+    if (r) {
         r->timed = timed;
+        r->sample = sample;
+    }
 }
 
 void imi_metrics_reg_free(imi_metrics_reg *r)
@@ -149,6 +153,7 @@ void imi_metrics_reg_attach(imi_metrics_reg *r, imi_instance *in)
         n->live = in;
         in->metrics = n->block;
         in->metrics.timed = r->timed;
+        in->metrics.sample_mask = r->sample - 1;
     }
     pthread_mutex_unlock(&r->mu);
 }

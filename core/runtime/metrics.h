@@ -17,6 +17,7 @@
 
 #define IMI_METRIC_CODES (1 - IMI_ERRNO_MIN_) /* ok and every error code */
 #define IMI_METRIC_BUCKETS 17                 /* 16 bounds and +Inf */
+#define IMI_METRIC_SAMPLE_DEFAULT 16          /* one call in 16 per thread is timed */
 #define IMI_METRIC_EXTRA_MAX 8                /* extra values of a front-end */
 
 /* The upper bounds of the duration histogram, in ns (the last bucket is +Inf). */
@@ -24,6 +25,7 @@ extern const int64_t imi_metric_bounds_ns[IMI_METRIC_BUCKETS - 1];
 
 typedef struct imi_op_metrics {
     bool timed;                    /* durations measured ([metrics] durations) */
+    unsigned sample_mask;          /* one call in sample_mask + 1 per thread is timed */
     unsigned n_ops;
     size_t stride;                 /* counters per stripe, a multiple of 8 (a cache line) */
     _Atomic uint64_t *cells;       /* IMI_METRIC_STRIPES * stride */
@@ -113,8 +115,9 @@ typedef struct imi_metrics_node {
 typedef struct imi_metrics_reg imi_metrics_reg;
 
 imi_metrics_reg *imi_metrics_reg_new(void);
-/* [metrics] durations: whether instances attached from now on time their calls. */
-void imi_metrics_reg_set_timed(imi_metrics_reg *r, bool timed);
+/* [metrics] durations and duration_sample: whether instances attached from now on time
+ * their calls, and one call in how many (a power of two) per thread. */
+void imi_metrics_reg_set_timed(imi_metrics_reg *r, bool timed, unsigned sample);
 /* The registry of app (app.c); NULL when it could not be allocated. */
 struct imi_app;
 imi_metrics_reg *imi_app_metrics(struct imi_app *app);

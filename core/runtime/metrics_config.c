@@ -1,5 +1,7 @@
-/* [metrics]: durations = true|false (time every call, default true); listen = HOST:PORT (or
- * [V6]:PORT): checked, then the endpoint started. */
+/* [metrics]: durations = true|false (time calls, default true); duration_sample = N (time
+ * one call in N per thread, a power of two from 1 to 1024, default 16: two clock reads
+ * cost ~100 ns on some VMs); listen = HOST:PORT (or [V6]:PORT): checked, then the endpoint
+ * started. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,14 +13,24 @@ int imi_metrics_http_from_config(imi_app *app, imi_metrics_http **out)
 {
     *out = NULL;
     const imi_config *cfg = imi_app_config(app);
-    static const char *const keys[] = { "listen", "durations", NULL };
+    static const char *const keys[] = { "listen", "durations", "duration_sample", NULL };
     int rc = imi_config_check_keys(cfg, "metrics", keys, NULL);
     if (rc)
         return rc;
     int timed = 1;
     if ((rc = imi_config_get_bool(cfg, "metrics", "durations", &timed)))
         return rc;
-    imi_metrics_reg_set_timed(imi_app_metrics(app), timed);
+    int64_t sample = IMI_METRIC_SAMPLE_DEFAULT;
+    if ((rc = imi_config_get_int(cfg, "metrics", "duration_sample", &sample)))
+        return rc;
+    if (sample < 1 || sample > 1024 || (sample & (sample - 1))) {
+        int sline = 0;
+        imi_config_get(cfg, "metrics", "duration_sample", &sline);
+        return imi_error_set(IMI_ECONFIG, 0, "%s:%d: [metrics] duration_sample = %lld must be a "
+                             "power of two from 1 to 1024", imi_config_name(cfg), sline,
+                             (long long)sample);
+    }
+    imi_metrics_reg_set_timed(imi_app_metrics(app), timed, (unsigned)sample);
     int line = 0;
     const char *v = imi_config_get(cfg, "metrics", "listen", &line);
     if (!v || !*v)

@@ -27,6 +27,7 @@ cat > "$tmp/app.ini" <<INI
 level = warn
 [metrics]
 listen = 127.0.0.1:$app_port
+duration_sample = 1
 [cache.sessions]
 driver = mem
 INI

@@ -11,10 +11,15 @@
 #include <criterion/criterion.h>
 #include "iminfra/iminfra.h"
 
+/* Every call timed (duration_sample = 1) unless the test's config has a [metrics] of its
+ * own, so histogram counts are exact. */
 static imi_app *app_of(const char *ini)
 {
+    char text[4096];
+    snprintf(text, sizeof text, "%s%s", strstr(ini, "[metrics]") ? "" :
+             "[metrics]\nduration_sample = 1\n", ini);
     imi_config *cfg = NULL;
-    cr_assert_eq(imi_config_parse(ini, "test.ini", ".", &cfg), IMI_OK, "%s", imi_error_message());
+    cr_assert_eq(imi_config_parse(text, "test.ini", ".", &cfg), IMI_OK, "%s", imi_error_message());
     imi_app *app = NULL;
     cr_assert_eq(imi_app_open_config(cfg, &app), IMI_OK, "%s", imi_error_message());
     return app;
@@ -163,6 +168,9 @@ Test(metrics, durations_off_counts_calls_without_the_clock)
     imi_cache_free(c);
     imi_app_close(app);
     cr_expect_eq(app_error("[metrics]\ndurations = sometimes\n"), IMI_ECONFIG);
+    cr_expect_eq(app_error("[metrics]\nduration_sample = 3\n"), IMI_ECONFIG);
+    cr_expect_not_null(strstr(imi_error_message(), "duration_sample = 3 must be a power of two"),
+                       "%s", imi_error_message());
     cr_expect_not_null(strstr(imi_error_message(), "test.ini:2"), "%s", imi_error_message());
 }
 
@@ -401,5 +409,23 @@ Test(metrics, db_and_coord_count_their_calls)
     EXPECT("imi_coord_call_duration_seconds_count{%s,op=\"get\"} 2", L);
     free(t);
     imi_coord_free(c);
+    imi_app_close(app);
+}
+
+/* By default one call in 16 per thread is timed: counts stay exact, the histogram samples. */
+Test(metrics, durations_are_sampled_by_default)
+{
+    imi_app *app = app_of("[metrics]\n[cache]\ndriver = mem\n");
+    imi_cache *c = NULL;
+    cr_assert_eq(imi_cache_open(app, NULL, &c), IMI_OK, "%s", imi_error_message());
+    imi_buf v = IMI_BUF_INIT;
+    for (int i = 0; i < 64; i++)
+        imi_cache_get(c, NULL, "k", &v);
+    char *t = metrics_text(app);
+    expect_line(t, "imi_cache_calls_total{instance=\"default\",driver=\"mem\",op=\"get\",code=\"notfound\"} 64");
+    expect_line(t, "imi_cache_call_duration_seconds_count{instance=\"default\",driver=\"mem\",op=\"get\"} 4");
+    free(t);
+    imi_buf_free(&v);
+    imi_cache_free(c);
     imi_app_close(app);
 }
