@@ -116,7 +116,7 @@ const char *imi_db_dialect(const imi_db *db)
 }
 size_t imi_db_reader_count(const imi_db *db) { return db && db->n_pools ? db->n_pools - 1 : 0; }
 
-void imi_db_stats_get(const imi_db *db, imi_db_stats *out)
+void imi_db_get_stats(const imi_db *db, imi_db_stats *out)
 {
     if (!out)
         return;
@@ -149,7 +149,7 @@ const char *imi_db_type_name(imi_db_type type)
 }
 
 /* One statement on a pooled connection of pool p: acquire, run, release. For a query
- * the connection goes with the result and comes back at imi_db_rows_close. */
+ * the connection goes with the result and comes back at imi_db_rows_free. */
 static int pooled(imi_db *db, db_pool *p, const imi_ctx *ctx, const char *sql,
                   const imi_db_param *params, size_t n, int64_t *affected, imi_db_rows **rows)
 {

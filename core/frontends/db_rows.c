@@ -25,7 +25,7 @@ int db_rows_new(imi_db *db, void *res, db_conn *conn, imi_db_tx *tx, imi_db_rows
     return IMI_OK;
 }
 
-void imi_db_rows_close(imi_db_rows *r)
+void imi_db_rows_free(imi_db_rows *r)
 {
     if (!r)
         return;
@@ -124,8 +124,9 @@ static int text_of(imi_db_rows *r, size_t col, const char **s, size_t *len)
     return rc;
 }
 
-int imi_db_rows_int(imi_db_rows *r, size_t col, int64_t *out)
+int imi_db_rows_int(const imi_db_rows *rows, size_t col, int64_t *out)
 {
+    imi_db_rows *r = (imi_db_rows *)rows; /* its number scratch only */
     int t = value_type(r, col);
     if (t < 0)
         return t;
@@ -160,8 +161,9 @@ int imi_db_rows_int(imi_db_rows *r, size_t col, int64_t *out)
     return type_error(r, col, t, "an integer");
 }
 
-int imi_db_rows_double(imi_db_rows *r, size_t col, double *out)
+int imi_db_rows_double(const imi_db_rows *rows, size_t col, double *out)
 {
+    imi_db_rows *r = (imi_db_rows *)rows; /* its number scratch only */
     int t = value_type(r, col);
     if (t < 0)
         return t;
@@ -191,8 +193,9 @@ int imi_db_rows_double(imi_db_rows *r, size_t col, double *out)
     return type_error(r, col, t, "a number");
 }
 
-int imi_db_rows_bool(imi_db_rows *r, size_t col, bool *out)
+int imi_db_rows_bool(const imi_db_rows *rows, size_t col, bool *out)
 {
+    imi_db_rows *r = (imi_db_rows *)rows; /* its number scratch only */
     int t = value_type(r, col);
     if (t < 0)
         return t;
@@ -225,8 +228,9 @@ int imi_db_rows_bool(imi_db_rows *r, size_t col, bool *out)
     return type_error(r, col, t, "a boolean");
 }
 
-int imi_db_rows_text(imi_db_rows *r, size_t col, const char **out, size_t *len)
+int imi_db_rows_text(const imi_db_rows *rows, size_t col, const char **out, size_t *len)
 {
+    imi_db_rows *r = (imi_db_rows *)rows; /* its number scratch only */
     int t = value_type(r, col);
     if (t < 0)
         return t;
@@ -259,8 +263,9 @@ int imi_db_rows_text(imi_db_rows *r, size_t col, const char **out, size_t *len)
     return rc;
 }
 
-int imi_db_rows_blob(imi_db_rows *r, size_t col, const void **out, size_t *len)
+int imi_db_rows_blob(const imi_db_rows *rows, size_t col, const void **out, size_t *len)
 {
+    imi_db_rows *r = (imi_db_rows *)rows; /* its number scratch only */
     int t = value_type(r, col);
     if (t < 0)
         return t;

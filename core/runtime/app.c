@@ -166,7 +166,7 @@ int imi_app_open_config(imi_config *cfg, imi_app **out)
     if (!rc)
         rc = imi_metrics_http_from_config(app, &app->http);
     if (rc) {
-        imi_app_close(app);
+        imi_app_free(app);
         return rc;
     }
     *out = app;
@@ -181,13 +181,13 @@ int imi_app_open(const char *config_path, imi_app **out)
     return rc ? rc : imi_app_open_config(cfg, out);
 }
 
-void imi_app_close(imi_app *app)
+void imi_app_free(imi_app *app)
 {
     if (!app)
         return;
     imi_metrics_http_stop(app->http); /* first: its thread reads the registry */
     imi_metrics_reg_free(app->metrics);
-    imi_logger_close(app->log);
+    imi_logger_free(app->log);
     imi_config_free(app->cfg);
     free(app->log_path);
     free(app);

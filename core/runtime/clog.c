@@ -158,7 +158,7 @@ int imi_logger_open(const imi_log_options *opts, imi_logger **out)
     return IMI_OK;
 }
 
-void imi_logger_close(imi_logger *lg)
+void imi_logger_free(imi_logger *lg)
 {
     if (!lg || lg != &lg->root->self)
         return; /* only a root closes */

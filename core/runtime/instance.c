@@ -67,7 +67,11 @@ static int prepare(imi_instance *in, const char *name)
     if (!imi_config_has_section(cfg, in->section))
         return imi_error_set(IMI_ECONFIG, 0, "%s: no [%s] section", imi_config_name(cfg),
                              in->section);
-    int rc = imi_driver_load_for(cfg, in->section, in->fe->kind, &in->driver);
+    int rc = imi_chaos_from_config(cfg, in->section, &in->chaos);
+    if (rc)
+        return rc;
+    rc = in->chaos ? imi_driver_load_key(cfg, in->section, "target", in->fe->kind, &in->driver)
+                   : imi_driver_load_for(cfg, in->section, in->fe->kind, &in->driver);
     if (rc)
         return rc;
     in->desc = imi_driver_descriptor(in->driver);
@@ -78,6 +82,10 @@ static int prepare(imi_instance *in, const char *name)
     if ((rc = imi_instance_parse_options(in, cfg)) || (rc = read_instance_keys(in, cfg)))
         return rc;
     in->logger = imi_logger_named(imi_app_logger(in->app), in->section);
+    if (in->chaos)
+        imi_logf(in->logger, IMI_LOG_WARN, NULL, "chaos: faults injected in front of driver %s "
+                 "(chaos_seed = %llu replays this run)", in->desc->name,
+                 (unsigned long long)imi_chaos_seed(in->chaos));
     in->env = (imi_driver_env){
         .size = sizeof(imi_driver_env),
         .host = &imi_host,
@@ -229,6 +237,7 @@ void imi_instance_free(imi_instance *in)
     free(in->state);
     free((void *)in->vt);
     free(in->prefix);
+    imi_chaos_free(in->chaos);
     imi_driver_release(in->driver);
     free(in);
 }

@@ -17,6 +17,7 @@
 #include <stdatomic.h>
 #include "iminfra/app.h"
 #include "iminfra/driver/driver.h"
+#include "chaos.h"
 #include "kind_abi.h"
 #include "loader.h"
 #include "metrics.h"
@@ -87,6 +88,7 @@ struct imi_instance {
     imi_logger *logger;
     int64_t timeout_ms;
     void *state;
+    imi_chaos *chaos;            /* driver = chaos: faults injected before each call */
     imi_inflight_stripe inflight[IMI_INFLIGHT_STRIPES];
     imi_op_metrics metrics;      /* per-call counters, striped like inflight; the app's
                                     metrics registry owns them (metrics.c) */
@@ -124,6 +126,8 @@ static inline int imi_instance_enter(imi_instance *in, const imi_ctx *ctx)
         return imi_instance_closed_error(in);
     }
     int rc = imi_ctx_err(ctx);
+    if (!rc && in->chaos)
+        rc = imi_chaos_enter(in->chaos, ctx, in->timeout_ms);
     if (rc)
         atomic_fetch_sub(slot, 1);
     return rc;

@@ -133,7 +133,10 @@ static int check_keys(const imi_instance *inst, const imi_config *cfg)
     size_t n_fe = 0;
     while (inst->fe->keys && inst->fe->keys[n_fe])
         n_fe++;
-    const char **core = calloc(IMI_COUNT_OF(instance_keys) + n_fe + 2, sizeof *core);
+    size_t n_chaos = 0;
+    while (inst->chaos && imi_chaos_keys[n_chaos])
+        n_chaos++;
+    const char **core = calloc(IMI_COUNT_OF(instance_keys) + n_fe + n_chaos + 2, sizeof *core);
     const char **names = calloc(d->n_options + 1, sizeof *names);
     int rc = IMI_OK;
     if (!core || !names) {
@@ -147,6 +150,8 @@ static int check_keys(const imi_instance *inst, const imi_config *cfg)
         core[n++] = "prefix";
     for (size_t i = 0; i < n_fe; i++)
         core[n++] = inst->fe->keys[i];
+    for (size_t i = 0; i < n_chaos; i++)
+        core[n++] = imi_chaos_keys[i];
     for (size_t i = 0; i < d->n_options; i++)
         names[i] = d->options[i].name;
     rc = imi_config_check_keys(cfg, inst->section, core, names);

@@ -374,12 +374,19 @@ static bool looks_like_path(const char *v)
 int imi_driver_load_for(const imi_config *cfg, const char *section, imi_kind kind,
                         imi_driver **out)
 {
+    return imi_driver_load_key(cfg, section, "driver", kind, out);
+}
+
+int imi_driver_load_key(const imi_config *cfg, const char *section, const char *key,
+                        imi_kind kind, imi_driver **out)
+{
     *out = NULL;
     int line = 0;
-    const char *want = imi_config_get(cfg, section, "driver", &line);
+    const char *want = imi_config_get(cfg, section, key, &line);
     if (!want || !*want)
-        return imi_error_set(IMI_ECONFIG, 0, "%s:%d: [%s] has no driver (set driver = NAME)",
-                             imi_config_name(cfg), imi_config_section_line(cfg, section), section);
+        return imi_error_set(IMI_ECONFIG, 0, "%s:%d: [%s] has no %s (set %s = NAME)",
+                             imi_config_name(cfg), imi_config_section_line(cfg, section), section,
+                             key, key);
     if (looks_like_path(want)) {
         char *path = imi_path_join(imi_config_dir(cfg), want);
         if (!path)

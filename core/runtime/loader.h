@@ -19,6 +19,9 @@ int imi_kind_parse(const char *name);       /* -1 when unknown */
  * install folder. kind and name are checked against the descriptor. */
 int imi_driver_load_for(const imi_config *cfg, const char *section, imi_kind kind,
                         imi_driver **out);
+/* The same with the driver named by another key of the section (chaos's `target`). */
+int imi_driver_load_key(const imi_config *cfg, const char *section, const char *key,
+                        imi_kind kind, imi_driver **out);
 /* Loads one file; expect_kind 0 and expect_name NULL check nothing but the ABI. */
 int imi_driver_load_file(const char *path, imi_kind expect_kind, const char *expect_name,
                          imi_driver **out);

@@ -21,7 +21,7 @@ typedef struct imi_app imi_app;
 int imi_app_open(const char *config_path, imi_app **out);
 /* The same over a config already loaded; the app takes ownership of cfg. */
 int imi_app_open_config(imi_config *cfg, imi_app **out);
-void imi_app_close(imi_app *app);
+void imi_app_free(imi_app *app);
 
 const imi_config *imi_app_config(const imi_app *app);
 imi_logger *imi_app_logger(imi_app *app);

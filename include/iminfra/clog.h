@@ -130,7 +130,7 @@ int imi_logger_open(const imi_log_options *opts, imi_logger **out);
  * name returns the same logger. */
 imi_logger *imi_logger_named(imi_logger *parent, const char *name);
 /* Closes the root and all its sub-loggers. NULL is a no-op. */
-void imi_logger_close(imi_logger *root);
+void imi_logger_free(imi_logger *root);
 
 void imi_logger_set_level(imi_logger *lg, imi_log_level level); /* root-wide, atomic */
 imi_log_level imi_logger_level(const imi_logger *lg);

@@ -39,7 +39,7 @@
  *
  * All handles of one instance are safe to use from many threads, except that one
  * imi_db_rows and one imi_db_tx belong to one thread at a time. Every rows and tx must be
- * finished (imi_db_rows_close, imi_db_commit / imi_db_rollback) before imi_db_free;
+ * finished (imi_db_rows_free, imi_db_commit / imi_db_rollback) before imi_db_free;
  * imi_db_close rolls back open transactions and ends open results, which then answer
  * IMI_ECLOSED until they are closed.
  */
@@ -134,7 +134,7 @@ const char *imi_db_driver_name(const imi_db *db);
  * custom driver chooses (the mock says "mock"). Lets callers pick dialect-specific SQL. */
 const char *imi_db_dialect(const imi_db *db);
 size_t imi_db_reader_count(const imi_db *db);
-void imi_db_stats_get(const imi_db *db, imi_db_stats *out);
+void imi_db_get_stats(const imi_db *db, imi_db_stats *out);
 
 /* Checks one connection of the writer and of every reader. */
 int imi_db_ping(imi_db *db, const imi_ctx *ctx);
@@ -146,7 +146,7 @@ int imi_db_exec(imi_db *db, const imi_ctx *ctx, const char *sql, const imi_db_pa
 
 /* Runs a query on a reader (round-robin) or, without readers, on the writer. On success
  * *rows is a result positioned before the first row; it holds a pooled connection until
- * imi_db_rows_close. On failure *rows is NULL. */
+ * imi_db_rows_free. On failure *rows is NULL. */
 int imi_db_query(imi_db *db, const imi_ctx *ctx, const char *sql, const imi_db_param *params,
                  size_t n_params, imi_db_rows **rows);
 /* The same, always on the writer (read-your-writes). */
@@ -155,7 +155,7 @@ int imi_db_query_writer(imi_db *db, const imi_ctx *ctx, const char *sql,
 
 /* ---- rows ------------------------------------------------------------------------------
  * Column indexes start at 0. Values read with the getters stay valid until the next
- * imi_db_rows_next or imi_db_rows_close. Getters convert where no information is lost:
+ * imi_db_rows_next or imi_db_rows_free. Getters convert where no information is lost:
  * int <-> bool (0/1), int -> double, a whole double -> int, text that parses fully as a
  * number -> int/double, "t"/"f"/"true"/"false"/"0"/"1" -> bool, any non-blob value ->
  * text (numbers formatted). Other conversions return IMI_EINVALID; a NULL value returns
@@ -170,15 +170,15 @@ const char *imi_db_rows_column_name(const imi_db_rows *rows, size_t col);
 /* The type of the current row's value in col: IMI_DB_NULL when it is NULL. */
 imi_db_type imi_db_rows_type(const imi_db_rows *rows, size_t col);
 bool imi_db_rows_is_null(const imi_db_rows *rows, size_t col);
-int imi_db_rows_int(imi_db_rows *rows, size_t col, int64_t *out);
-int imi_db_rows_double(imi_db_rows *rows, size_t col, double *out);
-int imi_db_rows_bool(imi_db_rows *rows, size_t col, bool *out);
+int imi_db_rows_int(const imi_db_rows *rows, size_t col, int64_t *out);
+int imi_db_rows_double(const imi_db_rows *rows, size_t col, double *out);
+int imi_db_rows_bool(const imi_db_rows *rows, size_t col, bool *out);
 /* *out is NUL-terminated at *len (len may be NULL). */
-int imi_db_rows_text(imi_db_rows *rows, size_t col, const char **out, size_t *len);
+int imi_db_rows_text(const imi_db_rows *rows, size_t col, const char **out, size_t *len);
 /* Blob or text bytes. */
-int imi_db_rows_blob(imi_db_rows *rows, size_t col, const void **out, size_t *len);
+int imi_db_rows_blob(const imi_db_rows *rows, size_t col, const void **out, size_t *len);
 /* Ends the result and returns its connection to the pool. NULL is a no-op. */
-void imi_db_rows_close(imi_db_rows *rows);
+void imi_db_rows_free(imi_db_rows *rows);
 
 /* ---- transactions (IMI_DB_CAP_TX) -------------------------------------------------------
  * A transaction holds one writer connection from begin to commit or rollback. When a

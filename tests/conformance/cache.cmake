@@ -24,3 +24,5 @@ if(TARGET imi_cache_redis)
       LABELS "conformance;cache;service;redis" RESOURCE_LOCK redis_${topo}_ports TIMEOUT 240)
   endforeach()
 endif()
+# driver = chaos in front of mem at rate 0 must pass the suite like its target.
+imi_add_conformance(cache chaos ${CMAKE_CURRENT_SOURCE_DIR}/configs/cache_chaos.ini)

@@ -74,7 +74,7 @@ static void bad_options(imi_conf_t *t)
         char copy[512];
         snprintf(copy, sizeof copy, "%s", msg);
         imi_cache_free(c);
-        imi_app_close(app);
+        imi_app_free(app);
         CONF_CHECK(t, rc == IMI_ECONFIG, "'%.*s' opened with %s, expected IMI_ECONFIG (%s)",
                    (int)strcspn(bad[i][1] + 8, "\n"), bad[i][1] + 8, imi_err_name(rc), copy);
         CONF_CHECK(t, named, "the error does not name %s: %s", where, copy);
@@ -86,7 +86,7 @@ static void bad_options(imi_conf_t *t)
     int rc = open_with(t, "[cache]\nno_such_option = 1\n", NULL, NULL, &line, &app, &c);
     bool lists = strstr(imi_error_message(), "known keys") && strstr(imi_error_message(), "prefix");
     imi_cache_free(c);
-    imi_app_close(app);
+    imi_app_free(app);
     CONF_CHECK(t, rc == IMI_ECONFIG && lists, "unknown key: no list of known keys");
 }
 
@@ -122,7 +122,7 @@ static void prefix_isolation(imi_conf_t *t)
     imi_buf_free(&v1);
     imi_cache_free(c);
     imi_cache_free(other);
-    imi_app_close(app);
+    imi_app_free(app);
     CONF_CHECK(t, rc == IMI_OK, "opening two prefixed instances: %s", imi_err_name(rc));
     CONF_CHECK(t, set_rc == IMI_OK && set2_rc == IMI_OK, "set failed");
     CONF_CHECK(t, miss_rc == IMI_ENOTFOUND, "another prefix saw the key (%s)", imi_err_name(miss_rc));

@@ -108,7 +108,7 @@ bool imi_conf_run_case(const imi_conf_suite *s, size_t i, imi_config *cfg, imi_c
         t->n_kept--;
         t->kept[t->n_kept].free(t->kept[t->n_kept].handle);
     }
-    imi_app_close(t->app);
+    imi_app_free(t->app);
     t->app = NULL;
     return !t->failed;
 }

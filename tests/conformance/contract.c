@@ -96,7 +96,7 @@ void imi_conf_open_fails_cleanly(imi_conf_t *t, const imi_conf_kind *k)
     snprintf(msg, sizeof msg, "%s", imi_error_message());
     if (h) /* a handle after a failed open must still free cleanly */
         k->free(h);
-    imi_app_close(app);
+    imi_app_free(app);
     CONF_CHECK(t, rc == IMI_EUNAVAILABLE, "imi_%s_open returned %s, expected the driver's "
                "IMI_EUNAVAILABLE (%s)", k->kind, imi_err_name(rc), msg);
     CONF_CHECK(t, strstr(msg, "open fails on purpose"), "the error lost the driver's "
@@ -120,7 +120,7 @@ void imi_conf_required_slot_null_refused(imi_conf_t *t, const imi_conf_kind *k)
     snprintf(msg, sizeof msg, "%s", imi_error_message());
     if (h)
         k->free(h);
-    imi_app_close(app);
+    imi_app_free(app);
     const char *file = strrchr(path, '/') + 1;
     CONF_CHECK(t, rc == IMI_EDRIVER, "imi_%s_open of a driver without %s returned %s, "
                "expected IMI_EDRIVER (%s)", k->kind, k->required_slot, imi_err_name(rc), msg);

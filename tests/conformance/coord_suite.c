@@ -20,7 +20,7 @@ static void bad_options(imi_conf_t *t)
         imi_coord *c = NULL;
         int rc = imi_coord_open(app, NULL, &c);
         imi_coord_free(c);
-        imi_app_close(app);
+        imi_app_free(app);
         CONF_CHECK(t, rc == IMI_ECONFIG || rc == IMI_EDRIVER,
                    "%s = %s opened with %s", bad[i][0], bad[i][1], imi_err_name(rc));
     }

@@ -44,7 +44,7 @@ static void canceled_ctx_stops_a_fetch(imi_conf_t *t)
     imi_ctx_cancel(ctx);
     int rc = imi_db_rows_next(r, ctx);
     imi_ctx_free(ctx);
-    imi_db_rows_close(r);
+    imi_db_rows_free(r);
     imi_conf_free(t, db);
     CONF_CHECK(t, rc == IMI_ECANCELED, "rows_next with a canceled ctx gave %s", imi_err_name(rc));
 }
@@ -63,7 +63,7 @@ static void deadline_stops_a_running_statement(imi_conf_t *t)
     int rc = imi_db_query_writer(db, ctx, LONG_SQL, NULL, 0, &r);
     if (rc == IMI_OK) {
         rc = imi_db_rows_next(r, ctx);
-        imi_db_rows_close(r);
+        imi_db_rows_free(r);
     }
     double ms = (double)(imi_now_mono_ns() - t0) / 1e6;
     imi_ctx_free(ctx);
@@ -115,9 +115,9 @@ static void slow_query_logged(imi_conf_t *t)
                              &r);
     if (!rc)
         rc = imi_db_rows_next(r, NULL) == 1 ? IMI_OK : IMI_EINTERNAL;
-    imi_db_rows_close(r);
+    imi_db_rows_free(r);
     imi_db_stats st;
-    imi_db_stats_get(v.db, &st);
+    imi_db_get_stats(v.db, &st);
     close_variant(&v);
     size_t len = 0;
     char *text = NULL;
@@ -150,7 +150,7 @@ static void close_ends_open_rows_and_tx(imi_conf_t *t)
     int64_t v;
     CONF_CHECK_RC(t, imi_db_rows_next(r, NULL), IMI_ECLOSED);
     CONF_CHECK_RC(t, imi_db_rows_int(r, 0, &v), IMI_ECLOSED);
-    imi_db_rows_close(r);
+    imi_db_rows_free(r);
     imi_db_free(db);
 
     CONF_OK(t, imi_db_open(t->app, NULL, &db));
@@ -163,7 +163,7 @@ static void close_ends_open_rows_and_tx(imi_conf_t *t)
     CONF_OK(t, imi_db_tx_query(tx, NULL, "SELECT 1", NULL, 0, &r));
     CONF_OK(t, imi_db_close(db));
     CONF_CHECK_RC(t, imi_db_rows_next(r, NULL), IMI_ECLOSED);
-    imi_db_rows_close(r);
+    imi_db_rows_free(r);
     CONF_CHECK_RC(t, imi_db_tx_exec(tx, NULL, "SELECT 1", NULL, 0, NULL), IMI_ECLOSED);
     CONF_CHECK_RC(t, imi_db_commit(tx, NULL), IMI_ECLOSED);
     imi_db_free(db);
@@ -189,7 +189,7 @@ static void *hammer(void *arg)
         int64_t n = 0;
         if (!rc)
             rc = imi_db_rows_next(r, NULL) == 1 ? imi_db_rows_int(r, 0, &n) : IMI_EINTERNAL;
-        imi_db_rows_close(r);
+        imi_db_rows_free(r);
         if (!rc && n != i + 1)
             rc = IMI_EINTERNAL;
         if ((imi_db_caps(w->db) & IMI_DB_CAP_TX) && !rc && i % 10 == 0) {
@@ -231,7 +231,7 @@ static void many_threads(imi_conf_t *t)
     CONF_CHECK(t, count_rows(db, tbl) == N * 100, "%lld rows after %d inserts",
                (long long)count_rows(db, tbl), N * 100);
     imi_db_stats st;
-    imi_db_stats_get(db, &st);
+    imi_db_get_stats(db, &st);
     CONF_CHECK(t, st.execs >= N * 100 && st.errors == 0, "stats: %llu execs, %llu errors",
                (unsigned long long)st.execs, (unsigned long long)st.errors);
     drop(db, tbl);
@@ -265,11 +265,11 @@ static size_t kind_calls(imi_conf_t *t, void *h, const imi_ctx *ctx, imi_conf_ca
     size_t i = 0;
     out[i++] = (imi_conf_call){ "exec", imi_db_exec(db, ctx, "SELECT 1", NULL, 0, NULL) };
     out[i++] = (imi_conf_call){ "query", imi_db_query(db, ctx, "SELECT 1", NULL, 0, &r) };
-    imi_db_rows_close(r);
+    imi_db_rows_free(r);
     r = NULL;
     out[i++] = (imi_conf_call){ "query_writer",
                                 imi_db_query_writer(db, ctx, "SELECT 1", NULL, 0, &r) };
-    imi_db_rows_close(r);
+    imi_db_rows_free(r);
     if ((imi_db_caps(db) & IMI_DB_CAP_TX) && i < cap) {
         out[i++] = (imi_conf_call){ "begin", imi_db_begin(db, ctx, &tx) };
         if (tx)

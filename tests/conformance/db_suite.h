@@ -57,7 +57,7 @@ static inline int scalar(imi_db *db, const char *sql, const imi_db_param *p, siz
         return rc;
     rc = imi_db_rows_next(r, NULL);
     rc = rc == 1 ? imi_db_rows_int(r, 0, out) : rc == 0 ? IMI_ENOTFOUND : rc;
-    imi_db_rows_close(r);
+    imi_db_rows_free(r);
     return rc;
 }
 
@@ -91,7 +91,7 @@ static inline int open_variant(imi_conf_t *t, variant *v, const char *const *kv,
 static inline void close_variant(variant *v)
 {
     imi_db_free(v->db);
-    imi_app_close(v->app);
+    imi_app_free(v->app);
     *v = (variant){ 0 };
 }
 

@@ -88,7 +88,7 @@ void imi_conf_db_every_param_type(imi_conf_t *t)
     CONF_CHECK(t, !f, "bool false came back true");
     CONF_CHECK_RC(t, imi_db_rows_next(r, NULL), 0);
     CONF_CHECK_RC(t, imi_db_rows_next(r, NULL), 0);
-    imi_db_rows_close(r);
+    imi_db_rows_free(r);
 
     /* Parameters in a WHERE clause, each type. */
     snprintf(sql, sizeof sql, "SELECT count(*) FROM %s WHERE i = ? AND d = ? AND s = ? AND f = ?",
@@ -132,7 +132,7 @@ void imi_conf_db_conversions_and_empty_result(imi_conf_t *t)
     CONF_CHECK_RC(t, imi_db_rows_int(r, 9, &i), IMI_EINVALID);
     CONF_CHECK(t, imi_db_rows_column_name(r, 9) == NULL, "name of a column out of range");
     CONF_CHECK_RC(t, imi_db_rows_next(r, NULL), 0);
-    imi_db_rows_close(r);
+    imi_db_rows_free(r);
 
     char tbl[64], sql[256];
     table(t, "empty", tbl, sizeof tbl);
@@ -144,7 +144,7 @@ void imi_conf_db_conversions_and_empty_result(imi_conf_t *t)
                imi_db_rows_columns(r));
     CONF_CHECK_RC(t, imi_db_rows_next(r, NULL), 0);
     CONF_CHECK_RC(t, imi_db_rows_text(r, 1, &s, &len), IMI_EINVALID);
-    imi_db_rows_close(r);
+    imi_db_rows_free(r);
     int64_t affected = -1;
     snprintf(sql, sizeof sql, "UPDATE %s SET v = 'x' WHERE id = ?", tbl);
     CONF_OK(t, imi_db_exec(db, NULL, sql, &p, 1, &affected));
@@ -179,7 +179,7 @@ void imi_conf_db_tx_commit_and_rollback(imi_conf_t *t)
     CONF_OK(t, imi_db_rows_int(r, 0, &n));
     CONF_CHECK(t, n == 1, "the tx does not see its own insert (%lld)", (long long)n);
     CONF_CHECK_RC(t, imi_db_tx_exec(tx, NULL, ins, p, 2, NULL), IMI_EINVALID); /* rows open */
-    imi_db_rows_close(r);
+    imi_db_rows_free(r);
     CONF_OK(t, imi_db_commit(tx, NULL));
     CONF_CHECK(t, count_rows(db, tbl) == 1, "after commit: %lld rows",
                (long long)count_rows(db, tbl));
@@ -198,7 +198,7 @@ void imi_conf_db_tx_commit_and_rollback(imi_conf_t *t)
     CONF_CHECK(t, count_rows(db, tbl) == 2, "after the second commit: %lld rows",
                (long long)count_rows(db, tbl));
     imi_db_stats st;
-    imi_db_stats_get(db, &st);
+    imi_db_get_stats(db, &st);
     CONF_CHECK(t, st.tx_begun == 3 && st.tx_committed == 2 && st.tx_rolled_back == 1,
                "tx counters %llu/%llu/%llu", (unsigned long long)st.tx_begun,
                (unsigned long long)st.tx_committed, (unsigned long long)st.tx_rolled_back);
@@ -257,12 +257,12 @@ void imi_conf_db_reader_writer_routing(imi_conf_t *t)
     CONF_CHECK_RC(t, imi_db_rows_next(r, NULL), 1);
     CONF_OK(t, imi_db_rows_text(r, 0, &s, NULL));
     CONF_CHECK(t, !strcmp(s, "writer"), "query_writer read '%s'", s);
-    imi_db_rows_close(r);
+    imi_db_rows_free(r);
     imi_db_stats st;
     if (readers == 0) {
         CONF_OK(t, imi_db_query(db, NULL, sql, NULL, 0, &r));
-        imi_db_rows_close(r);
-        imi_db_stats_get(db, &st);
+        imi_db_rows_free(r);
+        imi_db_get_stats(db, &st);
         CONF_CHECK(t, st.reader_queries == 0, "no readers, yet %llu reader queries",
                    (unsigned long long)st.reader_queries);
         drop(db, tbl);
@@ -272,11 +272,11 @@ void imi_conf_db_reader_writer_routing(imi_conf_t *t)
     /* The readers' database lacks the writer's table: every reader proves it. */
     for (size_t i = 0; i < readers; i++) {
         int rc = imi_db_query(db, NULL, sql, NULL, 0, &r);
-        imi_db_rows_close(r);
+        imi_db_rows_free(r);
         CONF_CHECK(t, rc == IMI_EINVALID, "query through reader %zu saw the writer's table (%s)",
                    i, imi_err_name(rc));
     }
-    imi_db_stats_get(db, &st);
+    imi_db_get_stats(db, &st);
     CONF_CHECK(t, st.reader_queries == readers, "%llu reader queries, expected %zu",
                (unsigned long long)st.reader_queries, readers);
     /* With a seed section, rows put in the readers' database come back through readers. */
@@ -290,14 +290,14 @@ void imi_conf_db_reader_writer_routing(imi_conf_t *t)
             CONF_CHECK_RC(t, imi_db_rows_next(r, NULL), 1);
             CONF_OK(t, imi_db_rows_text(r, 0, &s, NULL));
             bool ok = !strcmp(s, "reader");
-            imi_db_rows_close(r);
+            imi_db_rows_free(r);
             CONF_CHECK(t, ok, "a query through a reader did not read the reader's row");
         }
         CONF_OK(t, imi_db_query_writer(db, NULL, sql, NULL, 0, &r));
         CONF_CHECK_RC(t, imi_db_rows_next(r, NULL), 1);
         CONF_OK(t, imi_db_rows_text(r, 0, &s, NULL));
         bool ok = !strcmp(s, "writer");
-        imi_db_rows_close(r);
+        imi_db_rows_free(r);
         CONF_CHECK(t, ok, "query_writer did not read the writer's row");
         /* Writes never go to a reader. */
         CONF_OK(t, execf(db, "INSERT INTO %s (id, v) VALUES (2, 'w2')%s", tbl, ""));
@@ -336,7 +336,7 @@ void imi_conf_db_injection_stays_data(imi_conf_t *t)
         int64_t id = -1;
         CONF_OK(t, imi_db_rows_int(r, 0, &id));
         int more = imi_db_rows_next(r, NULL);
-        imi_db_rows_close(r);
+        imi_db_rows_free(r);
         CONF_CHECK(t, id == (int64_t)i && more == 0, "'%s' matched id %lld (more: %d)", evil[i],
                    (long long)id, more);
     }
@@ -350,7 +350,7 @@ void imi_conf_db_injection_stays_data(imi_conf_t *t)
     CONF_CHECK(t, !strcmp(s, "?"), "the literal '?' read back as '%s'", s);
     CONF_OK(t, imi_db_rows_text(r, 1, &s, NULL));
     CONF_CHECK(t, !strcmp(s, "x"), "the parameter read back as '%s'", s);
-    imi_db_rows_close(r);
+    imi_db_rows_free(r);
     /* A parameter count that differs from the placeholders is refused before the driver. */
     CONF_CHECK_RC(t, imi_db_exec(db, NULL, sql, NULL, 0, NULL), IMI_EINVALID);
     imi_db_param two[] = { IMI_DB_PINT(1), IMI_DB_PINT(2) };
@@ -401,7 +401,7 @@ void imi_conf_db_errors_and_broken_connection(imi_conf_t *t)
     const char *kill = kill_self_sql(db);
     if (kill) {
         imi_db_stats before, after;
-        imi_db_stats_get(db, &before);
+        imi_db_get_stats(db, &before);
         int rc = imi_db_exec(db, NULL, kill, NULL, 0, NULL);
         /* The server may end the session before or after answering. */
         if (rc == IMI_OK)
@@ -411,7 +411,7 @@ void imi_conf_db_errors_and_broken_connection(imi_conf_t *t)
         for (int i = 0; i < 4; i++)
             CONF_CHECK(t, count_rows(db, tbl) == 1, "the pool did not heal: %s",
                        imi_error_message());
-        imi_db_stats_get(db, &after);
+        imi_db_get_stats(db, &after);
         CONF_CHECK(t, after.conns_broken > before.conns_broken &&
                           after.conns_opened > before.conns_opened,
                    "no connection was replaced (broken %llu->%llu, opened %llu->%llu)",

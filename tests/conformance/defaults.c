@@ -95,7 +95,10 @@ static bool check_required(void *arg, char *msg, size_t cap)
 {
     required_args *a = arg;
     imi_driver *drv = NULL;
-    int rc = imi_driver_load_for(a->cfg, a->kind, (imi_kind)imi_kind_parse(a->kind), &drv);
+    /* driver = chaos stands in front of its target: the target's options count. */
+    const char *d0 = imi_config_get(a->cfg, a->kind, "driver", NULL);
+    const char *key = d0 && !strcmp(d0, "chaos") ? "target" : "driver";
+    int rc = imi_driver_load_key(a->cfg, a->kind, key, (imi_kind)imi_kind_parse(a->kind), &drv);
     if (rc) {
         snprintf(msg, cap, "%s", imi_error_message());
         return false;

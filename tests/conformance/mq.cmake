@@ -20,3 +20,5 @@ if(TARGET imi_mq_nats)
   imi_mq_service_conformance(nats "" ${CMAKE_CURRENT_SOURCE_DIR}/configs/mq_nats.ini)
   imi_mq_service_conformance(nats js ${CMAKE_CURRENT_SOURCE_DIR}/configs/mq_nats_js.ini)
 endif()
+# driver = chaos in front of mem at rate 0 must pass the suite like its target.
+imi_add_conformance(mq chaos ${CMAKE_CURRENT_SOURCE_DIR}/configs/mq_chaos.ini)

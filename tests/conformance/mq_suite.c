@@ -45,7 +45,7 @@ static int open_with(imi_conf_t *t, const char *key, const char *value)
     imi_mq *mq = NULL;
     int rc = imi_mq_open(app, NULL, &mq);
     imi_mq_free(mq);
-    imi_app_close(app);
+    imi_app_free(app);
     return rc;
 }
 

@@ -266,7 +266,7 @@ void imi_conf_mq_nack_waits_redelivery_delay(imi_conf_t *t)
         pthread_mutex_unlock(&a.lock);
     }
     imi_mq_free(mq); /* frees the subscription too: the handler runs no more */
-    imi_app_close(app);
+    imi_app_free(app);
     pthread_mutex_destroy(&a.lock);
     CONF_CHECK(t, rc == IMI_OK, "open, subscribe or publish: %s (%s)", imi_err_name(rc), why);
     CONF_CHECK(t, n >= 3, "%d deliveries of a message nacked twice, expected 3", n);

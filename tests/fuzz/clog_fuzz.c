@@ -143,7 +143,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     /* The public entry point too, with a message of the given length. */
     imi_log(lg, level, NULL, msg, f, n);
-    imi_logger_close(root);
+    imi_logger_free(root);
     for (size_t i = 0; i < k; i++)
         free(keep[i]);
     free(service);

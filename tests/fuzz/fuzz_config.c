@@ -116,6 +116,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             opens++;
         }
     }
-    imi_app_close(app);
+    imi_app_free(app);
     return 0;
 }

@@ -180,7 +180,7 @@ int main(int argc, char **argv)
     for (int t = 0; t < THREADS; t++)
         pthread_join(th[t], NULL);
     imi_cache_free(cache);
-    imi_app_close(app);
+    imi_app_free(app);
 
     long long f = atomic_load(&failed), first = atomic_load(&first_fail_ms);
     long long last = atomic_load(&last_fail_ms);

@@ -38,7 +38,7 @@ static inline int cluster_open(cluster_db *c, const char *keys)
 static inline void cluster_close(cluster_db *c)
 {
     imi_db_free(c->db);
-    imi_app_close(c->app);
+    imi_app_free(c->app);
     *c = (cluster_db){ 0 };
 }
 
@@ -57,7 +57,7 @@ static inline int query_int(imi_db *db, const imi_ctx *ctx, bool writer, const c
         rc = imi_db_rows_int(r, 0, out);
     else if (rc == 0)
         rc = IMI_ENOTFOUND;
-    imi_db_rows_close(r);
+    imi_db_rows_free(r);
     return rc;
 }
 

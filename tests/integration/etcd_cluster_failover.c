@@ -418,7 +418,7 @@ int main(int argc, char **argv)
                (long long)m3.mod_rev);
         imi_buf_free(&v3);
         imi_coord_free(c3);
-        imi_app_close(app3);
+        imi_app_free(app3);
         CHECK(atomic_load(&l.max_call_ms) <= CALL_TIMEOUT_MS + CALL_SLACK_MS,
               "round %d: a call took %lld ms (deadline %d ms)", round,
               (long long)atomic_load(&l.max_call_ms), CALL_TIMEOUT_MS);
@@ -470,8 +470,8 @@ int main(int argc, char **argv)
         imi_coord_deregister(reg, NULL);
     imi_coord_free(c);
     imi_coord_free(c2);
-    imi_app_close(app);
-    imi_app_close(app2);
+    imi_app_free(app);
+    imi_app_free(app2);
 
     qsort(times, (size_t)measured, sizeof *times, cmp_ll);
     qsort(wtimes, (size_t)measured, sizeof *wtimes, cmp_ll);

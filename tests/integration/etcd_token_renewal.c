@@ -109,7 +109,7 @@ int main(int argc, char **argv)
     if (w)
         imi_coord_watch_cancel(w);
     imi_coord_free(c);
-    imi_app_close(app);
+    imi_app_free(app);
     if (failures)
         fprintf(stderr, "%d check(s) failed\n", failures);
     return failures ? 1 : 0;

@@ -57,6 +57,6 @@ int main(int argc, char **argv)
         nanosleep(&ts, NULL);
     }
     imi_cache_free(c);
-    imi_app_close(app);
+    imi_app_free(app);
     return 0;
 }

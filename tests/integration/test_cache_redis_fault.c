@@ -186,7 +186,7 @@ static void run_fault(fault_fn down, fault_fn up)
         after = imi_cache_get(c, NULL, "fault:after", &v);
     imi_buf_free(&v);
     imi_cache_free(c);
-    imi_app_close(app);
+    imi_app_free(app);
     stop_redis(pid);
     cr_log_info("ok %d, unavailable %d, timed out %d, worst call %d ms, recovered in %lld ms",
                 ok, unavailable, timedout, worst, (long long)recovery_ms);

@@ -185,8 +185,8 @@ Test(coord_etcd, restart_under_watch_registration_and_locks, .timeout = 120)
     pthread_mutex_destroy(&ev.mu);
     imi_coord_free(c1);
     imi_coord_free(c2);
-    imi_app_close(app1);
-    imi_app_close(app2);
+    imi_app_free(app1);
+    imi_app_free(app2);
 }
 
 Test(coord_etcd, fails_over_past_a_dead_endpoint, .timeout = 60)
@@ -217,5 +217,5 @@ Test(coord_etcd, fails_over_past_a_dead_endpoint, .timeout = 60)
     pthread_mutex_destroy(&ev.mu);
     imi_buf_free(&v);
     imi_coord_free(c);
-    imi_app_close(app);
+    imi_app_free(app);
 }

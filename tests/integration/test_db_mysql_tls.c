@@ -39,7 +39,7 @@ static void expect_cipher(imi_db *db)
     cr_assert_eq(imi_db_rows_text(r, 0, &cipher, NULL), IMI_OK);
     cr_assert(cipher && *cipher, "the connection is not encrypted");
     printf("measured: mysql TLS cipher %s\n", cipher);
-    imi_db_rows_close(r);
+    imi_db_rows_free(r);
 }
 
 Test(mysql_tls, verified_with_the_test_ca)

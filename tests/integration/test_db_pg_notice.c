@@ -36,7 +36,7 @@ static const char *create_twice(const char *level)
     imi_db_exec(db, ctx, "DROP TABLE imi_notice_t", NULL, 0, NULL);
     imi_ctx_free(ctx);
     imi_db_free(db);
-    imi_app_close(app);
+    imi_app_free(app);
     static char text[65536];
     FILE *f = fopen(log_path, "r");
     size_t n = f ? fread(text, 1, sizeof text - 1, f) : 0;

@@ -69,7 +69,7 @@ Test(pg_replica, reads_on_the_replica_see_committed_rows)
     cr_assert_eq(imi_db_query(c.db, NULL, "INSERT INTO rep_rows VALUES (2, 'two') RETURNING id",
                               NULL, 0, &r), IMI_EINVALID);
     imi_db_stats st;
-    imi_db_stats_get(c.db, &st);
+    imi_db_get_stats(c.db, &st);
     cr_assert_geq(st.reader_queries, 2);
     printf("measured: replica replay visible after %.1f ms (%d polls)\n", lag, polls);
     cluster_close(&c);
@@ -93,7 +93,7 @@ Test(pg_replica, a_read_inside_a_transaction_goes_to_the_writer)
     int64_t n = 0;
     cr_assert_eq(imi_db_rows_bool(r, 0, &recovery), IMI_OK);
     cr_assert_eq(imi_db_rows_int(r, 1, &n), IMI_OK);
-    imi_db_rows_close(r);
+    imi_db_rows_free(r);
     cr_assert_not(recovery, "a read inside a transaction went to the replica");
     cr_assert_eq(n, 1, "the transaction does not see its own insert");
     cr_assert_eq(imi_db_commit(tx, NULL), IMI_OK, "%s", imi_error_message());

@@ -33,7 +33,7 @@ static void fill_pool(imi_db *db, int n)
         cr_assert_eq(imi_db_query_writer(db, NULL, "SELECT 1", NULL, 0, &r[i]), IMI_OK,
                      "%s (is the server started? tools/services.sh start)", imi_error_message());
     for (int i = 0; i < n; i++)
-        imi_db_rows_close(r[i]);
+        imi_db_rows_free(r[i]);
 }
 
 static void restart_heals(const char *config, const char *service)
@@ -55,11 +55,11 @@ static void restart_heals(const char *config, const char *service)
         } else {
             cr_assert_eq(imi_db_rows_next(r, NULL), 1);
         }
-        imi_db_rows_close(r);
+        imi_db_rows_free(r);
     }
     cr_assert_leq(failures, 1, "%d calls failed after the restart", failures);
     imi_db_stats st;
-    imi_db_stats_get(db, &st);
+    imi_db_get_stats(db, &st);
     cr_assert_geq(st.conns_opened, 5, "no new connection after the restart");
 
     /* Down: calls fail fast and clearly; back up: the next call works. */
@@ -82,7 +82,7 @@ static void restart_heals(const char *config, const char *service)
     cr_assert_eq(imi_db_exec(db, NULL, "SELECT 1", NULL, 0, NULL), IMI_OK, "%s",
                  imi_error_message());
     imi_db_free(db);
-    imi_app_close(app);
+    imi_app_free(app);
 }
 
 Test(db_restart, postgres, .timeout = 120)

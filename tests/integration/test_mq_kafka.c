@@ -142,7 +142,7 @@ static void run(const char *name, long n, void (*fault)(int phase))
     cr_assert_eq(s.sum, want, "checksum differs");
     imi_mq_free(prod);
     imi_mq_free(cons);
-    imi_app_close(app);
+    imi_app_free(app);
     free(s.count);
 }
 

@@ -156,7 +156,7 @@ Test(mq_kafka_cluster, rf3_topic_keeps_flowing_with_one_broker_down, .timeout = 
     it_seen_free(&s);
     imi_mq_free(prod);
     imi_mq_free(cons);
-    imi_app_close(app);
+    imi_app_free(app);
 }
 
 /* The mock brokers speak plain Kafka only (no SASL handshake, no TLS): the same publish
@@ -172,7 +172,7 @@ Test(mq_kafka_cluster, sasl_and_ssl_settings_pass_through_unchanged, .timeout = 
     cr_assert_eq(it_mq_open(app, &mq), IMI_OK, "%s", imi_error_message());
     cr_assert_eq(it_publish(mq, topic, 1, 30000), IMI_OK, "without SASL: %s", imi_error_message());
     imi_mq_free(mq);
-    imi_app_close(app);
+    imi_app_free(app);
 
     app = kafka_app("close_timeout = 1s\nkafka.security.protocol = SASL_PLAINTEXT\n"
                     "kafka.sasl.mechanisms = PLAIN\nkafka.sasl.username = imi\n"
@@ -182,7 +182,7 @@ Test(mq_kafka_cluster, sasl_and_ssl_settings_pass_through_unchanged, .timeout = 
     cr_expect(rc == IMI_ETIMEDOUT || rc == IMI_EUNAVAILABLE, "with SASL to a broker without "
               "it: %s (%s)", imi_err_name(rc), imi_error_message());
     imi_mq_free(mq);
-    imi_app_close(app);
+    imi_app_free(app);
 
     app = kafka_app("kafka.security.protocol = SASL_SSL\nkafka.sasl.mechanisms = SCRAM-SHA-512\n"
                     "kafka.sasl.username = imi\nkafka.sasl.password = imi-secret\n"
@@ -191,5 +191,5 @@ Test(mq_kafka_cluster, sasl_and_ssl_settings_pass_through_unchanged, .timeout = 
     cr_expect_eq(it_mq_open(app, &mq), IMI_OK, "SASL_SSL: %s", imi_error_message());
     if (mq)
         imi_mq_free(mq);
-    imi_app_close(app);
+    imi_app_free(app);
 }

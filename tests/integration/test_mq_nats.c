@@ -119,7 +119,7 @@ Test(mq_nats, jetstream_server_restart_mid_stream_loses_nothing, .timeout = 240)
     cr_assert_eq(s.unique, N, "%ld of %d consumed", s.unique, N);
     imi_mq_free(prod);
     imi_mq_free(cons);
-    imi_app_close(app);
+    imi_app_free(app);
     free(s.count);
 }
 
@@ -165,6 +165,6 @@ Test(mq_nats, core_reconnects_after_server_restart, .timeout = 120)
     imi_mq_sub_free(sub);
     imi_mq_free(prod);
     imi_mq_free(cons);
-    imi_app_close(app);
+    imi_app_free(app);
     free(s.count);
 }

@@ -139,7 +139,7 @@ Test(mq_nats_cluster, jetstream_r3_leader_killed_mid_stream_loses_nothing, .init
     it_seen_free(&s);
     imi_mq_free(prod);
     imi_mq_free(cons);
-    imi_app_close(app);
+    imi_app_free(app);
 }
 
 /* The node whose monitoring lists a subscription on topic ("n1".."n3"), or "". */
@@ -219,7 +219,7 @@ Test(mq_nats_cluster, core_subscriber_moves_to_another_server, .init = setup, .t
     it_seen_free(&s);
     imi_mq_free(prod);
     imi_mq_free(cons);
-    imi_app_close(app);
+    imi_app_free(app);
 }
 
 /* ---- TLS and authorization --------------------------------------------------------- */
@@ -272,7 +272,7 @@ Test(mq_nats_secure, tls_with_the_ca_client_certificate_and_password)
     cr_assert_eq(rc, IMI_OK, "%s", imi_error_message());
     round_trip(mq);
     imi_mq_free(mq);
-    imi_app_close(app);
+    imi_app_free(app);
 }
 
 Test(mq_nats_secure, tls_with_a_wrong_ca_is_refused)
@@ -283,7 +283,7 @@ Test(mq_nats_secure, tls_with_a_wrong_ca_is_refused)
                    "wrong CA", "unable to get local issuer certificate");
     if (mq)
         imi_mq_free(mq);
-    imi_app_close(app);
+    imi_app_free(app);
 }
 
 Test(mq_nats_secure, tls_with_a_wrong_server_name_is_refused)
@@ -295,7 +295,7 @@ Test(mq_nats_secure, tls_with_a_wrong_server_name_is_refused)
                    "wrong server name", "hostname mismatch");
     if (mq)
         imi_mq_free(mq);
-    imi_app_close(app);
+    imi_app_free(app);
 }
 
 Test(mq_nats_secure, tls_with_a_wrong_password_is_refused)
@@ -306,7 +306,7 @@ Test(mq_nats_secure, tls_with_a_wrong_password_is_refused)
                    "wrong password", "Authorization");
     if (mq)
         imi_mq_free(mq);
-    imi_app_close(app);
+    imi_app_free(app);
 }
 
 Test(mq_nats_secure, token_right_and_wrong)
@@ -319,14 +319,14 @@ Test(mq_nats_secure, token_right_and_wrong)
     cr_assert_eq(it_mq_open(app, &mq), IMI_OK, "%s", imi_error_message());
     round_trip(mq);
     imi_mq_free(mq);
-    imi_app_close(app);
+    imi_app_free(app);
     snprintf(keys, sizeof keys, "url = %s\ntoken = wrong\ntimeout = 3s\n",
              it_env("IMI_NATS_TOKEN_URL"));
     app = it_app(keys);
     expect_refused(it_mq_open(app, &mq), "wrong token", "Authorization");
     if (mq)
         imi_mq_free(mq);
-    imi_app_close(app);
+    imi_app_free(app);
 }
 
 /* Combinations nats.c would take and then use half of are refused before connecting. */
@@ -355,6 +355,6 @@ Test(mq_nats_secure, half_settings_are_refused_at_open)
                   imi_error_message());
         if (mq)
             imi_mq_free(mq);
-        imi_app_close(app);
+        imi_app_free(app);
     }
 }

@@ -79,7 +79,7 @@ Test(mq_nats_names, long_topics_with_one_prefix_keep_their_own_streams, .timeout
     it_seen_free(&sb);
     imi_mq_free(prod);
     imi_mq_free(cons);
-    imi_app_close(app);
+    imi_app_free(app);
 }
 
 Test(mq_nats_names, long_groups_with_one_prefix_keep_their_own_durables, .timeout = 60)
@@ -110,7 +110,7 @@ Test(mq_nats_names, long_groups_with_one_prefix_keep_their_own_durables, .timeou
     it_seen_free(&s2);
     imi_mq_free(prod);
     imi_mq_free(cons);
-    imi_app_close(app);
+    imi_app_free(app);
 }
 
 /* Prefix "ITA" with topic "Bx…" and prefix "ITAB" with topic "x…" both name the stream
@@ -144,8 +144,8 @@ Test(mq_nats_names, stream_of_the_name_with_other_subjects_is_an_error, .timeout
     it_seen_free(&s);
     imi_mq_free(mq1);
     imi_mq_free(mq2);
-    imi_app_close(app1);
-    imi_app_close(app2);
+    imi_app_free(app1);
+    imi_app_free(app2);
 }
 
 Test(mq_nats_names, prefix_that_cannot_start_a_stream_name_is_refused)
@@ -157,7 +157,7 @@ Test(mq_nats_names, prefix_that_cannot_start_a_stream_name_is_refused)
     cr_expect(strstr(imi_error_message(), "stream_prefix"), "%s", imi_error_message());
     if (mq)
         imi_mq_free(mq);
-    imi_app_close(app);
+    imi_app_free(app);
 }
 
 /* Topics and groups whose names fit keep the names earlier versions gave them ('.' as
@@ -180,7 +180,7 @@ Test(mq_nats_names, short_names_are_the_earlier_ones, .timeout = 60)
     imi_mq_sub_free(sub);
     it_seen_free(&s);
     imi_mq_free(mq);
-    imi_app_close(app);
+    imi_app_free(app);
 
     natsConnection *nc = NULL;
     jsCtx *js = NULL;

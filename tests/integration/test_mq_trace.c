@@ -100,7 +100,7 @@ static void run(const char *mq_section, const char *topic)
     cr_expect_str_neq(s.span[0], "00f067aa0ba902b7", "the consumer continues with a new span");
     cr_expect_str_eq(s.trace[1], "0af7651916cd43dd8448eb211c80319c");
     cr_expect_str_neq(s.span[1], "b7ad6b7169203331");
-    imi_app_close(app);
+    imi_app_free(app);
     const char *log = slurp(log_path);
     char want[160];
     snprintf(want, sizeof want, "\"trace_id\":\"%s\",\"span_id\":\"%s\"", tid, s.span[0]);

@@ -88,7 +88,7 @@ static int run(const char *what, size_t buffer, bool async, imi_log_on_full on_f
     }
     for (int i = 0; i < THREADS; i++)
         pthread_join(t[i], NULL);
-    imi_logger_close(lg);
+    imi_logger_free(lg);
     unsigned long long dropped;
     long got = check(path, on_full == IMI_LOG_DROP, &dropped);
     unlink(path);

@@ -168,7 +168,7 @@ static void ratelimit_stress(void)
     CHECK(granted <= (long)most + 1, "over-granted: %ld > %.0f", granted, most);
     CHECK(granted >= 50, "the burst alone gives 50, got %ld", granted);
     imi_ratelimit_free(rl);
-    imi_app_close(app);
+    imi_app_free(app);
 }
 
 int main(void)

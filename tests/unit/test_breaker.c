@@ -264,7 +264,7 @@ Test(breaker, config_sections_and_errors)
     imi_breaker_get_policy(imi_breaker_get(s, "other"), &p);
     cr_assert_eq(p.consecutive_failures, 7);
     imi_breaker_set_free(s);
-    imi_app_close(app);
+    imi_app_free(app);
 
     const char *bad[][2] = {
         { "[breaker]\nconsecutive_failure = 3\n", "b.ini:2: unknown key 'consecutive_failure'" },
@@ -277,7 +277,7 @@ Test(breaker, config_sections_and_errors)
         cr_assert_eq(imi_breaker_set_open(app, &s), IMI_ECONFIG);
         cr_assert(strstr(imi_error_message(), bad[i][1]), "'%s' not in '%s'", bad[i][1],
                   imi_error_message());
-        imi_app_close(app);
+        imi_app_free(app);
     }
 }
 
@@ -330,7 +330,7 @@ Test(breaker, overrides_keep_state_of_unchanged_breakers)
     imi_breaker_get_policy(a, &p);
     cr_assert_eq(p.consecutive_failures, 1);
     imi_breaker_set_free(s);
-    imi_app_close(app);
+    imi_app_free(app);
 }
 
 /* ---- many threads --------------------------------------------------------------------- */

@@ -23,7 +23,7 @@ static imi_cache *open_mem(const char *options)
 static void close_mem(imi_cache *c)
 {
     imi_cache_free(c);
-    imi_app_close(app);
+    imi_app_free(app);
 }
 
 Test(cache_mem, lru_evicts_least_recently_used)
@@ -98,5 +98,5 @@ Test(cache_mem, bad_shards_option)
     imi_cache *c;
     cr_assert_eq(imi_cache_open(app, NULL, &c), IMI_ECONFIG);
     cr_assert(strstr(imi_error_message(), "shards"), "%s", imi_error_message());
-    imi_app_close(app);
+    imi_app_free(app);
 }

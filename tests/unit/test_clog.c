@@ -290,7 +290,7 @@ static void expect_tail(imi_log_format fmt, const char *msg, const imi_field *f,
 {
     imi_logger *lg = open_log(fmt, IMI_LOG_DEBUG, NULL);
     imi_log(lg, IMI_LOG_INFO, NULL, msg, f, n);
-    imi_logger_close(lg);
+    imi_logger_free(lg);
     char *line = only_line();
     cr_assert_str_eq(from_msg(line), want);
     free(line);
@@ -326,7 +326,7 @@ Test(clog, doubles_exact_and_round_trip)
         f[i] = IMI_FDBL(keys[i], v[i]);
     imi_logger *lg = open_log(IMI_LOG_JSON, IMI_LOG_INFO, NULL);
     imi_log(lg, IMI_LOG_INFO, NULL, "d", f, N);
-    imi_logger_close(lg);
+    imi_logger_free(lg);
     char *line = only_line();
     cr_assert(strstr(line, "\"x\":0.1,\"x1\":-3.25,"), "%s", line);
     cr_assert(strstr(line, "\"x9\":42,\"xa\":-0.5}"), "%s", line);
@@ -407,7 +407,7 @@ Test(clog, random_bytes_always_valid_json)
         imi_field f[] = { IMI_FSTR(b, a), IMI_FBYTES(a, c, nc), IMI_FSTR(b, b) };
         imi_log(i % 2 ? sub : lg, IMI_LOG_INFO, NULL, c[0] ? c : "", f, 3);
     }
-    imi_logger_close(lg);
+    imi_logger_free(lg);
     cr_assert_eq(check_lines(path, NULL, NULL), 3000);
 }
 
@@ -429,7 +429,7 @@ Test(clog, level_filtering)
     imi_logger_set_level(lg, IMI_LOG_OFF);
     imi_log(lg, IMI_LOG_ERROR, NULL, "dropped", NULL, 0);
     imi_log(lg, IMI_LOG_OFF, NULL, "dropped", NULL, 0);
-    imi_logger_close(lg);
+    imi_logger_free(lg);
     size_t len;
     char *s = slurp(path, &len);
     cr_assert_null(strstr(s, "dropped"), "%s", s);
@@ -464,7 +464,7 @@ Test(clog, head_order_service_and_trace_id)
     IMI_INFO(lg, child, "cleared", IMI_FINT("n", 3));
     imi_ctx_free(child);
     imi_ctx_free(ctx);
-    imi_logger_close(lg);
+    imi_logger_free(lg);
     size_t len;
     char *s = slurp(path, &len);
     cr_assert_eq(check_lines(path, NULL, NULL), 3);
@@ -485,7 +485,7 @@ Test(clog, no_service_no_logger_keys_for_bare_root)
     imi_field f[] = { IMI_FINT("n", 1) };
     imi_logger *lg = open_log(IMI_LOG_JSON, IMI_LOG_INFO, NULL);
     imi_log(lg, IMI_LOG_ERROR, NULL, "x", f, 1);
-    imi_logger_close(lg);
+    imi_logger_free(lg);
     char *line = only_line();
     cr_assert_not_null(strstr(line, "\"level\":\"error\",\"msg\":\"x\",\"n\":1}"), "%s", line);
     free(line);
@@ -507,9 +507,9 @@ Test(clog, sub_logger_names_and_identity)
     cr_assert_null(imi_logger_named(lg, ""));
     cr_assert_null(imi_logger_named(NULL, "x"));
     IMI_INFO(ab, NULL, "hi", IMI_FINT("n", 1));
-    imi_logger_close(ab); /* not a root: no-op */
+    imi_logger_free(ab); /* not a root: no-op */
     IMI_INFO(a, NULL, "hi", IMI_FINT("n", 2));
-    imi_logger_close(lg);
+    imi_logger_free(lg);
     size_t len;
     char *s = slurp(path, &len);
     cr_assert_not_null(strstr(s, "\"service\":\"svc\",\"logger\":\"a.b\",\"msg\":\"hi\",\"n\":1}"));
@@ -545,7 +545,7 @@ Test(clog, concurrent_named_creation_same_pointers)
     }
     for (int i = 0; i < 4; i++)
         free(got[i]);
-    imi_logger_close(lg);
+    imi_logger_free(lg);
 }
 
 /* ---- console ---- */
@@ -561,7 +561,7 @@ Test(clog, console_format)
              IMI_FBOOL("ok", true), IMI_FSTR("e", ""), IMI_FDBL("d", NAN));
     IMI_WARN(lg, NULL, "line\nbreak", IMI_FINT("n", 1));
     imi_ctx_free(ctx);
-    imi_logger_close(lg);
+    imi_logger_free(lg);
     size_t len;
     char *s = slurp(path, &len);
     /* 2026-11-25T19:22:26.123Z INFO  [a.b] ... */
@@ -588,15 +588,15 @@ Test(clog, open_errors)
     cr_assert_eq(imi_logger_open(&o, &lg), IMI_EINVALID);
     cr_assert_eq(imi_logger_open(NULL, &lg), IMI_OK); /* defaults: stderr, info */
     cr_assert_eq(imi_logger_level(lg), IMI_LOG_INFO);
-    imi_logger_close(lg);
-    imi_logger_close(NULL);
+    imi_logger_free(lg);
+    imi_logger_free(NULL);
 }
 
 Test(clog, creates_file_0644)
 {
     umask(0);
     imi_logger *lg = open_log(IMI_LOG_JSON, IMI_LOG_INFO, NULL);
-    imi_logger_close(lg);
+    imi_logger_free(lg);
     struct stat st;
     cr_assert_eq(stat(path, &st), 0);
     cr_assert_eq(st.st_mode & 0777, 0644);
@@ -609,7 +609,7 @@ Test(clog, appends_to_existing_file)
     fclose(f);
     imi_logger *lg = open_log(IMI_LOG_JSON, IMI_LOG_INFO, NULL);
     IMI_INFO(lg, NULL, "new", IMI_FINT("n", 1));
-    imi_logger_close(lg);
+    imi_logger_free(lg);
     cr_assert_eq(check_lines(path, NULL, NULL), 2);
     size_t len;
     char *s = slurp(path, &len);
@@ -664,7 +664,7 @@ Test(clog, rotation_keeps_n_files_of_whole_lines)
     cr_assert_eq(imi_logger_open(&o, &lg), IMI_OK);
     for (long i = 0; i < 2000; i++)
         log_seq(lg, 0, i);
-    imi_logger_close(lg);
+    imi_logger_free(lg);
     char p[160];
     snprintf(p, sizeof p, "%s.3", path);
     cr_assert_neq(access(p, F_OK), 0, "more than rotate_keep files");
@@ -681,7 +681,7 @@ Test(clog, rotation_default_keep_is_3)
     cr_assert_eq(imi_logger_open(&o, &lg), IMI_OK);
     for (long i = 0; i < 500; i++)
         log_seq(lg, 0, i);
-    imi_logger_close(lg);
+    imi_logger_free(lg);
     char p[160];
     snprintf(p, sizeof p, "%s.4", path);
     cr_assert_neq(access(p, F_OK), 0);
@@ -721,7 +721,7 @@ Test(clog, threads_lines_whole_and_counted)
 {
     imi_logger *lg = open_log(IMI_LOG_JSON, IMI_LOG_INFO, "svc");
     run_workers(lg, 8, 2000);
-    imi_logger_close(lg);
+    imi_logger_free(lg);
     seqs s;
     for (int i = 0; i < 16; i++)
         s.last[i] = -1;
@@ -738,7 +738,7 @@ Test(clog, threads_with_rotation)
     imi_logger *lg;
     cr_assert_eq(imi_logger_open(&o, &lg), IMI_OK);
     run_workers(lg, 4, 2000);
-    imi_logger_close(lg);
+    imi_logger_free(lg);
     char p[160];
     snprintf(p, sizeof p, "%s.4", path);
     cr_assert_neq(access(p, F_OK), 0);
@@ -769,7 +769,7 @@ Test(clog, long_message_truncated_valid)
     m[n] = 0;
     imi_logger *lg = open_log(IMI_LOG_JSON, IMI_LOG_INFO, "svc");
     IMI_INFO(lg, NULL, m, IMI_FINT("after", 1));
-    imi_logger_close(lg);
+    imi_logger_free(lg);
     check_truncated(8192);
     free(m);
 }
@@ -784,7 +784,7 @@ Test(clog, long_field_and_many_fields_truncated_valid)
         v[n] = 0;
         imi_logger *lg = open_log(IMI_LOG_JSON, IMI_LOG_INFO, NULL);
         IMI_INFO(lg, NULL, "m", IMI_FSTR("big", v), IMI_FINT("n", 1), IMI_FDBL("d", 0.5));
-        imi_logger_close(lg);
+        imi_logger_free(lg);
         check_truncated(8192);
         unlink(path);
         free(v);
@@ -797,7 +797,7 @@ Test(clog, long_field_and_many_fields_truncated_valid)
     }
     imi_logger *lg = open_log(IMI_LOG_JSON, IMI_LOG_INFO, NULL);
     imi_log(lg, IMI_LOG_INFO, NULL, "many", f, 2000);
-    imi_logger_close(lg);
+    imi_logger_free(lg);
     check_truncated(8192);
 }
 
@@ -805,7 +805,7 @@ Test(clog, logf_formats_and_truncates)
 {
     imi_logger *lg = open_log(IMI_LOG_JSON, IMI_LOG_INFO, NULL);
     imi_logf(lg, IMI_LOG_INFO, NULL, "user %s took %d ms", "bo\"b", 12);
-    imi_logger_close(lg);
+    imi_logger_free(lg);
     char *line = only_line();
     cr_assert_not_null(strstr(line, "\"msg\":\"user bo\\\"b took 12 ms\"}"), "%s", line);
     free(line);
@@ -815,7 +815,7 @@ Test(clog, logf_formats_and_truncates)
     big[29999] = 0;
     lg = open_log(IMI_LOG_JSON, IMI_LOG_INFO, NULL);
     imi_logf(lg, IMI_LOG_INFO, NULL, "%s", big);
-    imi_logger_close(lg);
+    imi_logger_free(lg);
     check_truncated(8192);
     free(big);
 }

@@ -50,7 +50,7 @@ Test(clog_keys, reserved_names_moved_under_fields)
              IMI_FBOOL("truncated", true), IMI_FINT("duplicate_fields", 9),
              IMI_FSTR("fields.level", "nested"), IMI_FSTR("levels", "plain"));
     imi_ctx_free(ctx);
-    imi_logger_close(lg);
+    imi_logger_free(lg);
     json_t *j = only_json();
     cr_assert_str_eq(clog_str(j, "level"), "info");
     cr_assert_str_eq(clog_str(j, "msg"), "real");
@@ -80,7 +80,7 @@ Test(clog_keys, repeated_key_kept_once_and_counted)
     imi_logger *lg = open_log(IMI_LOG_JSON, NULL);
     IMI_INFO(lg, NULL, "m", IMI_FINT("a", 1), IMI_FINT("a", 2), IMI_FSTR("b", "x"),
              IMI_FDBL("a", 3.5), IMI_FSTR("level", "u"), IMI_FSTR("fields.level", "v"));
-    imi_logger_close(lg);
+    imi_logger_free(lg);
     json_t *j = only_json();
     cr_assert_eq(json_integer_value(json_object_get(j, "a")), 1);
     cr_assert_str_eq(clog_str(j, "b"), "x");
@@ -96,7 +96,7 @@ Test(clog_keys, replacement_character_keys_do_not_collide)
     imi_logger *lg = open_log(IMI_LOG_JSON, NULL);
     IMI_INFO(lg, NULL, "m", IMI_FINT("\xff", 1), IMI_FINT("\xef\xbf\xbd", 2),
              IMI_FINT("\xfe", 3), IMI_FINT("k\xc3", 4), IMI_FINT("k\xef\xbf\xbd", 5));
-    imi_logger_close(lg);
+    imi_logger_free(lg);
     json_t *j = only_json();
     cr_assert_eq(json_integer_value(json_object_get(j, "\xef\xbf\xbd")), 1);
     cr_assert_eq(json_integer_value(json_object_get(j, "k\xef\xbf\xbd")), 4);
@@ -112,7 +112,7 @@ Test(clog_keys, console_reserved_names_moved_under_fields)
     IMI_INFO(lg, ctx, "m", IMI_FSTR("service", "evil"), IMI_FSTR("trace_id", "t2"),
              IMI_FINT("n", 1), IMI_FINT("n", 2));
     imi_ctx_free(ctx);
-    imi_logger_close(lg);
+    imi_logger_free(lg);
     char *s = only_text();
     cr_assert_str_eq(s + 24, " INFO  m fields.service=evil fields.trace_id=t2 n=1"
                              " duplicate_fields=1 service=svc trace_id=t1");
@@ -128,7 +128,7 @@ Test(clog_keys, console_cannot_forge_fields)
              IMI_FSTR("user=root x", "1"), IMI_FSTR("a b", "v w"), IMI_FSTR("", "e"),
              IMI_FSTR("q", "say \"hi\" x=1"), IMI_FSTR("nl", "l1\nuser=root"),
              IMI_FSTR("k\"", "v"));
-    imi_logger_close(lg);
+    imi_logger_free(lg);
     char *s = only_text();
     cr_assert_str_eq(s + 24, " INFO  [\"a] x=[b\"] \"login user=root\" \"user=root x\"=1"
                              " \"a b\"=\"v w\" \"\"=e q=\"say \\\"hi\\\" x=1\""
@@ -141,7 +141,7 @@ Test(clog_keys, console_plain_message_stays_bare)
     imi_logger *lg = open_log(IMI_LOG_CONSOLE, NULL);
     IMI_INFO(lg, NULL, "user logged in", IMI_FINT("n", 1));
     IMI_INFO(lg, NULL, "[not a logger]", IMI_FINT("n", 2));
-    imi_logger_close(lg);
+    imi_logger_free(lg);
     size_t len;
     char *s = clog_slurp(clog_path, &len);
     cr_assert(strstr(s, " INFO  user logged in n=1\n"), "%s", s);

@@ -99,7 +99,7 @@ Test(clog_sinks, buffered_holds_lines_until_warn_and_close)
     IMI_INFO(lg, NULL, "held", IMI_FINT("i", 51));
     IMI_DEBUG(lg, NULL, "held", IMI_FINT("i", 52));
     cr_assert_eq(lines_now(), 51);
-    imi_logger_close(lg);
+    imi_logger_free(lg);
     cr_assert_eq(lines_now(), 53, "close lost lines");
 }
 
@@ -111,7 +111,7 @@ Test(clog_sinks, buffered_flushes_on_interval)
     for (int i = 0; i < 200 && (n = lines_now()) == 0; i++)
         usleep(10000);
     cr_assert_eq(n, 1, "a 20 ms flush interval left the line unwritten for 2 s");
-    imi_logger_close(lg);
+    imi_logger_free(lg);
 }
 
 /* A child logs and ends the way given; the parent finds every line in the file. */
@@ -127,7 +127,7 @@ static void child_ends(bool async, int how)
             IMI_INFO(lg, NULL, "before the end", IMI_FINT("th", 0), IMI_FINT("i", i));
         if (how == 0)
             exit(0);
-        imi_logger_close(lg);
+        imi_logger_free(lg);
         lg = open_sink(64 * 1024, 60000, async, IMI_LOG_BLOCK, clog_path);
         for (int i = 1000; i < 2000; i++)
             IMI_INFO(lg, NULL, "before the end", IMI_FINT("th", 0), IMI_FINT("i", i));
@@ -163,7 +163,7 @@ Test(clog_sinks, buffered_lines_whole_under_threads)
 {
     imi_logger *lg = open_sink(8192, 5, false, IMI_LOG_BLOCK, clog_path);
     run_threads(lg, 4, 3000);
-    imi_logger_close(lg);
+    imi_logger_free(lg);
     seqs s = { .next = { 0 } };
     cr_assert_eq(clog_each_line(clog_path, check_seq, &s), 12000);
 }
@@ -172,7 +172,7 @@ Test(clog_sinks, async_block_never_drops)
 {
     imi_logger *lg = open_sink(8192, 5, true, IMI_LOG_BLOCK, clog_path);
     run_threads(lg, 4, 5000);
-    imi_logger_close(lg);
+    imi_logger_free(lg);
     seqs s = { .next = { 0 } };
     cr_assert_eq(clog_each_line(clog_path, check_seq, &s), 20000);
     cr_assert_eq(s.dropped_lines, 0);
@@ -213,7 +213,7 @@ Test(clog_sinks, async_drop_counts_and_reports)
     drain d = { .fd = rfd };
     pthread_t t;
     pthread_create(&t, NULL, drain_fifo, &d);
-    imi_logger_close(lg);
+    imi_logger_free(lg);
     pthread_join(t, NULL);
     close(rfd);
     seqs s = { .next = { 0 } };
@@ -260,7 +260,7 @@ Test(clog_sinks, config_opens_async_file)
     imi_app *app = NULL;
     cr_assert_eq(imi_app_open_config(cfg, &app), IMI_OK, "%s", imi_error_message());
     IMI_INFO(imi_app_logger(app), NULL, "hello", IMI_FINT("th", 0), IMI_FINT("i", 0));
-    imi_app_close(app);
+    imi_app_free(app);
     cr_assert_eq(lines_now(), 1);
 }
 
@@ -288,7 +288,7 @@ static void fork_child_exits(bool async)
     double took = mono_s() - t0;
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     cr_assert_lt(took, 1.0, "the child took %.2f s to exit", took);
-    imi_logger_close(lg);
+    imi_logger_free(lg);
     seqs s = { .next = { 0 } };
     cr_assert_eq(clog_each_line(clog_path, check_seq, &s), 10);
 }

@@ -123,7 +123,7 @@ static const char *open_good(const char *text, imi_config **keep)
     if (keep)
         *keep = imi_config_copy(imi_app_config(app));
     imi_cache_free(c);
-    imi_app_close(app);
+    imi_app_free(app);
     return rc ? msg : NULL;
 }
 
@@ -212,7 +212,7 @@ Test(config, relative_log_path_is_beside_the_config)
     imi_app *app;
     cr_assert_eq(imi_app_open(path, &app), IMI_OK, "%s", imi_error_message());
     imi_logf(imi_app_logger(app), IMI_LOG_INFO, NULL, "hello");
-    imi_app_close(app);
+    imi_app_free(app);
     snprintf(log, sizeof log, "%s/logs.jsonl", dir);
     cr_assert_eq(access(log, F_OK), 0, "no log file at %s", log);
     unlink(log);

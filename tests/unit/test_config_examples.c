@@ -135,7 +135,7 @@ static void check_example_file(const char *kind, const char *driver, bool server
     }
     if (h)
         ops->free(h);
-    imi_app_close(app);
+    imi_app_free(app);
 }
 
 static void check_example(const char *kind, const char *driver, bool serverless)

@@ -134,7 +134,7 @@ static imi_coord *open_etcd(const char *endpoints, ...)
 static void done(imi_coord *c)
 {
     imi_coord_free(c);
-    imi_app_close(app);
+    imi_app_free(app);
     app = NULL;
 }
 
@@ -289,6 +289,6 @@ Test(coord_etcd_hostile, passwords_in_endpoint_urls_are_never_printed, .timeout 
     expect_no_password("open");
     cr_expect(strstr(imi_error_message(), "ftp://app:***@127.0.0.1:1"), "%s", imi_error_message());
     imi_coord_free(bad);
-    imi_app_close(app);
+    imi_app_free(app);
     app = NULL;
 }

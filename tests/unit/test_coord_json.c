@@ -84,7 +84,7 @@ static void open_coord(void)
 static void close_coord(void)
 {
     imi_coord_free(coord);
-    imi_app_close(app);
+    imi_app_free(app);
 }
 
 TestSuite(coord_json_store, .init = open_coord, .fini = close_coord);

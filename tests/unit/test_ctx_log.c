@@ -55,7 +55,7 @@ Test(ctx_log, fields_and_trace_id_from_the_ctx_alone)
     imi_ctx_log(NULL, IMI_LOG_ERROR, "no ctx: dropped", NULL, 0);
     imi_ctx_free(step);
     imi_ctx_free(req);
-    imi_logger_close(root);
+    imi_logger_free(root);
 
     char *text = slurp();
     char *second = strchr(text, '\n');
@@ -122,7 +122,7 @@ Test(ctx_log, mq_handlers_log_through_their_ctx)
     imi_mq_sub_free(sub);
     imi_mq_free(mq);
     imi_ctx_free(ctx);
-    imi_app_close(app);
+    imi_app_free(app);
     char *text = slurp();
     const char *line = strstr(text, "handled");
     cr_assert_not_null(line, "%s", text);

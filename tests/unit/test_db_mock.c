@@ -25,7 +25,7 @@ static void open_with(const char *extra)
 static void teardown(void)
 {
     imi_db_free(db);
-    imi_app_close(app);
+    imi_app_free(app);
     db = NULL;
     app = NULL;
 }
@@ -101,7 +101,7 @@ Test(db_mock, query_rows_every_type, .init = setup_plain, .fini = teardown)
     cr_assert_str_eq(s, "-1000");
     cr_assert_eq(imi_db_rows_int(r, 3, &i), IMI_EINVALID);
     cr_assert_eq(imi_db_rows_next(r, NULL), 0);
-    imi_db_rows_close(r);
+    imi_db_rows_free(r);
     assert_verified();
 }
 
@@ -162,7 +162,7 @@ Test(db_mock, scripted_errors_and_pool_healing, .init = setup_plain, .fini = tea
     cr_assert_eq(imi_db_exec(db, NULL, "INSERT x", NULL, 0, NULL), IMI_EUNAVAILABLE);
     cr_assert_eq(imi_db_exec(db, NULL, "INSERT x", NULL, 0, NULL), IMI_OK, "the pool did not heal");
     imi_db_stats st;
-    imi_db_stats_get(db, &st);
+    imi_db_get_stats(db, &st);
     cr_assert_eq(st.conns_opened, 2, "a new connection replaces the broken one (%llu)",
                  (unsigned long long)st.conns_opened);
     cr_assert_eq(st.conns_broken, 1);
@@ -188,14 +188,14 @@ Test(db_mock, broken_connection_drops_idle_siblings)
     for (int i = 0; i < 3; i++)
         cr_assert_eq(imi_db_query(db, NULL, "SELECT 1", NULL, 0, &r[i]), IMI_OK);
     for (int i = 0; i < 3; i++)
-        imi_db_rows_close(r[i]);
+        imi_db_rows_free(r[i]);
     MOCK("expect", "exec X");
     MOCK("error", "IMI_EUNAVAILABLE gone");
     MOCK("expect", "exec X");
     cr_assert_eq(imi_db_exec(db, NULL, "X", NULL, 0, NULL), IMI_EUNAVAILABLE);
     cr_assert_eq(imi_db_exec(db, NULL, "X", NULL, 0, NULL), IMI_OK);
     imi_db_stats st;
-    imi_db_stats_get(db, &st);
+    imi_db_get_stats(db, &st);
     cr_assert_eq(st.conns_broken, 3);
     cr_assert_eq(st.conns_opened, 4);
     teardown();
@@ -215,7 +215,7 @@ Test(db_mock, transactions, .init = setup_plain, .fini = teardown)
     imi_db_rows *r;
     cr_assert_eq(imi_db_tx_query(tx, NULL, "SELECT a", NULL, 0, &r), IMI_OK);
     cr_assert_eq(imi_db_commit(tx, NULL), IMI_EINVALID, "commit with an open result");
-    imi_db_rows_close(r);
+    imi_db_rows_free(r);
     imi_buf rep = IMI_BUF_INIT;
     cr_assert_eq(imi_db_mock_verify(db, &rep), IMI_ECONFLICT);
     cr_assert(strstr(rep.data, "unexpected: rollback writer"), "%s", rep.data);
@@ -234,7 +234,7 @@ Test(db_mock, transactions, .init = setup_plain, .fini = teardown)
     cr_assert_eq(imi_db_commit(tx, NULL), IMI_ECONFLICT);
     assert_verified();
     imi_db_stats st;
-    imi_db_stats_get(db, &st);
+    imi_db_get_stats(db, &st);
     cr_assert_eq(st.tx_begun, 2);
     cr_assert_eq(st.tx_committed, 0);
     cr_assert_eq(st.tx_rolled_back, 2);
@@ -260,15 +260,15 @@ Test(db_mock, reader_round_robin)
     for (int i = 0; i < 2; i++) {
         cr_assert_eq(imi_db_query(db, NULL, "SELECT 1", NULL, 0, &r), IMI_OK, "%s",
                      imi_error_message());
-        imi_db_rows_close(r);
+        imi_db_rows_free(r);
     }
     cr_assert_eq(imi_db_query_writer(db, NULL, "SELECT 1", NULL, 0, &r), IMI_OK, "%s",
                  imi_error_message());
-    imi_db_rows_close(r);
+    imi_db_rows_free(r);
     cr_assert_eq(imi_db_exec(db, NULL, "UPDATE", NULL, 0, NULL), IMI_OK, "%s", imi_error_message());
     assert_verified();
     imi_db_stats st;
-    imi_db_stats_get(db, &st);
+    imi_db_get_stats(db, &st);
     cr_assert_eq(st.reader_queries, 2);
     /* Both readers were used: each holds one connection. */
     imi_buf c = IMI_BUF_INIT;
@@ -319,7 +319,7 @@ Test(db_mock, script_file_option)
     const char *s;
     cr_assert_eq(imi_db_rows_text(r, 0, &s, NULL), IMI_OK);
     cr_assert_str_eq(s, "alice");
-    imi_db_rows_close(r);
+    imi_db_rows_free(r);
     int64_t n;
     imi_db_param other = IMI_DB_PTEXT("anything");
     cr_assert_eq(imi_db_exec(db, NULL, "DELETE FROM users WHERE id = ?", &other, 1, &n), IMI_OK);
@@ -336,12 +336,12 @@ Test(db_mock, bad_script_and_options)
                  IMI_OK);
     cr_assert_eq(imi_app_open_config(cfg, &app), IMI_OK);
     cr_assert_eq(imi_db_open(app, NULL, &db), IMI_ECONFIG);
-    imi_app_close(app);
+    imi_app_free(app);
     cr_assert_eq(imi_config_parse("[db]\ndriver = mock\nscript = /nonexistent/x\n", "m.ini",
                                   "/tmp", &cfg), IMI_OK);
     cr_assert_eq(imi_app_open_config(cfg, &app), IMI_OK);
     cr_assert_eq(imi_db_open(app, NULL, &db), IMI_ECONFIG);
-    imi_app_close(app);
+    imi_app_free(app);
     app = NULL;
     db = NULL;
     open_with("");
@@ -418,7 +418,7 @@ Test(db_mock, many_threads)
     cr_assert_eq(failures, 0);
     assert_verified();
     imi_db_stats st;
-    imi_db_stats_get(db, &st);
+    imi_db_get_stats(db, &st);
     cr_assert_leq(st.conns_opened, 2);
     teardown();
 }
@@ -444,11 +444,11 @@ Test(db_mock, pool_exhausted_waits_within_deadline)
     cr_assert_geq(waited, 90000000LL);
     cr_assert_lt(waited, 1000000000LL);
     imi_db_stats st;
-    imi_db_stats_get(db, &st);
+    imi_db_get_stats(db, &st);
     cr_assert_eq(st.pool_waits, 1);
-    imi_db_rows_close(held);
+    imi_db_rows_free(held);
     cr_assert_eq(imi_db_query(db, NULL, "SELECT 1", NULL, 0, &r), IMI_OK);
-    imi_db_rows_close(r);
+    imi_db_rows_free(r);
     assert_verified();
     teardown();
 }
@@ -470,7 +470,7 @@ Test(db_mock, columns_after_a_row_are_refused, .init = setup_plain, .fini = tear
     int64_t v = 0;
     cr_assert_eq(imi_db_rows_int(r, 0, &v), IMI_OK);
     cr_assert_eq(v, 1);
-    imi_db_rows_close(r);
+    imi_db_rows_free(r);
     assert_verified();
 }
 
@@ -519,9 +519,9 @@ Test(db_mock, explosive_regex_is_refused, .init = setup_plain, .fini = teardown,
     imi_db_rows *r = NULL;
     cr_assert_eq(imi_db_query(db, NULL, "SELECT abc FROM t42", NULL, 0, &r), IMI_OK, "%s",
                  imi_error_message());
-    imi_db_rows_close(r);
+    imi_db_rows_free(r);
     cr_assert_eq(imi_db_query(db, NULL, "UPDATE u SET n_x = 1, m = 2 WHERE id = 3", NULL, 0, &r),
                  IMI_OK, "%s", imi_error_message());
-    imi_db_rows_close(r);
+    imi_db_rows_free(r);
     assert_verified();
 }

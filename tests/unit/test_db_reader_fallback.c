@@ -27,7 +27,7 @@ static int open_with(const char *extra)
 static void teardown(void)
 {
     imi_db_free(db);
-    imi_app_close(app);
+    imi_app_free(app);
     db = NULL;
     app = NULL;
 }
@@ -68,10 +68,10 @@ Test(db_reader_fallback, default_goes_to_the_writer, .fini = teardown)
     cr_assert_eq(imi_db_query(db, NULL, "SELECT 1", NULL, 0, &r), IMI_OK, "%s",
                  imi_error_message());
     cr_assert_eq(imi_db_rows_next(r, NULL), 1);
-    imi_db_rows_close(r);
+    imi_db_rows_free(r);
     cr_assert_eq(imi_db_query(db, NULL, "SELECT 1", NULL, 0, &r), IMI_OK, "%s",
                  imi_error_message());
-    imi_db_rows_close(r);
+    imi_db_rows_free(r);
     assert_verified();
 }
 
@@ -111,7 +111,7 @@ Test(db_reader_fallback, read_in_a_transaction_uses_the_writer, .fini = teardown
     imi_db_rows *r = NULL;
     cr_assert_eq(imi_db_tx_query(tx, NULL, "SELECT 1", NULL, 0, &r), IMI_OK, "%s",
                  imi_error_message());
-    imi_db_rows_close(r);
+    imi_db_rows_free(r);
     cr_assert_eq(imi_db_commit(tx, NULL), IMI_OK, "%s", imi_error_message());
     assert_verified();
 }

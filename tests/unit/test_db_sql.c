@@ -113,5 +113,5 @@ Test(db_sql, refused_sql_is_einvalid_through_the_front_end)
     cr_assert_eq(imi_db_exec(db, NULL, "SELECT 'a\\' , ?", &p, 1, NULL), IMI_EINVALID);
     cr_assert_eq(imi_db_exec(db, NULL, "SELECT ?1", &p, 1, NULL), IMI_EINVALID);
     imi_db_free(db);
-    imi_app_close(app);
+    imi_app_free(app);
 }

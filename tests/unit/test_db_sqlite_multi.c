@@ -27,7 +27,7 @@ static void open_with(const char *extra)
 static void teardown(void)
 {
     imi_db_free(db);
-    imi_app_close(app);
+    imi_app_free(app);
     db = NULL;
     app = NULL;
 }
@@ -44,7 +44,7 @@ static int64_t rows_in_t(void)
     int64_t n = -1;
     if (imi_db_rows_next(r, NULL) == 1)
         imi_db_rows_int(r, 0, &n);
-    imi_db_rows_close(r);
+    imi_db_rows_free(r);
     return n;
 }
 

@@ -19,7 +19,7 @@ static void setup(void)
 static void teardown(void)
 {
     imi_cache_free(c);
-    imi_app_close(app);
+    imi_app_free(app);
 }
 
 /* Leaves a distinctive error behind, then checks that rc is a miss with its own detail. */

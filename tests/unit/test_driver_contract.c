@@ -36,7 +36,7 @@ static const char *open_error(const char *text)
     cr_assert_null(c);
     static char msg[1024];
     snprintf(msg, sizeof msg, "%s", imi_error_message());
-    imi_app_close(app);
+    imi_app_free(app);
     return msg;
 }
 
@@ -134,7 +134,7 @@ Test(contract, unadvertised_operation_is_enotsup_without_a_call)
     cr_assert_eq(imi_cache_close(c), IMI_OK);
     cr_assert_eq(imi_cache_get(c, NULL, "k", NULL), IMI_EINVALID);
     imi_cache_free(c);
-    imi_app_close(app);
+    imi_app_free(app);
 }
 
 /* A copy of the good driver in a fresh folder under /tmp, with the given modes. */
@@ -210,7 +210,7 @@ Test(contract, out_of_range_numbers_never_reach_the_driver)
     imi_bytes vals[] = { { "v", 1 } };
     cr_assert_eq(imi_cache_mset(c, NULL, keys, vals, 1, INT64_MAX), IMI_EINVALID);
     imi_cache_free(c);
-    imi_app_close(app);
+    imi_app_free(app);
     unsetenv("IMI_BAD_TRACE");
     FILE *f = fopen(trace, "r");
     char calls[256] = "";

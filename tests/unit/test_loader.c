@@ -100,7 +100,7 @@ static const char *open_error(const char *text)
     cr_assert_null(c);
     static char msg[1024];
     snprintf(msg, sizeof msg, "%s", imi_error_message());
-    imi_app_close(app);
+    imi_app_free(app);
     return msg;
 }
 

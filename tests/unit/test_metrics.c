@@ -104,7 +104,7 @@ Test(metrics, cache_calls_codes_histogram_hits_and_misses)
     cr_expect_null(strstr(first + 1, "imi_cache_hits_total{"), "one series, not two:\n%s", t);
     free(t);
     imi_cache_free(c);
-    imi_app_close(app);
+    imi_app_free(app);
 }
 
 Test(metrics, mq_counters_survive_a_reopen)
@@ -122,7 +122,7 @@ Test(metrics, mq_counters_survive_a_reopen)
     expect_line(t, "imi_mq_calls_total{instance=\"default\",driver=\"mem\",op=\"publish\","
                    "code=\"ok\"} 2");
     free(t);
-    imi_app_close(app);
+    imi_app_free(app);
 }
 
 Test(metrics, two_handles_on_one_section_are_one_series)
@@ -151,7 +151,7 @@ Test(metrics, two_handles_on_one_section_are_one_series)
     t = metrics_text(app);
     expect_line(t, "imi_mq_published_total{instance=\"default\",driver=\"mem\"} 4");
     free(t);
-    imi_app_close(app);
+    imi_app_free(app);
 }
 
 Test(metrics, durations_off_counts_calls_without_the_clock)
@@ -166,7 +166,7 @@ Test(metrics, durations_off_counts_calls_without_the_clock)
     cr_expect_null(strstr(t, "imi_cache_call_duration_seconds_bucket"), "%s", t);
     free(t);
     imi_cache_free(c);
-    imi_app_close(app);
+    imi_app_free(app);
     cr_expect_eq(app_error("[metrics]\ndurations = sometimes\n"), IMI_ECONFIG);
     cr_expect_eq(app_error("[metrics]\nduration_sample = 3\n"), IMI_ECONFIG);
     cr_expect_not_null(strstr(imi_error_message(), "duration_sample = 3 must be a power of two"),
@@ -193,7 +193,7 @@ Test(metrics, many_threads_count_exactly)
     expect_line(t, line);
     free(t);
     imi_cache_free(c);
-    imi_app_close(app);
+    imi_app_free(app);
 }
 
 Test(metrics, a_closed_handle_counts_closed)
@@ -208,7 +208,7 @@ Test(metrics, a_closed_handle_counts_closed)
                    "code=\"closed\"} 1");
     free(t);
     imi_cache_free(c);
-    imi_app_close(app);
+    imi_app_free(app);
 }
 
 Test(metrics, buckets_are_cumulative)
@@ -233,7 +233,7 @@ Test(metrics, buckets_are_cumulative)
     cr_expect_eq(prev, 50);
     free(t);
     imi_cache_free(c);
-    imi_app_close(app);
+    imi_app_free(app);
 }
 
 Test(metrics, breaker_and_ratelimit_count_process_wide)
@@ -256,7 +256,7 @@ Test(metrics, breaker_and_ratelimit_count_process_wide)
     expect_line(t, "imi_breaker_transitions_total{to=\"open\"} 0");
     free(t);
     imi_ratelimit_free(rl);
-    imi_app_close(app);
+    imi_app_free(app);
 }
 
 static int fails(void *ud, const imi_ctx *ctx)
@@ -280,7 +280,7 @@ Test(metrics, breaker_transitions_are_counted)
     expect_line(t, "imi_breaker_transitions_total{to=\"closed\"} 0");
     free(t);
     imi_breaker_set_free(s);
-    imi_app_close(app);
+    imi_app_free(app);
 }
 
 Test(metrics, list_has_every_family_once)
@@ -354,7 +354,7 @@ Test(metrics, endpoint_serves_the_text_and_404_elsewhere)
     cr_expect_not_null(strstr(r, " 404 "), "%s", r);
     free(r);
     imi_cache_free(c);
-    imi_app_close(app);
+    imi_app_free(app);
     cr_expect_eq(imi_metrics_port(NULL), 0);
 }
 
@@ -366,7 +366,7 @@ Test(metrics, a_port_in_use_is_a_clear_error)
     cr_expect_eq(app_error(ini), IMI_EUNAVAILABLE);
     cr_expect_not_null(strstr(imi_error_message(), "cannot listen on 127.0.0.1:"), "%s",
                        imi_error_message());
-    imi_app_close(a);
+    imi_app_free(a);
 }
 
 Test(metrics, db_and_coord_count_their_calls)
@@ -389,7 +389,7 @@ Test(metrics, db_and_coord_count_their_calls)
     EXPECT("imi_db_endpoint_statements_total{%s,endpoint=\"writer\"} 4", L);
     EXPECT("imi_db_pool_in_use{%s} 1", L); /* the open result holds its connection */
     free(t);
-    imi_db_rows_close(rows);
+    imi_db_rows_free(rows);
     t = metrics_text(app);
     EXPECT("imi_db_pool_in_use{%s} 0", L);
     free(t);
@@ -409,7 +409,7 @@ Test(metrics, db_and_coord_count_their_calls)
     EXPECT("imi_coord_call_duration_seconds_count{%s,op=\"get\"} 2", L);
     free(t);
     imi_coord_free(c);
-    imi_app_close(app);
+    imi_app_free(app);
 }
 
 /* By default one call in 16 per thread is timed: counts stay exact, the histogram samples. */
@@ -427,5 +427,5 @@ Test(metrics, durations_are_sampled_by_default)
     free(t);
     imi_buf_free(&v);
     imi_cache_free(c);
-    imi_app_close(app);
+    imi_app_free(app);
 }

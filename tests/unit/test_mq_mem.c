@@ -84,7 +84,7 @@ Test(mq_mem, handles_of_one_namespace_share_topics_others_do_not)
     imi_mq_free(a);
     imi_mq_free(same);
     imi_mq_free(other);
-    imi_app_close(app);
+    imi_app_free(app);
 }
 
 Test(mq_mem, full_topic_makes_publish_wait_then_time_out)
@@ -110,7 +110,7 @@ Test(mq_mem, full_topic_makes_publish_wait_then_time_out)
     cr_assert(wait_count(&c, 4));
     imi_mq_sub_free(s);
     imi_mq_free(mq);
-    imi_app_close(app);
+    imi_app_free(app);
 }
 
 Test(mq_mem, bad_driver_options)
@@ -127,7 +127,7 @@ Test(mq_mem, bad_driver_options)
         int rc = imi_mq_open(app, NULL, &mq);
         cr_assert_eq(rc, IMI_ECONFIG, "case %zu opened (%s)", i, imi_err_name(rc));
         cr_assert_null(mq);
-        imi_app_close(app);
+        imi_app_free(app);
     }
 }
 
@@ -146,7 +146,7 @@ Test(mq_mem, sub_close_waits_for_the_handler_in_flight)
     cr_assert_eq(atomic_load(&c.n), 1);
     imi_mq_sub_free(s);
     imi_mq_free(mq);
-    imi_app_close(app);
+    imi_app_free(app);
 }
 
 Test(mq_mem, one_key_is_never_handled_twice_at_once)
@@ -166,7 +166,7 @@ Test(mq_mem, one_key_is_never_handled_twice_at_once)
     for (int i = 0; i < 3; i++)
         imi_mq_sub_free(s[i]);
     imi_mq_free(mq);
-    imi_app_close(app);
+    imi_app_free(app);
 }
 
 /* The core's option families ("kafka.*"), which the kafka driver relies on. */

@@ -125,7 +125,7 @@ static int rule_error(const char *spec, char *msg, size_t cap)
         }
     }
     imi_ratelimit_free(rl);
-    imi_app_close(app);
+    imi_app_free(app);
     return rc;
 }
 
@@ -166,7 +166,7 @@ Test(numbers, uid_epoch_out_of_range_is_refused)
         cr_expect_eq(imi_uid_open(app, NULL, &u), IMI_ECONFIG, "epoch %s accepted", bad[i]);
         cr_expect(strstr(imi_error_message(), "from 1970-01-01"), "%s", imi_error_message());
         imi_uid_free(u);
-        imi_app_close(app);
+        imi_app_free(app);
     }
 }
 
@@ -178,7 +178,7 @@ Test(numbers, breaker_open_for_out_of_range_is_refused)
     cr_assert(strstr(imi_error_message(), "n.ini:4: open_for = '9300000000000ms' is "
                                           "not a duration from 0 to 3153600000000ms"),
               "%s", imi_error_message());
-    imi_app_close(app);
+    imi_app_free(app);
 
     imi_breaker_policy p = imi_breaker_policy_default();
     p.open_ms = INT64_MAX / 1000;
@@ -249,7 +249,7 @@ Test(numbers, cache_mem_keeps_what_it_accepts)
     cr_assert(after > 86000000 && after <= 86400000 + 1000, "retry after %lld", (long long)after);
     imi_buf_free(&v);
     imi_cache_free(c);
-    imi_app_close(app);
+    imi_app_free(app);
 }
 
 Test(numbers, coord_mem_refuses_leases_it_cannot_keep)
@@ -275,7 +275,7 @@ Test(numbers, coord_mem_refuses_leases_it_cannot_keep)
     cr_assert_eq(imi_coord_put_lease(c, NULL, "k", "v", 1, lease, &rev), IMI_OK);
     cr_assert_eq(imi_coord_lease_revoke(c, NULL, lease), IMI_OK);
     imi_coord_free(c);
-    imi_app_close(app);
+    imi_app_free(app);
 }
 
 Test(numbers, mq_mem_bounds_bytes_as_well_as_messages)
@@ -302,7 +302,7 @@ Test(numbers, mq_mem_bounds_bytes_as_well_as_messages)
     imi_mq_msg h = { .topic = "u", .body = huge, .body_len = sizeof huge };
     cr_assert_eq(imi_mq_publish(mq, NULL, &h), IMI_EINVALID, "%s", imi_error_message());
     imi_mq_free(mq);
-    imi_app_close(app);
+    imi_app_free(app);
 }
 
 /* ---- retry ---------------------------------------------------------------------------- */

@@ -49,18 +49,18 @@ Test(ratelimit, rule_syntax)
     cr_assert_eq(imi_ratelimit_check(rl, NULL, "nope", "x", 1, NULL), IMI_ENOTFOUND);
     cr_assert(strstr(imi_error_message(), "has no rule 'nope'"), "%s", imi_error_message());
     imi_ratelimit_free(rl);
-    imi_app_close(app);
+    imi_app_free(app);
     /* ... unless the config says unknown rules pass. */
     app = app_of("[log]\nlevel = off\n[ratelimit]\nunknown_rule = allow\nrule.a = 1/s\n");
     rl = open_rl(app, NULL);
     cr_assert_eq(imi_ratelimit_check(rl, NULL, "nope", "x", 1, NULL), IMI_OK);
     imi_ratelimit_free(rl);
-    imi_app_close(app);
+    imi_app_free(app);
     app = app_of("[log]\nlevel = off\n[ratelimit]\nunknown_rule = maybe\n");
     cr_assert_eq(imi_ratelimit_open(app, NULL, &rl), IMI_ECONFIG);
     cr_assert(strstr(imi_error_message(), "unknown_rule = 'maybe' is not deny or allow"), "%s",
               imi_error_message());
-    imi_app_close(app);
+    imi_app_free(app);
 
     const char *bad[][2] = {
         { "[ratelimit]\nrule.a = 10/x\n", "r.ini:2: rule.a: '10/x' is not RATE/UNIT" },
@@ -76,7 +76,7 @@ Test(ratelimit, rule_syntax)
         cr_assert_eq(imi_ratelimit_open(app, NULL, &rl), IMI_ECONFIG, "%s", bad[i][0]);
         cr_assert(strstr(imi_error_message(), bad[i][1]), "'%s' not in '%s'", bad[i][1],
                   imi_error_message());
-        imi_app_close(app);
+        imi_app_free(app);
     }
 }
 
@@ -101,7 +101,7 @@ Test(ratelimit, local_burst_then_refill)
         got++;
     cr_assert(got >= 3 && got <= 5, "%d tokens after 35ms", got);
     imi_ratelimit_free(rl);
-    imi_app_close(app);
+    imi_app_free(app);
 }
 
 typedef struct grab {
@@ -147,7 +147,7 @@ Test(ratelimit, local_never_over_grants_under_threads)
               atomic_load(&granted), secs, most);
     cr_assert(atomic_load(&granted) >= 10);
     imi_ratelimit_free(rl);
-    imi_app_close(app);
+    imi_app_free(app);
 }
 
 Test(ratelimit, wait_within_the_deadline)
@@ -170,7 +170,7 @@ Test(ratelimit, wait_within_the_deadline)
     cr_assert_eq(imi_ratelimit_wait(b, ctx, 1), IMI_ECANCELED);
     imi_ctx_free(ctx);
     imi_ratelimit_free(rl);
-    imi_app_close(app);
+    imi_app_free(app);
 }
 
 Test(ratelimit, run_time_rules)
@@ -203,7 +203,7 @@ Test(ratelimit, run_time_rules)
     cr_assert_eq(imi_ratelimit_allow(n, NULL), IMI_OK);
     cr_assert_eq(imi_ratelimit_rule(rl, "new", &in), IMI_ENOTFOUND);
     imi_ratelimit_free(rl);
-    imi_app_close(app);
+    imi_app_free(app);
 }
 
 #define DIST_CFG(mode)                                                                  \
@@ -234,7 +234,7 @@ Test(ratelimit, distributed_on_the_mem_cache)
     imi_buf_free(&v);
     imi_ratelimit_free(b);
     imi_ratelimit_free(a);
-    imi_app_close(app);
+    imi_app_free(app);
 }
 
 Test(ratelimit, backend_down_fail_open_and_closed)
@@ -254,7 +254,7 @@ Test(ratelimit, backend_down_fail_open_and_closed)
         /* local rules do not care */
         cr_assert_eq(imi_ratelimit_allow(imi_ratelimit_get(rl, "l", "u"), NULL), IMI_OK);
         imi_ratelimit_free(rl);
-        imi_app_close(app);
+        imi_app_free(app);
     }
 }
 
@@ -268,5 +268,5 @@ Test(ratelimit, named_limiter_is_its_own_section)
     cr_assert_eq(imi_ratelimit_rule(rl, "a", &in), IMI_ENOTFOUND);
     imi_ratelimit_free(rl);
     cr_assert_eq(imi_ratelimit_open(app, "nope", &rl), IMI_ECONFIG);
-    imi_app_close(app);
+    imi_app_free(app);
 }

@@ -55,7 +55,7 @@ Test(ratelimit_evict, a_million_resources_stay_bounded_and_limited_ones_stay_lim
     cr_assert_eq(imi_ratelimit_check(rl, NULL, "hot", "user:1", 1, NULL), IMI_ELIMITED);
     cr_assert_eq(imi_ratelimit_backend_errors(rl), 0);
     imi_ratelimit_free(rl);
-    imi_app_close(app);
+    imi_app_free(app);
     cr_assert_lt(heap_in_use(), base + (1u << 20), "%zu bytes still held after free",
                  heap_in_use() - base);
 }
@@ -80,7 +80,7 @@ Test(ratelimit_evict, a_full_table_of_busy_buckets_follows_on_backend_error)
     cr_assert_eq(imi_ratelimit_allow_n(b, NULL, 5, NULL), IMI_OK);
     cr_assert_eq(imi_ratelimit_check(rl, NULL, "hot", "pinned", 1, NULL), IMI_ELIMITED);
     imi_ratelimit_free(rl);
-    imi_app_close(app);
+    imi_app_free(app);
 }
 
 Test(ratelimit_evict, fail_open_lets_a_new_resource_through_when_full)
@@ -95,5 +95,5 @@ Test(ratelimit_evict, fail_open_lets_a_new_resource_through_when_full)
     cr_assert_eq(imi_ratelimit_backend_errors(rl), 1);
     cr_assert_leq(rl->n_buckets, 10);
     imi_ratelimit_free(rl);
-    imi_app_close(app);
+    imi_app_free(app);
 }

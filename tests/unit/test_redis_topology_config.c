@@ -21,7 +21,7 @@ static void expect_refused(const char *options, const char *words)
               imi_error_message(), words);
     if (c)
         imi_cache_free(c);
-    imi_app_close(app);
+    imi_app_free(app);
 }
 
 Test(redis_topology_config, cluster_and_sentinels_exclude_each_other)

@@ -31,7 +31,7 @@ static void world_close(world *w)
     imi_ratelimit_free(w->rl);
     imi_breaker_set_free(w->brk);
     imi_coord_free(w->coord);
-    imi_app_close(w->app);
+    imi_app_free(w->app);
 }
 
 static void put(world *w, const char *key, const char *val)

@@ -266,7 +266,7 @@ Test(retry, open_from_config)
     cr_assert_eq(p->retry_on, IMI_CODE_BIT(IMI_EUNAVAILABLE) | IMI_CODE_BIT(IMI_ECONFLICT));
     imi_retry_free(r);
     cr_assert_eq(imi_retry_open(app, "nope", &r), IMI_ECONFIG);
-    imi_app_close(app);
+    imi_app_free(app);
 
     const char *bad[][2] = {
         { "[retry]\nmax_atempts = 5\n", "t.ini:2: unknown key 'max_atempts'" },
@@ -280,6 +280,6 @@ Test(retry, open_from_config)
         cr_assert_eq(imi_retry_open(app, NULL, &r), IMI_ECONFIG);
         cr_assert(strstr(imi_error_message(), bad[i][1]), "'%s' not in '%s'", bad[i][1],
                   imi_error_message());
-        imi_app_close(app);
+        imi_app_free(app);
     }
 }

@@ -39,7 +39,7 @@ Test(str_helpers, cache_strings_round_trip)
     cr_assert_null(v);
     cr_assert_eq(imi_cache_set_str(c, NULL, "k", NULL, 0), IMI_EINVALID);
     imi_cache_free(c);
-    imi_app_close(app);
+    imi_app_free(app);
 }
 
 static atomic_int got;
@@ -81,5 +81,5 @@ Test(str_helpers, mq_message_from_strings)
     cr_assert_eq(imi_mq_publish_str(mq, NULL, "orders", NULL, NULL), IMI_EINVALID);
     imi_mq_sub_free(sub);
     imi_mq_free(mq);
-    imi_app_close(app);
+    imi_app_free(app);
 }

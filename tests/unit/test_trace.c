@@ -67,7 +67,7 @@ static void roundtrip(const imi_ctx *ctx, const imi_mq_header *hs, size_t n_hs, 
         usleep(2000);
     cr_assert_eq(atomic_load(&s->n), 1, "no delivery within 2 s");
     imi_mq_free(mq);
-    imi_app_close(app);
+    imi_app_free(app);
 }
 
 Test(trace, publish_writes_traceparent_and_the_consumer_gets_a_new_span)
@@ -180,7 +180,7 @@ Test(trace, clog_prints_trace_and_span_ids)
         imi_ctx_set_span_id(ctx, "00f067aa0ba902b7");
         imi_log(lg, IMI_LOG_INFO, ctx, "hello", NULL, 0);
         imi_ctx_free(ctx);
-        imi_logger_close(lg);
+        imi_logger_free(lg);
         FILE *f = fopen(path, "r");
         char line[1024] = "";
         cr_assert(fgets(line, sizeof line, f));

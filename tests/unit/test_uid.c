@@ -277,7 +277,7 @@ Test(uid, config_fixed_worker_and_errors)
     int64_t id;
     cr_assert_eq(imi_uid_next(u, &id), IMI_OK);
     imi_uid_free(u);
-    imi_app_close(app);
+    imi_app_free(app);
 
     const char *bad[][2] = {
         { "[uid]\nworker = 3\n", "u.ini:2: unknown key 'worker'" },
@@ -291,7 +291,7 @@ Test(uid, config_fixed_worker_and_errors)
         cr_assert_eq(imi_uid_open(app, NULL, &u), IMI_ECONFIG, "%s", bad[i][0]);
         cr_assert(strstr(imi_error_message(), bad[i][1]), "'%s' not in '%s'", bad[i][1],
                   imi_error_message());
-        imi_app_close(app);
+        imi_app_free(app);
     }
 }
 
@@ -310,7 +310,7 @@ Test(uid, worker_from_the_mem_coord)
     cr_assert_neq(x, y);
     imi_uid_free(a);
     imi_uid_free(b);
-    imi_app_close(app);
+    imi_app_free(app);
 }
 
 /* ---- forked processes sharing etcd -------------------------------------------------------- */
@@ -387,7 +387,7 @@ Test(uid, unique_across_processes_sharing_etcd, .timeout = 60)
             while (read(hold[0], &c, 1) > 0)
                 ;
             imi_uid_free(u);
-            imi_app_close(capp);
+            imi_app_free(capp);
             _exit(0);
         }
         close(fds[i][1]);
@@ -430,7 +430,7 @@ Test(uid, unique_across_processes_sharing_etcd, .timeout = 60)
     imi_coord_del_prefix(probe, ctx, "", NULL);
     imi_ctx_free(ctx);
     imi_coord_free(probe);
-    imi_app_close(app);
+    imi_app_free(app);
 }
 
 /* ---- UUIDs ----------------------------------------------------------------------------- */

@@ -38,7 +38,7 @@ Test(uid_with, workers_from_one_borrowed_handle)
     cr_assert_eq(imi_coord_put(coord, NULL, "still/open", "1", 1, NULL), IMI_OK, "%s",
                  imi_error_message());
     imi_coord_free(coord);
-    imi_app_close(app);
+    imi_app_free(app);
 }
 
 Test(uid_with, config_errors_name_file_and_line)
@@ -57,5 +57,5 @@ Test(uid_with, config_errors_name_file_and_line)
     cr_assert(strstr(imi_error_message(), "[uid.nosuch]"), "%s", imi_error_message());
     cr_assert_eq(imi_uid_open_with(app, NULL, NULL, &u), IMI_EINVALID);
     imi_coord_free(coord);
-    imi_app_close(app);
+    imi_app_free(app);
 }

@@ -284,7 +284,7 @@ static imi_app *open_bench_app(const char *path)
     if (path && imi_app_open(path, &app) == IMI_OK &&
         imi_config_has_section(imi_app_config(app), "cache"))
         return app;
-    imi_app_close(app);
+    imi_app_free(app);
     imi_config *cfg;
     if (imi_config_parse("[log]\nlevel = warn\n[cache]\ndriver = mem\nprefix = bench:\n",
                          "<bench>", ".", &cfg) || imi_app_open_config(cfg, &app)) {
@@ -305,7 +305,7 @@ int imi_bench_cache(const imi_bench_opts *o)
     int rc = x ? imi_cache_open(app, NULL, &x->c) : IMI_ENOMEM;
     if (rc) {
         free(x);
-        imi_app_close(app);
+        imi_app_free(app);
         return cli_fail(rc, "bench cache: open");
     }
     bool mem = !strcmp(imi_cache_driver_name(x->c), "mem");
@@ -345,6 +345,6 @@ int imi_bench_cache(const imi_bench_opts *o)
             imi_buf_free(&x->bufs[t][k]);
     free(x);
     cli_print_counters(app, "counters of the cache bench");
-    imi_app_close(app);
+    imi_app_free(app);
     return rc ? 1 : 0;
 }

@@ -313,7 +313,7 @@ int imi_bench_coord(const imi_bench_opts *o)
     int rc = imi_coord_open(app, NULL, &c);
     if (rc) {
         cli_fail(rc, "coord open");
-        imi_app_close(app);
+        imi_app_free(app);
         return 1;
     }
     const char *driver = imi_coord_driver_name(c);
@@ -369,6 +369,6 @@ int imi_bench_coord(const imi_bench_opts *o)
         bench_coord_etcd_free(etcd_ud);
     imi_coord_free(c);
     cli_print_counters(app, "counters of the coord bench");
-    imi_app_close(app);
+    imi_app_free(app);
     return failures ? 1 : 0;
 }

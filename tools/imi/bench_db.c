@@ -51,7 +51,7 @@ static int imi_select(void *h, int64_t id, const char *v)
         return rc;
     const char *text = NULL;
     rc = imi_db_rows_next(r, NULL) == 1 ? imi_db_rows_text(r, 0, &text, NULL) : -1;
-    imi_db_rows_close(r);
+    imi_db_rows_free(r);
     return rc;
 }
 
@@ -227,7 +227,7 @@ int imi_bench_db(const imi_bench_opts *o)
     imi_side side = { 0 };
     int rc = imi_db_open(app, NULL, &side.db);
     if (rc) {
-        imi_app_close(app);
+        imi_app_free(app);
         return cli_fail(rc, "db open");
     }
     char table[64], sql[256];
@@ -303,7 +303,7 @@ out:
     imi_db_exec(side.db, NULL, sql, NULL, 0, NULL);
     imi_db_free(side.db);
     cli_print_counters(app, "counters of the db bench");
-    imi_app_close(app);
+    imi_app_free(app);
     free(lat);
     if (tmp_db[0]) {
         char f[300];

@@ -164,7 +164,7 @@ static int clog_run(bench_case *c, const imi_ctx *ctx, int threads, long ops, in
     clog_line(r.lg, ctx, 0); /* warms this thread's buffers */
     double t0 = now_ns();
     c->clog[round] = timed(r, threads, ops, &c->clog_cpu[round]);
-    imi_logger_close(root);
+    imi_logger_free(root);
     c->drained[round] = (now_ns() - t0) / (double)ops;
     if (path[0])
         unlink(path);

@@ -301,7 +301,7 @@ int imi_bench_mq(const imi_bench_opts *o)
     if (rc) {
         cli_fail(rc, "bench mq: open [mq]");
         imi_mq_free(it.prod);
-        imi_app_close(app);
+        imi_app_free(app);
         return 1;
     }
     const char *driver = imi_mq_driver_name(it.prod);
@@ -357,6 +357,6 @@ int imi_bench_mq(const imi_bench_opts *o)
     imi_mq_free(it.prod);
     imi_mq_free(it.cons);
     cli_print_counters(app, "counters of the mq bench");
-    imi_app_close(app);
+    imi_app_free(app);
     return rc ? 1 : 0;
 }

@@ -57,7 +57,7 @@ int imi_bench_ratelimit(const imi_bench_opts *o)
     imi_ratelimit *rl = NULL;
     if (!app || imi_ratelimit_open(app, NULL, &rl)) {
         fprintf(stderr, "imi: bench ratelimit: %s\n", imi_error_message());
-        imi_app_close(app);
+        imi_app_free(app);
         return 1;
     }
     imi_ratelimit_bucket *busy = imi_ratelimit_get(rl, "busy", "x");
@@ -80,7 +80,7 @@ int imi_bench_ratelimit(const imi_bench_opts *o)
     }
     imi_ratelimit_free(rl);
     cli_print_counters(app, "counters of the ratelimit bench");
-    imi_app_close(app);
+    imi_app_free(app);
     int rc = 0;
     double dist = 0, raw = 0;
     const char *dist_note = imi_bench_ratelimit_remote(o, &dist, &raw, &rc);

@@ -153,7 +153,7 @@ const char *imi_bench_ratelimit_remote(const imi_bench_opts *o, double *dist, do
     }
     double bd = td > 0 ? (double)per * ROUNDS / td : 0, br = tr > 0 ? (double)per * ROUNDS / tr : 0;
     imi_ratelimit_free(rl);
-    imi_app_close(app);
+    imi_app_free(app);
     if (rctx)
         redisFree(rctx);
     if (*rc)

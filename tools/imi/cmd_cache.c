@@ -77,7 +77,7 @@ static int run(int argc, char **argv)
     int code = rc ? cli_fail(rc, "cache %s", instance ? instance : "[cache]")
                   : do_op(c, op, key, is_set ? argv[3] : NULL, ttl_ms);
     imi_cache_free(c);
-    imi_app_close(app);
+    imi_app_free(app);
     return code;
 }
 

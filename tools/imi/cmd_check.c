@@ -148,7 +148,7 @@ static int run(int argc, char **argv)
         other_failures += check_isolated(app, set->once ? kind : section, NULL, set, name);
         others++;
     }
-    imi_app_close(app);
+    imi_app_free(app);
     printf("%d component(s) checked, %d failed; %d other section(s) checked, %d failed\n",
            checked, failures, others, other_failures);
     return failures || other_failures ? IMI_EXIT_ERROR : IMI_EXIT_OK;

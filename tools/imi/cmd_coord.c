@@ -237,7 +237,7 @@ static int run(int argc, char **argv)
     else
         code = do_simple(c, op, key, argc > 3 ? argv[3] : NULL);
     imi_coord_free(c);
-    imi_app_close(app);
+    imi_app_free(app);
     return code;
 }
 

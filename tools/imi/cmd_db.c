@@ -159,7 +159,7 @@ static int run(int argc, char **argv)
                         : imi_db_query(db, ctx, sql, params, n, &r);
             if (!rc)
                 rc = print_rows(r, ctx, json);
-            imi_db_rows_close(r);
+            imi_db_rows_free(r);
         } else {
             int64_t affected = 0;
             if (!(rc = imi_db_exec(db, ctx, sql, params, n, &affected)))
@@ -172,7 +172,7 @@ static int run(int argc, char **argv)
     }
     imi_db_free(db);
     if (app)
-        imi_app_close(app);
+        imi_app_free(app);
     for (size_t i = 0; blobs && i < n; i++)
         free(blobs[i]);
     free(blobs);

@@ -39,7 +39,7 @@ static int run(int argc, char **argv)
         }
     }
     cli_print_counters(app, "counters of the demo");
-    imi_app_close(app);
+    imi_app_free(app);
     printf("\n%d of %d parts ran cleanly\n", ran - failures, ran);
     return failures ? IMI_EXIT_ERROR : IMI_EXIT_OK;
 }

@@ -156,7 +156,7 @@ static int run(int argc, char **argv)
              : is_pub ? do_pub(mq, topic, argv[3], key, hs, n_hs, trace)
                       : do_sub(mq, topic, group, want, timeout_s, print_key);
     imi_mq_free(mq);
-    imi_app_close(app);
+    imi_app_free(app);
     return code;
 }
 

@@ -115,7 +115,7 @@ static int run(int argc, char **argv)
     }
     for (size_t i = 0; i < n; i++)
         hs[i].comp->free(hs[i].h);
-    imi_app_close(app);
+    imi_app_free(app);
     return failures ? IMI_EXIT_ERROR : IMI_EXIT_OK;
 }
 

@@ -83,7 +83,7 @@ static int run(int argc, char **argv)
     if (!app)
         return IMI_EXIT_ERROR;
     int code = next ? cmd_next(app, n) : cmd_parse(app, argv[2]);
-    imi_app_close(app);
+    imi_app_free(app);
     return code;
 }
 

@@ -70,7 +70,7 @@ static int count_named(imi_db *db, const imi_ctx *ctx, const char *name, int64_t
         return rc;
     rc = imi_db_rows_next(rows, ctx);
     rc = rc == 1 ? imi_db_rows_int(rows, 0, n) : rc < 0 ? rc : demo_fail("COUNT(*) gave no row");
-    imi_db_rows_close(rows);
+    imi_db_rows_free(rows);
     return rc;
 }
 
@@ -133,7 +133,7 @@ static int query_users(imi_db *db, const imi_ctx *ctx)
             break;
         n++;
     }
-    imi_db_rows_close(rows);
+    imi_db_rows_free(rows);
     if (rc < 0)
         return rc;
     return n == 2 ? IMI_OK : demo_fail("the query gave %d rows, not 2", n);
@@ -151,7 +151,7 @@ int demo_db(imi_app *app)
     if (!(rc = create_schema(db, ctx)) && !(rc = committed_tx(db, ctx)) &&
         !(rc = rolled_back_tx(db, ctx)) && !(rc = query_users(db, ctx))) {
         imi_db_stats st;
-        imi_db_stats_get(db, &st);
+        imi_db_get_stats(db, &st);
         demo_say("counters: execs %llu, queries %llu, transactions begun %llu, committed %llu, "
                  "rolled back %llu", (unsigned long long)st.execs,
                  (unsigned long long)st.queries, (unsigned long long)st.tx_begun,

@@ -113,7 +113,7 @@ static void one_round(world *w, unsigned seed, unsigned long i)
         if (rows) {
             while (imi_db_rows_next(rows, ctx) == 1)
                 ;
-            imi_db_rows_close(rows);
+            imi_db_rows_free(rows);
         }
     }
 
@@ -212,7 +212,7 @@ static void close_world(world *w)
     imi_coord_free(w->coord);
     imi_mq_free(w->mq);
     imi_cache_free(w->cache);
-    imi_app_close(w->app);
+    imi_app_free(w->app);
 }
 
 int main(int argc, char **argv)
