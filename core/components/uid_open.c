@@ -1,4 +1,6 @@
-/* imi_uid_open: [uid] settings, and the worker-id source over coord's instance ids. */
+/* imi_uid_open and imi_uid_open_with: [uid] settings, and the worker-id source over
+ * coord's instance ids, through a coord handle of its own or one the application lends
+ * (the Go guide's uid.New(ctx, coordProvider, name)). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -6,14 +8,14 @@
 #include "iminfra/coord.h"
 #include "iminfra/error.h"
 #include "iminfra/uid.h"
+#include "coord_internal.h"
 #include "reload_internal.h"
 #include "uid_internal.h"
 #include "util.h"
 
-#define COORD_LEASE_TTL_DEFAULT_MS 10000   /* coord's own default of lease_ttl */
-
 typedef struct coord_source {
     imi_coord *coord;
+    bool borrowed;                   /* the application's handle: never freed here */
     imi_coord_instance_id *held;
     imi_uid *uid;                    /* set once the generator exists */
     char service[136];
@@ -95,12 +97,14 @@ static int read_settings(const imi_settings *s, imi_uid_options *o)
 static void cs_free(void *ud)
 {
     coord_source *cs = ud;
-    imi_coord_free(cs->coord);
+    if (!cs->borrowed)
+        imi_coord_free(cs->coord);
     free(cs);
 }
 
+/* lent: the application's coord handle, or NULL to open the one [uid] coord names. */
 static int open_with_coord(imi_app *app, const imi_settings *s, const imi_uid_options *o,
-                           int64_t timeout_ms, imi_uid **out)
+                           int64_t timeout_ms, imi_coord *lent, imi_uid **out)
 {
     const imi_config *cfg = imi_app_config(app);
     const char *coord_name = imi_settings_get(s, "coord", NULL);
@@ -116,7 +120,9 @@ static int open_with_coord(imi_app *app, const imi_settings *s, const imi_uid_op
         return imi_error_set(IMI_ENOMEM, 0, "out of memory");
     snprintf(cs->service, sizeof cs->service, "uid-%s", service);
     cs->timeout_ms = timeout_ms;
-    int rc = imi_coord_open(app, coord_name, &cs->coord);
+    cs->coord = lent;
+    cs->borrowed = lent != NULL;
+    int rc = lent ? IMI_OK : imi_coord_open(app, coord_name, &cs->coord);
     if (rc) {
         free(cs);
         return imi_error_prefix("uid: the worker id comes from coord");
@@ -124,11 +130,7 @@ static int open_with_coord(imi_app *app, const imi_settings *s, const imi_uid_op
     /* The id is confirmed every quarter of the lease TTL and given up for issuing after
      * half of it without a confirmation: before the lease can have expired at the
      * backend and been handed to another instance. */
-    char section[128];
-    snprintf(section, sizeof section, "coord%s%s", coord_name && *coord_name ? "." : "",
-             coord_name ? coord_name : "");
-    int64_t ttl = COORD_LEASE_TTL_DEFAULT_MS;
-    imi_config_get_duration_ms(cfg, section, "lease_ttl", &ttl);
+    int64_t ttl = cs->coord->lease_ttl_ms;
     imi_uid_source src = { .acquire = cs_acquire, .check = cs_check, .release = cs_release,
                            .ud = cs, .check_every_ms = ttl / 4 > 0 ? ttl / 4 : 1,
                            .valid_for_ms = ttl / 2 > 0 ? ttl / 2 : 1 };
@@ -142,12 +144,10 @@ static int open_with_coord(imi_app *app, const imi_settings *s, const imi_uid_op
     return IMI_OK;
 }
 
-int imi_uid_open(imi_app *app, const char *name, imi_uid **out)
+static int open_uid(imi_app *app, const char *name, imi_coord *lent, imi_uid **out)
 {
     static const char *const keys[] = { "epoch", "worker_id", "coord", "service",
                                         "max_clock_back", "timeout", NULL };
-    if (!app || !out)
-        return imi_error_set(IMI_EINVALID, 0, "imi_uid_open: app and out are required");
     *out = NULL;
     const imi_config *cfg = imi_app_config(app);
     char section[128];
@@ -164,11 +164,31 @@ int imi_uid_open(imi_app *app, const char *name, imi_uid **out)
         rc = read_settings(&s, &o);
     if (!rc)
         rc = imi_settings_int(&s, "worker_id", 0, IMI_UID_MAX_WORKER, &worker);
+    int line;
+    if (!rc && lent && worker >= 0 && imi_settings_get(&s, "worker_id", &line))
+        rc = imi_settings_error(&s, line, "worker_id is set, but imi_uid_open_with takes the "
+                                "worker id from the coord handle given; remove one of them");
     if (!rc)
         rc = imi_settings_duration_ms(&s, "timeout", &timeout_ms);
     if (!rc)
         rc = worker >= 0 ? imi_uid_new(&o, (int)worker, out)
-                         : open_with_coord(app, &s, &o, timeout_ms > 0 ? timeout_ms : 5000, out);
+                         : open_with_coord(app, &s, &o, timeout_ms > 0 ? timeout_ms : 5000,
+                                           lent, out);
     imi_settings_free(&s);
     return rc;
+}
+
+int imi_uid_open(imi_app *app, const char *name, imi_uid **out)
+{
+    if (!app || !out)
+        return imi_error_set(IMI_EINVALID, 0, "imi_uid_open: app and out are required");
+    return open_uid(app, name, NULL, out);
+}
+
+int imi_uid_open_with(imi_app *app, const char *name, imi_coord *coord, imi_uid **out)
+{
+    if (!app || !coord || !out)
+        return imi_error_set(IMI_EINVALID, 0, "imi_uid_open_with: app, coord and out are "
+                             "required");
+    return open_uid(app, name, coord, out);
 }
