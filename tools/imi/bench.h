@@ -7,6 +7,7 @@ typedef struct imi_bench_opts {
     long ops;
     int threads, rounds;
     bool json;
+    bool backends_only;         /* bench all: skip the in-process benches */
 } imi_bench_opts;
 int imi_bench_log(const imi_bench_opts *o);
 int imi_bench_uid(const imi_bench_opts *o);

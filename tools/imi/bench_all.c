@@ -27,7 +27,7 @@ int imi_bench_all(const imi_bench_opts *o)
     };
     int failed = 0;
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
-        bool run = !all[i].section ||
+        bool run = !all[i].section ? !o->backends_only :
                    (cfg ? imi_config_has_section(cfg, all[i].section) : all[i].without_config);
         if (!run)
             continue;

@@ -92,6 +92,7 @@ int bench_cache_compare(const imi_bench_opts *o, bench_cmp *c, bench_cache_op im
 {
     c->bench = "cache";
     c->unit = "ops/s";
+    calls = calls / o->rounds > c->threads ? calls / o->rounds : c->threads;
     for (int r = 0; r < o->rounds; r++) {
         bench_cache_result a = { 0 }, b = { 0 };
         for (int k = 0; k < 2; k++) {

@@ -22,7 +22,7 @@ typedef struct bench_cache_result {
 int bench_cache_time(bench_cache_op fn, void *side, int threads, long calls,
                      bench_cache_result *r);
 /* c (driver, name, baseline_name, threads set) over o->rounds alternating rounds of
- * `calls` calls each side, then reported; -1 when a call failed. */
+ * calls / rounds calls each side, then reported; -1 when a call failed. */
 struct bench_cmp;
 int bench_cache_compare(const imi_bench_opts *o, struct bench_cmp *c, bench_cache_op imi_fn,
                         void *is, bench_cache_op base_fn, void *bs, long calls);

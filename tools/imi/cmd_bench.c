@@ -31,6 +31,7 @@ static int run(int argc, char **argv)
     const char *threads = cli_take_opt(&argc, argv, "--threads", &bad);
     const char *rounds = cli_take_opt(&argc, argv, "--rounds", &bad);
     o.json = cli_take_flag(&argc, argv, "--json");
+    o.backends_only = cli_take_flag(&argc, argv, "--backends-only");
     if (bad || argc != 2)
         return cli_usage(&imi_cmd_bench, "name one benchmark");
     o.ops = ops ? atol(ops) : 0;
@@ -51,8 +52,9 @@ const imi_cmd imi_cmd_bench = {
     .name = "bench",
     .summary = "benchmarks: each runs im-infra and its baseline in the same run",
     .usage = "usage: imi bench [-c FILE] all|log|uid|breaker|ratelimit|cache|mq|coord|db [--ops N]\n"
-             "                 [--threads T] [--rounds N] [--json]\n"
+             "                 [--threads T] [--rounds N] [--json] [--backends-only]\n"
              "  --rounds N  alternating im-infra/baseline rounds per comparison (5 to 64, "
-             "default 5)\n",
+             "default 5)\n"
+             "  --backends-only  all: only the benches of the config's sections\n",
     .run = run,
 };
