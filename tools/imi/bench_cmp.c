@@ -89,8 +89,11 @@ static void text_row(FILE *f, const row *r)
         snprintf(what, sizeof what, "%s %ldB", r->name, r->size);
     else
         snprintf(what, sizeof what, "%s", r->name);
-    fprintf(f, "%-6s %-9s %-22s %3d %12.1f %12.1f %-7s %-16s", r->bench, r->driver, what,
-            r->threads, r->im, r->base, r->unit, r->baseline);
+    char base[32] = "-";
+    if (strcmp(r->baseline, "-"))
+        snprintf(base, sizeof base, "%.1f", r->base);
+    fprintf(f, "%-6s %-9s %-22s %3d %12.1f %12s %-7s %-16s", r->bench, r->driver, what,
+            r->threads, r->im, base, r->unit, r->baseline);
     if (strcmp(r->baseline, "-"))
         fprintf(f, " %6.3f [%5.3f..%5.3f]\n", r->ratio, r->rmin, r->rmax);
     else
