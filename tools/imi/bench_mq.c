@@ -405,6 +405,11 @@ int imi_bench_mq(const imi_bench_opts *o)
     }
     const char *driver = imi_mq_driver_name(it.prod);
     bool net = strcmp(driver, "mem") != 0;
+    /* JetStream is another workload than core NATS: its rows say so. */
+    int js = 0;
+    if (!strcmp(driver, "nats") &&
+        !imi_config_get_bool(imi_app_config(app), "mq", "jetstream", &js) && js)
+        driver = "nats-js";
     long ops = o->ops ? o->ops : net ? DEFAULT_OPS_NET : DEFAULT_OPS_MEM;
     long sync_ops = net ? MAX_SYNC_NET / o->rounds : ops / o->rounds;
     bool async = imi_mq_caps(it.prod) & IMI_MQ_CAP_ASYNC;
