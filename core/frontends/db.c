@@ -49,6 +49,7 @@ static void db_stopping(imi_instance *in)
 static void db_release(imi_instance *in)
 {
     imi_db *db = (imi_db *)in;
+    db_sql_cache_free(db);
     pthread_mutex_destroy(&db->live_mu);
 }
 
@@ -156,7 +157,7 @@ static int pooled(imi_db *db, db_pool *p, const imi_ctx *ctx, const char *sql,
     if (!db)
         return imi_error_set(IMI_EINVALID, 0, "db: no handle");
     db_sql q;
-    int rc = db_sql_prepare(&q, sql, params, n);
+    int rc = db_sql_prepare(db, &q, sql, params, n);
     if (rc)
         return rc;
     if ((rc = db_enter(db, ctx))) {

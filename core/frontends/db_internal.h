@@ -17,12 +17,17 @@ typedef struct db_conn {
     void *drv;
     db_pool *pool;
     struct db_conn *next;       /* in the idle list */
+    imi_db_rows *spare;         /* the last result object, reused by the next query */
 } db_conn;
 
 /* The connections of one endpoint: idle ones in a list, at most `max` open in all. */
 struct db_pool {
     pthread_mutex_t mu;
     pthread_cond_t cv;
+    /* The connection released last, taken and given back without the mutex (the
+     * uncontended path); the idle list holds the others. */
+    _Atomic(db_conn *) hot;
+    atomic_uint waiters;        /* callers waiting on cv: a release wakes them */
     db_conn *idle;
     unsigned open;              /* idle + in use + being connected */
     unsigned max;
@@ -39,6 +44,10 @@ typedef struct db_live {
     db_live_kind kind;
 } db_live;
 
+/* The placeholder scan of a statement text, kept per instance (db_stmt.c). */
+typedef struct db_sql_entry db_sql_entry;
+#define DB_SQL_CACHE_SLOTS 64
+
 struct imi_db {
     imi_instance in;
     db_pool *pools;             /* [0] writer, [1..n_pools-1] readers */
@@ -50,6 +59,9 @@ struct imi_db {
 
     pthread_mutex_t live_mu;
     db_live live;               /* list head */
+
+    /* Filled once per slot and kept until release: readers need no lock. */
+    _Atomic(db_sql_entry *) sql_cache[DB_SQL_CACHE_SLOTS];
 
     atomic_uint_fast64_t n_execs, n_queries, n_reader_queries, n_errors, n_slow, n_tx_begun,
         n_tx_committed, n_tx_rolled_back, n_conns_opened, n_conns_broken, n_pool_waits;
@@ -117,12 +129,17 @@ void db_tx_abort(imi_db_tx *tx);
 typedef struct db_sql {
     imi_db_stmt st;
     size_t small[32];
-    size_t *marks;
+    size_t *marks;              /* small, a malloc'd array, or a cache entry's */
+    bool owned;                 /* marks was malloc'd here */
 } db_sql;
-/* Checks the SQL and parameters and finds the placeholders: IMI_EINVALID when the count
- * differs from n. db_sql_done releases it (also after a failed prepare: no-op). */
-int db_sql_prepare(db_sql *q, const char *sql, const imi_db_param *params, size_t n);
+/* Checks the SQL and parameters and finds the placeholders (from db's cache of statement
+ * texts when it was seen before): IMI_EINVALID when the count differs from n. db_sql_done
+ * releases it (also after a failed prepare: no-op). */
+int db_sql_prepare(imi_db *db, db_sql *q, const char *sql, const imi_db_param *params,
+                   size_t n);
 void db_sql_done(db_sql *q);
+/* Frees the cache of statement texts (at release). */
+void db_sql_cache_free(imi_db *db);
 /* Runs a prepared statement on conn: call, count, log when slow. res: a query. */
 int db_run(imi_db *db, db_conn *conn, const imi_ctx *ctx, const db_sql *q, int64_t *affected,
            void **res);

@@ -48,6 +48,14 @@ db_pool *db_pool_fallback(imi_db *db, db_pool *p, const imi_ctx *ctx, int rc)
     return db->reader_fallback ? &db->pools[0] : NULL;
 }
 
+/* Closes a connection and frees what it carries. */
+static void conn_close(imi_db *db, db_conn *c)
+{
+    VT(db)->c_close(db->in.state, c->drv);
+    free(c->spare);
+    free(c);
+}
+
 int db_pools_init(imi_db *db)
 {
     size_t n = 0;
@@ -93,10 +101,12 @@ void db_pools_destroy(imi_db *db)
 {
     for (size_t i = 0; i < db->n_pools; i++) {
         db_pool *p = &db->pools[i];
+        db_conn *hot = atomic_exchange(&p->hot, NULL);
+        if (hot)
+            conn_close(db, hot);
         for (db_conn *c = p->idle, *next; c; c = next) {
             next = c->next;
-            VT(db)->c_close(db->in.state, c->drv);
-            free(c);
+            conn_close(db, c);
         }
         pthread_mutex_destroy(&p->mu);
         pthread_cond_destroy(&p->cv);
@@ -132,10 +142,21 @@ static int connect_new(db_pool *p, const imi_ctx *ctx, db_conn **out)
 int db_pool_acquire(db_pool *p, const imi_ctx *ctx, db_conn **out)
 {
     imi_db *db = p->db;
+    /* The uncontended path: the connection released last, without the mutex. */
+    db_conn *hot = atomic_exchange(&p->hot, NULL);
+    if (hot) {
+        *out = hot;
+        return IMI_OK;
+    }
     int64_t deadline = imi_now_mono_ns() + imi_ctx_remaining_ms(ctx, db->in.timeout_ms) * 1000000;
     bool waited = false;
     pthread_mutex_lock(&p->mu);
     for (;;) {
+        if ((hot = atomic_exchange(&p->hot, NULL))) {
+            pthread_mutex_unlock(&p->mu);
+            *out = hot;
+            return IMI_OK;
+        }
         if (p->idle) {
             db_conn *c = p->idle;
             p->idle = c->next;
@@ -165,7 +186,17 @@ int db_pool_acquire(db_pool *p, const imi_ctx *ctx, db_conn **out)
         /* Wake at the deadline, and every 50 ms to notice a cancel. */
         int64_t until = deadline < now + 50000000 ? deadline : now + 50000000;
         struct timespec ts = { .tv_sec = until / 1000000000, .tv_nsec = until % 1000000000 };
+        /* Counted before the hot slot is looked at again (seq_cst on both sides): a
+         * release either sees the waiter and signals, or its connection is seen here. */
+        atomic_fetch_add(&p->waiters, 1);
+        if ((hot = atomic_exchange(&p->hot, NULL))) {
+            atomic_fetch_sub(&p->waiters, 1);
+            pthread_mutex_unlock(&p->mu);
+            *out = hot;
+            return IMI_OK;
+        }
         pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+        atomic_fetch_sub(&p->waiters, 1);
     }
 }
 
@@ -173,6 +204,16 @@ void db_pool_release(db_pool *p, db_conn *c, bool broken)
 {
     imi_db *db = p->db;
     if (!broken) {
+        c->next = NULL;
+        db_conn *none = NULL;
+        if (atomic_compare_exchange_strong(&p->hot, &none, c)) {
+            if (atomic_load(&p->waiters)) {
+                pthread_mutex_lock(&p->mu);
+                pthread_cond_signal(&p->cv);
+                pthread_mutex_unlock(&p->mu);
+            }
+            return;
+        }
         pthread_mutex_lock(&p->mu);
         c->next = p->idle;
         p->idle = c;
@@ -183,8 +224,12 @@ void db_pool_release(db_pool *p, db_conn *c, bool broken)
     /* The server likely dropped the idle connections too (restart, failover): drop them
      * now so that the next callers connect afresh instead of failing one by one. */
     pthread_mutex_lock(&p->mu);
-    db_conn *idle = p->idle;
+    db_conn *idle = p->idle, *hot = atomic_exchange(&p->hot, NULL);
     p->idle = NULL;
+    if (hot) {
+        hot->next = idle;
+        idle = hot;
+    }
     unsigned dropped = 1;
     for (db_conn *i = idle; i; i = i->next)
         dropped++;
@@ -194,11 +239,9 @@ void db_pool_release(db_pool *p, db_conn *c, bool broken)
     atomic_fetch_add_explicit(&db->n_conns_broken, dropped, memory_order_relaxed);
     imi_logf(db->in.logger, IMI_LOG_WARN, NULL, "dropped %u connection(s) to the %s after a "
              "failure: %s", dropped, p->name, imi_error_message());
-    VT(db)->c_close(db->in.state, c->drv);
-    free(c);
+    conn_close(db, c);
     for (db_conn *i = idle, *next; i; i = next) {
         next = i->next;
-        VT(db)->c_close(db->in.state, i->drv);
-        free(i);
+        conn_close(db, i);
     }
 }

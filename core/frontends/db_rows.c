@@ -11,9 +11,14 @@
 
 int db_rows_new(imi_db *db, void *res, db_conn *conn, imi_db_tx *tx, imi_db_rows **out)
 {
-    imi_db_rows *r = calloc(1, sizeof *r);
+    /* The connection's last result object when it has one (no allocation per query). */
+    imi_db_rows *r = conn && conn->spare ? conn->spare : calloc(1, sizeof *r);
     if (!r)
         return imi_error_set(IMI_ENOMEM, 0, "out of memory");
+    if (conn && conn->spare) {
+        conn->spare = NULL;
+        memset(r, 0, sizeof *r);
+    }
     r->link.kind = DB_LIVE_ROWS;
     r->db = db;
     r->res = res;
@@ -35,9 +40,24 @@ void imi_db_rows_free(imi_db_rows *r)
         r->link.prev->next = r->link.next;
         r->link.next->prev = r->link.prev;
     }
-    db_rows_end(r);
+    /* Left with its connection for the next query: ended here rather than by
+     * db_rows_end, so that nothing touches r once the connection is back in the pool
+     * (another thread may take both at once). */
+    db_conn *c = !r->dead && !r->tx ? r->conn : NULL;
+    bool kept = c && !c->spare;
+    if (kept) {
+        VT(db)->r_close(r->res);
+        r->res = NULL;
+        r->conn = NULL;
+        r->dead = true;
+        c->spare = r;
+        db_pool_release(c->pool, c, false);
+    } else {
+        db_rows_end(r);
+    }
     pthread_mutex_unlock(&db->live_mu);
-    free(r);
+    if (!kept)
+        free(r);
 }
 
 int imi_db_rows_next(imi_db_rows *r, const imi_ctx *ctx)

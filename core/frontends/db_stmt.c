@@ -30,23 +30,88 @@ static void log_slow(imi_db *db, const imi_ctx *ctx, db_conn *conn, const char *
              IMI_FSTR("endpoint", conn->pool->name), IMI_FERR("rc", rc));
 }
 
-int db_sql_prepare(db_sql *q, const char *sql, const imi_db_param *params, size_t n)
+/* A statement text seen before and where its placeholders are. */
+struct db_sql_entry {
+    size_t len, n;
+    size_t *marks;              /* n offsets */
+    char sql[];                 /* len bytes and a NUL */
+};
+
+/* A cheap hash of the text: its length and up to 16 bytes at each end (statements of a
+ * program differ there: table, columns, conditions). */
+static size_t slot_of(const char *sql, size_t len)
+{
+    uint64_t h = 1469598103934665603ULL ^ len;
+    size_t head = len < 16 ? len : 16;
+    for (size_t i = 0; i < head; i++)
+        h = (h ^ (unsigned char)sql[i]) * 1099511628211ULL;
+    for (size_t i = len > 16 ? len - 16 : len; i < len; i++)
+        h = (h ^ (unsigned char)sql[i]) * 1099511628211ULL;
+    return (size_t)(h >> 32) % DB_SQL_CACHE_SLOTS;
+}
+
+static const db_sql_entry *cache_find(imi_db *db, const char *sql, size_t len, size_t slot)
+{
+    const db_sql_entry *e = atomic_load_explicit(&db->sql_cache[slot], memory_order_acquire);
+    return e && e->len == len && !memcmp(e->sql, sql, len) ? e : NULL;
+}
+
+/* Keeps the scan of sql when its slot is free; a taken slot keeps its first text, so an
+ * entry is never freed while another thread reads it (they all go at release). */
+static void cache_add(imi_db *db, const char *sql, size_t len, size_t slot, const size_t *marks,
+                      size_t n)
+{
+    if (atomic_load_explicit(&db->sql_cache[slot], memory_order_relaxed))
+        return;
+    db_sql_entry *e = malloc(sizeof *e + len + 1 + n * sizeof *marks + sizeof(size_t));
+    if (!e)
+        return;     /* only a cache: the next call scans again */
+    e->len = len;
+    e->n = n;
+    memcpy(e->sql, sql, len + 1);
+    /* the offsets after the text, aligned */
+    size_t at = (sizeof *e + len + 1 + sizeof(size_t) - 1) / sizeof(size_t) * sizeof(size_t);
+    e->marks = (size_t *)((char *)e + at);
+    memcpy(e->marks, marks, n * sizeof *marks);
+    db_sql_entry *none = NULL;
+    if (!atomic_compare_exchange_strong_explicit(&db->sql_cache[slot], &none, e,
+                                                 memory_order_release, memory_order_relaxed))
+        free(e);
+}
+
+void db_sql_cache_free(imi_db *db)
+{
+    for (size_t i = 0; i < DB_SQL_CACHE_SLOTS; i++)
+        free(atomic_exchange(&db->sql_cache[i], NULL));
+}
+
+int db_sql_prepare(imi_db *db, db_sql *q, const char *sql, const imi_db_param *params,
+                   size_t n)
 {
     q->marks = q->small;
+    q->owned = false;
     if (!sql || !*sql)
         return imi_error_set(IMI_EINVALID, 0, "db: SQL is %s", sql ? "empty" : "NULL");
     int rc = check_params(params, n);
     if (rc)
         return rc;
-    size_t len = strlen(sql);
-    size_t cap = sizeof q->small / sizeof q->small[0];
-    size_t found = imi_db_sql_scan(sql, len, q->small, cap);
-    if (found == IMI_DB_SQL_REFUSED)
-        return IMI_EINVALID; /* the scanner said why */
-    if (found > cap) {
-        if (!(q->marks = malloc(found * sizeof *q->marks)))
-            return imi_error_set(IMI_ENOMEM, 0, "out of memory");
-        imi_db_sql_scan(sql, len, q->marks, found);
+    size_t len = strlen(sql), slot = slot_of(sql, len), found;
+    const db_sql_entry *e = cache_find(db, sql, len, slot);
+    if (e) {
+        found = e->n;
+        q->marks = e->marks;
+    } else {
+        size_t cap = sizeof q->small / sizeof q->small[0];
+        found = imi_db_sql_scan(sql, len, q->small, cap);
+        if (found == IMI_DB_SQL_REFUSED)
+            return IMI_EINVALID; /* the scanner said why; never cached */
+        if (found > cap) {
+            if (!(q->marks = malloc(found * sizeof *q->marks)))
+                return imi_error_set(IMI_ENOMEM, 0, "out of memory");
+            q->owned = true;
+            imi_db_sql_scan(sql, len, q->marks, found);
+        }
+        cache_add(db, sql, len, slot, q->marks, found);
     }
     if (found != n) {
         db_sql_done(q);
@@ -61,9 +126,10 @@ int db_sql_prepare(db_sql *q, const char *sql, const imi_db_param *params, size_
 
 void db_sql_done(db_sql *q)
 {
-    if (q->marks != q->small)
+    if (q->owned)
         free(q->marks);
     q->marks = q->small;
+    q->owned = false;
 }
 
 int db_run(imi_db *db, db_conn *conn, const imi_ctx *ctx, const db_sql *q, int64_t *affected,

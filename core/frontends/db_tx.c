@@ -66,7 +66,7 @@ static int tx_statement(imi_db_tx *tx, const imi_ctx *ctx, const char *sql,
     if (rc)
         return rc;
     db_sql q;
-    if ((rc = db_sql_prepare(&q, sql, params, n)))
+    if ((rc = db_sql_prepare(db, &q, sql, params, n)))
         return rc;
     if ((rc = db_enter(db, ctx))) {
         db_sql_done(&q);

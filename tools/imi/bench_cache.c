@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "bench_cache.h"
+#include "bench_cmp.h"
 #include "cli.h"
 #include "instance.h"
 #include "iminfra/driver/cache_driver.h"
@@ -86,22 +87,30 @@ int bench_cache_time(bench_cache_op fn, void *side, int threads, long calls,
     return 0;
 }
 
-int bench_cache_best(bench_cache_op fn, void *side, int threads, long calls, int rounds,
-                     bench_cache_result *r)
+int bench_cache_compare(const imi_bench_opts *o, bench_cmp *c, bench_cache_op imi_fn,
+                        void *is, bench_cache_op base_fn, void *bs, long calls)
 {
-    bench_cache_result runs[9];
-    rounds = rounds < 1 ? 1 : rounds > 9 ? 9 : rounds;
-    for (int i = 0; i < rounds; i++)
-        if (bench_cache_time(fn, side, threads, calls, &runs[i]))
-            return -1;
-    /* the median by throughput: one noisy run on a shared machine does not decide */
-    for (int i = 1; i < rounds; i++)
-        for (int j = i; j > 0 && runs[j].ops_per_s < runs[j - 1].ops_per_s; j--) {
-            bench_cache_result tmp = runs[j];
-            runs[j] = runs[j - 1];
-            runs[j - 1] = tmp;
+    c->bench = "cache";
+    c->unit = "ops/s";
+    calls = calls / o->rounds > c->threads ? calls / o->rounds : c->threads;
+    for (int r = 0; r < o->rounds; r++) {
+        bench_cache_result a = { 0 }, b = { 0 };
+        for (int k = 0; k < 2; k++) {
+            bool im = (k == 0) == bench_im_first(r);
+            if (im ? bench_cache_time(imi_fn, is, c->threads, calls, &a)
+                   : bench_cache_time(base_fn, bs, c->threads, calls, &b))
+                return -1;
         }
-    *r = runs[rounds / 2];
+        if (a.failures || b.failures) {
+            fprintf(stderr, "imi bench cache: %s: %ld calls failed\n", c->name,
+                    a.failures + b.failures);
+            return -1;
+        }
+        bench_cmp_add(c, a.ops_per_s, b.ops_per_s);
+    }
+    bench_progress("cache %s %s, %d thread(s): %d rounds done", c->driver, c->name, c->threads,
+                   o->rounds);
+    bench_cmp_report(o, c);
     return 0;
 }
 
@@ -258,20 +267,22 @@ static int mem_compare(const imi_bench_opts *o, imi_app *app, imi_side *x, long 
         { "set", imi_set, direct_set },
         { "incr", imi_incr, direct_incr },
     };
-    header(o, "front-end + vtable against the driver's function called directly (same driver)");
+    int sweep[4], n_sweep = bench_thread_sweep(o, sweep);
+    (void)threads;
     for (size_t i = 0; i < sizeof ops_ / sizeof ops_[0] && !rc; i++) {
-        bench_cache_result a, b;
         for (long k = 0; k < BENCH_CACHE_KEYS; k++)
             direct_set(d, 0, k);
-        rc = bench_cache_best(ops_[i].direct, d, threads, ops, 3, &b) ||
-             bench_cache_best(ops_[i].imi, x, threads, ops, 3, &a);
-        if (rc)
-            break;
-        bench_cache_row(o, ops_[i].name, "direct", threads, &b, 0);
-        bench_cache_row(o, ops_[i].name, "im-infra", threads, &a, a.ops_per_s / b.ops_per_s);
-        if (!o->json)
-            printf("%-12s front-end cost: %+.1f ns per call\n", "",
-                   a.ns_per_call - b.ns_per_call);
+        /* threads swept for get; set and incr on one thread */
+        for (int t = 0; t < (i == 0 ? n_sweep : 1) && !rc; t++) {
+            bench_cmp c = { .driver = "mem", .name = ops_[i].name,
+                            .baseline_name = "driver direct", .threads = sweep[t] };
+            rc = bench_cache_compare(o, &c, ops_[i].imi, x, ops_[i].direct, d, ops);
+            double a, b, ratio, lo, hi;
+            bench_cmp_stats(&c, &a, &b, &ratio, &lo, &hi);
+            if (!rc && !o->json)
+                printf("%-40s front-end cost: %+.1f ns per call\n", "",
+                       1e9 * c.threads / a - 1e9 * c.threads / b);
+        }
     }
     direct_close(d);
     free(d);

@@ -21,9 +21,11 @@ typedef struct bench_cache_result {
 /* Runs `calls` calls over `threads` threads, each call timed. */
 int bench_cache_time(bench_cache_op fn, void *side, int threads, long calls,
                      bench_cache_result *r);
-/* The median-throughput result of `rounds` runs. */
-int bench_cache_best(bench_cache_op fn, void *side, int threads, long calls, int rounds,
-                     bench_cache_result *r);
+/* c (driver, name, baseline_name, threads set) over o->rounds alternating rounds of
+ * calls / rounds calls each side, then reported; -1 when a call failed. */
+struct bench_cmp;
+int bench_cache_compare(const imi_bench_opts *o, struct bench_cmp *c, bench_cache_op imi_fn,
+                        void *is, bench_cache_op base_fn, void *bs, long calls);
 void bench_cache_row(const imi_bench_opts *o, const char *op, const char *impl, int threads,
                      const bench_cache_result *r, double ratio);
 

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "bench_cache.h"
+#include "bench_cmp.h"
 #include "cli.h"
 
 #ifndef IMI_BENCH_HAVE_HIREDIS
@@ -17,7 +18,6 @@ int bench_cache_redis_compare(const imi_bench_opts *o, imi_app *app, imi_cache *
 #include <hiredis/hiredis.h>
 
 #define THREADS 8
-#define ROUNDS 3
 
 typedef struct raw_side {
     redisContext *conns[THREADS];
@@ -124,28 +124,12 @@ static int raw_open(const imi_config *cfg, raw_side *x)
     return 0;
 }
 
-/* ROUNDS alternating runs of each side; the median of each is compared. */
 static int pair(const imi_bench_opts *o, const char *op, int threads, long calls,
                 bench_cache_op imi_fn, imi_side *is, bench_cache_op raw_fn, raw_side *rs)
 {
-    bench_cache_result a[ROUNDS], b[ROUNDS];
-    for (int i = 0; i < ROUNDS; i++)
-        if (bench_cache_time(raw_fn, rs, threads, calls, &b[i]) ||
-            bench_cache_time(imi_fn, is, threads, calls, &a[i]))
-            return -1;
-    for (int i = 1; i < ROUNDS; i++) /* sort both by throughput */
-        for (int j = i; j > 0; j--) {
-            if (a[j].ops_per_s < a[j - 1].ops_per_s) {
-                bench_cache_result t = a[j]; a[j] = a[j - 1]; a[j - 1] = t;
-            }
-            if (b[j].ops_per_s < b[j - 1].ops_per_s) {
-                bench_cache_result t = b[j]; b[j] = b[j - 1]; b[j - 1] = t;
-            }
-        }
-    bench_cache_row(o, op, "hiredis", threads, &b[ROUNDS / 2], 0);
-    bench_cache_row(o, op, "im-infra", threads, &a[ROUNDS / 2],
-                    a[ROUNDS / 2].ops_per_s / b[ROUNDS / 2].ops_per_s);
-    return 0;
+    bench_cmp c = { .driver = "redis", .name = op, .baseline_name = "hiredis",
+                    .threads = threads };
+    return bench_cache_compare(o, &c, imi_fn, is, raw_fn, rs, calls);
 }
 
 int bench_cache_redis_compare(const imi_bench_opts *o, imi_app *app, imi_cache *c, long ops)
@@ -164,15 +148,12 @@ int bench_cache_redis_compare(const imi_bench_opts *o, imi_app *app, imi_cache *
         is->c = c;
         rc = raw_open(cfg, rs);
     }
-    if (!rc && !o->json)
-        printf("\nim-infra against raw hiredis on the same server (median of %d alternating "
-               "runs; ratio = im-infra / hiredis ops/s)\n%-12s %-10s %3s  %12s  %8s  %8s  %9s  %6s\n",
-               ROUNDS, "op", "impl", "thr", "ops/s", "p50 us", "p99 us", "ns/call", "ratio");
+    int sweep[4], n_sweep = bench_thread_sweep(o, sweep);
     if (!rc)
-        rc = pair(o, "get", 1, ops, imi_get, is, raw_get, rs) ||
-             pair(o, "set", 1, ops, imi_set, is, raw_set, rs) ||
-             pair(o, "mget100", 1, ops / 20, imi_mget, is, raw_mget, rs) ||
-             pair(o, "get", THREADS, ops, imi_get, is, raw_get, rs);
+        rc = pair(o, "set", 1, ops, imi_set, is, raw_set, rs) ||
+             pair(o, "mget100", 1, ops / 20, imi_mget, is, raw_mget, rs);
+    for (int i = 0; i < n_sweep && !rc; i++)
+        rc = sweep[i] > THREADS ? 0 : pair(o, "get", sweep[i], ops, imi_get, is, raw_get, rs);
     for (int t = 0; rs && t < THREADS; t++)
         if (rs->conns[t])
             redisFree(rs->conns[t]);

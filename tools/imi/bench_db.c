@@ -1,36 +1,18 @@
 /* imi bench db: a prepared point select and a single-row insert, through im-infra and
  * through the backend's own client on the same database, in the same run. The config's
  * [db] is used; without one, a sqlite file under /tmp. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include "bench.h"
+#include "bench_cmp.h"
 #include "bench_db.h"
 #include "cli.h"
 
 #define PREFILL 1000
-
-typedef struct result {
-    const char *op, *impl;
-    double ops_per_s, p50_us, p99_us, mean_us;
-    long failures;
-} result;
-
-static int cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
-}
-
-static void summarize(result *r, int64_t *lat, long n, int64_t total_ns)
-{
-    qsort(lat, (size_t)n, sizeof *lat, cmp_i64);
-    r->ops_per_s = (double)n / ((double)total_ns / 1e9);
-    r->p50_us = (double)lat[n / 2] / 1e3;
-    r->p99_us = (double)lat[n * 99 / 100] / 1e3;
-    r->mean_us = (double)total_ns / (double)n / 1e3;
-}
+#define BENCH_DB_MAX_THREADS 8
 
 /* The benchmarked operations of one implementation, behind one signature. */
 typedef int (*op_fn)(void *h, int64_t id, const char *v);
@@ -80,81 +62,78 @@ static int raw_insert(void *h, int64_t id, const char *v)
     return s->raw->insert(s->h, id, v);
 }
 
-/* One implementation's side of a benchmark: its latencies and running time so far. */
-typedef struct side_run {
+/* One timed run: n calls spread over `threads` threads, thread i on handles[i]. */
+typedef struct worker {
     op_fn fn;
     void *h;
-    int64_t *lat;
-    long done;
-    int64_t total_ns;
-    long failures;
-} side_run;
+    long first, n, failures;
+    int64_t id_base;
+    bool select;
+} worker;
 
-static void run_block(side_run *sr, long n, int64_t id_base, bool select)
+static void *work(void *arg)
 {
+    worker *w = arg;
     char v[32];
-    int64_t t0 = imi_now_mono_ns();
-    for (long i = 0; i < n; i++) {
-        long k = sr->done + i;
-        int64_t id = select ? 1 + k % PREFILL : id_base + k;
+    for (long i = 0; i < w->n; i++) {
+        long k = w->first + i;
+        int64_t id = w->select ? 1 + k % PREFILL : w->id_base + k;
         snprintf(v, sizeof v, "value-%lld", (long long)id);
-        int64_t s = imi_now_mono_ns();
-        if (sr->fn(sr->h, id, v))
-            sr->failures++;
-        sr->lat[k] = imi_now_mono_ns() - s;
+        if (w->fn(w->h, id, v))
+            w->failures++;
     }
-    sr->total_ns += imi_now_mono_ns() - t0;
-    sr->done += n;
+    return NULL;
 }
 
-/* Runs a and b in alternating blocks, so that the noise of a shared machine falls on both
- * alike, and fills ra and rb. */
-static void measure_pair(result *ra, result *rb, side_run *a, side_run *b, long ops,
-                         int64_t base_a, int64_t base_b, bool select)
+/* Calls per second of one run; *failures grows by the calls that failed. */
+static double run_threads(op_fn fn, void **handles, int threads, long n, long first,
+                          int64_t id_base, bool select, long *failures)
 {
-    enum { ROUNDS = 10 };
-    for (int r = 0; r < ROUNDS; r++) {
-        long n = ops / ROUNDS + (r < ops % ROUNDS);
-        run_block(a, n, base_a, select);
-        if (b)
-            run_block(b, n, base_b, select);
+    worker w[BENCH_DB_MAX_THREADS];
+    pthread_t th[BENCH_DB_MAX_THREADS];
+    int64_t t0 = imi_now_mono_ns();
+    for (int i = 0; i < threads; i++) {
+        long per = n / threads + (i < n % threads);
+        w[i] = (worker){ .fn = fn, .h = handles[i], .first = first, .n = per,
+                         .id_base = id_base, .select = select };
+        first += per;
+        if (threads == 1)
+            work(&w[0]);
+        else
+            pthread_create(&th[i], NULL, work, &w[i]);
     }
-    summarize(ra, a->lat, ops, a->total_ns);
-    ra->failures = a->failures;
-    if (b) {
-        summarize(rb, b->lat, ops, b->total_ns);
-        rb->failures = b->failures;
+    for (int i = 0; i < threads; i++) {
+        if (threads > 1)
+            pthread_join(th[i], NULL);
+        *failures += w[i].failures;
     }
+    return (double)n * 1e9 / (double)(imi_now_mono_ns() - t0);
 }
 
-static void print_results(const imi_bench_opts *o, imi_db *db, long ops, const result *res,
-                          size_t n, const char *note)
+/* Both sides of one comparison over the rounds of o, alternating which goes first. */
+static void compare(const imi_bench_opts *o, bench_cmp *c, op_fn imi_fn, void *imi_h,
+                    op_fn raw_fn, void **raw_h, long ops, bool select, long *failures)
 {
-    if (o->json) {
-        printf("{\"bench\":\"db\",\"driver\":\"%s\",\"dialect\":\"%s\",\"ops\":%ld,\"results\":[",
-               imi_db_driver_name(db), imi_db_dialect(db), ops);
-        for (size_t i = 0; i < n; i++)
-            printf("%s{\"op\":\"%s\",\"impl\":\"%s\",\"ops_per_s\":%.0f,\"p50_us\":%.2f,"
-                   "\"p99_us\":%.2f,\"failures\":%ld}", i ? "," : "", res[i].op, res[i].impl,
-                   res[i].ops_per_s, res[i].p50_us, res[i].p99_us, res[i].failures);
-        printf("]");
-        if (note)
-            printf(",\"note\":\"%s\"", note);
-        printf("}\n");
-        return;
+    void *ih[BENCH_DB_MAX_THREADS];
+    for (int i = 0; i < c->threads; i++)
+        ih[i] = imi_h;
+    long per = ops / o->rounds > c->threads ? ops / o->rounds : c->threads;
+    for (int r = 0; r < o->rounds; r++) {
+        /* inserts: every round and side its own id range */
+        int64_t base_i = 1000000000LL + 2LL * r * per, base_r = base_i + per;
+        double a = 0, b = 0;
+        for (int k = 0; k < 2; k++) {
+            bool im = (k == 0) == bench_im_first(r);
+            if (im)
+                a = run_threads(imi_fn, ih, c->threads, per, r * per, base_i, select, failures);
+            else if (raw_fn)
+                b = run_threads(raw_fn, raw_h, c->threads, per, r * per, base_r, select,
+                                failures);
+        }
+        bench_cmp_add(c, a, b);
     }
-    printf("imi bench db: driver %s (%s), %ld ops per row, 1 thread\n", imi_db_driver_name(db),
-           imi_db_dialect(db), ops);
-    printf("%-14s %-12s %10s %9s %9s\n", "operation", "through", "ops/s", "p50 us", "p99 us");
-    for (size_t i = 0; i < n; i++) {
-        printf("%-14s %-12s %10.0f %9.2f %9.2f%s\n", res[i].op, res[i].impl, res[i].ops_per_s,
-               res[i].p50_us, res[i].p99_us, res[i].failures ? "  (failures!)" : "");
-        if (i % 2 == 1 && !strcmp(res[i].op, res[i - 1].op))
-            printf("%-14s ratio im-infra/raw %.3f, front-end + vtable %+.2f us/op\n", "",
-                   res[i - 1].ops_per_s / res[i].ops_per_s, res[i - 1].mean_us - res[i].mean_us);
-    }
-    if (note)
-        printf("%s\n", note);
+    bench_progress("db %s %s, %d thread(s): %d rounds done", c->driver, c->name, c->threads,
+                   o->rounds);
 }
 
 static const db_bench_raw *raw_for(imi_db *db)
@@ -184,7 +163,7 @@ static imi_app *open_bench_app(const imi_bench_opts *o, char *tmp_db, size_t cap
     imi_config_free(cfg);
     snprintf(tmp_db, cap, "/tmp/imi-bench-db-%d.db", (int)getpid());
     char text[512];
-    snprintf(text, sizeof text, "[log]\nlevel = warn\n[db]\ndriver = sqlite\npath = %s\n", tmp_db);
+    snprintf(text, sizeof text, "[log]\nlevel = warn\n[db]\ndriver = sqlite\npool_size = 8\npath = %s\n", tmp_db);
     imi_app *app = NULL;
     if (imi_config_parse(text, "bench-db", "/tmp", &cfg) || imi_app_open_config(cfg, &app)) {
         cli_fail(imi_error_code(), "bench config");
@@ -235,8 +214,7 @@ int imi_bench_db(const imi_bench_opts *o)
     snprintf(sql, sizeof sql, "CREATE TABLE %s (id BIGINT PRIMARY KEY, v VARCHAR(64))", table);
     snprintf(side.sel, sizeof side.sel, "SELECT v FROM %s WHERE id = ?", table);
     snprintf(side.ins, sizeof side.ins, "INSERT INTO %s (id, v) VALUES (?, ?)", table);
-    int64_t *lat = malloc((size_t)ops * sizeof *lat);
-    rc = lat ? imi_db_exec(side.db, NULL, sql, NULL, 0, NULL) : IMI_ENOMEM;
+    rc = imi_db_exec(side.db, NULL, sql, NULL, 0, NULL);
     imi_db_tx *tx = NULL;
     if (!rc && (imi_db_caps(side.db) & IMI_DB_CAP_TX))
         rc = imi_db_begin(side.db, NULL, &tx);
@@ -248,63 +226,79 @@ int imi_bench_db(const imi_bench_opts *o)
     if (tx)
         rc = rc ? (imi_db_rollback(tx, NULL), rc) : imi_db_commit(tx, NULL);
     int code = 0;
+    raw_side rs[BENCH_DB_MAX_THREADS] = { 0 };
+    void *rh[BENCH_DB_MAX_THREADS];
+    int n_raw = 0;
     if (rc) {
         code = cli_fail(rc, "db bench setup");
         goto out;
     }
+    /* Threads beyond the pool would wait for a connection while the baseline has one
+     * each: the sweep stops at the pool's size. */
+    int64_t pool = 4;
+    imi_config_get_int(imi_app_config(app), "db", "pool_size", &pool);
+    int sweep[4], n_sweep = bench_thread_sweep(o, sweep), max_t = 1;
+    for (int i = 0; i < n_sweep; i++)
+        if (sweep[i] > pool || sweep[i] > BENCH_DB_MAX_THREADS) {
+            bench_progress("db: %d threads skipped: [db] pool_size is %lld, the bench runs up "
+                           "to %d", sweep[i], (long long)pool, BENCH_DB_MAX_THREADS);
+            n_sweep = i;
+        }
+    for (int i = 0; i < n_sweep; i++)
+        max_t = sweep[i] > max_t ? sweep[i] : max_t;
     const db_bench_raw *raw = raw_for(side.db);
-    raw_side rs = { .raw = raw };
     char why[256] = "";
-    if (raw && !(rs.h = raw->open(app, table, why, sizeof why)))
-        raw = NULL;
+    for (; raw && n_raw < max_t; n_raw++) {
+        rs[n_raw].raw = raw;
+        rh[n_raw] = &rs[n_raw];
+        if (!(rs[n_raw].h = raw->open(app, table, why, sizeof why)))
+            raw = NULL;
+    }
     if (!raw && !why[0])
         snprintf(why, sizeof why, "no raw baseline for dialect '%s' in this build",
                  imi_db_dialect(side.db));
-
-    result res[4] = { 0 };
-    int64_t *lat2 = malloc((size_t)ops * sizeof *lat2);
-    if (!lat2) {
-        code = cli_fail(IMI_ENOMEM, "db bench");
-        goto out;
-    }
+    if (!raw)
+        bench_progress("db: %s", why);
+    const char *driver = imi_db_driver_name(side.db);
+    long failures = 0;
     /* Warm both paths (statement caches, pages) before measuring. */
-    long warm = ops < 1000 ? ops : 1000;
-    side_run wa = { .fn = imi_select, .h = &side, .lat = lat };
-    side_run wb = { .fn = raw_select, .h = &rs, .lat = lat2 };
-    result ignored[2];
-    measure_pair(&ignored[0], &ignored[1], &wa, raw ? &wb : NULL, warm, 0, 0, true);
-
-    side_run sa = { .fn = imi_select, .h = &side, .lat = lat };
-    side_run sb = { .fn = raw_select, .h = &rs, .lat = lat2 };
-    res[0] = (result){ .op = "point select", .impl = "im-infra" };
-    res[1] = (result){ .op = "point select", .impl = raw ? raw->name : "" };
-    measure_pair(&res[0], &res[1], &sa, raw ? &sb : NULL, ops, 0, 0, true);
-    side_run ia = { .fn = imi_insert, .h = &side, .lat = lat };
-    side_run ib = { .fn = raw_insert, .h = &rs, .lat = lat2 };
-    result *ins = raw ? &res[2] : &res[1];
-    ins[0] = (result){ .op = "insert", .impl = "im-infra" };
-    ins[1] = (result){ .op = "insert", .impl = raw ? raw->name : "" };
-    measure_pair(&ins[0], &ins[1], &ia, raw ? &ib : NULL, ops, 1000000000, 2000000000, false);
-    size_t n = raw ? 4 : 2;
-    if (raw)
-        raw->close(rs.h);
-    free(lat2);
+    bench_cmp warm = { .bench = "db", .driver = driver, .name = "warm-up", .threads = 1 };
+    imi_bench_opts wo = *o;
+    wo.rounds = 1;
+    compare(&wo, &warm, imi_select, &side, raw ? raw_select : NULL, rh, ops < 2000 ? ops : 2000,
+            true, &failures);
+    for (int i = 0; i < n_sweep; i++) {
+        bench_cmp c = { .bench = "db", .driver = driver, .name = "point select",
+                        .unit = "ops/s", .baseline_name = raw ? raw->name : NULL,
+                        .threads = sweep[i] };
+        compare(o, &c, imi_select, &side, raw ? raw_select : NULL, rh, ops, true, &failures);
+        bench_cmp_report(o, &c);
+        double im, base, ratio, lo, hi;
+        bench_cmp_stats(&c, &im, &base, &ratio, &lo, &hi);
+        if (!o->json && raw && sweep[i] == 1)
+            printf("%-40s front-end + vtable: %+.2f us per call\n", "", 1e6 / im - 1e6 / base),
+                fflush(stdout);
+    }
+    bench_cmp c = { .bench = "db", .driver = driver, .name = "insert", .unit = "ops/s",
+                    .baseline_name = raw ? raw->name : NULL, .threads = 1 };
+    compare(o, &c, imi_insert, &side, raw ? raw_insert : NULL, rh, ops, false, &failures);
+    bench_cmp_report(o, &c);
     char pgb[160] = "";
-    if (!strcmp(imi_db_dialect(side.db), "postgresql"))
+    if (!o->json && !strcmp(imi_db_dialect(side.db), "postgresql"))
         pgbench(app, ops, pgb, sizeof pgb);
-    if (*pgb && !raw)
-        snprintf(why + strlen(why), sizeof why - strlen(why), "; %s", pgb);
-    print_results(o, side.db, ops, res, n, raw ? (*pgb ? pgb : NULL) : why);
-    for (size_t i = 0; i < n; i++)
-        if (res[i].failures)
-            code = 1;
+    if (*pgb)
+        printf("%s\n", pgb);
+    if (failures)
+        code = cli_fail(IMI_EINTERNAL, "bench db: %ld calls failed", failures);
 out:
+    for (int i = 0; i < n_raw; i++)
+        if (rs[i].h)
+            rs[i].raw->close(rs[i].h);
     snprintf(sql, sizeof sql, "DROP TABLE %s", table);
     imi_db_exec(side.db, NULL, sql, NULL, 0, NULL);
     imi_db_free(side.db);
     cli_print_counters(app, "counters of the db bench");
     imi_app_free(app);
-    free(lat);
     if (tmp_db[0]) {
         char f[300];
         unlink(tmp_db);

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "bench.h"
+#include "bench_cmp.h"
 #include "bench_mq.h"
 #include "cli.h"
 #include "mq_internal.h"
@@ -55,14 +56,25 @@ static bool sink_wait(bench_sink *s, long want)
     return ok;
 }
 
+/* A body of `size` bytes (at least BENCH_BODY) starting with "<seq> <mono ns> "; the
+ * padding is written once per buffer (pad says how much of it already is). */
+static size_t make_body_n(char *body, size_t size, long seq)
+{
+    int len = snprintf(body, 48, "%ld %lld ", seq, (long long)imi_now_mono_ns());
+    memset(body + len, 'x', 48 - (size_t)len);
+    return size;
+}
+
 static size_t make_body(char *body, long seq)
 {
-    int len = snprintf(body, BENCH_BODY, "%ld %lld ", seq, (long long)imi_now_mono_ns());
-    memset(body + len, 'x', BENCH_BODY - (size_t)len);
-    return BENCH_BODY;
+    return make_body_n(body, BENCH_BODY, seq);
 }
 
 /* ---- im-infra as a target ----------------------------------------------------------- */
+
+typedef struct figures {
+    double pub_async, e2e, p50_us, p99_us;
+} figures;
 
 typedef struct imi_target {
     imi_mq *prod, *cons;
@@ -118,11 +130,7 @@ static void imi_stop(void *ud)
     t->sub = NULL;
 }
 
-/* ---- one run over a target ------------------------------------------------------------ */
-
-typedef struct figures {
-    double pub_async, pub_sync, e2e, p50_us, p99_us;
-} figures;
+/* ---- rounds over a target ------------------------------------------------------------ */
 
 static int cmp_i64(const void *a, const void *b)
 {
@@ -130,69 +138,98 @@ static int cmp_i64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static int run_target(const bench_target *t, long ops, long sync_ops, figures *f)
+/* One target's consumer, topic and sink, kept over every round of the bench. */
+typedef struct live {
+    const bench_target *t;
+    char topic[96];
+    bench_sink s;
+    char *body;
+    int rc;
+} live;
+
+static int live_start(live *l, const bench_target *t, long cap)
 {
-    char topic[96], body[BENCH_BODY];
-    snprintf(topic, sizeof topic, "imi-bench-%s-%d-%llx", t->name, (int)getpid(),
+    l->t = t;
+    snprintf(l->topic, sizeof l->topic, "imi-bench-%s-%d-%llx", t->name, (int)getpid(),
              (unsigned long long)imi_now_real_ns());
-    bench_sink s = { .cap = ops };
-    pthread_mutex_init(&s.lock, NULL);
-    pthread_cond_init(&s.cond, NULL);
-    s.lat_ns = calloc((size_t)ops, sizeof *s.lat_ns);
-    int rc = s.lat_ns ? t->consume(t->ud, topic, &s) : IMI_ENOMEM;
+    pthread_mutex_init(&l->s.lock, NULL);
+    pthread_cond_init(&l->s.cond, NULL);
+    l->s.lat_ns = calloc((size_t)cap, sizeof *l->s.lat_ns);
+    l->body = malloc(BENCH_MAX_BODY);
+    if (!l->s.lat_ns || !l->body)
+        return l->rc = IMI_ENOMEM;
+    memset(l->body, 'x', BENCH_MAX_BODY);
+    int rc = t->consume(t->ud, l->topic, &l->s);
     /* Warm-up: one message end to end (group join, topic creation) before timing. */
-    if (!rc && !(rc = t->publish_sync(t->ud, topic, body, make_body(body, -1))) &&
-        !sink_wait(&s, 1))
-        rc = IMI_ETIMEDOUT;
-    if (rc)
-        goto out;
-    pthread_mutex_lock(&s.lock);
-    s.got = 0;
-    pthread_mutex_unlock(&s.lock);
+    if (!rc && !(rc = t->publish_sync(t->ud, l->topic, l->body, make_body(l->body, -1))) &&
+        !sink_wait(&l->s, 1))
+        rc = imi_error_set(IMI_ETIMEDOUT, 0, "the warm-up message did not arrive");
+    return l->rc = rc;
+}
+
+static void live_reset(live *l, long cap)
+{
+    pthread_mutex_lock(&l->s.lock);
+    l->s.got = 0;
+    l->s.cap = cap;
+    pthread_mutex_unlock(&l->s.lock);
+}
+
+/* n messages of `size` bytes, async then flush (sync where there is no async): publish
+ * and end-to-end rates and the median latency. */
+static int live_round(live *l, size_t size, long n, figures *f)
+{
+    const bench_target *t = l->t;
+    live_reset(l, n);
     bool async = t->publish_async != NULL;
+    int rc = IMI_OK;
     int64_t t0 = imi_now_mono_ns();
-    for (long i = 0; i < ops && !rc; i++)
-        rc = async ? t->publish_async(t->ud, topic, body, make_body(body, i))
-                   : t->publish_sync(t->ud, topic, body, make_body(body, i));
+    for (long i = 0; i < n && !rc; i++)
+        rc = async ? t->publish_async(t->ud, l->topic, l->body, make_body_n(l->body, size, i))
+                   : t->publish_sync(t->ud, l->topic, l->body, make_body_n(l->body, size, i));
     if (!rc && async)
         rc = t->flush(t->ud);
     if (rc)
-        goto out;
-    f->pub_async = (double)ops * 1e9 / (double)(imi_now_mono_ns() - t0);
-    if (!sink_wait(&s, ops)) {
-        fprintf(stderr, "imi bench mq: %s: %ld of %ld messages arrived\n", t->name, s.got, ops);
-        rc = IMI_ETIMEDOUT;
-        goto out;
-    }
-    f->e2e = (double)ops * 1e9 / (double)(s.last_ns - t0);
-    qsort(s.lat_ns, (size_t)ops, sizeof *s.lat_ns, cmp_i64);
-    f->p50_us = (double)s.lat_ns[ops / 2] / 1e3;
-    f->p99_us = (double)s.lat_ns[ops * 99 / 100] / 1e3;
-    pthread_mutex_lock(&s.lock);
-    s.cap = 0;
-    pthread_mutex_unlock(&s.lock);
-    t0 = imi_now_mono_ns();
-    for (long i = 0; i < sync_ops && !rc; i++)
-        rc = t->publish_sync(t->ud, topic, body, make_body(body, ops + i));
-    f->pub_sync = (double)sync_ops * 1e9 / (double)(imi_now_mono_ns() - t0);
-    if (!rc && !sink_wait(&s, ops + sync_ops))
-        rc = IMI_ETIMEDOUT;
-out:
-    if (rc)
-        fprintf(stderr, "imi bench mq: %s: %s (%s)\n", t->name, imi_error_message(),
-                imi_err_name(rc));
-    t->stop(t->ud);
-    free(s.lat_ns);
-    pthread_cond_destroy(&s.cond);
-    pthread_mutex_destroy(&s.lock);
-    return rc;
+        return l->rc = rc;
+    f->pub_async = (double)n * 1e9 / (double)(imi_now_mono_ns() - t0);
+    if (!sink_wait(&l->s, n))
+        return l->rc = imi_error_set(IMI_ETIMEDOUT, 0, "%ld of %ld messages arrived",
+                                     l->s.got, n);
+    f->e2e = (double)n * 1e9 / (double)(l->s.last_ns - t0);
+    qsort(l->s.lat_ns, (size_t)n, sizeof *l->s.lat_ns, cmp_i64);
+    f->p50_us = (double)l->s.lat_ns[n / 2] / 1e3;
+    f->p99_us = (double)l->s.lat_ns[n * 99 / 100] / 1e3;
+    return IMI_OK;
+}
+
+/* n acknowledged publishes, one at a time. */
+static int live_sync(live *l, long n, double *rate)
+{
+    live_reset(l, 0);
+    int rc = IMI_OK;
+    int64_t t0 = imi_now_mono_ns();
+    for (long i = 0; i < n && !rc; i++)
+        rc = l->t->publish_sync(l->t->ud, l->topic, l->body, make_body(l->body, i));
+    *rate = (double)n * 1e9 / (double)(imi_now_mono_ns() - t0);
+    if (!rc && !sink_wait(&l->s, n))
+        rc = imi_error_set(IMI_ETIMEDOUT, 0, "%ld of %ld sync messages arrived", l->s.got, n);
+    return l->rc = rc;
+}
+
+static void live_stop(live *l)
+{
+    if (l->rc)
+        fprintf(stderr, "imi bench mq: %s: %s (%s)\n", l->t->name, imi_error_message(),
+                imi_err_name(l->rc));
+    if (l->t)
+        l->t->stop(l->t->ud);
+    free(l->s.lat_ns);
+    free(l->body);
+    pthread_cond_destroy(&l->s.cond);
+    pthread_mutex_destroy(&l->s.lock);
 }
 
 /* ---- the front-end's own cost --------------------------------------------------------- */
-
-typedef struct costs {
-    double pub_api, pub_driver, ping_api, ping_driver;
-} costs;
 
 static int64_t time_calls(imi_mq *mq, const char *topic, int how, long n)
 {
@@ -219,30 +256,37 @@ static void noop_done(const imi_mq_done *d, int rc)
     (void)rc;
 }
 
-static int measure_rounds(imi_mq *mq, const char *topic, long ops, bool net, costs *c)
+/* Per round: async publish through imi_mq_publish_async and through the driver slot (the
+ * same message, a no-op completion), ping both ways; ns per call into pub and ping. */
+static int measure_rounds(const imi_bench_opts *o, imi_mq *mq, const char *topic, long ops,
+                          bool net, bench_cmp *pub, bench_cmp *ping)
 {
     long per = ops / 8 > 0 ? ops / 8 : 1, pings = net ? 200 : per * 4;
-    int64_t t[4] = { 0 };
-    for (int r = 0; r < 4; r++) {
-        int64_t a = time_calls(mq, topic, 0, per);
-        /* The driver slot directly, with a completion the front-end would have made. */
-        char body[BENCH_BODY];
-        imi_mq_msg m = { .topic = topic, .body = body, .body_len = sizeof body };
-        imi_mq_done d = { .fn = noop_done, .core = NULL };
-        int64_t t0 = imi_now_mono_ns();
-        for (long i = 0; i < per; i++) {
-            make_body(body, -1);
-            if (mq->p->p_publish_async(mq->in.state, NULL, &m, &d))
-                return IMI_EINTERNAL;
+    char body[BENCH_BODY];
+    imi_mq_msg m = { .topic = topic, .body = body, .body_len = sizeof body };
+    imi_mq_done d = { .fn = noop_done, .core = NULL };
+    for (int r = 0; r < o->rounds; r++) {
+        int64_t a = 0, b = 0, p = 0, q = 0;
+        for (int k = 0; k < 2; k++) {
+            if ((k == 0) == bench_im_first(r)) {
+                a = time_calls(mq, topic, 0, per);
+                p = time_calls(mq, topic, 2, pings);
+                continue;
+            }
+            int64_t t0 = imi_now_mono_ns();
+            for (long i = 0; i < per; i++) {
+                make_body(body, -1);
+                if (mq->p->p_publish_async(mq->in.state, NULL, &m, &d))
+                    return IMI_EINTERNAL;
+            }
+            b = imi_now_mono_ns() - t0;
+            q = time_calls(mq, topic, 3, pings);
         }
-        int64_t b = imi_now_mono_ns() - t0;
-        int64_t p = time_calls(mq, topic, 2, pings), q = time_calls(mq, topic, 3, pings);
         if (a < 0 || p < 0 || q < 0 || imi_mq_flush(mq, NULL))
             return IMI_EINTERNAL;
-        t[0] += a, t[1] += b, t[2] += p, t[3] += q;
+        bench_cmp_add(pub, (double)a / per, (double)b / per);
+        bench_cmp_add(ping, (double)p / pings, (double)q / pings);
     }
-    *c = (costs){ (double)t[0] / (4.0 * per), (double)t[1] / (4.0 * per),
-                  (double)t[2] / (4.0 * pings), (double)t[3] / (4.0 * pings) };
     return IMI_OK;
 }
 
@@ -256,7 +300,8 @@ static int drain(void *ud, const imi_mq_msg *m)
 /* Async publish through imi_mq_publish_async and through the driver slot (the same
  * message, a no-op completion), and ping both ways, in alternating rounds. A consumer
  * (on cons) drains the topic, so a bounded backend never makes publishers wait. */
-static int measure_costs(imi_mq *mq, imi_mq *cons, long ops, bool net, costs *c)
+static int measure_costs(const imi_bench_opts *o, imi_mq *mq, imi_mq *cons, long ops, bool net,
+                         bench_cmp *pub, bench_cmp *ping)
 {
     if (!(mq->in.caps & IMI_MQ_CAP_ASYNC))
         return imi_error_set(IMI_ENOTSUP, 0, "no async publish");
@@ -269,24 +314,78 @@ static int measure_costs(imi_mq *mq, imi_mq *cons, long ops, bool net, costs *c)
     int rc = imi_mq_subscribe(cons, NULL, &so, drain, NULL, &sub);
     if (rc)
         return rc;
-    rc = measure_rounds(mq, topic, ops, net, c);
+    rc = measure_rounds(o, mq, topic, ops, net, pub, ping);
     imi_mq_sub_free(sub);
     return rc;
 }
 
-/* ---- report --------------------------------------------------------------------------- */
+/* ---- the bench ------------------------------------------------------------------------ */
 
-static void print_figures(const imi_bench_opts *o, const char *who, const figures *f)
+static const size_t sizes[] = { 100, 1024, 65536 };
+
+/* Messages per side and round for a size: fewer as they grow (same order of bytes). */
+static long per_round(long ops, int rounds, size_t size)
 {
-    if (o->json) {
-        printf("\"%s\":{\"publish_async_per_s\":%.0f,\"publish_sync_per_s\":%.0f,"
-               "\"e2e_per_s\":%.0f,\"e2e_p50_us\":%.1f,\"e2e_p99_us\":%.1f}", who, f->pub_async,
-               f->pub_sync, f->e2e, f->p50_us, f->p99_us);
-        return;
+    long n = ops / rounds / (size <= 100 ? 1 : size <= 1024 ? 4 : 64);
+    return n < 20 ? 20 : n;
+}
+
+/* Publish, end-to-end rate and p50 per message size, both targets in alternating rounds. */
+static int size_sweep(const imi_bench_opts *o, const char *driver, live *im, live *raw,
+                      long ops)
+{
+    for (size_t z = 0; z < sizeof sizes / sizeof sizes[0]; z++) {
+        long n = per_round(ops, o->rounds, sizes[z]);
+        const char *bn = raw ? raw->t->name : NULL;
+        bench_cmp pub = { .bench = "mq", .driver = driver, .name = "publish", .unit = "msg/s",
+                          .baseline_name = bn, .threads = 1, .size = (long)sizes[z] };
+        bench_cmp e2e = pub, lat = pub;
+        e2e.name = "end to end";
+        lat.name = "e2e p50";
+        lat.unit = "us";
+        lat.lower_better = true;
+        for (int r = 0; r < o->rounds; r++) {
+            figures a = { 0 }, b = { 0 };
+            for (int k = 0; k < 2; k++) {
+                bool first = (k == 0) == bench_im_first(r);
+                if (first && live_round(im, sizes[z], n, &a))
+                    return im->rc;
+                if (!first && raw && live_round(raw, sizes[z], n, &b))
+                    return raw->rc;
+            }
+            bench_cmp_add(&pub, a.pub_async, b.pub_async);
+            bench_cmp_add(&e2e, a.e2e, b.e2e);
+            bench_cmp_add(&lat, a.p50_us, b.p50_us);
+            bench_progress("mq %s %zu B: round %d of %d (%ld messages each side)", driver,
+                           sizes[z], r + 1, o->rounds, n);
+        }
+        bench_cmp_report(o, &pub);
+        bench_cmp_report(o, &e2e);
+        bench_cmp_report(o, &lat);
     }
-    printf("  %-10s publish async+flush %9.0f msg/s   sync %8.0f msg/s   end to end %9.0f "
-           "msg/s   p50 %8.1f us   p99 %8.1f us\n", who, f->pub_async, f->pub_sync, f->e2e,
-           f->p50_us, f->p99_us);
+    return IMI_OK;
+}
+
+static int sync_rounds(const imi_bench_opts *o, const char *driver, live *im, live *raw,
+                       long n)
+{
+    bench_cmp c = { .bench = "mq", .driver = driver, .name = "publish sync", .unit = "msg/s",
+                    .baseline_name = raw ? raw->t->name : NULL, .threads = 1,
+                    .size = BENCH_BODY };
+    for (int r = 0; r < o->rounds; r++) {
+        double a = 0, b = 0;
+        for (int k = 0; k < 2; k++) {
+            bool first = (k == 0) == bench_im_first(r);
+            if (first && live_sync(im, n, &a))
+                return im->rc;
+            if (!first && raw && live_sync(raw, n, &b))
+                return raw->rc;
+        }
+        bench_cmp_add(&c, a, b);
+    }
+    bench_progress("mq %s publish sync: %d rounds done", driver, o->rounds);
+    bench_cmp_report(o, &c);
+    return IMI_OK;
 }
 
 int imi_bench_mq(const imi_bench_opts *o)
@@ -306,53 +405,44 @@ int imi_bench_mq(const imi_bench_opts *o)
     }
     const char *driver = imi_mq_driver_name(it.prod);
     bool net = strcmp(driver, "mem") != 0;
+    /* JetStream is another workload than core NATS: its rows say so. */
+    int js = 0;
+    if (!strcmp(driver, "nats") &&
+        !imi_config_get_bool(imi_app_config(app), "mq", "jetstream", &js) && js)
+        driver = "nats-js";
     long ops = o->ops ? o->ops : net ? DEFAULT_OPS_NET : DEFAULT_OPS_MEM;
-    long sync_ops = net ? (ops < MAX_SYNC_NET ? ops : MAX_SYNC_NET) : ops;
+    long sync_ops = net ? MAX_SYNC_NET / o->rounds : ops / o->rounds;
     bool async = imi_mq_caps(it.prod) & IMI_MQ_CAP_ASYNC;
     bench_target imi = { .name = "im-infra", .ud = &it, .consume = imi_consume,
                          .publish_async = async ? imi_pub_async : NULL, .flush = imi_flush,
                          .publish_sync = imi_pub_sync, .stop = imi_stop };
     bench_target raw = { 0 };
     bool has_raw = bench_mq_raw_target(imi_app_config(app), &raw);
-    figures fi = { 0 }, fr = { 0 };
-    costs c = { 0 };
-    rc = run_target(&imi, ops, sync_ops, &fi);
+    long cap = per_round(ops, o->rounds, sizes[0]);
+    cap = cap > sync_ops ? cap : sync_ops;
+    live li = { 0 }, lr = { 0 };
+    rc = live_start(&li, &imi, cap);
     if (!rc && has_raw)
-        rc = run_target(&raw, ops, sync_ops, &fr);
-    int crc = rc ? rc : measure_costs(it.prod, it.cons, ops, net, &c);
+        rc = live_start(&lr, &raw, cap);
+    if (!rc)
+        rc = size_sweep(o, driver, &li, has_raw ? &lr : NULL, ops);
+    if (!rc)
+        rc = sync_rounds(o, driver, &li, has_raw ? &lr : NULL, sync_ops);
+    live_stop(&li);
+    if (has_raw)
+        live_stop(&lr);
+    bench_cmp pub = { .bench = "mq", .driver = driver, .name = "publish_async call",
+                      .unit = "ns/call", .baseline_name = "driver slot", .threads = 1,
+                      .lower_better = true };
+    bench_cmp ping = pub;
+    ping.name = "ping call";
+    int crc = rc ? rc : measure_costs(o, it.prod, it.cons, ops, net, &pub, &ping);
     if (!rc && crc)
         fprintf(stderr, "imi bench mq: front-end cost not measured: %s (%s)\n",
                 imi_error_message(), imi_err_name(crc));
-    if (!rc && o->json) {
-        printf("{\"bench\":\"mq\",\"driver\":\"%s\",\"ops\":%ld,\"body_bytes\":%d,", driver, ops,
-               BENCH_BODY);
-        print_figures(o, "imi", &fi);
-        if (has_raw) {
-            printf(",");
-            print_figures(o, "raw", &fr);
-            printf(",\"ratio_publish\":%.3f,\"ratio_e2e\":%.3f", fi.pub_async / fr.pub_async,
-                   fi.e2e / fr.e2e);
-        }
-        if (!crc)
-            printf(",\"publish_api_ns\":%.1f,\"publish_driver_ns\":%.1f,\"ping_api_ns\":%.1f,"
-                   "\"ping_driver_ns\":%.1f", c.pub_api, c.pub_driver, c.ping_api, c.ping_driver);
-        printf("}\n");
-    } else if (!rc) {
-        printf("mq (driver %s): %ld messages of %d bytes (sync publish: %ld), one consumer "
-               "group\n", driver, ops, BENCH_BODY, sync_ops);
-        print_figures(o, "im-infra", &fi);
-        if (has_raw) {
-            print_figures(o, raw.name, &fr);
-            printf("  ratio im-infra/raw: publish %.3f   end to end %.3f   (target >= 0.95)\n",
-                   fi.pub_async / fr.pub_async, fi.e2e / fr.e2e);
-        }
-        if (!crc) {
-            printf("  async publish via imi_mq_publish_async %8.1f ns/call, via the driver "
-                   "slot %8.1f ns/call (front-end %+.1f ns)\n", c.pub_api, c.pub_driver,
-                   c.pub_api - c.pub_driver);
-            printf("  ping via imi_mq_ping %8.1f ns/call, via the driver slot %8.1f ns/call "
-                   "(front-end %+.1f ns)\n", c.ping_api, c.ping_driver, c.ping_api - c.ping_driver);
-        }
+    if (!rc && !crc) {
+        bench_cmp_report(o, &pub);
+        bench_cmp_report(o, &ping);
     }
     imi_mq_free(it.prod);
     imi_mq_free(it.cons);

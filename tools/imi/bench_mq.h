@@ -10,6 +10,7 @@
 #include "iminfra/iminfra.h"
 
 #define BENCH_BODY 100
+#define BENCH_MAX_BODY 65536
 
 /* Where a consumer reports: bodies start with "<seq> <mono ns at publish>". */
 typedef struct bench_sink {

@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include "bench.h"
+#include "bench_cmp.h"
 #include "iminfra/iminfra.h"
 
 #define DEFAULT_OPS 8192000L
@@ -31,25 +32,37 @@ int imi_bench_uid(const imi_bench_opts *o)
     }
     pthread_t t[MAX_THREADS];
     job j[MAX_THREADS];
-    int64_t t0 = imi_now_mono_ns();
-    for (int i = 0; i < threads; i++) {
-        j[i] = (job){ u, ops / threads + (i < ops % threads), 0 };
-        pthread_create(&t[i], NULL, gen, &j[i]);
-    }
     int err = 0;
-    for (int i = 0; i < threads; i++) {
-        pthread_join(t[i], NULL);
-        err |= j[i].err;
+    double ceiling = 4096000.0, secs = 0;
+    /* Rounds of ops / rounds ids; the baseline is the format's ceiling (4096 per ms). */
+    bench_cmp c = { .bench = "uid", .driver = "snowflake", .name = "next id", .unit = "ids/s",
+                    .baseline_name = "format ceiling", .threads = threads };
+    long per = ops / o->rounds > threads ? ops / o->rounds : threads;
+    for (int r = 0; r < o->rounds && !err; r++) {
+        int64_t t0 = imi_now_mono_ns();
+        for (int i = 0; i < threads; i++) {
+            j[i] = (job){ u, per / threads + (i < per % threads), 0 };
+            pthread_create(&t[i], NULL, gen, &j[i]);
+        }
+        for (int i = 0; i < threads; i++) {
+            pthread_join(t[i], NULL);
+            err |= j[i].err;
+        }
+        double dt = (double)(imi_now_mono_ns() - t0) / 1e9;
+        secs += dt;
+        bench_cmp_add(&c, (double)per / dt, ceiling);
     }
-    double secs = (double)(imi_now_mono_ns() - t0) / 1e9;
     imi_uid_free(u);
     if (err) {
         fprintf(stderr, "imi: bench uid: %s\n", imi_error_message());
         return 1;
     }
-    double rate = (double)ops / secs, ceiling = 4096000.0;
+    double rate, base, ratio, lo, hi;
+    bench_cmp_stats(&c, &rate, &base, &ratio, &lo, &hi);
+    c.ids_per_s = rate;
+    bench_cmp_report(o, &c);
     long uops = ops < 2000000 ? ops : 2000000;
-    t0 = imi_now_mono_ns();
+    int64_t t0 = imi_now_mono_ns();
     for (long i = 0; i < uops; i++) {
         imi_uuid x = imi_uuid_v4();
         __asm__ volatile("" : : "r"(&x) : "memory");
@@ -62,12 +75,13 @@ int imi_bench_uid(const imi_bench_opts *o)
     }
     double v7 = (double)uops / ((double)(imi_now_mono_ns() - t0) / 1e9);
     if (o->json) {
-        printf("{\"bench\":\"uid\",\"ops\":%ld,\"threads\":%d,\"ids_per_sec\":%.0f,"
-               "\"format_ceiling_per_sec\":%.0f,\"of_ceiling\":%.4f,\"uuid_v4_per_sec\":%.0f,"
-               "\"uuid_v7_per_sec\":%.0f}\n", ops, threads, rate, ceiling, rate / ceiling, v4, v7);
+        printf("{\"bench\":\"uid\",\"driver\":\"uuid\",\"case\":\"uuid v4 and v7\","
+               "\"threads\":1,\"unit\":\"ids/s\",\"uuid_v4_per_s\":%.0f,"
+               "\"uuid_v7_per_s\":%.0f}\n", v4, v7);
         return 0;
     }
-    printf("uid: %ld snowflake ids on one worker, %d thread(s), %.2f s\n", ops, threads, secs);
+    printf("uid: %ld snowflake ids on one worker, %d thread(s), %.2f s\n", per * o->rounds, threads,
+           secs);
     printf("  snowflake ids            %12.0f /s\n", rate);
     printf("  format ceiling (4096/ms) %12.0f /s   (%.1f%% of it)\n", ceiling,
            100.0 * rate / ceiling);

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "bench.h"
+#include "bench_cmp.h"
 #include "cli.h"
 
 typedef struct bench_entry {
@@ -18,6 +19,7 @@ static const bench_entry benches[] = {
     { "mq", imi_bench_mq },
     { "coord", imi_bench_coord },
     { "db", imi_bench_db },
+    { "all", imi_bench_all },
 };
 
 static int run(int argc, char **argv)
@@ -27,13 +29,19 @@ static int run(int argc, char **argv)
     o.config_path = cli_take_config(&imi_cmd_bench, &argc, argv, &bad);
     const char *ops = cli_take_opt(&argc, argv, "--ops", &bad);
     const char *threads = cli_take_opt(&argc, argv, "--threads", &bad);
+    const char *rounds = cli_take_opt(&argc, argv, "--rounds", &bad);
     o.json = cli_take_flag(&argc, argv, "--json");
+    o.backends_only = cli_take_flag(&argc, argv, "--backends-only");
     if (bad || argc != 2)
         return cli_usage(&imi_cmd_bench, "name one benchmark");
     o.ops = ops ? atol(ops) : 0;
     o.threads = threads ? atoi(threads) : 0;
+    o.rounds = rounds ? atoi(rounds) : 5;
     if ((ops && o.ops <= 0) || (threads && o.threads <= 0))
         return cli_usage(&imi_cmd_bench, "--ops and --threads take positive numbers");
+    if (o.rounds < 5 || o.rounds > BENCH_MAX_ROUNDS)
+        return cli_usage(&imi_cmd_bench, "--rounds takes 5 to %d, not '%s'", BENCH_MAX_ROUNDS,
+                         rounds);
     for (size_t i = 0; i < sizeof benches / sizeof benches[0]; i++)
         if (!strcmp(argv[1], benches[i].name))
             return benches[i].run(&o) ? IMI_EXIT_ERROR : IMI_EXIT_OK;
@@ -43,6 +51,10 @@ static int run(int argc, char **argv)
 const imi_cmd imi_cmd_bench = {
     .name = "bench",
     .summary = "benchmarks: each runs im-infra and its baseline in the same run",
-    .usage = "usage: imi bench [-c FILE] log|cache|mq|coord [--ops N] [--threads T] [--json]\n",
+    .usage = "usage: imi bench [-c FILE] all|log|uid|breaker|ratelimit|cache|mq|coord|db [--ops N]\n"
+             "                 [--threads T] [--rounds N] [--json] [--backends-only]\n"
+             "  --rounds N  alternating im-infra/baseline rounds per comparison (5 to 64, "
+             "default 5)\n"
+             "  --backends-only  all: only the benches of the config's sections\n",
     .run = run,
 };

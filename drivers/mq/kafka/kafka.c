@@ -137,6 +137,16 @@ static void report_put(report *r)
     }
 }
 
+/* One async publish completed (or failed to enqueue): flush is woken at the last one. */
+static void pending_done(kafka_mq *k)
+{
+    if (atomic_fetch_sub(&k->pending, 1) == 1) {
+        pthread_mutex_lock(&k->lock);
+        pthread_cond_broadcast(&k->idle);
+        pthread_mutex_unlock(&k->lock);
+    }
+}
+
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     kafka_mq *k = opaque;
@@ -144,14 +154,17 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaqu
     (void)rk;
     if (!r)
         return;
+    if ((void *)r == (void *)&k->plain_done) {
+        int rc = m->err ? kafka_error(k, m->err, "delivery") : IMI_OK;
+        k->plain_done.fn(&k->plain_done, rc);
+        pending_done(k);
+        return;
+    }
     if (!r->sync) {
         int rc = m->err ? kafka_error(k, m->err, "delivery") : IMI_OK;
         r->completion.fn(&r->completion, rc);
         free(r);
-        pthread_mutex_lock(&k->lock);
-        if (--k->pending == 0)
-            pthread_cond_broadcast(&k->idle);
-        pthread_mutex_unlock(&k->lock);
+        pending_done(k);
         return;
     }
     pthread_mutex_lock(&r->lock);
@@ -327,24 +340,41 @@ static int kafka_publish(void *st, const imi_ctx *ctx, const imi_mq_msg *msg)
     return err ? kafka_error(k, err, "delivery") : IMI_OK;
 }
 
+/* The shared opaque for a completion without a user callback (see kafka_mq.plain_done),
+ * or NULL when done differs from it. */
+static void *plain_opaque(kafka_mq *k, const imi_mq_done *done)
+{
+    if (done->user_fn || done->user_ud)
+        return NULL;
+    if (!atomic_load_explicit(&k->plain_set, memory_order_acquire)) {
+        pthread_mutex_lock(&k->lock);
+        if (!atomic_load_explicit(&k->plain_set, memory_order_relaxed)) {
+            k->plain_done = *done;
+            atomic_store_explicit(&k->plain_set, true, memory_order_release);
+        }
+        pthread_mutex_unlock(&k->lock);
+    }
+    return k->plain_done.fn == done->fn && k->plain_done.core == done->core ? &k->plain_done
+                                                                             : NULL;
+}
+
 static int kafka_publish_async(void *st, const imi_ctx *ctx, const imi_mq_msg *msg,
                                const imi_mq_done *done)
 {
     kafka_mq *k = st;
-    report *r = calloc(1, sizeof *r);
-    if (!r)
-        return k->host->error(IMI_ENOMEM, 0, "out of memory");
-    r->completion = *done;
-    pthread_mutex_lock(&k->lock);
-    k->pending++;
-    pthread_mutex_unlock(&k->lock);
-    int rc = produce(k, ctx, msg, r);
+    void *opaque = plain_opaque(k, done);
+    report *r = NULL;
+    if (!opaque) {
+        if (!(r = calloc(1, sizeof *r)))
+            return k->host->error(IMI_ENOMEM, 0, "out of memory");
+        r->completion = *done;
+        opaque = r;
+    }
+    atomic_fetch_add(&k->pending, 1);
+    int rc = produce(k, ctx, msg, opaque);
     if (rc) {
         free(r);
-        pthread_mutex_lock(&k->lock);
-        if (--k->pending == 0)
-            pthread_cond_broadcast(&k->idle);
-        pthread_mutex_unlock(&k->lock);
+        pending_done(k);
     }
     return rc;
 }
@@ -357,14 +387,14 @@ static int kafka_flush(void *st, const imi_ctx *ctx)
     rd_kafka_flush(k->producer, (int)ms); /* sends lingering batches now */
     int rc = IMI_OK;
     pthread_mutex_lock(&k->lock);
-    while (k->pending > 0) {
+    while (atomic_load(&k->pending) > 0) {
         if (k->host->ctx_canceled(ctx)) {
             rc = k->host->error(IMI_ECANCELED, 0, "flush canceled");
             break;
         }
         if (k->host->mono_ns() >= deadline) {
             rc = k->host->error(IMI_ETIMEDOUT, 0, "flush: %ld publishes not acknowledged "
-                                "by the deadline", k->pending);
+                                "by the deadline", atomic_load(&k->pending));
             break;
         }
         struct timespec ts;

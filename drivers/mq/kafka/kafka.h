@@ -4,6 +4,7 @@
 #define IMI_DRIVERS_MQ_KAFKA_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <librdkafka/rdkafka.h>
 #include "iminfra/driver/mq_driver.h"
@@ -21,7 +22,13 @@ typedef struct kafka_mq {
     bool poller_started;
     pthread_mutex_t lock;
     pthread_cond_t idle;
-    long pending;                   /* async publishes whose completion has not returned */
+    /* Async publishes whose completion has not returned: counted without the lock; the
+     * lock only guards the wake-up of flush when it drops to 0. */
+    atomic_long pending;
+    /* The completion of async publishes without a user callback, the same for every such
+     * publish of this handle: their opaque, so they need no allocation. */
+    imi_mq_done plain_done;
+    atomic_bool plain_set;
     bool stopping;
 } kafka_mq;
 

@@ -1,0 +1,120 @@
+/* The db front-end's fast path (issue 14): the placeholder scan cached per statement
+ * text must follow the text, not the buffer it sits in; the connection released last is
+ * handed to the next caller without the pool lock, and a result object is reused per
+ * connection, without losing a connection to a race (8 threads on a pool of one). */
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include "iminfra/iminfra.h"
+
+static imi_app *app;
+static imi_db *db;
+
+static void setup(void)
+{
+    const char *text = "[log]\nlevel = error\n[db]\ndriver = sqlite\npath = :memory:\n"
+                       "pool_size = 1\ntimeout = 20s\n";
+    imi_config *cfg = NULL;
+    cr_assert_eq(imi_config_parse(text, "fast.ini", "/tmp", &cfg), IMI_OK, "%s",
+                 imi_error_message());
+    cr_assert_eq(imi_app_open_config(cfg, &app), IMI_OK, "%s", imi_error_message());
+    cr_assert_eq(imi_db_open(app, NULL, &db), IMI_OK, "%s", imi_error_message());
+    cr_assert_eq(imi_db_exec(db, NULL, "CREATE TABLE t (x INTEGER)", NULL, 0, NULL), IMI_OK,
+                 "%s", imi_error_message());
+    cr_assert_eq(imi_db_exec(db, NULL, "INSERT INTO t VALUES (0)", NULL, 0, NULL), IMI_OK,
+                 "%s", imi_error_message());
+}
+
+static void teardown(void)
+{
+    imi_db_free(db);
+    imi_app_free(app);
+    db = NULL;
+    app = NULL;
+}
+
+static int64_t select_int(const char *sql, const imi_db_param *p, size_t n, int *rc)
+{
+    imi_db_rows *r = NULL;
+    int64_t v = -1;
+    *rc = imi_db_query_writer(db, NULL, sql, p, n, &r);
+    if (*rc)
+        return -1;
+    if (imi_db_rows_next(r, NULL) == 1)
+        imi_db_rows_int(r, 0, &v);
+    imi_db_rows_free(r);
+    return v;
+}
+
+TestSuite(db_fast_path, .init = setup, .fini = teardown, .timeout = 60);
+
+Test(db_fast_path, one_buffer_many_texts)
+{
+    char buf[128];
+    imi_db_param two[] = { IMI_DB_PINT(40), IMI_DB_PINT(2) };
+    int rc;
+    snprintf(buf, sizeof buf, "SELECT ? + ?");
+    cr_assert_eq(select_int(buf, two, 2, &rc), 42, "%s", imi_error_message());
+    snprintf(buf, sizeof buf, "SELECT ? * 2");
+    cr_assert_eq(select_int(buf, two, 1, &rc), 80, "%s", imi_error_message());
+    select_int(buf, two, 2, &rc);
+    cr_assert_eq(rc, IMI_EINVALID, "2 parameters for one placeholder were taken");
+    cr_assert(strstr(imi_error_message(), "1 placeholder"), "%s", imi_error_message());
+    snprintf(buf, sizeof buf, "SELECT ? + ?");
+    cr_assert_eq(select_int(buf, two, 2, &rc), 42, "%s", imi_error_message());
+}
+
+/* Same length and the same 16 bytes at each end: only the middle tells them apart. */
+Test(db_fast_path, texts_alike_at_both_ends)
+{
+    const char *a = "SELECT ? + 0 + ?        AS x WHERE 1 = 1 AND 2 = 2";
+    const char *b = "SELECT ? + 0 + '?'      AS x WHERE 1 = 1 AND 2 = 2";
+    cr_assert_eq(strlen(a), strlen(b));
+    imi_db_param p[] = { IMI_DB_PINT(5), IMI_DB_PINT(6) };
+    int rc;
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(select_int(a, p, 2, &rc), 11, "%s", imi_error_message());
+        select_int(b, p, 1, &rc);
+        cr_assert_eq(rc, IMI_OK, "%s", imi_error_message());
+        select_int(b, p, 2, &rc);
+        cr_assert_eq(rc, IMI_EINVALID, "b has one placeholder, 2 parameters were taken");
+    }
+}
+
+static void *hammer(void *arg)
+{
+    long *failures = arg;
+    imi_db_param p = IMI_DB_PINT(7);
+    for (int i = 0; i < 500; i++) {
+        int rc;
+        if (select_int("SELECT ? + 1", &p, 1, &rc) != 8)
+            (*failures)++;
+        /* a call without a result right after a result's close: the likeliest to take
+         * the connection while the closing thread still finishes */
+        if (imi_db_exec(db, NULL, "UPDATE t SET x = x + 1", NULL, 0, NULL))
+            (*failures)++;
+    }
+    return NULL;
+}
+
+/* A lost connection makes every other thread wait until its deadline: the suite's
+ * timeout fails the test. */
+Test(db_fast_path, eight_threads_on_a_pool_of_one)
+{
+    enum { N = 8 };
+    pthread_t th[N];
+    long failures[N] = { 0 };
+    for (int i = 0; i < N; i++)
+        pthread_create(&th[i], NULL, hammer, &failures[i]);
+    long total = 0;
+    for (int i = 0; i < N; i++) {
+        pthread_join(th[i], NULL);
+        total += failures[i];
+    }
+    cr_assert_eq(total, 0, "%ld of %d queries failed", total, N * 500);
+    imi_db_stats st;
+    imi_db_get_stats(db, &st);
+    cr_assert_eq(st.conns_opened, 1, "%llu connections opened on a pool of one",
+                 (unsigned long long)st.conns_opened);
+}
