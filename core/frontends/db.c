@@ -79,7 +79,8 @@ static void db_extras(imi_instance *in, const imi_op_metrics *m, uint64_t *v)
     for (size_t i = 0; i < db->n_pools; i++) {
         db_pool *p = &db->pools[i];
         pthread_mutex_lock(&p->mu);
-        unsigned idle = 0;
+        /* the connection parked in the lock-free slot is idle too */
+        unsigned idle = atomic_load(&p->hot) != NULL;
         for (db_conn *c = p->idle; c; c = c->next)
             idle++;
         v[IMI_DB_X_POOL_IDLE] += idle;
