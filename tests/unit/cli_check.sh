@@ -5,6 +5,9 @@
 set -u
 imi=$1 dir=$(cd "$2" && pwd)
 fail() { echo "FAIL: $*"; exit 1; }
+# Under AddressSanitizer the driver's SIGSEGV would become a report and an exit: let the
+# signal through, as in a plain build.
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}handle_segv=0"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cat >"$tmp/app.ini" <<INI
