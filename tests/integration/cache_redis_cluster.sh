@@ -43,6 +43,10 @@ fi
 echo "== 500 slots move from 127.0.0.1:$base to 127.0.0.1:$((base + 1)) under load"
 from=$(redis-cli -p "$base" cluster myid)
 to=$(redis-cli -p $((base + 1)) cluster myid)
+# The load program runs four threads and shells out to kill a server; LeakSanitizer's
+# exit-time tracer has crashed on it here ("Tracer caught signal 11"), an LSan fault, not
+# a leak: its leaks are checked by the conformance suites on the same driver instead.
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
 "$failover" "$config" "redis-cli --cluster reshard 127.0.0.1:$base --cluster-from $from \
     --cluster-to $to --cluster-slots 500 --cluster-yes >$IMI_RUN_DIR/reshard.log 2>&1" seamless
 moved=$(redirects MOVED) asked=$(redirects ASK)
