@@ -238,6 +238,7 @@ static int parse_ms(mock_state *m, const char *arg, int64_t *out)
  * back-reference. */
 #define MOCK_RE_MAX_LEN 256
 #define MOCK_RE_MAX_EXPANDED 1024
+#define MOCK_RE_MAX_REPEATS 32
 
 /* Past a bracket expression [...] starting at p ('['), or at its end when unterminated
  * (regcomp then refuses the pattern). */
@@ -297,22 +298,39 @@ static int check_pattern(mock_state *m, const char *re)
     /* Per open group: the size of its finished alternatives, of the current one, and of
      * the last operand (group or atom) a repeat would copy. */
     struct { double done, branch, last; } g[MOCK_RE_MAX_LEN + 1] = { { 0, 0, 0 } };
+    /* Whether the operand a repeat would apply to ends in a repeat itself: `a**`, `a*+`,
+     * `(a*)*`. POSIX leaves stacked repeats undefined and glibc's regcomp spends
+     * exponential time on chains of them (the fuzzer found `U***...+***` taking > 10 s). */
+    bool last_repeated = false, group_ends_repeated[MOCK_RE_MAX_LEN + 1] = { false };
+    int repeats = 0;
     size_t d = 0;
     for (const char *p = re; *p;) {
         const char *next = p + 1;
         double copies;
+        bool repeated = false;
         if (*p == '(') {
             d++;
             g[d].done = g[d].branch = g[d].last = 0;
+            group_ends_repeated[d] = false;
         } else if (*p == ')' && d > 0) {
             double size = g[d].done + g[d].branch;
+            repeated = last_repeated || group_ends_repeated[d];
             d--;
             g[d].branch += size;
             g[d].last = size;
         } else if (*p == '|') {
             g[d].done += g[d].branch;
             g[d].branch = g[d].last = 0;
+            group_ends_repeated[d] |= last_repeated;
         } else if ((copies = repeat_at(p, &next)) > 0) {
+            if (last_repeated)
+                return m->host->error(IMI_EINVALID, 0, "mock: regex repeat at offset %zu "
+                                      "applies to something already repeated (not allowed)",
+                                      (size_t)(p - re));
+            if (++repeats > MOCK_RE_MAX_REPEATS)
+                return m->host->error(IMI_EINVALID, 0, "mock: regex with more than %d repeats "
+                                      "(*, +, ?, {m,n})", MOCK_RE_MAX_REPEATS);
+            repeated = true;
             /* the copies, and one node for the repeat itself */
             g[d].branch += g[d].last * (copies - 1) + 1;
             g[d].last = g[d].last * copies + 1;
@@ -324,6 +342,7 @@ static int check_pattern(mock_state *m, const char *re)
             g[d].branch += 1;
             g[d].last = 1;
         }
+        last_repeated = repeated;
         double total = 0;
         for (size_t i = 0; i <= d; i++)
             total += g[i].done + g[i].branch;
