@@ -100,8 +100,12 @@ static void send_receive(imi_conf_t *t, const char *trace)
         CONF_CHECK(t, !strcmp(g.trace, trace), "trace id '%s' arrived as '%s'", trace, g.trace);
     else
         CONF_CHECK(t, !g.trace[0], "no trace id sent, '%s' arrived", g.trace);
+    /* The handler has returned the message but the ack is counted after it returns,
+       on the driver's thread: wait for it (bounded) instead of racing it. */
     imi_mq_stats st;
-    imi_mq_get_stats(mq, &st);
+    int64_t until = imi_now_mono_ns() + (int64_t)WAIT_MS * 1000000;
+    while (imi_mq_get_stats(mq, &st), st.acked == 0 && imi_now_mono_ns() < until)
+        sleep_ms(2);
     CONF_CHECK(t, st.published == 1 && st.delivered >= 1 && st.acked >= 1,
                "stats published %llu delivered %llu acked %llu", (unsigned long long)st.published,
                (unsigned long long)st.delivered, (unsigned long long)st.acked);
