@@ -36,6 +36,20 @@ if [ "$mode" = conformance ]; then
     "$imi" conformance cache redis -c "$config"
     # The slot map read at open routes every key right: no node had to answer MOVED.
     [ "$(redirects MOVED)" = 0 ] || fail "the nodes answered MOVED $(redirects MOVED) times on a stable cluster"
+    # ping answers for every master: with the third one (no seed, slots 10923-16383)
+    # not answering clients, imi check fails within its timeout; the cluster bus still
+    # runs, so no failover starts meanwhile.
+    echo "== ping reaches every master"
+    pingcfg=$IMI_RUN_DIR/ping.ini
+    sed 's/^pool_size = 8$/pool_size = 8\ncommand_timeout = 300ms/' "$config" >"$pingcfg"
+    grep -q '^command_timeout = 300ms$' "$pingcfg" || fail "could not write $pingcfg"
+    "$imi" check -c "$pingcfg" >/dev/null || fail "imi check failed on the whole cluster"
+    redis-cli -p $((base + 2)) client pause 5000 all >/dev/null
+    if out=$("$imi" check -c "$pingcfg" 2>&1); then
+        fail "ping answered while master 127.0.0.1:$((base + 2)) was paused: $out"
+    fi
+    redis-cli -p $((base + 2)) client unpause >/dev/null
+    echo "$out" | grep -q 'FAIL \[cache\] driver redis ping' || fail "unexpected imi check output: $out"
     echo "ok: redis cluster conformance"
     exit 0
 fi

@@ -316,3 +316,54 @@ int rds_script(rds *r, const imi_ctx *ctx, int script, const char *key, size_t k
     }
     return settle(r, rc, out);
 }
+
+/* Cluster: PING on every master that owns slots, so that ping answers for every key and
+ * not only for slot 0's. A map with slots no master owns is reported as such; a map not
+ * read yet (no node answered CLUSTER SLOTS) leaves the call to the seeds, as any call. */
+int rds_cluster_ping(rds *r, const imi_ctx *ctx)
+{
+    static const char *ping[] = { "PING" };
+    static const size_t ping_len[] = { 4 };
+    int64_t deadline_ns = rds_deadline(r, ctx);
+    int rc;
+    rds_pick(r, NULL, 0, deadline_ns, &rc); /* reads the slot map again when stale */
+    bool owner[RDS_MAX_NODES] = { false };
+    size_t unowned = 0;
+    pthread_rwlock_rdlock(&r->map_mu);
+    for (size_t s = 0; s < RDS_SLOTS; s++) {
+        if (r->slot_node[s])
+            owner[r->slot_node[s] - 1] = true;
+        else
+            unowned++;
+    }
+    pthread_rwlock_unlock(&r->map_mu);
+    redisReply *rep;
+    if (unowned == RDS_SLOTS) {
+        if ((rc = settle(r, run(r, ctx, deadline_ns, NULL, 0, 1, ping, ping_len, &rep), &rep)))
+            return rc;
+        freeReplyObject(rep);
+        return IMI_OK;
+    }
+    if (unowned)
+        return r->host->error(IMI_EUNAVAILABLE, 0, "redis: %zu of %d cluster slots have no "
+                              "master", unowned, RDS_SLOTS);
+    for (size_t i = 0; i < RDS_MAX_NODES; i++) {
+        if (!owner[i])
+            continue;
+        rnode *n = r->nodes[i];
+        rlease l;
+        if (!(rc = rds_node_acquire(r, n, deadline_ns, &l))) {
+            rc = exchange(r, &l, 1, ping, ping_len, &rep);
+            rds_release(r, &l, rc != IMI_OK);
+        }
+        if (rc) { /* unreachable or broken: the map is read again before the next call */
+            rds_node_fail(n);
+            rds_topology_stale(r);
+            return rc;
+        }
+        if ((rc = settle(r, IMI_OK, &rep)))
+            return rc;
+        freeReplyObject(rep);
+    }
+    return IMI_OK;
+}

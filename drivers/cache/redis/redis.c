@@ -150,8 +150,11 @@ static void rds_close(void *st)
 
 static int rds_ping(void *st, const imi_ctx *ctx)
 {
+    rds *r = st;
+    if (r->mode == RDS_CLUSTER)
+        return rds_cluster_ping(r, ctx);
     redisReply *rep;
-    int rc = rds_cmd(st, ctx, &rep, 1, (const char *[]){ "PING" }, (const size_t[]){ 4 });
+    int rc = rds_cmd(r, ctx, &rep, 1, (const char *[]){ "PING" }, (const size_t[]){ 4 });
     if (!rc)
         freeReplyObject(rep);
     return rc;

@@ -162,6 +162,8 @@ int rds_scatter(rds *r, const imi_ctx *ctx, int64_t deadline_ns, size_t n,
                 const char *const *keys, const size_t *klens, const int *argcs,
                 const char *const *const *argvs, const size_t *const *lens,
                 redisReply **replies);
+/* PING on every master that owns slots (cluster mode only). */
+int rds_cluster_ping(rds *r, const imi_ctx *ctx);
 /* The code of an error reply (WRONGTYPE, not an integer -> IMI_EINVALID ...). */
 int rds_reply_error(rds *r, const redisReply *rep);
 /* EVALSHA of one of the driver's scripts on key with args, loading it when the server
