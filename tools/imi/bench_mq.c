@@ -330,10 +330,39 @@ static long per_round(long ops, int rounds, size_t size)
     return n < 20 ? 20 : n;
 }
 
+/* A broker that cannot cut a fetch wait short (librdkafka's mock cluster holds an empty
+ * Fetch for fetch.wait.max.ms even when data arrives meanwhile) hands a round's first
+ * batch to the consumer at the end of the fetch it has in flight, whose phase the
+ * previous round fixed. Back to back, the rounds gave one side a fixed part of that wait
+ * and the other the rest: the side whose consumer started first drew ~400 of 500 ms in
+ * most rounds, whichever it was. A random pause of up to one fetch wait before each
+ * side's round gives both the same expected wait. (A real broker answers at once.) */
+static int64_t round_jitter_ms(const imi_config *cfg, const char *driver)
+{
+    if (strcmp(driver, "kafka"))
+        return 0;
+    int64_t ms = 500; /* librdkafka's default */
+    imi_config_get_int(cfg, "mq", "kafka.fetch.wait.max.ms", &ms);
+    return ms > 0 ? ms : 0;
+}
+
+static void random_pause(uint64_t *seed, int64_t max_ms)
+{
+    if (max_ms <= 0)
+        return;
+    *seed ^= *seed << 13; /* xorshift64 */
+    *seed ^= *seed >> 7;
+    *seed ^= *seed << 17;
+    int64_t ns = (int64_t)(*seed % (uint64_t)(max_ms * 1000000));
+    struct timespec ts = { ns / 1000000000, ns % 1000000000 };
+    nanosleep(&ts, NULL);
+}
+
 /* Publish, end-to-end rate and p50 per message size, both targets in alternating rounds. */
 static int size_sweep(const imi_bench_opts *o, const char *driver, live *im, live *raw,
-                      long ops)
+                      long ops, int64_t jitter_ms)
 {
+    uint64_t seed = (uint64_t)imi_now_real_ns() | 1;
     for (size_t z = 0; z < sizeof sizes / sizeof sizes[0]; z++) {
         long n = per_round(ops, o->rounds, sizes[z]);
         const char *bn = raw ? raw->t->name : NULL;
@@ -348,6 +377,8 @@ static int size_sweep(const imi_bench_opts *o, const char *driver, live *im, liv
             figures a = { 0 }, b = { 0 };
             for (int k = 0; k < 2; k++) {
                 bool first = (k == 0) == bench_im_first(r);
+                if (first || raw)
+                    random_pause(&seed, jitter_ms);
                 if (first && live_round(im, sizes[z], n, &a))
                     return im->rc;
                 if (!first && raw && live_round(raw, sizes[z], n, &b))
@@ -425,7 +456,8 @@ int imi_bench_mq(const imi_bench_opts *o)
     if (!rc && has_raw)
         rc = live_start(&lr, &raw, cap);
     if (!rc)
-        rc = size_sweep(o, driver, &li, has_raw ? &lr : NULL, ops);
+        rc = size_sweep(o, driver, &li, has_raw ? &lr : NULL, ops,
+                        round_jitter_ms(imi_app_config(app), driver));
     if (!rc)
         rc = sync_rounds(o, driver, &li, has_raw ? &lr : NULL, sync_ops);
     live_stop(&li);
