@@ -2,7 +2,8 @@
  *   memcached.c  options, open/close/ping, the handle pool, error codes, the descriptor
  *   keys.c       mapping cache keys to memcached keys
  *   strings.c    get/set/del/exists/ttl/mget/mset
- *   rmw.c        read-modify-write with CAS: setnx, incr, expire, lock, token bucket
+ *   rmw.c        read-modify-write with CAS: setnx, expire, lock, token bucket; incr by
+ *                memcached's own increment, by CAS where that cannot do it
  *
  * Expiry: memcached keeps whole seconds and cannot tell a key's TTL, so every value
  * carries its expiry as absolute unix seconds in the item's 32-bit flags (0: none). A
