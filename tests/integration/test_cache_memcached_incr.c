@@ -2,7 +2,8 @@
  * server's counters show no get and no CAS), and the cases that must still come out as
  * the CAS loop gives them: a missing key, a TTL kept, negative values and deltas, a value
  * that is not a number, and a sum past int64 (undone, IMI_EINVALID). Several threads on
- * one counter lose no increment.
+ * one counter lose no increment. native_incr = false keeps the CAS loop, which starts a
+ * counter from 0 as soon as its TTL has run out.
  *
  * Each test runs its own memcached (fork/exec) on $IMI_MEMCACHED_INCR_PORT (default
  * 21291), so that its counters see no other client. */
@@ -101,11 +102,12 @@ static long long mc_stat(const char *name)
     return atoll(at + strlen(want));
 }
 
-static imi_cache *open_cache(imi_app **app)
+/* The cache on the test's memcached; `more` adds lines to [cache]. */
+static imi_cache *open_cache_with(imi_app **app, const char *more)
 {
-    char text[256];
+    char text[320];
     snprintf(text, sizeof text, "[log]\nlevel = error\n[cache]\ndriver = memcached\n"
-             "servers = 127.0.0.1:%d\npool_size = 4\n", port());
+             "servers = 127.0.0.1:%d\npool_size = 4\n%s", port(), more);
     imi_config *cfg;
     imi_cache *c;
     cr_assert_eq(imi_config_parse(text, "incr.ini", ".", &cfg), IMI_OK, "%s", imi_error_message());
@@ -113,6 +115,8 @@ static imi_cache *open_cache(imi_app **app)
     cr_assert_eq(imi_cache_open(*app, NULL, &c), IMI_OK, "%s", imi_error_message());
     return c;
 }
+
+static imi_cache *open_cache(imi_app **app) { return open_cache_with(app, ""); }
 
 Test(memcached_incr, one_request_per_call)
 {
@@ -225,6 +229,33 @@ Test(memcached_incr, threads_lose_nothing)
     cr_assert_eq(imi_cache_incr(c, NULL, "shared", 0, &total), IMI_OK);
     cr_expect_eq(total, T * 300, "the counter is %lld after %d increments", (long long)total,
                  T * 300);
+    imi_cache_free(c);
+    imi_app_free(app);
+}
+
+Test(memcached_incr, cas_loop_when_native_incr_is_off)
+{
+    imi_app *app;
+    imi_cache *c = open_cache_with(&app, "native_incr = false\n");
+    int64_t r = 0;
+    cr_assert_eq(imi_cache_set(c, NULL, "n", "0", 1, 0), IMI_OK, "%s", imi_error_message());
+    long long incrs = mc_stat("incr_hits") + mc_stat("incr_misses"), cas = mc_stat("cas_hits");
+    for (int i = 1; i <= 10; i++) {
+        cr_assert_eq(imi_cache_incr(c, NULL, "n", 1, &r), IMI_OK, "%s", imi_error_message());
+        cr_assert_eq(r, i);
+    }
+    cr_expect_eq(mc_stat("incr_hits") + mc_stat("incr_misses") - incrs, 0);
+    cr_expect_eq(mc_stat("cas_hits") - cas, 10, "10 incrs made %lld CAS writes",
+                 mc_stat("cas_hits") - cas);
+    /* memcached still holds the counter after its TTL; the CAS loop starts from 0 */
+    cr_assert_eq(imi_cache_set(c, NULL, "t", "5", 1, 1000), IMI_OK);
+    int64_t t0 = now_ms();
+    while (imi_cache_exists(c, NULL, "t") == IMI_OK) {
+        cr_assert_lt(now_ms() - t0, 5000, "a 1 s key is still there after 5 s");
+        sleep_ms(10);
+    }
+    cr_assert_eq(imi_cache_incr(c, NULL, "t", 1, &r), IMI_OK, "%s", imi_error_message());
+    cr_expect_eq(r, 1, "incr right after the TTL gave %lld", (long long)r);
     imi_cache_free(c);
     imi_app_free(app);
 }

@@ -25,6 +25,7 @@ typedef struct mc {
     memcached_st *master;
     memcached_pool_st *pool;
     int64_t connect_timeout_ms;
+    bool native_incr;           /* incr by memcached's increment (rmw.c says when not) */
 } mc;
 
 /* A handle checked out of the pool for one call, with its deadline. */

@@ -137,7 +137,8 @@ int mc_expire(void *st, const imi_ctx *ctx, const char *key, size_t klen, int64_
  * The one difference from the CAS loop: for up to two seconds after a counter's TTL has run
  * out, memcached still holds the item (see mc.h), and memcached's increment counts on from
  * its old value where the CAS loop would start again from 0. A read sees neither (the
- * flags say it has expired) until the item is gone and the next incr starts from 0. */
+ * flags say it has expired) until the item is gone and the next incr starts from 0. The
+ * option native_incr = false keeps incr on the CAS loop for those who need the TTL exact. */
 
 typedef struct incr_args { int64_t delta, result; char text[24]; } incr_args;
 
@@ -235,7 +236,8 @@ static int native_incr(mc *m, const imi_ctx *ctx, const char *key, size_t klen, 
 int mc_incr(void *st, const imi_ctx *ctx, const char *key, size_t klen, int64_t delta,
             int64_t *result)
 {
-    int rc = delta >= 0 ? native_incr(st, ctx, key, klen, delta, result) : 1;
+    mc *m = st;
+    int rc = delta >= 0 && m->native_incr ? native_incr(m, ctx, key, klen, delta, result) : 1;
     if (rc != 1)
         return rc;
     incr_args a = { .delta = delta };
