@@ -3,7 +3,8 @@
  *  - mem: the same driver's vtable called directly on a state opened the same way, so
  *    the difference is what the front-end adds per call (closed check and in-flight
  *    count, ctx check, key prefixing); the keys are formatted once, outside the timing;
- *  - redis: raw hiredis on the same server (bench_cache_redis.c).
+ *  - redis: raw hiredis on the same server (bench_cache_redis.c);
+ *  - memcached: raw libmemcached on the same servers (bench_cache_memcached.c).
  * Without a [cache] section in the config, an in-process mem cache is used. */
 #include <pthread.h>
 #include <stdio.h>
@@ -348,6 +349,10 @@ int imi_bench_cache(const imi_bench_opts *o)
     else if (!rc && !strcmp(imi_cache_driver_name(x->c), "redis") &&
              (rc = bench_cache_redis_compare(o, app, x->c, ops)) < 0) {
         fprintf(stderr, "imi bench cache: built without hiredis: no raw baseline\n");
+        rc = 0;
+    } else if (!rc && !strcmp(imi_cache_driver_name(x->c), "memcached") &&
+               (rc = bench_cache_memcached_compare(o, app, x->c, ops)) < 0) {
+        fprintf(stderr, "imi bench cache: built without libmemcached: no raw baseline\n");
         rc = 0;
     }
     imi_cache_free(x->c);

@@ -36,5 +36,7 @@ extern const char bench_cache_value[BENCH_CACHE_VALUE];
 /* im-infra against raw hiredis on the same server (bench_cache_redis.c); 0 when done,
  * -1 when hiredis was not built in. */
 int bench_cache_redis_compare(const imi_bench_opts *o, imi_app *app, imi_cache *c, long ops);
+/* The same against raw libmemcached (bench_cache_memcached.c); -1 when it was not built in. */
+int bench_cache_memcached_compare(const imi_bench_opts *o, imi_app *app, imi_cache *c, long ops);
 
 #endif

@@ -19,8 +19,12 @@ static size_t to_hex(const unsigned char *in, size_t n, char *out)
 size_t mc_key(const char *key, size_t klen, char *out)
 {
     bool plain = klen <= MC_KEY_MAX - 1 && key[0] != '~';
-    for (size_t i = 0; i < klen && plain; i++)
-        plain = key[i] > 0x20 && key[i] < 0x7f;
+    /* printable ASCII, 0x21 to 0x7e; no early exit, so the loop takes many bytes a step */
+    size_t n_check = plain ? klen : 0;
+    unsigned char bad = 0;
+    for (size_t i = 0; i < n_check; i++)
+        bad |= (unsigned char)((unsigned char)key[i] - 0x21) > 0x7e - 0x21;
+    plain = plain && !bad;
     if (plain) {
         memcpy(out, key, klen);
         out[klen] = '\0';

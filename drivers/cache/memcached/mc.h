@@ -2,7 +2,8 @@
  *   memcached.c  options, open/close/ping, the handle pool, error codes, the descriptor
  *   keys.c       mapping cache keys to memcached keys
  *   strings.c    get/set/del/exists/ttl/mget/mset
- *   rmw.c        read-modify-write with CAS: setnx, incr, expire, lock, token bucket
+ *   rmw.c        read-modify-write with CAS: setnx, expire, lock, token bucket; incr by
+ *                memcached's own increment, by CAS where that cannot do it
  *
  * Expiry: memcached keeps whole seconds and cannot tell a key's TTL, so every value
  * carries its expiry as absolute unix seconds in the item's 32-bit flags (0: none). A
@@ -24,6 +25,7 @@ typedef struct mc {
     memcached_st *master;
     memcached_pool_st *pool;
     int64_t connect_timeout_ms;
+    bool native_incr;           /* incr by memcached's increment (rmw.c says when not) */
 } mc;
 
 /* A handle checked out of the pool for one call, with its deadline. */

@@ -7,7 +7,10 @@
 #include <time.h>
 #include "mc.h"
 
-enum { OPT_SERVERS, OPT_POOL_SIZE, OPT_CONNECT_TIMEOUT, OPT_RETRY_TIMEOUT, OPT_MAX_VALUE };
+enum {
+    OPT_SERVERS, OPT_POOL_SIZE, OPT_CONNECT_TIMEOUT, OPT_RETRY_TIMEOUT, OPT_MAX_VALUE,
+    OPT_NATIVE_INCR
+};
 
 static const imi_option_spec mc_options[] = {
     [OPT_SERVERS] = { .name = "servers", .type = IMI_OPT_LIST, .default_value = "127.0.0.1:11211",
@@ -25,6 +28,10 @@ static const imi_option_spec mc_options[] = {
     [OPT_MAX_VALUE] = { .name = "max_value", .type = IMI_OPT_SIZE, .default_value = "1000k",
                         .help = "largest value a set takes: the server's item size (memcached "
                                 "-I, 1m by default) less room for the key and item header" },
+    [OPT_NATIVE_INCR] = { .name = "native_incr", .type = IMI_OPT_BOOL, .default_value = "true",
+                          .help = "incr by memcached's own increment, one round trip; false: "
+                                  "by read and CAS, two, which also starts a counter again "
+                                  "from 0 in the up to 2 s memcached keeps it past its TTL" },
 };
 
 int mc_error(mc *m, memcached_st *h, memcached_return_t r, const char *what)
@@ -168,6 +175,7 @@ static int mc_open(void *st, const imi_driver_env *env)
     m->host = env->host;
     const imi_opt_value *o = env->opts;
     m->connect_timeout_ms = o[OPT_CONNECT_TIMEOUT].i > 0 ? o[OPT_CONNECT_TIMEOUT].i : 1000;
+    m->native_incr = o[OPT_NATIVE_INCR].i != 0;
     if (o[OPT_POOL_SIZE].i < 1 || o[OPT_POOL_SIZE].i > 1024)
         return m->host->error(IMI_ECONFIG, 0, "pool_size must be 1 to 1024");
     memcached_server_st *list = memcached_servers_parse(o[OPT_SERVERS].str);

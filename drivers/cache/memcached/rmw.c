@@ -5,6 +5,7 @@
  * A value past its logical expiry (see mc.h) that memcached still holds counts as absent
  * but is replaced by CAS, and a removal is a CAS write that expires at once: an absolute
  * exptime in 1970. */
+#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -123,20 +124,45 @@ int mc_expire(void *st, const imi_ctx *ctx, const char *key, size_t klen, int64_
     return rc ? rc : run_rmw(st, ctx, key, klen, expire_fn, &ttl_ms);
 }
 
-/* ---- incr: any int64 and negative deltas, which memcached's incr/decr cannot do ---- */
+/* ---- incr ------------------------------------------------------------------------------
+ *
+ * A delta >= 0 goes to memcached's own increment, one round trip: it adds to a value of
+ * decimal digits, creates a missing key as the delta (no TTL) and keeps the item's flags
+ * and exptime, so a counter keeps its TTL. What it cannot do falls back to the CAS loop:
+ * a negative delta (memcached's decr stops at 0), and a value it refuses (negative, not a
+ * number: "non-numeric", which libmemcached reports as UNKNOWN_READ_FAILURE). memcached
+ * counts in uint64: a sum past INT64_MAX is written before it is seen, so it is undone by
+ * CAS before IMI_EINVALID is returned.
+ *
+ * The one difference from the CAS loop: for up to two seconds after a counter's TTL has run
+ * out, memcached still holds the item (see mc.h), and memcached's increment counts on from
+ * its old value where the CAS loop would start again from 0. A read sees neither (the
+ * flags say it has expired) until the item is gone and the next incr starts from 0. The
+ * option native_incr = false keeps incr on the CAS loop for those who need the TTL exact. */
 
 typedef struct incr_args { int64_t delta, result; char text[24]; } incr_args;
+
+/* The int64 of a counter's text: digits with an optional sign, as written by incr; blanks
+ * around them are taken, as memcached's incr leaves them when a number gets shorter. */
+static bool parse_int64(const char *s, size_t len, long long *out)
+{
+    if (!len || len > 32)
+        return false;
+    char *end;
+    errno = 0;
+    *out = strtoll(s, &end, 10);
+    while (end < s + len && *end == ' ')
+        end++;
+    return end != s && end == s + len && errno != ERANGE;
+}
 
 static void incr_fn(mc *m, void *ud, rmw *x)
 {
     incr_args *a = ud;
     long long cur = 0;
-    if (x->found) {
-        char *end;
-        if (!x->len || x->len > 20 || (cur = strtoll(x->val, &end, 10), end != x->val + x->len)) {
-            x->rc = m->host->error(IMI_EINVALID, 0, "value is not an integer");
-            return;
-        }
+    if (x->found && !parse_int64(x->val, x->len, &cur)) {
+        x->rc = m->host->error(IMI_EINVALID, 0, "value is not an integer");
+        return;
     }
     if ((a->delta > 0 && cur > INT64_MAX - a->delta) || (a->delta < 0 && cur < INT64_MIN - a->delta)) {
         x->rc = m->host->error(IMI_EINVALID, 0, "increment would overflow");
@@ -151,11 +177,71 @@ static void incr_fn(mc *m, void *ud, rmw *x)
     x->rc = IMI_OK;
 }
 
+/* Takes back an increment memcached made past INT64_MAX (or around 2^64): the value less
+ * the delta, modulo 2^64 as memcached counts; a value someone replaced meanwhile is left. */
+static void undo_fn(mc *m, void *ud, rmw *x)
+{
+    (void)m;
+    incr_args *a = ud;
+    char *end;
+    errno = 0;
+    unsigned long long cur = x->found && x->len ? strtoull(x->val, &end, 10) : 0;
+    if (!x->found || !x->len || errno == ERANGE || end == x->val || *x->val == '-')
+        return;
+    int n = snprintf(a->text, sizeof a->text, "%llu", cur - (unsigned long long)a->delta);
+    x->action = RMW_WRITE;
+    x->out = a->text;
+    x->out_len = (size_t)n;
+    x->out_flags = x->flags;
+}
+
+/* memcached's increment: IMI_OK with *result, 1 when the CAS loop must do it, else an
+ * error. */
+static int native_incr(mc *m, const imi_ctx *ctx, const char *key, size_t klen, int64_t delta,
+                       int64_t *result)
+{
+    char mkey[MC_KEY_MAX];
+    size_t mlen = mc_key(key, klen, mkey);
+    mc_lease l;
+    int rc = mc_acquire(m, ctx, &l);
+    if (rc)
+        return rc;
+    uint64_t v = 0, d = (uint64_t)delta;
+    /* a missing key is created as the delta itself, with no expiry; when another client
+     * created it first, the creation is refused and the increment is tried again */
+    memcached_return_t r;
+    do
+        r = memcached_increment_with_initial(l.h, mkey, mlen, d, d, 0, &v);
+    while ((r == MEMCACHED_NOTSTORED || r == MEMCACHED_DATA_EXISTS) &&
+           m->host->mono_ns() < l.deadline_ns);
+    if (r == MEMCACHED_SUCCESS && v <= (uint64_t)INT64_MAX && v >= d)
+        *result = (int64_t)v;
+    else if (r == MEMCACHED_SUCCESS)
+        rc = 2; /* past INT64_MAX, or wrapped around 2^64 */
+    else if (r == MEMCACHED_UNKNOWN_READ_FAILURE)
+        rc = 1; /* the server's "non-numeric value" */
+    else
+        rc = mc_error(m, l.h, r, "incr");
+    mc_release(m, &l);
+    if (rc == 2) {
+        incr_args a = { .delta = delta };
+        rc = run_rmw(m, ctx, key, klen, undo_fn, &a);
+        if (!rc)
+            rc = m->host->error(IMI_EINVALID, 0, "increment would overflow (or the value is "
+                                "past int64)");
+    }
+    return rc;
+}
+
 int mc_incr(void *st, const imi_ctx *ctx, const char *key, size_t klen, int64_t delta,
             int64_t *result)
 {
+    mc *m = st;
+    int rc = delta >= 0 && m->native_incr ? native_incr(m, ctx, key, klen, delta, result) : 1;
+    if (rc != 1)
+        return rc;
     incr_args a = { .delta = delta };
-    int rc = run_rmw(st, ctx, key, klen, incr_fn, &a);
+    rc = run_rmw(st, ctx, key, klen, incr_fn, &a);
     if (!rc)
         *result = a.result;
     return rc;
