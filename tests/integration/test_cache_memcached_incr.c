@@ -116,7 +116,7 @@ static imi_cache *open_cache_with(imi_app **app, const char *more)
     return c;
 }
 
-static imi_cache *open_cache(imi_app **app) { return open_cache_with(app, ""); }
+static imi_cache *open_cache(imi_app **app) { return open_cache_with(app, "native_incr = true\n"); }
 
 Test(memcached_incr, one_request_per_call)
 {

@@ -28,10 +28,10 @@ static const imi_option_spec mc_options[] = {
     [OPT_MAX_VALUE] = { .name = "max_value", .type = IMI_OPT_SIZE, .default_value = "1000k",
                         .help = "largest value a set takes: the server's item size (memcached "
                                 "-I, 1m by default) less room for the key and item header" },
-    [OPT_NATIVE_INCR] = { .name = "native_incr", .type = IMI_OPT_BOOL, .default_value = "true",
-                          .help = "incr by memcached's own increment, one round trip; false: "
-                                  "by read and CAS, two, which also starts a counter again "
-                                  "from 0 in the up to 2 s memcached keeps it past its TTL" },
+    [OPT_NATIVE_INCR] = { .name = "native_incr", .type = IMI_OPT_BOOL, .default_value = "false",
+                          .help = "true: incr by memcached's own increment, one round trip "
+                                  "instead of two, but for up to 2 s after a counter's TTL "
+                                  "ran out it counts on from the expired value (false: exact)" },
 };
 
 int mc_error(mc *m, memcached_st *h, memcached_return_t r, const char *what)

@@ -137,8 +137,10 @@ int mc_expire(void *st, const imi_ctx *ctx, const char *key, size_t klen, int64_
  * The one difference from the CAS loop: for up to two seconds after a counter's TTL has run
  * out, memcached still holds the item (see mc.h), and memcached's increment counts on from
  * its old value where the CAS loop would start again from 0. A read sees neither (the
- * flags say it has expired) until the item is gone and the next incr starts from 0. The
- * option native_incr = false keeps incr on the CAS loop for those who need the TTL exact. */
+ * flags say it has expired) until the item is gone and the next incr starts from 0. Increments
+ * made in that window are lost to readers (a fixed-window rate limit would refuse for up
+ * to 2 s of its next window), so the fast path is opt-in: native_incr = true, for
+ * counters without a TTL or where that window does not matter. */
 
 typedef struct incr_args { int64_t delta, result; char text[24]; } incr_args;
 
