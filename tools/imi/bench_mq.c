@@ -1,6 +1,7 @@
 /* imi bench mq: publish throughput (async + flush, and sync), end-to-end throughput and
  * latency through a consumer group, for im-infra and, on kafka and nats, for the client
- * library used directly with the same settings, in the same run, with the ratio. Then
+ * library used directly with the same settings (on mem, a plain mutex queue), in the
+ * same run, with the ratio. Then
  * what the front-end costs per call: the same publish and ping through imi_mq_* and
  * straight into the driver's vtable on the same handle.
  *
@@ -418,6 +419,8 @@ int imi_bench_mq(const imi_bench_opts *o)
                          .publish_sync = imi_pub_sync, .stop = imi_stop };
     bench_target raw = { 0 };
     bool has_raw = bench_mq_raw_target(imi_app_config(app), &raw);
+    if (!has_raw && !net)
+        has_raw = bench_mq_memq_target(&raw);
     long cap = per_round(ops, o->rounds, sizes[0]);
     cap = cap > sync_ops ? cap : sync_ops;
     live li = { 0 }, lr = { 0 };

@@ -41,4 +41,7 @@ typedef struct bench_target {
  * (the mem driver, or a library the CLI was built without). */
 bool bench_mq_raw_target(const imi_config *cfg, bench_target *out);
 
+/* The baseline of the mem driver: a plain mutex + condvar queue (bench_mq_memq.c). */
+bool bench_mq_memq_target(bench_target *out);
+
 #endif
