@@ -300,7 +300,7 @@ int mem_broker_append(mem_broker *b, const imi_host_api *host, const imi_ctx *ct
     if (!reserve(b, t, size) && (rc = wait_room(b, host, ctx, default_ms, t, size)))
         return rc;
     mem_msg *large = NULL;
-    if (size > MEM_LOG_LARGE && !(large = mem_msg_new_large(msg, size))) {
+    if (size > MEM_LOG_LARGE && !(large = mem_msg_new_large(&b->pool, msg, size))) {
         release(b, t, 1, size, false);
         return host->error(IMI_ENOMEM, 0, "out of memory");
     }

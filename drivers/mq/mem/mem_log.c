@@ -16,6 +16,8 @@ struct mem_seg {
 
 #define ALIGN(n) (((n) + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1))
 
+#define PAGE 4096
+
 size_t mem_msg_size(const imi_mq_msg *in)
 {
     size_t size = sizeof(mem_msg) + in->n_headers * sizeof(imi_mq_header) + in->key_len +
@@ -24,6 +26,10 @@ size_t mem_msg_size(const imi_mq_msg *in)
         size += strlen(in->headers[i].name) + 1 + in->headers[i].len;
     return ALIGN(size);
 }
+
+/* Large blocks are allocated in whole pages, so that one freed can carry the next
+ * message of a like size. */
+static size_t large_cap(size_t size) { return (size + PAGE - 1) & ~(size_t)(PAGE - 1); }
 
 static void fill_msg(mem_msg *m, mem_seg *seg, const imi_mq_msg *in, size_t size)
 {
@@ -55,12 +61,47 @@ static void fill_msg(mem_msg *m, mem_seg *seg, const imi_mq_msg *in, size_t size
         memcpy(p, in->body, in->body_len);
 }
 
-mem_msg *mem_msg_new_large(const imi_mq_msg *in, size_t size)
+/* A large block kept in the pool: its first bytes link it. */
+typedef struct free_block {
+    struct free_block *next;
+    size_t size;
+} free_block;
+
+mem_msg *mem_msg_new_large(mem_pool *pool, const imi_mq_msg *in, size_t size)
 {
-    mem_msg *m = malloc(size);
-    if (m)
+    mem_msg *m = NULL;
+    size_t cap = large_cap(size);
+    pthread_mutex_lock(&pool->lock);
+    for (free_block **p = &pool->blocks; *p; p = &(*p)->next)
+        if ((*p)->size == cap) {
+            m = (mem_msg *)*p;
+            *p = (*p)->next;
+            pool->bytes -= cap;
+            break;
+        }
+    pthread_mutex_unlock(&pool->lock);
+    if (m || (m = malloc(cap)))
         fill_msg(m, NULL, in, size);
     return m;
+}
+
+/* A large message dropped: its block goes to the pool while there is room. Freeing it
+ * would hand its pages back to the system when it borders the heap's top, and the
+ * next large publish would fault them in again. */
+static void large_drop(mem_pool *pool, mem_msg *m)
+{
+    size_t size = large_cap(m->size);
+    pthread_mutex_lock(&pool->lock);
+    bool kept = pool->bytes + size <= MEM_POOL_MAX;
+    if (kept) {
+        free_block *b = (free_block *)m;
+        *b = (free_block){ .next = pool->blocks, .size = size };
+        pool->blocks = b;
+        pool->bytes += size;
+    }
+    pthread_mutex_unlock(&pool->lock);
+    if (!kept)
+        free(m);
 }
 
 /* A segment with room for size bytes: the spare one, one from the pool, or a new one
@@ -130,7 +171,12 @@ void mem_pool_free(mem_pool *pool)
         next = s->next;
         free(s);
     }
+    for (free_block *b = pool->blocks, *next; b; b = next) {
+        next = b->next;
+        free(b);
+    }
     pool->segs = NULL;
+    pool->blocks = NULL;
     pool->bytes = 0;
 }
 
@@ -184,7 +230,7 @@ void mem_log_drop(mem_log *l, mem_pool *pool, uint64_t to, size_t *n, size_t *by
         *bytes += m->size;
         mem_seg *s = m->seg;
         if (!s)
-            free(m);
+            large_drop(pool, m);
         else if (--s->live == 0)
             seg_empty(l, pool, s);
     }

@@ -2,7 +2,8 @@
  * through a ring of pointers; their bytes (header, key, headers, body in one block) are
  * bump-allocated in segments that are reused once every message in them is dropped, so
  * a topic whose consumers keep up allocates nothing per message. A message larger than
- * MEM_LOG_LARGE gets a block of its own. The caller serialises all calls on one log. */
+ * MEM_LOG_LARGE gets a block of its own (in whole pages, reused through the pool). The
+ * caller serialises all calls on one log; the pool has its own lock. */
 #ifndef IMI_DRIVERS_MQ_MEM_LOG_H
 #define IMI_DRIVERS_MQ_MEM_LOG_H
 
@@ -28,12 +29,14 @@ typedef struct mem_msg {
     size_t size;                    /* bytes of the block: what max_bytes counts */
 } mem_msg;
 
-/* Emptied full-size segments shared by every log of a broker, up to MEM_POOL_MAX bytes:
- * a queue that grows and drains again reuses warm memory instead of new pages. */
+/* Emptied full-size segments and the blocks of dropped large messages, shared by every
+ * log of a broker, up to MEM_POOL_MAX bytes: a queue that grows and drains again reuses
+ * warm memory instead of new pages. */
 #define MEM_POOL_MAX (4 * 1024 * 1024)
 typedef struct mem_pool {
     pthread_mutex_t lock;
     mem_seg *segs;
+    struct free_block *blocks;      /* large blocks, by exact size */
     size_t bytes;
 } mem_pool;
 
@@ -49,7 +52,7 @@ typedef struct mem_log {
 size_t mem_msg_size(const imi_mq_msg *in);
 /* A block of its own for a large message, filled from in (NULL: out of memory). Made
  * outside the partition's lock, so that a large copy does not hold it. */
-mem_msg *mem_msg_new_large(const imi_mq_msg *in, size_t size);
+mem_msg *mem_msg_new_large(mem_pool *pool, const imi_mq_msg *in, size_t size);
 /* Appends a message at offset end: `large` when given, else a copy of in into a segment.
  * False when out of memory (nothing appended; `large` stays the caller's). */
 bool mem_log_push(mem_log *l, mem_pool *pool, const imi_mq_msg *in, size_t size,

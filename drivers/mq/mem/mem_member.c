@@ -5,6 +5,10 @@
 #include <stdlib.h>
 #include "mem_broker.h"
 
+/* A batch ends at this many bytes: large messages are committed, and so freed, one by
+ * one, as a plain queue would (freeing many at once hands their pages back to the
+ * system, and the publisher faults them in again). */
+#define BATCH_BYTES (64 * 1024)
 #define SPIN_NS 50000               /* how long an idle member watches before sleeping */
 
 /* The next batch this member may take: a partition with no batch in flight for the
@@ -29,10 +33,11 @@ static bool take(mem_member *mb, int64_t now, mem_batch *out, int64_t *wake_ns)
             continue;
         }
         gp->busy = true;
-        size_t n = p->log.end - gp->next_off;
-        n = n < MEM_BATCH ? n : MEM_BATCH;
-        for (size_t j = 0; j < n; j++)
-            out->m[j] = mem_log_at(&p->log, gp->next_off + j);
+        size_t avail = p->log.end - gp->next_off, n = 0, bytes = 0;
+        while (n < avail && n < MEM_BATCH && bytes < BATCH_BYTES) {
+            out->m[n] = mem_log_at(&p->log, gp->next_off + n);
+            bytes += out->m[n++]->size;
+        }
         out->attempt = gp->failed + 1;
         pthread_mutex_unlock(&p->lock);
         out->t = mb->topics[i];
