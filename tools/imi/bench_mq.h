@@ -20,6 +20,7 @@ typedef struct bench_sink {
     int64_t *lat_ns;                /* per seq when seq < cap */
     long cap;
     int64_t last_ns;
+    long want;                      /* a waiter's target: wake it when got reaches it */
 } bench_sink;
 
 /* Records one received body. */
