@@ -180,6 +180,7 @@ mem_group *mem_group_get(mem_broker *b, mem_topic *t, const char *name)
     for (size_t p = 0; p < b->np; p++) {
         pthread_mutex_lock(&t->parts[p].lock);
         g->parts[p].next_off = t->parts[p].log.base;
+        atomic_store_explicit(&g->parts[p].pos, t->parts[p].log.base, memory_order_relaxed);
     }
     g->next = head;
     atomic_store_explicit(&t->groups, g, memory_order_release);

@@ -28,6 +28,7 @@ typedef struct mem_group mem_group;
 /* A group's position on one partition (under the partition's lock). */
 typedef struct mem_gpart {
     uint64_t next_off;              /* next offset to deliver: the committed position */
+    atomic_uint_fast64_t pos;       /* next_off, for a look without the lock */
     int64_t not_before;             /* redelivery not before (mono ns) */
     int failed;                     /* failed attempts of the message at next_off */
     bool busy;                      /* a batch is in flight */

@@ -14,8 +14,10 @@
 #define SPIN_NS 10000
 
 /* The next batch this member may take: a partition with no batch in flight for the
- * group and a message due. *wake_ns gets the earliest pending redelivery (0: none). */
-static bool take(mem_member *mb, int64_t now, mem_batch *out, int64_t *wake_ns)
+ * group and a message due. *wake_ns gets the earliest pending redelivery (0: none).
+ * peek: skip, without its lock, a partition whose end shows nothing new for the group;
+ * the last look before sleeping takes every lock (see idle). */
+static bool take(mem_member *mb, int64_t now, mem_batch *out, int64_t *wake_ns, bool peek)
 {
     size_t np = mb->b->np, total = mb->n * np;
     *wake_ns = 0;
@@ -23,6 +25,10 @@ static bool take(mem_member *mb, int64_t now, mem_batch *out, int64_t *wake_ns)
         size_t slot = (mb->scan + k) % total, i = slot / np, pi = slot % np;
         mem_part *p = &mb->topics[i]->parts[pi];
         mem_gpart *gp = &mb->groups[i]->parts[pi];
+        /* Nothing new for the group: skip the lock, which its producers want. */
+        if (peek && atomic_load_explicit(&p->end, memory_order_relaxed) <=
+                        atomic_load_explicit(&gp->pos, memory_order_relaxed))
+            continue;
         pthread_mutex_lock(&p->lock);
         if (gp->busy || gp->next_off >= p->log.end) {
             pthread_mutex_unlock(&p->lock);
@@ -75,6 +81,7 @@ static void run_batch(mem_member *mb, mem_batch *bt)
     mem_gpart *gp = bt->gp;
     gp->busy = false;
     gp->next_off += ok;
+    atomic_store_explicit(&gp->pos, gp->next_off, memory_order_relaxed);
     if (rc) {
         gp->failed = ok ? 1 : gp->failed + 1;
         gp->not_before = retry_at;
@@ -88,8 +95,9 @@ static void run_batch(mem_member *mb, mem_batch *bt)
 }
 
 /* Nothing to take: sleep until a publish, a stop or the next redelivery is due. The
- * member counts itself a sleeper before its last look, so a publish that it misses sees
- * it and wakes it (mem_broker_append). */
+ * member counts itself a sleeper before its last look, which takes each partition's
+ * lock, so a publish that it misses appended after that look and sees the count and
+ * wakes it (mem_broker_append). */
 static void idle(mem_member *mb, mem_batch *bt)
 {
     mem_broker *b = mb->b;
@@ -98,7 +106,7 @@ static void idle(mem_member *mb, mem_batch *bt)
     atomic_fetch_add(&b->sleepers, 1);
     pthread_mutex_unlock(&b->wake_lock);
     int64_t now = mb->host->mono_ns(), wake = 0;
-    bool got = take(mb, now, bt, &wake);
+    bool got = take(mb, now, bt, &wake, false);
     pthread_mutex_lock(&b->wake_lock);
     if (!got && b->wake_gen == gen && !atomic_load(&mb->stop)) {
         if (wake)
@@ -136,7 +144,7 @@ static void *member_loop(void *arg)
     mem_batch *bt = &mb->bt;
     while (!atomic_load(&mb->stop)) {
         int64_t now = mb->host->mono_ns(), wake = 0;
-        if (take(mb, now, bt, &wake)) {
+        if (take(mb, now, bt, &wake, true)) {
             run_batch(mb, bt);
             continue;
         }
