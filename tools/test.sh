@@ -63,6 +63,8 @@ if [ "${IMI_SKIP_TSAN:-0}" != 1 ]; then
     tsan build-tsan/tools/imi bench uid --threads 2 --ops 200000
     # The db pool's lock-free slot and the reused result objects, under 4 threads.
     tsan build-tsan/tools/imi bench db --threads 4 --ops 4000
+    # The mem mq queue: producer, batching member and completion thread (default.ini).
+    tsan build-tsan/tools/imi bench mq --ops 20000 --rounds 5
 fi
 ctest --test-dir build --output-on-failure --timeout 600 || status=1
 if [ "${IMI_SKIP_ASAN:-0}" != 1 ]; then

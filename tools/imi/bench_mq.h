@@ -20,6 +20,7 @@ typedef struct bench_sink {
     int64_t *lat_ns;                /* per seq when seq < cap */
     long cap;
     int64_t last_ns;
+    long want;                      /* a waiter's target: wake it when got reaches it */
 } bench_sink;
 
 /* Records one received body. */
@@ -40,5 +41,8 @@ typedef struct bench_target {
 /* Raw client baselines for the driver configured in [mq]; false when there is none
  * (the mem driver, or a library the CLI was built without). */
 bool bench_mq_raw_target(const imi_config *cfg, bench_target *out);
+
+/* The baseline of the mem driver: a plain mutex + condvar queue (bench_mq_memq.c). */
+bool bench_mq_memq_target(bench_target *out);
 
 #endif

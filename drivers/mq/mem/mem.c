@@ -5,13 +5,16 @@
  *  - a consumer group keeps, per topic and partition, the next offset to deliver (its
  *    committed position), whether a message is in flight and how often it has failed;
  *    every group reads every message, the members of one group take turns;
- *  - a partition has at most one message in flight per group, which keeps per-key order
- *    across members and redeliveries without any rebalancing;
+ *  - a partition has at most one batch in flight per group, delivered one message at a
+ *    time, which keeps per-key order across members and redeliveries without any
+ *    rebalancing;
  *  - messages are dropped once every group of the topic has acknowledged them; a topic
  *    holds at most `max_queue` messages and `max_bytes` bytes, and publishers wait for
  *    room when either is reached (back-pressure).
  * A group's position outlives its members, so closing and reopening loses nothing.
- * One mutex per broker guards it all; one condition variable wakes waiters on change.
+ * Producers and consumers meet only on one partition's lock at a time, briefly, and
+ * wake each other only when the other side sleeps (mem_broker.h); members deliver in
+ * batches (mem_member.c); message bytes live in reused segments (mem_log.c).
  */
 #include <inttypes.h>
 #include <pthread.h>
@@ -36,48 +39,140 @@ static const imi_option_spec mem_options[] = {
                                 "single message is refused)" },
 };
 
-/* ---- async completions: one thread per handle calls them in order ------------------ */
+/* ---- async completions: one thread per handle calls them in order ------------------ *
+ * Records go into blocks of DONE_PER_BLOCK; the thread takes every block queued at once
+ * and calls them without the lock, and is signalled only when it sleeps. A publish
+ * reserves a block before it appends, so that once its message is in, queueing the
+ * completion cannot fail; the blocks are reused. */
 
-typedef struct done_item {
-    struct done_item *next;
-    imi_mq_done done;
-} done_item;
+#define DONE_PER_BLOCK 256
+#define DONE_KEEP_BLOCKS 4          /* spare blocks kept beyond the reservations */
+#define DONE_NAP_NS 50000
+
+typedef struct done_block {
+    struct done_block *next;
+    size_t n;
+    imi_mq_done d[DONE_PER_BLOCK];
+} done_block;
 
 typedef struct mem_mq {
     const imi_host_api *host;
     void *logger;
     int64_t default_timeout_ms;
     mem_broker *b;
+    mem_topic *_Atomic last_topic;  /* of the previous publish (mem_broker_append) */
     pthread_mutex_t dlock;
     pthread_cond_t dwake, didle;
-    done_item *head, *tail;
+    done_block *head, *tail;        /* queued for the thread */
+    done_block *spare;              /* empty blocks, n_spare of them */
+    size_t n_spare, reserved;       /* reserved: publishes between reserve and push */
     uint64_t pending;               /* accepted, completion not yet returned */
-    bool dthread_started, dstop;
+    int flushers;                   /* flush calls waiting on didle */
+    bool dthread_started, dstop, dsleeping, napping;
     pthread_t dthread;
 } mem_mq;
+
+static void free_blocks(done_block *bl)
+{
+    for (done_block *next; bl; bl = next) {
+        next = bl->next;
+        free(bl);
+    }
+}
 
 static void *done_loop(void *arg)
 {
     mem_mq *m = arg;
     pthread_mutex_lock(&m->dlock);
     for (;;) {
-        while (!m->head && !m->dstop)
+        /* After a batch, a short nap that no publish interrupts gathers the next one: a
+         * stream then costs no signal per message. A flush or close cuts it short. */
+        if (!m->head && !m->dstop && m->napping && !m->flushers)
+            mem_timedwait(&m->dwake, &m->dlock, 0, DONE_NAP_NS);
+        while (!m->head && !m->dstop) {
+            m->dsleeping = true;
             pthread_cond_wait(&m->dwake, &m->dlock);
+            m->dsleeping = false;
+        }
+        m->napping = !m->dstop;
         if (!m->head)
             break;
-        done_item *it = m->head;
-        m->head = it->next;
-        if (!m->head)
-            m->tail = NULL;
+        done_block *taken = m->head;
+        m->head = m->tail = NULL;
         pthread_mutex_unlock(&m->dlock);
-        it->done.fn(&it->done, IMI_OK);
-        free(it);
+        uint64_t n = 0;
+        size_t blocks = 0;
+        done_block *last = taken;
+        for (done_block *bl = taken; bl; bl = bl->next) {
+            for (size_t i = 0; i < bl->n; i++)
+                bl->d[i].fn(&bl->d[i], IMI_OK);
+            n += bl->n;
+            bl->n = 0;
+            blocks++;
+            last = bl;
+        }
         pthread_mutex_lock(&m->dlock);
-        if (--m->pending == 0)
+        last->next = m->spare;
+        m->spare = taken;
+        m->n_spare += blocks;
+        /* Keep what the publishes in flight may need, and a few more. */
+        while (m->n_spare > m->reserved + DONE_KEEP_BLOCKS) {
+            done_block *bl = m->spare;
+            m->spare = bl->next;
+            m->n_spare--;
+            free(bl);
+        }
+        m->pending -= n;
+        if (!m->pending && m->flushers)
             pthread_cond_broadcast(&m->didle);
     }
     pthread_mutex_unlock(&m->dlock);
     return NULL;
+}
+
+/* Makes sure a block is there for this publish's completion (dlock held). */
+static int done_reserve(mem_mq *m)
+{
+    if (!m->dthread_started) {
+        if (pthread_create(&m->dthread, NULL, done_loop, m))
+            return m->host->error(IMI_EINTERNAL, 0, "cannot start the completion thread");
+        m->dthread_started = true;
+    }
+    if (m->n_spare < m->reserved + 1) {
+        done_block *bl = malloc(sizeof *bl);
+        if (!bl)
+            return m->host->error(IMI_ENOMEM, 0, "out of memory");
+        bl->next = m->spare;
+        m->spare = bl;
+        m->n_spare++;
+    }
+    m->reserved++;
+    return IMI_OK;
+}
+
+/* Queues the completion of an accepted publish (dlock held, a block reserved). */
+static void done_push(mem_mq *m, const imi_mq_done *done)
+{
+    m->reserved--;
+    done_block *bl = m->tail;
+    if (!bl || bl->n == DONE_PER_BLOCK) {
+        bl = m->spare;
+        m->spare = bl->next;
+        m->n_spare--;
+        bl->next = NULL;
+        bl->n = 0;
+        if (m->tail)
+            m->tail->next = bl;
+        else
+            m->head = bl;
+        m->tail = bl;
+    }
+    bl->d[bl->n++] = *done;
+    m->pending++;
+    if (m->dsleeping) {
+        m->dsleeping = false; /* one signal until it sleeps again */
+        pthread_cond_signal(&m->dwake);
+    }
 }
 
 /* ---- driver ------------------------------------------------------------------------ */
@@ -124,6 +219,8 @@ static void mem_close(void *st)
     pthread_mutex_unlock(&m->dlock);
     if (started)
         pthread_join(m->dthread, NULL);
+    free_blocks(m->head);
+    free_blocks(m->spare);
     mem_broker_put(m->b);
     m->b = NULL;
     pthread_cond_destroy(&m->didle);
@@ -149,40 +246,27 @@ static int64_t deadline_of(const mem_mq *m, const imi_ctx *ctx)
 static int mem_publish(void *st, const imi_ctx *ctx, const imi_mq_msg *msg)
 {
     mem_mq *m = st;
-    return mem_broker_append(m->b, m->host, ctx, deadline_of(m, ctx), msg);
+    return mem_broker_append(m->b, m->host, ctx, m->default_timeout_ms, &m->last_topic,
+                             msg);
 }
 
 static int mem_publish_async(void *st, const imi_ctx *ctx, const imi_mq_msg *msg,
                              const imi_mq_done *done)
 {
     mem_mq *m = st;
-    done_item *it = calloc(1, sizeof *it);
-    if (!it)
-        return m->host->error(IMI_ENOMEM, 0, "out of memory");
-    it->done = *done;
-    int rc = mem_broker_append(m->b, m->host, ctx, deadline_of(m, ctx), msg);
-    if (rc) {
-        free(it);
-        return rc;
-    }
     pthread_mutex_lock(&m->dlock);
-    if (!m->dthread_started) {
-        if (pthread_create(&m->dthread, NULL, done_loop, m)) {
-            pthread_mutex_unlock(&m->dlock);
-            free(it);
-            return m->host->error(IMI_EINTERNAL, 0, "cannot start the completion thread");
-        }
-        m->dthread_started = true;
-    }
-    m->pending++;
-    if (m->tail)
-        m->tail->next = it;
-    else
-        m->head = it;
-    m->tail = it;
-    pthread_cond_signal(&m->dwake);
+    int rc = done_reserve(m);
     pthread_mutex_unlock(&m->dlock);
-    return IMI_OK;
+    if (rc)
+        return rc;
+    rc = mem_broker_append(m->b, m->host, ctx, m->default_timeout_ms, &m->last_topic, msg);
+    pthread_mutex_lock(&m->dlock);
+    if (rc)
+        m->reserved--;
+    else
+        done_push(m, done);
+    pthread_mutex_unlock(&m->dlock);
+    return rc;
 }
 
 static int mem_flush(void *st, const imi_ctx *ctx)
@@ -191,6 +275,8 @@ static int mem_flush(void *st, const imi_ctx *ctx)
     int64_t deadline = deadline_of(m, ctx);
     int rc = IMI_OK;
     pthread_mutex_lock(&m->dlock);
+    m->flushers++;
+    pthread_cond_signal(&m->dwake); /* ends a nap */
     while (m->pending && !rc) {
         if (m->host->ctx_canceled(ctx)) {
             rc = m->host->error(IMI_ECANCELED, 0, "flush canceled");
@@ -204,6 +290,7 @@ static int mem_flush(void *st, const imi_ctx *ctx)
         }
         mem_timedwait(&m->didle, &m->dlock, now, deadline);
     }
+    m->flushers--;
     pthread_mutex_unlock(&m->dlock);
     return rc;
 }
