@@ -16,9 +16,11 @@ static long membarrier(int cmd)
 
 static void decide(void)
 {
+#ifndef IMI_FENCE_TSAN /* a TSan build uses seq_cst operations instead (fence.h) */
     long cmds = membarrier(MEMBARRIER_CMD_QUERY);
     imi_fence_asymmetric = cmds > 0 && (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) &&
                            membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0;
+#endif
 }
 
 void imi_fence_init(void)
@@ -28,7 +30,9 @@ void imi_fence_init(void)
 
 void imi_fence_heavy(void)
 {
+#ifndef IMI_FENCE_TSAN
     atomic_thread_fence(memory_order_seq_cst);
+#endif
     if (!imi_fence_asymmetric)
         return;
     if (membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0)
