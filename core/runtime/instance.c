@@ -52,6 +52,8 @@ static int read_instance_keys(imi_instance *in, const imi_config *cfg)
         if (!(in->prefix = strdup(prefix)))
             return imi_error_set(IMI_ENOMEM, 0, "out of memory");
         in->prefix_len = strlen(prefix);
+        if (in->prefix_len <= IMI_PREFIX_HEAD)
+            memcpy(in->prefix_head, prefix, in->prefix_len); /* calloc'd: NUL-padded */
     }
     return IMI_OK;
 }
@@ -144,12 +146,13 @@ int imi_instance_open(imi_app *app, const imi_frontend *fe, const char *name,
     if (!app)
         return imi_error_set(IMI_EINVALID, 0, "imi_%s_open: app is required",
                              imi_kind_name(fe->kind));
+    imi_fence_init(); /* before any call can enter an instance */
     imi_instance *in = calloc(1, fe->handle_size);
     if (!in)
         return imi_error_set(IMI_ENOMEM, 0, "out of memory");
     in->app = app;
     in->fe = fe;
-    for (int i = 0; i < IMI_INFLIGHT_STRIPES; i++)
+    for (int i = 0; i < IMI_METRIC_STRIPES; i++)
         atomic_init(&in->inflight[i].n, 0);
     atomic_init(&in->closed, false);
     int rc = prepare(in, name);
@@ -171,27 +174,11 @@ int imi_instance_open(imi_app *app, const imi_frontend *fe, const char *name,
     return IMI_OK;
 }
 
-_Thread_local unsigned imi_inflight_tls;
-_Thread_local unsigned imi_metric_tick;
-_Thread_local bool imi_stripe_owned;
-_Thread_local unsigned imi_metric_stripe_tls;
-
-unsigned imi_inflight_assign(void)
-{
-    static atomic_uint next;
-    unsigned seq = atomic_fetch_add(&next, 1);
-    /* The first threads have a metrics stripe to themselves for good (metrics.h). */
-    imi_stripe_owned = seq < IMI_INFLIGHT_STRIPES;
-    imi_metric_stripe_tls = imi_stripe_owned ? seq : IMI_INFLIGHT_STRIPES;
-    imi_inflight_tls = seq % IMI_INFLIGHT_STRIPES + 1;
-    return imi_inflight_tls;
-}
-
 static int inflight_total(imi_instance *in)
 {
     int total = 0;
-    for (int i = 0; i < IMI_INFLIGHT_STRIPES; i++)
-        total += atomic_load(&in->inflight[i].n);
+    for (int i = 0; i < IMI_METRIC_STRIPES; i++)
+        total += atomic_load_explicit(&in->inflight[i].n, memory_order_acquire);
     return total;
 }
 
@@ -201,6 +188,7 @@ int imi_instance_close(imi_instance *in)
         return imi_error_set(IMI_EINVALID, 0, "close: no handle");
     if (atomic_exchange(&in->closed, true))
         return imi_error_set(IMI_ECLOSED, 0, "[%s] is already closed", in->section);
+    imi_fence_heavy();
     /* Calls that entered before the flag was set finish first. */
     while (inflight_total(in) > 0) {
         struct timespec ts = { 0, 200000 };
@@ -253,17 +241,14 @@ int imi_instance_unsupported(const imi_instance *in, const char *what)
                          in->desc->name, what);
 }
 
-int imi_pkey_make(const imi_instance *in, const char *what, const char *key, bool allow_empty,
-                  imi_pkey *k)
+int imi_pkey_bad(const char *what, const char *key)
 {
-    if (!key || (!*key && !allow_empty))
-        return imi_error_set(IMI_EINVALID, 0, "%s: key is %s", what, key ? "empty" : "NULL");
+    return imi_error_set(IMI_EINVALID, 0, "%s: key is %s", what, key ? "empty" : "NULL");
+}
+
+int imi_pkey_long(const imi_instance *in, const char *key, imi_pkey *k)
+{
     size_t n = strlen(key);
-    if (!in->prefix_len) {
-        k->p = (char *)key;
-        k->len = n;
-        return IMI_OK;
-    }
     k->len = in->prefix_len + n;
     k->p = k->len < sizeof k->small ? k->small : malloc(k->len + 1);
     if (!k->p)
@@ -271,10 +256,4 @@ int imi_pkey_make(const imi_instance *in, const char *what, const char *key, boo
     memcpy(k->p, in->prefix, in->prefix_len);
     memcpy(k->p + in->prefix_len, key, n + 1);
     return IMI_OK;
-}
-
-void imi_pkey_free(imi_pkey *k, const char *key)
-{
-    if (k->p != key && k->p != k->small)
-        free(k->p);
 }

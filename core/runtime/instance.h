@@ -15,34 +15,38 @@
 #define IMI_CORE_INSTANCE_H
 
 #include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
 #include "iminfra/app.h"
 #include "iminfra/driver/driver.h"
 #include "chaos.h"
+#include "fence.h"
 #include "kind_abi.h"
 #include "loader.h"
 #include "metrics.h"
 
-/* Calls in flight, counted on per-thread stripes: one shared counter would bounce its cache
- * line between cores on every call. */
-#define IMI_INFLIGHT_STRIPES 16
+/* Calls in flight, counted on the calling thread's stripe (metrics.h): one shared counter
+ * would bounce its cache line between cores on every call, and on a stripe of its own a
+ * thread counts with a plain load and store, no locked instruction. A call may leave on
+ * another thread than it entered on: only the sum over the stripes means anything. */
 typedef struct imi_inflight_stripe {
     atomic_int n;
     char pad[64 - sizeof(atomic_int)]; /* padding, not _Alignas: handles come from calloc */
 } imi_inflight_stripe;
 
-/* The calling thread's stripe + 1 (0: not yet assigned). */
-extern _Thread_local unsigned imi_inflight_tls;
-unsigned imi_inflight_assign(void);
-
-static inline atomic_int *imi_inflight_slot(imi_inflight_stripe *stripes)
+static inline void imi_inflight_add(atomic_int *n, const imi_thread_slot *t, int d)
 {
-    unsigned s = imi_inflight_tls;
-    if (!s)
-        s = imi_inflight_assign();
-    return &stripes[s - 1].n;
+    if (t->owned)
+        atomic_store_explicit(n, atomic_load_explicit(n, memory_order_relaxed) + d,
+                              memory_order_release);
+    else
+        atomic_fetch_add_explicit(n, d, memory_order_release);
 }
 
 typedef struct imi_instance imi_instance;
+
+/* Prefixes up to this long are copied into keys as one fixed-size block (imi_pkey_make). */
+#define IMI_PREFIX_HEAD 32
 
 /* What a front-end tells the instance layer about itself. Hooks may be NULL. */
 typedef struct imi_frontend {
@@ -80,6 +84,7 @@ struct imi_instance {
     uint64_t caps;               /* of this open instance */
     char *prefix;                /* NULL when none */
     size_t prefix_len;
+    char prefix_head[IMI_PREFIX_HEAD]; /* the prefix, NUL-padded, when it fits */
     imi_driver_env env;
     imi_opt_value *opts;         /* one per option of the schema */
     char **owned_strs;           /* resolved paths, one slot per option */
@@ -89,7 +94,7 @@ struct imi_instance {
     int64_t timeout_ms;
     void *state;
     imi_chaos *chaos;            /* driver = chaos: faults injected before each call */
-    imi_inflight_stripe inflight[IMI_INFLIGHT_STRIPES];
+    imi_inflight_stripe inflight[IMI_METRIC_STRIPES];
     imi_op_metrics metrics;      /* per-call counters, striped like inflight; the app's
                                     metrics registry owns them (metrics.c) */
     bool registered;             /* attached to its series in the registry */
@@ -113,38 +118,47 @@ void imi_instance_free(imi_instance *in);
 int imi_instance_parse_options(imi_instance *in, const imi_config *cfg);
 
 /* Enter before a driver call, leave after: after close, enter fails with IMI_ECLOSED;
- * a cancelled or expired ctx fails with its code. Both sides are sequentially
- * consistent: enter publishes its count before it reads `closed`, close publishes
- * `closed` before it reads the counts, so one of them sees the other. */
+ * a cancelled or expired ctx fails with its code. Enter publishes its count before it
+ * reads `closed`, close publishes `closed` before it reads the counts, each with a
+ * barrier between (fence.h), so one of them sees the other. Leave is a release, and close
+ * reads the counts with acquire: what a call did happens before the driver's close. */
 int imi_instance_closed_error(const imi_instance *in);
 static inline int imi_instance_enter(imi_instance *in, const imi_ctx *ctx)
 {
-    atomic_int *slot = imi_inflight_slot(in->inflight);
-    atomic_fetch_add(slot, 1);
-    if (atomic_load(&in->closed)) {
-        atomic_fetch_sub(slot, 1);
+    const imi_thread_slot *t = imi_thread();
+    atomic_int *n = &in->inflight[t->stripe].n;
+#ifdef IMI_FENCE_TSAN
+    atomic_fetch_add(n, 1);
+    bool closed = atomic_load(&in->closed);
+#else
+    imi_inflight_add(n, t, 1);
+    imi_fence_light();
+    bool closed = atomic_load_explicit(&in->closed, memory_order_relaxed);
+#endif
+    if (closed) {
+        imi_inflight_add(n, t, -1);
         return imi_instance_closed_error(in);
     }
-    int rc = imi_ctx_err(ctx);
+    int rc = ctx ? imi_ctx_err(ctx) : IMI_OK;
     if (!rc && in->chaos)
         rc = imi_chaos_enter(in->chaos, ctx, in->timeout_ms);
     if (rc)
-        atomic_fetch_sub(slot, 1);
+        imi_inflight_add(n, t, -1);
     return rc;
 }
 
 static inline void imi_instance_leave(imi_instance *in)
 {
-    atomic_fetch_sub_explicit(imi_inflight_slot(in->inflight), 1, memory_order_release);
+    const imi_thread_slot *t = imi_thread();
+    imi_inflight_add(&in->inflight[t->stripe].n, t, -1);
 }
 
-/* Taken before a call: the clock when in times its calls, else 0 (no clock read: the
- * two reads are most of what metrics cost a call). in may be NULL. */
-/* Calls timed so far on this thread: one in sample_mask + 1 is. */
-extern _Thread_local unsigned imi_metric_tick;
+/* Taken before a call: the clock when in times this call, else 0 (no clock read: the two
+ * reads are most of what metrics cost a call). One call in sample_mask + 1 per thread is
+ * timed. in may be NULL. */
 static inline int64_t imi_call_t0(const imi_instance *in)
 {
-    if (!in || !in->metrics.timed || (++imi_metric_tick & in->metrics.sample_mask))
+    if (!in || !in->metrics.timed || (++imi_tls.tick & in->metrics.sample_mask))
         return 0;
     return imi_now_mono_ns();
 }
@@ -153,10 +167,7 @@ static inline int64_t imi_call_t0(const imi_instance *in)
  * No lock, no allocation: adds on the calling thread's stripe. */
 static inline void imi_instance_record(imi_instance *in, unsigned op, int rc, int64_t t0)
 {
-    if (!imi_inflight_tls)
-        imi_inflight_assign();
-    imi_op_metrics_add(&in->metrics, imi_metric_stripe_tls, op, rc,
-                       t0 ? imi_now_mono_ns() - t0 : -1);
+    imi_op_metrics_add(&in->metrics, imi_thread(), op, rc, t0 ? imi_now_mono_ns() - t0 : -1);
 }
 
 /* IMI_ENOTSUP naming the operation, the section and the driver. */
@@ -174,10 +185,45 @@ typedef struct imi_pkey {
     size_t len;
 } imi_pkey;
 /* IMI_EINVALID (naming `what`) for a NULL key, or an empty one unless allow_empty (a
- * prefix that means "everything"). */
-int imi_pkey_make(const imi_instance *in, const char *what, const char *key, bool allow_empty,
-                  imi_pkey *k);
-void imi_pkey_free(imi_pkey *k, const char *key);
+ * prefix that means "everything"). Inline, as it runs on every keyed call: a short key
+ * under a short prefix (the usual case) is built with no call at all, the prefix copied
+ * as one fixed-size block and the key byte by byte up to its NUL (for keys of a few
+ * dozen bytes, calls to strlen and memcpy cost more than the copy). */
+int imi_pkey_bad(const char *what, const char *key);
+/* Any key: measured with strlen, on the stack when it fits, else on the heap. */
+int imi_pkey_long(const imi_instance *in, const char *key, imi_pkey *k);
+static inline int imi_pkey_make(const imi_instance *in, const char *what, const char *key,
+                                bool allow_empty, imi_pkey *k)
+{
+    if (!key || (!*key && !allow_empty))
+        return imi_pkey_bad(what, key);
+    if (!in->prefix_len) {
+        k->p = (char *)key;
+        k->len = strlen(key);
+        return IMI_OK;
+    }
+    if (in->prefix_len <= IMI_PREFIX_HEAD) {
+        memcpy(k->small, in->prefix_head, IMI_PREFIX_HEAD);
+        char *d = k->small + in->prefix_len, *end = k->small + sizeof k->small;
+        const char *s = key;
+        while (d < end && (*d = *s)) {
+            d++;
+            s++;
+        }
+        if (d < end) {
+            k->p = k->small;
+            k->len = (size_t)(d - k->small);
+            return IMI_OK;
+        }
+    }
+    return imi_pkey_long(in, key, k);
+}
+
+static inline void imi_pkey_free(imi_pkey *k, const char *key)
+{
+    if (k->p != key && k->p != k->small)
+        free(k->p);
+}
 
 /* The host table handed to every driver. */
 extern const imi_host_api imi_host;

@@ -1,6 +1,7 @@
 /* The counter blocks of instances, the registry of an app's instances and the
  * process-wide counters of breaker and ratelimit. */
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,6 +73,55 @@ const char *imi_metric_code_label(unsigned i)
         "internal",
     };
     return i < IMI_METRIC_CODES ? labels[i] : "internal";
+}
+
+/* ---- the threads' stripes ------------------------------------------------------------ */
+
+_Thread_local imi_thread_slot imi_tls __attribute__((tls_model("initial-exec")));
+
+/* Owned stripes not held by a live thread, one bit each; a thread gives its stripe back
+ * when it exits (the key's destructor), so that pools that start new threads keep getting
+ * stripes of their own. The release/acquire on the bits hands the stripe's counters over:
+ * the next owner's plain load sees the last store of the previous one. */
+static atomic_uint free_stripes = (1u << IMI_OWNED_STRIPES) - 1;
+_Static_assert(IMI_OWNED_STRIPES < 32, "the free stripes fit in one unsigned");
+static pthread_key_t stripe_key;
+static pthread_once_t stripe_once = PTHREAD_ONCE_INIT;
+static bool stripe_key_ok;
+
+static void stripe_give_back(void *v)
+{
+    unsigned stripe = (unsigned)(uintptr_t)v - 1;
+    /* A later destructor that makes a call takes a stripe again (and this runs again). */
+    imi_tls = (imi_thread_slot){ 0 };
+    atomic_fetch_or_explicit(&free_stripes, 1u << stripe, memory_order_release);
+}
+
+static void stripe_key_init(void)
+{
+    stripe_key_ok = pthread_key_create(&stripe_key, stripe_give_back) == 0;
+}
+
+void imi_thread_assign(void)
+{
+    pthread_once(&stripe_once, stripe_key_init);
+    unsigned bits = atomic_load_explicit(&free_stripes, memory_order_relaxed);
+    unsigned stripe = IMI_OWNED_STRIPES; /* the shared one */
+    while (stripe_key_ok && bits) {
+        unsigned s = (unsigned)__builtin_ctz(bits);
+        if (atomic_compare_exchange_weak_explicit(&free_stripes, &bits, bits & ~(1u << s),
+                                                  memory_order_acquire, memory_order_relaxed)) {
+            if (pthread_setspecific(stripe_key, (void *)(uintptr_t)(s + 1)) == 0) {
+                stripe = s;
+            } else {
+                atomic_fetch_or_explicit(&free_stripes, 1u << s, memory_order_release);
+            }
+            break;
+        }
+    }
+    imi_tls.stripe = stripe;
+    imi_tls.owned = stripe < IMI_OWNED_STRIPES;
+    imi_tls.assigned = true;
 }
 
 /* ---- registry ------------------------------------------------------------------------ */
@@ -224,9 +274,8 @@ void imi_metrics_global_add(imi_global_counter c, uint64_t n)
 {
     if ((unsigned)c >= IMI_GC_COUNT_)
         return;
-    if (!imi_inflight_tls)
-        imi_inflight_assign();
-    imi_metric_bump(&globals[imi_metric_stripe_tls].v[c], n);
+    const imi_thread_slot *t = imi_thread();
+    imi_metric_bump(&globals[t->stripe].v[c], n, t->owned);
 }
 
 uint64_t imi_metrics_global(imi_global_counter c)

@@ -55,37 +55,58 @@ static inline _Atomic uint64_t *imi_op_metrics_stripe(const imi_op_metrics *m, u
     return m->cells + (size_t)stripe * m->stride;
 }
 
-/* Stripes of counters: one for each of the first IMI_INFLIGHT_STRIPES threads that make a
+/* Stripes of counters: one for each of the first IMI_OWNED_STRIPES threads that make a
  * call, which owns it for good and adds with a plain load and store (no locked
  * instruction), and a last one that later threads share, adding atomically. Readers load
- * relaxed either way. imi_inflight_assign (instance.c) hands them out. */
-#define IMI_METRIC_STRIPES (IMI_INFLIGHT_STRIPES + 1)
-extern _Thread_local unsigned imi_metric_stripe_tls; /* this thread's stripe */
-extern _Thread_local bool imi_stripe_owned;
+ * relaxed either way. imi_thread_assign (metrics.c) hands them out. The calls in flight of
+ * an instance (instance.h) are striped the same way. */
+#define IMI_OWNED_STRIPES 16
+#define IMI_METRIC_STRIPES (IMI_OWNED_STRIPES + 1)
 
-static inline void imi_metric_bump(_Atomic uint64_t *c, uint64_t n)
+/* The calling thread's place in every striped counter, in one thread-local block. The
+ * library is position-independent code: the default TLS model would make every access a
+ * __tls_get_addr call (several per front-end call); initial-exec makes it one load off
+ * %fs. It takes a few bytes of the static TLS space glibc keeps, also for a dlopen. */
+typedef struct imi_thread_slot {
+    unsigned stripe;               /* 0 .. IMI_METRIC_STRIPES - 1, once assigned */
+    bool assigned;
+    bool owned;                    /* stripe < IMI_OWNED_STRIPES: this thread's alone */
+    unsigned tick;                 /* calls seen for duration sampling (instance.h) */
+} imi_thread_slot;
+extern _Thread_local imi_thread_slot imi_tls __attribute__((tls_model("initial-exec")));
+void imi_thread_assign(void);
+
+/* The calling thread's slot, assigned on first use. */
+static inline imi_thread_slot *imi_thread(void)
 {
-    if (imi_stripe_owned)
+    if (__builtin_expect(!imi_tls.assigned, 0))
+        imi_thread_assign();
+    return &imi_tls;
+}
+
+static inline void imi_metric_bump(_Atomic uint64_t *c, uint64_t n, bool owned)
+{
+    if (owned)
         atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
                               memory_order_relaxed);
     else
         atomic_fetch_add_explicit(c, n, memory_order_relaxed);
 }
 
-/* One call of op that returned rc, on the caller's stripe; its duration ns when timed
- * (ns < 0: not timed). */
-static inline void imi_op_metrics_add(const imi_op_metrics *m, unsigned stripe, unsigned op,
-                                      int rc, int64_t ns)
+/* One call of op that returned rc, on the stripe of thread slot t; its duration ns when
+ * timed (ns < 0: not timed). */
+static inline void imi_op_metrics_add(const imi_op_metrics *m, const imi_thread_slot *t,
+                                      unsigned op, int rc, int64_t ns)
 {
     if (!m->cells || op >= m->n_ops)
         return;
-    _Atomic uint64_t *c = imi_op_metrics_stripe(m, stripe) + (size_t)op * IMI_OP_CELLS;
+    _Atomic uint64_t *c = imi_op_metrics_stripe(m, t->stripe) + (size_t)op * IMI_OP_CELLS;
     unsigned code = (rc <= 0 && rc >= IMI_ERRNO_MIN_) ? (unsigned)-rc : IMI_METRIC_CODES - 1;
-    imi_metric_bump(&c[code], 1);
+    imi_metric_bump(&c[code], 1, t->owned);
     if (ns < 0)
         return;
-    imi_metric_bump(&c[IMI_METRIC_CODES + imi_metric_bucket_of(ns)], 1);
-    imi_metric_bump(&c[IMI_METRIC_CODES + IMI_METRIC_BUCKETS], (uint64_t)ns);
+    imi_metric_bump(&c[IMI_METRIC_CODES + imi_metric_bucket_of(ns)], 1, t->owned);
+    imi_metric_bump(&c[IMI_METRIC_CODES + IMI_METRIC_BUCKETS], (uint64_t)ns, t->owned);
 }
 
 /* The label value of result code index i: "ok", "notfound", "timedout", ... */

@@ -2,7 +2,8 @@
  * each through im-infra and through a baseline in the same run, in alternating rounds:
  * the driver's vtable called on the same handle (what the front-end costs), or for etcd
  * in imi-bench (built with libcurl) the same HTTP calls made straight with libcurl (what
- * the whole of im-infra costs against a hand-written client). */
+ * the whole of im-infra costs against a hand-written client). On mem, a "get call" row
+ * gives ns per get through the front-end against the driver slot, in alternating rounds. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "bench.h"
+#include "bench_cmp.h"
 #include "bench_coord.h"
 #include "cli.h"
 #include "coord_internal.h"
@@ -288,20 +290,35 @@ static int run_op(const coord_bench_ops *api, void *api_ud, const coord_bench_op
     return failures;
 }
 
-/* ns per call of get through imi_coord_get and through the slot, one thread. */
-static void overhead(imi_coord *c, const char *run_id, long n, double *api_ns, double *slot_ns)
+/* ns per call of get, one thread, in alternating rounds: through imi_coord_get, and
+ * through the driver's get slot with the prefixed key formatted once beforehand, so the
+ * difference is all the front-end adds to a call (checks, enter/leave, prefix, counters). */
+static int get_call_rounds(const imi_bench_opts *o, imi_coord *c, const char *run_id,
+                           long ops, bench_cmp *cmp)
 {
-    char key[200];
+    char key[200], pk[256];
     snprintf(key, sizeof key, "%s/overhead", run_id);
-    imi_coord_put(c, NULL, key, "v", 1, NULL);
-    for (int round = 0; round < 2; round++) {
-        const coord_bench_ops *ops = round ? &slot_ops : &api_ops;
-        int64_t t0 = imi_now_mono_ns();
-        for (long i = 0; i < n; i++)
-            ops->get(c, key);
-        double ns = (double)(imi_now_mono_ns() - t0) / (double)n;
-        *(round ? slot_ns : api_ns) = ns;
+    int rc = imi_coord_put(c, NULL, key, "v", 1, NULL);
+    if (rc)
+        return rc;
+    size_t pn = (size_t)slot_key(c, key, pk, sizeof pk);
+    long per = ops / o->rounds > 1000 ? ops / o->rounds : 1000;
+    imi_buf v = IMI_BUF_INIT;
+    imi_coord_meta m;
+    for (int r = 0; r < o->rounds && !rc; r++) {
+        double ns[2] = { 0, 0 };
+        for (int k = 0; k < 2 && !rc; k++) {
+            bool im = (k == 0) == bench_im_first(r);
+            int64_t t0 = imi_now_mono_ns();
+            for (long i = 0; i < per && !rc; i++)
+                rc = im ? imi_coord_get(c, NULL, key, &v, NULL)
+                        : VT(c)->get(c->in.state, NULL, pk, pn, &v, &m);
+            ns[im ? 0 : 1] = (double)(imi_now_mono_ns() - t0) / (double)per;
+        }
+        bench_cmp_add(cmp, ns[0], ns[1]);
     }
+    imi_buf_free(&v);
+    return rc;
 }
 
 int imi_bench_coord(const imi_bench_opts *o)
@@ -332,9 +349,17 @@ int imi_bench_coord(const imi_bench_opts *o)
         failures += run_op(&api_ops, c, base, direct ? etcd_ud : (void *)c, op, ops, threads,
                            run_id, &api[op], &bl[op]);
     /* The front-end's own cost only shows against a backend without I/O. */
-    double api_ns = 0, slot_ns = 0;
-    if (local)
-        overhead(c, run_id, ops, &api_ns, &slot_ns);
+    bench_cmp get_call = { .bench = "coord", .driver = driver, .name = "get call",
+                           .unit = "ns/call", .baseline_name = "driver slot", .threads = 1,
+                           .lower_better = true };
+    double api_ns = 0, slot_ns = 0, ratio, lo, hi;
+    int grc = local ? get_call_rounds(o, c, run_id, ops, &get_call) : IMI_OK;
+    if (grc) {
+        fprintf(stderr, "imi bench coord: get call not measured: %s (%s)\n",
+                imi_error_message(), imi_err_name(grc));
+        failures++;
+    }
+    bench_cmp_stats(&get_call, &api_ns, &slot_ns, &ratio, &lo, &hi);
     imi_coord_del_prefix(c, NULL, run_id, NULL);
     if (o->json) {
         printf("{\"bench\":\"coord\",\"driver\":\"%s\",\"ops\":%ld,\"threads\":%d,\"baseline\":\"%s\"",
@@ -365,6 +390,8 @@ int imi_bench_coord(const imi_bench_opts *o)
                    slot_ns, api_ns - slot_ns);
         }
     }
+    if (local && !grc)
+        bench_cmp_report(o, &get_call);
     if (direct)
         bench_coord_etcd_free(etcd_ud);
     imi_coord_free(c);
