@@ -53,13 +53,6 @@ static const imi_option_spec nats_options[] = {
                     .help = "authorization token (instead of user and password)" },
 };
 
-/* A completion waiting for its confirmation. */
-typedef struct nats_done {
-    struct nats_done *next;
-    imi_mq_done done;
-    natsMsg *msg;                   /* JetStream: the message the ack handler gets back */
-} nats_done;
-
 int nats_error(const nats_mq *n, natsStatus s, const char *what)
 {
     int code;
@@ -99,13 +92,13 @@ int nats_error(const nats_mq *n, natsStatus s, const char *what)
 
 /* ---- completions ----------------------------------------------------------------- */
 
-static void complete(nats_mq *n, nats_done *d, int rc)
+void nats_pending_done(nats_mq *n, long count)
 {
-    d->done.fn(&d->done, rc);
-    free(d);
+    if (__atomic_sub_fetch(&n->pending, count, __ATOMIC_ACQ_REL) != 0)
+        return;
+    /* Under the lock, so that a flush between its check and its wait still wakes. */
     pthread_mutex_lock(&n->lock);
-    if (--n->pending == 0)
-        pthread_cond_broadcast(&n->idle);
+    pthread_cond_broadcast(&n->idle);
     pthread_mutex_unlock(&n->lock);
 }
 
@@ -130,8 +123,9 @@ static void *flush_loop(void *arg)
         }
         if (!n->queue_head)
             break;
-        if (!n->stopping) {
-            /* Gather a millisecond's worth of publishes per round trip. */
+        if (!n->stopping && !n->flush_waiters) {
+            /* Gather a millisecond's worth of publishes per round trip (not when a flush
+             * waits for them). */
             pthread_mutex_unlock(&n->lock);
             struct timespec gather = { 0, 1000000 };
             nanosleep(&gather, NULL);
@@ -163,11 +157,7 @@ static void *flush_loop(void *arg)
             done_batch *next = list->next;
             for (size_t i = 0; i < list->n; i++)
                 list->done[i].fn(&list->done[i], rc ? IMI_ECLOSED : IMI_OK);
-            pthread_mutex_lock(&n->lock);
-            n->pending -= (long)list->n;
-            if (n->pending == 0)
-                pthread_cond_broadcast(&n->idle);
-            pthread_mutex_unlock(&n->lock);
+            nats_pending_done(n, (long)list->n);
             free(list);
             list = next;
         }
@@ -193,46 +183,12 @@ static int queue_done(nats_mq *n, const imi_mq_done *done)
         n->queue_tail = b;
     }
     b->done[b->n++] = *done;
-    n->pending++;
+    __atomic_add_fetch(&n->pending, 1, __ATOMIC_RELAXED);
     if (!n->flusher_started && !pthread_create(&n->flusher, NULL, flush_loop, n))
         n->flusher_started = true;
     if (n->flusher_waiting)
         pthread_cond_signal(&n->wake);
     return IMI_OK;
-}
-
-static nats_done **bucket_of(nats_mq *n, const natsMsg *msg)
-{
-    return &n->inflight[((uintptr_t)msg >> 4) % NATS_INFLIGHT_BUCKETS];
-}
-
-/* Unlinks and returns the completion of msg (lock held). */
-static nats_done *take_inflight(nats_mq *n, const natsMsg *msg)
-{
-    nats_done **p = bucket_of(n, msg);
-    while (*p && (*p)->msg != msg)
-        p = &(*p)->next;
-    nats_done *d = *p;
-    if (d)
-        *p = d->next;
-    return d;
-}
-
-/* JetStream: the acknowledgement of one async publish. */
-static void on_pub_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure)
-{
-    nats_mq *n = closure;
-    (void)js;
-    (void)pa;
-    pthread_mutex_lock(&n->lock);
-    nats_done *d = take_inflight(n, msg);
-    pthread_mutex_unlock(&n->lock);
-    /* The handler owns the message it is handed (nats.h, jsPubAckHandler). */
-    natsMsg_Destroy(msg);
-    if (!d)
-        return;
-    int rc = pae ? nats_error(n, pae->Err, pae->ErrText ? pae->ErrText : "publish") : IMI_OK;
-    complete(n, d, rc);
 }
 
 /* ---- driver ---------------------------------------------------------------------- */
@@ -276,9 +232,6 @@ static int nats_open(void *st, const imi_driver_env *env)
         jsOptions jo;
         jsOptions_Init(&jo);
         jo.Wait = env->default_timeout_ms;
-        jo.PublishAsync.MaxPending = env->opts[OPT_MAX_PENDING].i;
-        jo.PublishAsync.AckHandler = on_pub_ack;
-        jo.PublishAsync.AckHandlerClosure = n;
         if ((s = natsConnection_JetStream(&n->js, n->nc, &jo)) != NATS_OK)
             return nats_error(n, s, "JetStream context");
     }
@@ -288,8 +241,8 @@ static int nats_open(void *st, const imi_driver_env *env)
 static void nats_close(void *st)
 {
     nats_mq *n = st;
-    if (n->js)
-        js_PublishAsyncComplete(n->js, NULL);
+    /* JetStream publishes never acknowledged fail now: every completion runs. */
+    nats_acks_close(n);
     pthread_mutex_lock(&n->lock);
     n->stopping = true;
     pthread_cond_broadcast(&n->wake);
@@ -298,14 +251,6 @@ static void nats_close(void *st)
         pthread_join(n->flusher, NULL);
     if (n->js)
         jsCtx_Destroy(n->js);
-    /* JetStream publishes never acknowledged fail now: every completion runs. */
-    for (size_t b = 0; b < NATS_INFLIGHT_BUCKETS; b++)
-        while (n->inflight[b]) {
-            nats_done *d = n->inflight[b];
-            n->inflight[b] = d->next;
-            n->host->error(IMI_ECLOSED, 0, "closed before the stream acknowledged the message");
-            complete(n, d, IMI_ECLOSED);
-        }
     if (n->nc) {
         natsConnection_Close(n->nc);
         natsConnection_Destroy(n->nc);
@@ -352,9 +297,9 @@ static char *encode_value(const imi_mq_header *h, char *small, size_t cap)
     return out;
 }
 
-static int make_msg(nats_mq *n, const imi_mq_msg *m, natsMsg **out)
+int nats_make_msg(nats_mq *n, const imi_mq_msg *m, const char *reply, natsMsg **out)
 {
-    natsStatus s = natsMsg_Create(out, m->topic, NULL, m->body, (int)m->body_len);
+    natsStatus s = natsMsg_Create(out, m->topic, reply, m->body, (int)m->body_len);
     for (size_t i = 0; s == NATS_OK && i < m->n_headers; i++) {
         char small[256], *v = encode_value(&m->headers[i], small, sizeof small);
         if (!v) {
@@ -412,7 +357,7 @@ static int nats_publish(void *st, const imi_ctx *ctx, const imi_mq_msg *m)
             return rc;
     }
     natsMsg *msg = NULL;
-    int rc = make_msg(n, m, &msg);
+    int rc = nats_make_msg(n, m, NULL, &msg);
     if (rc)
         return rc;
     natsStatus s;
@@ -431,53 +376,26 @@ static int nats_publish_async(void *st, const imi_ctx *ctx, const imi_mq_msg *m,
                               const imi_mq_done *done)
 {
     nats_mq *n = st;
-    (void)ctx;
-    natsMsg *msg = NULL;
-    natsStatus s;
     int rc;
-    if (!n->jetstream) {
-        /* Without headers or key there is no message object to build. */
-        bool plain = !m->n_headers && !m->key;
-        if (!plain && (rc = make_msg(n, m, &msg)))
-            return rc;
-        /* Under the lock, so that the flush that confirms it comes after it. */
-        pthread_mutex_lock(&n->lock);
-        s = plain ? natsConnection_Publish(n->nc, m->topic, m->body, (int)m->body_len)
-                  : natsConnection_PublishMsg(n->nc, msg);
-        rc = s != NATS_OK ? nats_error(n, s, "publish")
-           : queue_done(n, done) ? n->host->error(IMI_ENOMEM, 0, "out of memory") : IMI_OK;
-        pthread_mutex_unlock(&n->lock);
-        natsMsg_Destroy(msg);
+    if (n->jetstream)
+        return (rc = nats_ensure_stream(n, n->js, m->topic)) ? rc
+                                                             : nats_acks_publish(n, ctx, m, done);
+    /* Without headers or key there is no message object to build. */
+    natsMsg *msg = NULL;
+    bool plain = !m->n_headers && !m->key;
+    if (!plain && (rc = nats_make_msg(n, m, NULL, &msg)))
         return rc;
-    }
-    if ((rc = nats_ensure_stream(n, n->js, m->topic)))
-        return rc;
-    nats_done *d = calloc(1, sizeof *d);
-    if (!d)
-        return n->host->error(IMI_ENOMEM, 0, "out of memory");
-    if ((rc = make_msg(n, m, &msg))) {
-        free(d);
-        return rc;
-    }
-    d->done = *done;
-    d->msg = msg;
-    pthread_mutex_lock(&n->lock);
-    n->pending++;
-    d->next = *bucket_of(n, msg);
-    *bucket_of(n, msg) = d;
-    pthread_mutex_unlock(&n->lock);
-    s = js_PublishMsgAsync(n->js, &msg, NULL);
-    if (s == NATS_OK)
-        return IMI_OK;
-    /* Not taken: msg is still ours and no acknowledgement will come. */
-    pthread_mutex_lock(&n->lock);
-    take_inflight(n, d->msg);
-    if (--n->pending == 0)
-        pthread_cond_broadcast(&n->idle);
-    pthread_mutex_unlock(&n->lock);
+    natsStatus s = plain ? natsConnection_Publish(n->nc, m->topic, m->body, (int)m->body_len)
+                         : natsConnection_PublishMsg(n->nc, msg);
     natsMsg_Destroy(msg);
-    free(d);
-    return nats_error(n, s, "publish");
+    if (s != NATS_OK)
+        return nats_error(n, s, "publish");
+    /* Queued after the publish returned: the flush that takes it from the queue comes
+     * after the message. */
+    pthread_mutex_lock(&n->lock);
+    rc = queue_done(n, done) ? n->host->error(IMI_ENOMEM, 0, "out of memory") : IMI_OK;
+    pthread_mutex_unlock(&n->lock);
+    return rc;
 }
 
 static int nats_flush(void *st, const imi_ctx *ctx)
@@ -487,14 +405,18 @@ static int nats_flush(void *st, const imi_ctx *ctx)
                        n->host->ctx_remaining_ms(ctx, n->env->default_timeout_ms) * 1000000;
     int rc = IMI_OK;
     pthread_mutex_lock(&n->lock);
-    while (n->pending > 0) {
+    n->flush_waiters++;
+    if (n->flusher_waiting)
+        pthread_cond_signal(&n->wake);
+    long pending;
+    while ((pending = __atomic_load_n(&n->pending, __ATOMIC_ACQUIRE)) > 0) {
         if (n->host->ctx_canceled(ctx)) {
             rc = n->host->error(IMI_ECANCELED, 0, "flush canceled");
             break;
         }
         if (n->host->mono_ns() >= deadline) {
             rc = n->host->error(IMI_ETIMEDOUT, 0, "flush: %ld publishes not confirmed by the "
-                                "deadline", n->pending);
+                                "deadline", pending);
             break;
         }
         struct timespec ts;
@@ -506,6 +428,7 @@ static int nats_flush(void *st, const imi_ctx *ctx)
         }
         pthread_cond_timedwait(&n->idle, &n->lock, &ts);
     }
+    n->flush_waiters--;
     pthread_mutex_unlock(&n->lock);
     return rc;
 }

@@ -12,7 +12,6 @@
 
 /* Header values that are not plain text travel as this marker and their bytes in hex. */
 #define NATS_HDR_MARK "%imi-hex:"
-#define NATS_INFLIGHT_BUCKETS 4096
 
 /* The header that carries the message key. */
 #define NATS_KEY_HEADER "imi-key"
@@ -37,14 +36,16 @@ typedef struct nats_mq {
     pthread_cond_t idle;
     char **streams;                 /* JetStream: streams known to exist */
     size_t n_streams, cap_streams;
-    long pending;                   /* async publishes whose completion has not returned */
+    long pending;                   /* atomically: async publishes whose completion has
+                                       not returned; idle is broadcast under lock at 0 */
     /* core NATS async: completions waiting for the flush that confirms them */
     struct done_batch *queue_head, *queue_tail;
     bool flusher_started, flusher_waiting, stopping;
+    int flush_waiters;              /* p_flush calls waiting: the flusher does not gather */
     pthread_t flusher;
     pthread_cond_t wake;
-    /* JetStream async: completions by message, hashed on the message pointer */
-    struct nats_done *inflight[NATS_INFLIGHT_BUCKETS];
+    /* JetStream async: acknowledgements (nats_acks.c) */
+    struct nats_acks *acks;
 } nats_mq;
 
 typedef struct nats_sub {
@@ -83,6 +84,19 @@ int nats_durable_name(const nats_mq *n, const char *group, char *buf);
 /* Creates the stream of topic unless it is known to exist; a stream of that name with
  * other subjects is IMI_EEXISTS. */
 int nats_ensure_stream(nats_mq *n, jsCtx *js, const char *topic);
+
+/* One async publish done (pending - 1; broadcasts idle at 0); any thread, no lock held. */
+void nats_pending_done(nats_mq *n, long count);
+
+/* JetStream async publish with the driver's own acknowledgement tracking (nats_acks.c):
+ * msg's reply subject names its slot, the stream's answer completes it. Waits for a free
+ * slot (max_pending) until the ctx deadline. */
+int nats_acks_publish(nats_mq *n, const imi_ctx *ctx, const imi_mq_msg *m,
+                      const imi_mq_done *done);
+/* Stops the acknowledgement subscription and fails what it never answered (IMI_ECLOSED). */
+void nats_acks_close(nats_mq *n);
+/* The message as sent: subject, reply (may be NULL), key and headers encoded (nats.c). */
+int nats_make_msg(nats_mq *n, const imi_mq_msg *m, const char *reply, natsMsg **out);
 
 int nats_sub_open(void *st, void *sub, const imi_ctx *ctx, const imi_mq_sub_spec *spec,
                   imi_mq_deliver_fn deliver, void *core_sub);

@@ -82,6 +82,36 @@ static size_t read_headers(natsMsg *m, imi_mq_header *hs, size_t cap, unsigned c
     return n;
 }
 
+/* JetStream: how many times the server has delivered m, read from its ack subject
+ * ("$JS.ACK." then 7 tokens, or 9 and more with a domain and account hash; the count is
+ * the third, or the fifth). 0 when the subject has neither form. natsMsg_GetMetaData
+ * says the same but copies the stream and consumer names on every message. */
+static int delivered_count(const natsMsg *m)
+{
+    static const char prefix[] = "$JS.ACK.";
+    const char *r = natsMsg_GetReply((natsMsg *)m);
+    if (!r || strncmp(r, prefix, sizeof prefix - 1))
+        return 0;
+    r += sizeof prefix - 1;
+    const char *tok[5];
+    int nt = 0;
+    for (const char *p = r;; p++) {
+        if (nt < 5 && (p == r || p[-1] == '.'))
+            tok[nt] = p;
+        if (*p == '.' || !*p)
+            nt++;
+        if (!*p)
+            break;
+    }
+    if (nt != 7 && nt < 9)
+        return 0;
+    long v = 0;
+    const char *p = tok[nt == 7 ? 2 : 4];
+    for (; *p >= '0' && *p <= '9' && v < 1000000000; p++)
+        v = v * 10 + (*p - '0');
+    return *p == '.' && v > 0 ? (int)v : 0;
+}
+
 static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *closure)
 {
     nats_sub *s = closure;
@@ -101,12 +131,14 @@ static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *
     char *scratch[MAX_STACK_HEADERS] = { 0 };
     size_t n = read_headers(m, hs, MAX_STACK_HEADERS, key, sizeof key, &key_len, &has_key,
                             scratch);
-    int base = 1;
+    int base = js ? delivered_count(m) : 1;
     jsMsgMetaData *meta = NULL;
-    if (js && natsMsg_GetMetaData(&meta, m) == NATS_OK) {
+    if (!base && natsMsg_GetMetaData(&meta, m) == NATS_OK) {
         base = meta->NumDelivered > 0 ? (int)meta->NumDelivered : 1;
         jsMsgMetaData_Destroy(meta);
     }
+    if (!base)
+        base = 1;
     const char *data = natsMsg_GetData(m);
     imi_mq_msg msg = {
         .topic = natsMsg_GetSubject(m), .key = has_key ? key : NULL, .key_len = key_len,
