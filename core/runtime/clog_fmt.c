@@ -118,9 +118,8 @@ static char *fixed6(char *out, bool neg, uint64_t int_part, unsigned frac)
             frac /= 10;
             w--;
         }
-        *o = '.';
+        memcpy(o, ".000000", 7); /* the leading zeros of 0.05; the rest overwritten */
         u64_rev(o + 1 + w, frac);
-        memset(o + 1, '0', w - n_digits(frac)); /* leading zeros: 0.05 */
         o += 1 + w;
     }
     return o;
