@@ -258,7 +258,24 @@ static bool due(imi_clog_sink *s)
 void *imi_clog_ring_main(void *arg)
 {
     imi_clog_sink *s = arg;
+    bool stuck = false;
     for (;;) {
+        if (atomic_load(&s->stopping) && atomic_load(&s->head) == atomic_load(&s->claim))
+            break;
+        if (stuck) {
+            /* The next line is reserved but its caller is still copying it. */
+            struct timespec ts = { 0, STUCK_WAIT_NS };
+            nanosleep(&ts, NULL);
+        } else {
+            pthread_mutex_lock(&s->mu);
+            atomic_store(&s->sleeping, true);
+            struct timespec dl;
+            deadline_in(&dl, s->interval_ns);
+            while (!due(s) && pthread_cond_timedwait(&s->wake, &s->mu, &dl) != ETIMEDOUT) {
+            }
+            atomic_store(&s->sleeping, false);
+            pthread_mutex_unlock(&s->mu);
+        }
         atomic_store(&s->urgent, false);
         size_t wrote = flush_ring(s);
         report_drops(s);
@@ -267,23 +284,7 @@ void *imi_clog_ring_main(void *arg)
             pthread_cond_broadcast(&s->room);
             pthread_mutex_unlock(&s->mu);
         }
-        bool pending = atomic_load(&s->head) != atomic_load(&s->claim);
-        if (atomic_load(&s->stopping) && !pending)
-            break;
-        if (!wrote && pending) {
-            /* The next line is reserved but its caller is still copying it. */
-            struct timespec ts = { 0, STUCK_WAIT_NS };
-            nanosleep(&ts, NULL);
-            continue;
-        }
-        pthread_mutex_lock(&s->mu);
-        atomic_store(&s->sleeping, true);
-        struct timespec dl;
-        deadline_in(&dl, s->interval_ns);
-        while (!due(s) && pthread_cond_timedwait(&s->wake, &s->mu, &dl) != ETIMEDOUT) {
-        }
-        atomic_store(&s->sleeping, false);
-        pthread_mutex_unlock(&s->mu);
+        stuck = !wrote && atomic_load(&s->head) != atomic_load(&s->claim);
     }
     return NULL;
 }
