@@ -28,7 +28,8 @@ static const struct {
     const char *s;
     size_t n;
 } json_errs[] = {
-#define JSON_ERR_(name, val, msg) [-(val)] = { "\"IMI_" #name "\"", sizeof("IMI_" #name) + 1 },
+#define JSON_ERR_(name, val, msg) \
+    [-(val)] = { "\"IMI_" #name "\"", sizeof("IMI_" #name) + 1 },
     IMI_ERRNO_MAP(JSON_ERR_)
 #undef JSON_ERR_
 };
@@ -82,10 +83,6 @@ static bool json_value(imi_clog_buf *b, const imi_field *f, bool *keep)
     return IMI_CLOG_PUT_LIT(b, "null");
 }
 
-/* Keys clog writes itself. A user field with one of these names, or whose name starts
- * with "fields.", is written as "fields.<name>": the line keeps one "level" (the real one)
- * and the renaming can be undone by removing one "fields." prefix. Checked on the key as
- * written, which equals the name for these plain ASCII names. */
 /* The n (2 .. 16) bytes at a and b are equal: two overlapping loads each, no memcmp call
  * (libc's is not inlined for odd sizes). */
 static inline bool eq_small(const char *a, const char *b, size_t n)
@@ -108,6 +105,10 @@ static inline bool eq_small(const char *a, const char *b, size_t n)
     return ((a0 ^ b0) | (a1 ^ b1)) == 0;
 }
 
+/* Keys clog writes itself. A user field with one of these names, or whose name starts
+ * with "fields.", is written as "fields.<name>": the line keeps one "level" (the real one)
+ * and the renaming can be undone by removing one "fields." prefix. Checked on the key as
+ * written, which equals the name for these plain ASCII names. */
 static inline bool reserved_key(const char *k, size_t n)
 {
 #define IS(lit) eq_small(k, lit, sizeof(lit) - 1)
@@ -201,8 +202,6 @@ static bool put_key(imi_clog_buf *b, const char *key, bool json)
     return true;
 }
 
-/* ,"key":value. Returns 1 when written, 0 when skipped as a duplicate key, -1 when the
- * line is full: write no more fields. */
 /* The longest key the fast path takes. */
 #define FAST_KEY 32
 
@@ -225,6 +224,8 @@ static inline ptrdiff_t plain_key(char *o, const char *key)
     return u[n] ? -1 : (ptrdiff_t)n;
 }
 
+/* ,"key":value. Returns 1 when written, 0 when skipped as a duplicate key, -1 when the
+ * line is full: write no more fields. */
 static int json_field(imi_clog_buf *b, keyset *ks, const imi_field *f)
 {
     char *start = b->p;
