@@ -14,6 +14,7 @@
  * on_full is block. Both sides publish, then check the other (sequentially consistent), so
  * that one of them always sees the other. */
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -23,7 +24,9 @@
 
 #define OFF_MASK 0xffffffffull
 #define BATCH_IOV 512                /* iovecs per writev: 256 lines at least */
-#define STUCK_WAIT_NS 100000          /* a caller is still copying the next line */
+#define STUCK_SPINS 2000              /* checks of the next line before sleeping */
+#define STUCK_YIELDS 20               /* then sched_yield()s */
+#define STUCK_WAIT_NS 100000          /* then sleeps of this long */
 #define DRAIN_WAIT_NS 2000000000LL    /* at exit, for the writer to catch up */
 
 static inline uint64_t pos_add(uint64_t pos, size_t n, size_t cap)
@@ -255,6 +258,14 @@ static bool due(imi_clog_sink *s)
                s->ring_cap / 4;
 }
 
+/* The entry at claim is published. */
+static bool next_ready(imi_clog_sink *s)
+{
+    uint64_t c = atomic_load_explicit(&s->claim, memory_order_relaxed);
+    return c != atomic_load_explicit(&s->head, memory_order_relaxed) &&
+           atomic_load_explicit(header(s, c), memory_order_relaxed) != 0;
+}
+
 void *imi_clog_ring_main(void *arg)
 {
     imi_clog_sink *s = arg;
@@ -263,9 +274,21 @@ void *imi_clog_ring_main(void *arg)
         if (atomic_load(&s->stopping) && atomic_load(&s->head) == atomic_load(&s->claim))
             break;
         if (stuck) {
-            /* The next line is reserved but its caller is still copying it. */
-            struct timespec ts = { 0, STUCK_WAIT_NS };
-            nanosleep(&ts, NULL);
+            /* The next line is reserved but its caller is still copying it: that takes
+             * well under a microsecond, unless the caller lost its core meanwhile. */
+            int i = 0;
+            while (i < STUCK_SPINS && !next_ready(s))
+                i++;
+            /* Then give the core away: to that caller, when it waits for one. */
+            for (int y = 0; i == STUCK_SPINS && y < STUCK_YIELDS; y++) {
+                sched_yield();
+                if (next_ready(s))
+                    i = 0;
+            }
+            if (i == STUCK_SPINS) {
+                struct timespec ts = { 0, STUCK_WAIT_NS };
+                nanosleep(&ts, NULL);
+            }
         } else {
             pthread_mutex_lock(&s->mu);
             atomic_store(&s->sleeping, true);
