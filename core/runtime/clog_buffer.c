@@ -12,17 +12,6 @@
 #define ASYNC_DEFAULT_BUFFER ((size_t)256 << 10)
 #define DEFAULT_INTERVAL_MS 200
 
-static void deadline_in(struct timespec *ts, int64_t ns)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += (time_t)(ns / 1000000000);
-    ts->tv_nsec += (long)(ns % 1000000000);
-    if (ts->tv_nsec >= 1000000000) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000;
-    }
-}
-
 /* Buffered: writes buf out; mu held, so batches keep their order. */
 static void flush_locked(imi_clog_sink *s)
 {
@@ -39,7 +28,7 @@ static void *timer_main(void *arg)
     pthread_mutex_lock(&s->mu);
     while (!s->stop) {
         struct timespec dl;
-        deadline_in(&dl, s->interval_ns);
+        imi_clog_deadline_in(&dl, s->interval_ns);
         while (!s->stop && pthread_cond_timedwait(&s->wake, &s->mu, &dl) != ETIMEDOUT) {
         }
         flush_locked(s);

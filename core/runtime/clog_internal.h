@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 #include "iminfra/clog.h"
 
 #define IMI_CLOG_LINE_MAX 8192 /* one line, newline included */
@@ -151,6 +152,18 @@ void imi_clog_sink_write(imi_clog_sink *s, const char *line, size_t n, imi_log_l
 void imi_clog_sink_close(imi_clog_sink *s);
 /* Writes n bytes of whole lines to the fd (rotating first when due), retrying short writes. */
 void imi_clog_fd_write(imi_clog_sink *s, const char *data, size_t n);
+
+/* ts = CLOCK_MONOTONIC now + ns, for the sinks' timed waits. */
+static inline void imi_clog_deadline_in(struct timespec *ts, int64_t ns)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += (time_t)(ns / 1000000000);
+    ts->tv_nsec += (long)(ns % 1000000000);
+    if (ts->tv_nsec >= 1000000000) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000;
+    }
+}
 
 /* Buffered and async sinks (clog_buffer.c). */
 int imi_clog_buffer_start(imi_clog_sink *s, const imi_clog_sink_opts *o);

@@ -56,17 +56,6 @@ static inline size_t entry_size(size_t n)
     return 8 + ((n + 7) & ~(size_t)7);
 }
 
-static void deadline_in(struct timespec *ts, int64_t ns)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += (time_t)(ns / 1000000000);
-    ts->tv_nsec += (long)(ns % 1000000000);
-    if (ts->tv_nsec >= 1000000000) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000;
-    }
-}
-
 int imi_clog_ring_start(imi_clog_sink *s)
 {
     /* The memory of the two buffers it stands for: a line takes 8 to 15 bytes more. */
@@ -293,7 +282,7 @@ void *imi_clog_ring_main(void *arg)
             pthread_mutex_lock(&s->mu);
             atomic_store(&s->sleeping, true);
             struct timespec dl;
-            deadline_in(&dl, s->interval_ns);
+            imi_clog_deadline_in(&dl, s->interval_ns);
             while (!due(s) && pthread_cond_timedwait(&s->wake, &s->mu, &dl) != ETIMEDOUT) {
             }
             atomic_store(&s->sleeping, false);
@@ -317,7 +306,7 @@ void imi_clog_ring_drain(imi_clog_sink *s)
     pthread_mutex_lock(&s->mu);
     atomic_fetch_add(&s->waiters, 1);
     struct timespec dl;
-    deadline_in(&dl, DRAIN_WAIT_NS);
+    imi_clog_deadline_in(&dl, DRAIN_WAIT_NS);
     while (atomic_load(&s->tail) != atomic_load(&s->head) || atomic_load(&s->dropped)) {
         atomic_store(&s->urgent, true);
         pthread_cond_signal(&s->wake);
