@@ -288,7 +288,9 @@ void *imi_clog_ring_main(void *arg)
             atomic_store(&s->sleeping, false);
             pthread_mutex_unlock(&s->mu);
         }
-        atomic_store(&s->urgent, false);
+        /* An exchange, not a store: when it takes a caller's true it also takes what that
+         * caller published before setting it. */
+        atomic_exchange(&s->urgent, false);
         size_t wrote = flush_ring(s);
         report_drops(s);
         if (atomic_load(&s->waiters) > 0) {
