@@ -48,7 +48,7 @@ static int build_heads(imi_logger *lg, const char *service)
     size_t sl = 0, ll = 0;
     char *s = service ? escaped(",\"service\":\"", service, "\"", true, &sl) : NULL;
     char *l = lg->name ? escaped(",\"logger\":\"", lg->name, "\"", true, &ll) : NULL;
-    lg->json_head = malloc(sl + ll + 1);
+    lg->json_head = calloc(1, sl + ll + 1 + 16); /* 16 spare: copied 16 bytes a step */
     if ((service && !s) || (lg->name && !l) || !lg->json_head) {
         free(s);
         free(l);

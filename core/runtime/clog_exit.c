@@ -37,22 +37,20 @@ static void write_all(int fd, const char *p, size_t n)
     }
 }
 
-/* Async-signal-safe: no lock (the interrupted thread may hold one), only write(2). buf
- * holds whole lines up to len, as len grows only after a line is copied in. A batch the
- * async writer has swapped out but not yet claimed for its write(2) is written here
- * instead (spare_len: whoever takes it writes it); one whose write(2) is in flight when
- * the process dies may be cut. */
+/* Async-signal-safe: no lock (the interrupted thread may hold one), only write(2). A
+ * buffered sink's buf holds whole lines up to len, as len grows only after a line is
+ * copied in; an async sink's ring gives up the lines its writer has not taken (see
+ * clog_ring.c). */
 static void on_fatal(int sig)
 {
     int saved = errno;
     for (int i = 0; i < MAX_SINKS; i++) {
         imi_clog_sink *s = atomic_load(&sinks[i]);
-        if (!s || !s->buf || s->pid != (int)getpid())
+        if (!s || s->pid != (int)getpid())
             continue;
-        size_t spare = s->spare ? atomic_exchange(&s->spare_len, 0) : 0;
-        if (spare && spare <= s->cap)
-            write_all(s->fd, s->spare, spare);
-        if (s->len <= s->cap)
+        if (s->async && s->ring)
+            imi_clog_ring_fatal(s);
+        else if (!s->async && s->buf && s->len <= s->cap)
             write_all(s->fd, s->buf, s->len);
     }
     /* SA_RESETHAND put the default action back: raising again runs it once we return. */

@@ -47,8 +47,43 @@ static inline void six_digits(char *out, unsigned v)
     memcpy(out + 4, digits2 + lo % 100 * 2, 2);
 }
 
+/* Decimal digits of v (1 for 0). */
+static inline size_t n_digits(uint64_t v)
+{
+    size_t n = 1;
+    for (;;) {
+        if (v < 10)
+            return n;
+        if (v < 100)
+            return n + 1;
+        if (v < 1000)
+            return n + 2;
+        if (v < 10000)
+            return n + 3;
+        v /= 10000;
+        n += 4;
+    }
+}
+
+/* v in decimal at o; returns the end. Written in place, back to front, rather than into
+ * a scratch buffer copied out: reading back bytes just stored in pieces stalls. */
+static inline char *u64_at(char *o, uint64_t v)
+{
+    char *end = o + n_digits(v);
+    u64_rev(end, v);
+    return end;
+}
+
+/* Room for the longest number form: "-" and 20 digits; a fixed double or duration:
+ * "-", up to 13 digits, "." and 6 decimals. */
+#define NUM_ROOM 24
+
 bool imi_clog_u64(imi_clog_buf *b, uint64_t v)
 {
+    if (b->lim - b->p >= NUM_ROOM) {
+        b->p = u64_at(b->p, v);
+        return true;
+    }
     char tmp[24];
     char *s = u64_rev(tmp + sizeof tmp, v);
     return imi_clog_put(b, s, (size_t)(tmp + sizeof tmp - s));
@@ -56,57 +91,75 @@ bool imi_clog_u64(imi_clog_buf *b, uint64_t v)
 
 bool imi_clog_i64(imi_clog_buf *b, int64_t v)
 {
-    char tmp[24];
     uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
+    if (b->lim - b->p >= NUM_ROOM) {
+        char *o = b->p;
+        *o = '-';
+        b->p = u64_at(o + (v < 0), u);
+        return true;
+    }
+    char tmp[24];
     char *s = u64_rev(tmp + sizeof tmp, u);
     if (v < 0)
         *--s = '-';
     return imi_clog_put(b, s, (size_t)(tmp + sizeof tmp - s));
 }
 
-/* int_part.frac (frac has 6 decimals) with trailing zeros dropped; returns the length. */
-static size_t fixed6(char *out, bool neg, uint64_t int_part, uint64_t frac)
+/* int_part.frac (frac has 6 decimals) with trailing zeros dropped, at out (NUM_ROOM
+ * bytes; int_part < 1e14); returns the end. */
+static char *fixed6(char *out, bool neg, uint64_t int_part, unsigned frac)
 {
-    char tmp[24];
-    char *s = u64_rev(tmp + sizeof tmp, int_part);
-    size_t n = 0;
-    if (neg)
-        out[n++] = '-';
-    memcpy(out + n, s, (size_t)(tmp + sizeof tmp - s));
-    n += (size_t)(tmp + sizeof tmp - s);
+    *out = '-';
+    char *o = u64_at(out + neg, int_part);
     if (frac) {
-        /* Six digits, then the trailing zeros dropped (the last digit is not 0). */
-        out[n++] = '.';
-        six_digits(out + n, (unsigned)frac);
+        /* The trailing zeros dropped on the number, then the digits left. */
         size_t w = 6;
-        while (out[n + w - 1] == '0')
+        while (frac % 10 == 0) {
+            frac /= 10;
             w--;
-        n += w;
+        }
+        memcpy(o, ".000000", 7); /* the leading zeros of 0.05; the rest overwritten */
+        u64_rev(o + 1 + w, frac);
+        o += 1 + w;
     }
-    return n;
+    return o;
 }
 
 bool imi_clog_dur_ms(imi_clog_buf *b, int64_t ns)
 {
-    char tmp[32];
     uint64_t u = ns < 0 ? -(uint64_t)ns : (uint64_t)ns;
-    size_t n = fixed6(tmp, ns < 0, u / 1000000, u % 1000000);
-    return imi_clog_put(b, tmp, n);
+    char tmp[NUM_ROOM];
+    /* At most 13 integer digits: INT64_MIN ns is -9223372036854.775808 ms. */
+    char *o = b->lim - b->p >= NUM_ROOM ? b->p : tmp;
+    char *end = fixed6(o, ns < 0, u / 1000000, (unsigned)(u % 1000000));
+    if (o == b->p) {
+        b->p = end;
+        return true;
+    }
+    return imi_clog_put(b, tmp, (size_t)(end - tmp));
+}
+
+/* |x| < 2^52 rounded to an integer in the current rounding mode (nearest) without a
+ * libm call: the addition leaves no fraction bits. */
+static inline double round_int(double x)
+{
+    const double big = 4503599627370496.0; /* 2^52 */
+    return x < big ? (x + big) - big : x;
 }
 
 /* The decimal r/1e6 reads back as exactly a when (double)r / 1e6 == a: r < 2^53 and 1e6
  * are exact doubles, so the division is correctly rounded just like strtod would round
- * the decimal. Returns 0 when no such form exists. */
-static size_t dbl_fixed(double d, char *out)
+ * the decimal. Returns NULL when no such form exists, else the end. */
+static char *dbl_fixed(double d, char *out)
 {
     double a = fabs(d);
     if (!(a < 9e9))
-        return 0;
-    double r = nearbyint(a * 1e6);
+        return NULL;
+    double r = round_int(a * 1e6);
     if (r / 1e6 != a)
-        return 0;
+        return NULL;
     uint64_t ri = (uint64_t)r;
-    return fixed6(out, signbit(d) != 0, ri / 1000000, ri % 1000000);
+    return fixed6(out, signbit(d) != 0, ri / 1000000, (unsigned)(ri % 1000000));
 }
 
 bool imi_clog_dbl(imi_clog_buf *b, double v, bool json)
@@ -118,10 +171,16 @@ bool imi_clog_dbl(imi_clog_buf *b, double v, bool json)
             return json ? IMI_CLOG_PUT_LIT(b, "\"Infinity\"") : IMI_CLOG_PUT_LIT(b, "Infinity");
         return json ? IMI_CLOG_PUT_LIT(b, "\"-Infinity\"") : IMI_CLOG_PUT_LIT(b, "-Infinity");
     }
+    if (b->lim - b->p >= NUM_ROOM) {
+        char *end = dbl_fixed(v, b->p);
+        if (end) {
+            b->p = end;
+            return true;
+        }
+    }
     char tmp[40];
-    size_t n = dbl_fixed(v, tmp);
-    if (!n)
-        n = (size_t)snprintf(tmp, sizeof tmp, "%.17g", v);
+    char *end = dbl_fixed(v, tmp);
+    size_t n = end ? (size_t)(end - tmp) : (size_t)snprintf(tmp, sizeof tmp, "%.17g", v);
     return imi_clog_put(b, tmp, n);
 }
 
@@ -214,10 +273,52 @@ static inline bool plain8(uint64_t x, bool json)
     return (bad & high) == 0;
 }
 
+static inline uint64_t load8(const unsigned char *p)
+{
+    uint64_t x;
+    memcpy(&x, p, 8);
+    return x;
+}
+
+static inline uint32_t load4(const unsigned char *p)
+{
+    uint32_t x;
+    memcpy(&x, p, 4);
+    return x;
+}
+
 bool imi_clog_esc(imi_clog_buf *b, const char *s, size_t n, bool json)
 {
     const unsigned char *p = (const unsigned char *)s, *e = p + n;
     char *o = b->p;
+    /* Fast path, when all of s fits as it is: 8 bytes a step, each word stored as soon
+     * as it is checked; the last (or only, for 4..7 bytes) step overlaps bytes already
+     * copied, so no byte is handled alone. Any byte to escape leaves it for the loop
+     * below, which starts where the fast path stopped. */
+    if (n >= 4 && b->lim - o >= (ptrdiff_t)n) {
+        if (n < 8) {
+            uint32_t lo = load4(p), hi = load4(e - 4);
+            if (plain8((uint64_t)hi << 32 | lo, json)) {
+                memcpy(o, &lo, 4);
+                memcpy(o + n - 4, &hi, 4);
+                b->p = o + n;
+                return true;
+            }
+        } else {
+            for (uint64_t x; e - p >= 8 && plain8(x = load8(p), json); p += 8, o += 8)
+                memcpy(o, &x, 8);
+            if (p == e) {
+                b->p = o;
+                return true;
+            }
+            uint64_t x;
+            if (e - p < 8 && plain8(x = load8(e - 8), json)) {
+                memcpy(o + (e - p) - 8, &x, 8);
+                b->p = o + (e - p);
+                return true;
+            }
+        }
+    }
     while (p < e) {
         const unsigned char *run = p;
         for (uint64_t x; e - p >= 8 && (memcpy(&x, p, 8), plain8(x, json));)

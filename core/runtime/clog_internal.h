@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 #include "iminfra/clog.h"
 
 #define IMI_CLOG_LINE_MAX 8192 /* one line, newline included */
@@ -91,10 +92,10 @@ size_t imi_clog_ts(char *out, int frac_digits);
  *
  * Unbuffered (buf NULL): one write(2) per line from the caller.
  * Buffered: lines are appended to buf under mu; the caller writes buf out when a line does
- * not fit or at WARN and above, a timer thread every interval.
- * Async: lines are appended to buf under mu; the writer thread swaps buf with spare and
- * writes spare out, so callers only wait for the copy (or, when full, per on_full).
- * Either way buf holds whole lines only, and each batch goes out in one write(2) loop. */
+ * not fit or at WARN and above, a timer thread every interval. buf holds whole lines only,
+ * and each batch goes out in one write(2) loop.
+ * Async: callers copy each line into a ring shared with one writer thread, taking no lock
+ * (clog_ring.c); the writer writes runs of whole lines with writev(2). */
 typedef struct imi_clog_sink {
     int fd;
     bool owned;            /* a file we opened */
@@ -105,11 +106,11 @@ typedef struct imi_clog_sink {
     atomic_uint_fast64_t size; /* bytes in the current file, approximately */
     pthread_mutex_t rot_mu;    /* taken only to rotate */
 
-    bool batched;          /* buffered or async: fixed at open (buf itself is swapped) */
+    bool batched;          /* buffered or async: fixed at open */
     int pid;               /* the process that opened it: a forked child leaves it alone */
-    char *buf, *spare;     /* spare: async only */
+    char *buf;             /* buffered */
     size_t cap, len;
-    bool async, drop, stop, urgent, writing;
+    bool async, drop, stop;
     int64_t interval_ns;
     pthread_mutex_t mu;
     pthread_cond_t wake;     /* the thread: data to write, or stop */
@@ -117,7 +118,16 @@ typedef struct imi_clog_sink {
     pthread_t thread;
     bool has_thread;
     atomic_uint_fast64_t dropped;
-    atomic_size_t spare_len; /* async: bytes of spare being written (for a fatal signal) */
+    /* Async (clog_ring.c). Positions are lap << 32 | offset, offset < ring_cap. Each line
+     * is an entry: an 8-byte header (0 until the line is in, then its length), the line,
+     * padding to 8 bytes; the bytes past head are zero. */
+    char *ring;
+    size_t ring_cap;               /* a multiple of 8 */
+    _Atomic uint64_t head;         /* reserved by callers up to here */
+    _Atomic uint64_t claim;        /* taken for writing (writer or fatal signal) */
+    _Atomic uint64_t tail;         /* written and zeroed: free for callers */
+    atomic_bool sleeping, urgent, stopping;
+    atomic_int waiters;            /* callers waiting for room, and the exit drain */
     /* Formats the "lines dropped" line into out (IMI_CLOG_LINE_MAX); returns its length. */
     size_t (*drop_line)(void *arg, uint64_t n, char *out);
     void *drop_arg;
@@ -143,6 +153,18 @@ void imi_clog_sink_close(imi_clog_sink *s);
 /* Writes n bytes of whole lines to the fd (rotating first when due), retrying short writes. */
 void imi_clog_fd_write(imi_clog_sink *s, const char *data, size_t n);
 
+/* ts = CLOCK_MONOTONIC now + ns, for the sinks' timed waits. */
+static inline void imi_clog_deadline_in(struct timespec *ts, int64_t ns)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += (time_t)(ns / 1000000000);
+    ts->tv_nsec += (long)(ns % 1000000000);
+    if (ts->tv_nsec >= 1000000000) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000;
+    }
+}
+
 /* Buffered and async sinks (clog_buffer.c). */
 int imi_clog_buffer_start(imi_clog_sink *s, const imi_clog_sink_opts *o);
 void imi_clog_buffer_write(imi_clog_sink *s, const char *line, size_t n, imi_log_level level);
@@ -152,6 +174,19 @@ int imi_clog_exit_register(imi_clog_sink *s);
 void imi_clog_exit_unregister(imi_clog_sink *s);
 /* Waits (bounded) until s has written what it holds; for exit(). */
 void imi_clog_buffer_drain(imi_clog_sink *s);
+/* Writes n bytes of whole lines from iov[0..cnt) like imi_clog_fd_write. */
+struct iovec;
+void imi_clog_fd_writev(imi_clog_sink *s, struct iovec *iov, int cnt, size_t n);
+
+/* The async ring (clog_ring.c). */
+int imi_clog_ring_start(imi_clog_sink *s);
+void imi_clog_ring_write(imi_clog_sink *s, const char *line, size_t n, imi_log_level level);
+void *imi_clog_ring_main(void *arg); /* the writer thread */
+void imi_clog_ring_drain(imi_clog_sink *s);
+/* After the writer thread stopped: writes what is left and frees the ring. */
+void imi_clog_ring_stop(imi_clog_sink *s);
+/* From a fatal signal's handler: writes the lines not yet taken, without a lock. */
+void imi_clog_ring_fatal(imi_clog_sink *s);
 
 /* Service and logger names and trace ids are cut to this many bytes, so the head of a
  * line is bounded and always fits. */

@@ -14,12 +14,25 @@
 static _Thread_local char line_buf[IMI_CLOG_LINE_MAX];
 static _Thread_local char msg_buf[IMI_CLOG_LINE_MAX];
 
-static const char *const json_levels[] = {
+/* Padded to 24 bytes: copied whole, the pointer then moved by the length. */
+static const char json_levels[][24] = {
     "\",\"level\":\"debug\"", "\",\"level\":\"info\"", "\",\"level\":\"warn\"",
     "\",\"level\":\"error\"",
 };
 static const size_t json_level_lens[] = { 17, 16, 16, 17 };
 static const char *const con_levels[] = { " DEBUG", " INFO ", " WARN ", " ERROR" };
+
+/* "IMI_ETIMEDOUT" quoted, by -code: the names are plain ASCII, so they need no escaping
+ * and their lengths are known at compile time. */
+static const struct {
+    const char *s;
+    size_t n;
+} json_errs[] = {
+#define JSON_ERR_(name, val, msg) \
+    [-(val)] = { "\"IMI_" #name "\"", sizeof("IMI_" #name) + 1 },
+    IMI_ERRNO_MAP(JSON_ERR_)
+#undef JSON_ERR_
+};
 
 /* "s" escaped. False when cut: the string is still closed. */
 static bool json_str(imi_clog_buf *b, const char *s, size_t n)
@@ -57,6 +70,8 @@ static bool json_value(imi_clog_buf *b, const imi_field *f, bool *keep)
         *keep = b->lim - b->p >= 1;
         return json_str(b, f->v.bytes.ptr, f->v.bytes.len);
     case IMI_F_ERR:
+        if (f->v.err <= 0 && -f->v.err < (int)(sizeof json_errs / sizeof json_errs[0]))
+            return imi_clog_put(b, json_errs[-f->v.err].s, json_errs[-f->v.err].n);
         return json_cstr(b, imi_err_name(f->v.err));
     case IMI_F_INT:      return imi_clog_i64(b, f->v.i);
     case IMI_F_UINT:     return imi_clog_u64(b, f->v.u);
@@ -68,13 +83,35 @@ static bool json_value(imi_clog_buf *b, const imi_field *f, bool *keep)
     return IMI_CLOG_PUT_LIT(b, "null");
 }
 
+/* The n (2 .. 16) bytes at a and b are equal: two overlapping loads each, no memcmp call
+ * (libc's is not inlined for odd sizes). */
+static inline bool eq_small(const char *a, const char *b, size_t n)
+{
+    if (n >= 8) {
+        uint64_t a0, a1, b0, b1;
+        memcpy(&a0, a, 8), memcpy(&a1, a + n - 8, 8);
+        memcpy(&b0, b, 8), memcpy(&b1, b + n - 8, 8);
+        return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+    }
+    if (n >= 4) {
+        uint32_t a0, a1, b0, b1;
+        memcpy(&a0, a, 4), memcpy(&a1, a + n - 4, 4);
+        memcpy(&b0, b, 4), memcpy(&b1, b + n - 4, 4);
+        return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+    }
+    uint16_t a0, a1, b0, b1;
+    memcpy(&a0, a, 2), memcpy(&a1, a + n - 2, 2);
+    memcpy(&b0, b, 2), memcpy(&b1, b + n - 2, 2);
+    return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+}
+
 /* Keys clog writes itself. A user field with one of these names, or whose name starts
  * with "fields.", is written as "fields.<name>": the line keeps one "level" (the real one)
  * and the renaming can be undone by removing one "fields." prefix. Checked on the key as
  * written, which equals the name for these plain ASCII names. */
 static inline bool reserved_key(const char *k, size_t n)
 {
-#define IS(lit) (!memcmp(k, lit, sizeof(lit) - 1))
+#define IS(lit) eq_small(k, lit, sizeof(lit) - 1)
     if (n >= 7 && IS("fields."))
         return true;
     switch (n) {
@@ -102,23 +139,36 @@ typedef struct keyset {
     uint16_t off[IMI_CLOG_FIELDS_MAX], len[IMI_CLOG_FIELDS_MAX];
 } keyset;
 
-/* True when [k, k + n) is new on this line (and now recorded). */
-static inline bool key_new(keyset *ks, const char *k, size_t n)
+/* Length and first, middle and last bytes of a key as written. */
+static inline uint32_t key_sig(const char *k, size_t n)
 {
     const unsigned char *u = (const unsigned char *)k;
-    uint32_t sig = n ? (uint32_t)n ^ (uint32_t)u[0] << 8 ^ (uint32_t)u[n / 2] << 16 ^
-                           (uint32_t)u[n - 1] << 24
-                     : 0;
+    return n ? (uint32_t)n ^ (uint32_t)u[0] << 8 ^ (uint32_t)u[n / 2] << 16 ^
+                   (uint32_t)u[n - 1] << 24
+             : 0;
+}
+
+/* True when the key written at [k, k + n) is new on this line (and now recorded); src
+ * holds the same n bytes (compared instead of k when they are the caller's, which are
+ * not still on their way to memory), sig is key_sig of them. */
+static inline bool key_new_sig(keyset *ks, const char *k, const char *src, size_t n,
+                               uint32_t sig)
+{
     uint64_t bit = 1ull << ((sig * 2654435761u) >> 26);
     if (ks->filter & bit)
         for (size_t i = 0; i < ks->n; i++)
-            if (ks->sig[i] == sig && ks->len[i] == n && !memcmp(ks->base + ks->off[i], k, n))
+            if (ks->sig[i] == sig && ks->len[i] == n && !memcmp(ks->base + ks->off[i], src, n))
                 return false;
     ks->filter |= bit;
     ks->sig[ks->n] = sig;
     ks->off[ks->n] = (uint16_t)(k - ks->base);
     ks->len[ks->n++] = (uint16_t)n;
     return true;
+}
+
+static inline bool key_new(keyset *ks, const char *k, size_t n)
+{
+    return key_new_sig(ks, k, k, n, key_sig(k, n));
 }
 
 /* Writes a field's key as the format writes it, then the "fields." prefix in front of it
@@ -152,13 +202,53 @@ static bool put_key(imi_clog_buf *b, const char *key, bool json)
     return true;
 }
 
+/* The longest key the fast path takes. */
+#define FAST_KEY 32
+
+/* Copies a key of plain bytes (at most FAST_KEY) to o: its length, or -1 when it is
+ * longer or holds a byte to escape. Four bytes a step; each read follows a plain,
+ * hence non-NUL, byte. */
+static inline ptrdiff_t plain_key(char *o, const char *key)
+{
+    const unsigned char *u = (const unsigned char *)key, *plain = imi_clog_plain[1];
+    size_t n = 0;
+    while (n < FAST_KEY && plain[u[n]] && plain[u[n + 1]] && plain[u[n + 2]] &&
+           plain[u[n + 3]]) {
+        memcpy(o + n, u + n, 4);
+        n += 4;
+    }
+    while (n < FAST_KEY && plain[u[n]]) {
+        o[n] = (char)u[n];
+        n++;
+    }
+    return u[n] ? -1 : (ptrdiff_t)n;
+}
+
 /* ,"key":value. Returns 1 when written, 0 when skipped as a duplicate key, -1 when the
  * line is full: write no more fields. */
 static int json_field(imi_clog_buf *b, keyset *ks, const imi_field *f)
 {
     char *start = b->p;
     bool keep = false;
-    if (IMI_CLOG_PUT_LIT(b, ",\"") && put_key(b, f->key ? f->key : "", true)) {
+    const char *key = f->key ? f->key : "";
+    /* Fast path: a short plain key, not reserved, with room. Its checks read the caller's
+     * bytes, not the copy just written (reading back bytes stored in pieces stalls). */
+    if (b->lim - start >= FAST_KEY + 8) {
+        ptrdiff_t n = plain_key(start + 2, key);
+        if (n >= 0 && !reserved_key(key, (size_t)n)) {
+            memcpy(start, ",\"", 2);
+            memcpy(start + 2 + n, "\":", 2);
+            if (!key_new_sig(ks, start + 2, key, (size_t)n, key_sig(key, (size_t)n))) {
+                ks->dups++;
+                return 0;
+            }
+            b->p = start + 4 + n;
+            if (json_value(b, f, &keep))
+                return 1;
+            goto cut;
+        }
+    }
+    if (IMI_CLOG_PUT_LIT(b, ",\"") && put_key(b, key, true)) {
         if (!key_new(ks, start + 2, (size_t)(b->p - start - 2))) {
             b->p = start;
             ks->dups++;
@@ -167,6 +257,7 @@ static int json_field(imi_clog_buf *b, keyset *ks, const imi_field *f)
         if (IMI_CLOG_PUT_LIT(b, "\":") && json_value(b, f, &keep))
             return 1;
     }
+cut:
     if (!keep)
         b->p = start;
     b->trunc = true;
@@ -205,10 +296,16 @@ static void json_line(imi_clog_buf *b, keyset *ks, const imi_logger *lg,
                       imi_log_level level, const char *trace, const char *span, const char *msg,
                       size_t msg_len, const imi_field *fields, size_t n_fields)
 {
-    IMI_CLOG_PUT_LIT(b, "{\"ts\":\"");
+    /* The head of a line always fits (names are cut to IMI_CLOG_NAME_MAX): fixed-size
+     * copies, no length checks. */
+    memcpy(b->p, "{\"ts\":\"", 7);
+    b->p += 7;
     b->p += imi_clog_ts(b->p, 6);
-    imi_clog_put(b, json_levels[level], json_level_lens[level]);
-    imi_clog_put(b, lg->json_head, lg->json_head_len);
+    memcpy(b->p, json_levels[level], 24);
+    b->p += json_level_lens[level];
+    for (size_t i = 0; i < lg->json_head_len; i += 16) /* json_head has 16 bytes spare */
+        memcpy(b->p + i, lg->json_head + i, 16);
+    b->p += lg->json_head_len;
     /* Each key goes out with its opening quote or not at all, so a cut line never holds
      * a key without a value; the closing quote has its byte in the reserve. */
     if (trace && IMI_CLOG_PUT_LIT(b, ",\"trace_id\":\"")) {
@@ -374,10 +471,17 @@ static void log_line(imi_logger *lg, imi_log_level level, const imi_ctx *ctx,
     imi_clog_sink_write(&lg->root->sink, line_buf, n, level);
 }
 
+/* imi_log_enabled, inlined. */
+static inline bool enabled(const imi_logger *lg, imi_log_level level)
+{
+    return lg && (unsigned)level < IMI_LOG_OFF &&
+           (int)level >= atomic_load_explicit(&lg->root->level, memory_order_relaxed);
+}
+
 void imi_log(imi_logger *lg, imi_log_level level, const imi_ctx *ctx, const char *msg,
              const imi_field *fields, size_t n_fields)
 {
-    if (!imi_log_enabled(lg, level))
+    if (!enabled(lg, level))
         return;
     if (!msg)
         msg = "";
@@ -386,7 +490,7 @@ void imi_log(imi_logger *lg, imi_log_level level, const imi_ctx *ctx, const char
 
 void imi_logf(imi_logger *lg, imi_log_level level, const imi_ctx *ctx, const char *fmt, ...)
 {
-    if (!imi_log_enabled(lg, level) || !fmt)
+    if (!enabled(lg, level) || !fmt)
         return;
     va_list ap;
     va_start(ap, fmt);

@@ -4,7 +4,9 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <limits.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include "clog_internal.h"
 #include "iminfra/error.h"
@@ -21,7 +23,6 @@ int imi_clog_sink_open(imi_clog_sink *s, const imi_clog_sink_opts *o)
     memset(s, 0, sizeof *s);
     atomic_init(&s->size, 0);
     atomic_init(&s->dropped, 0);
-    atomic_init(&s->spare_len, 0);
     s->fd = -1;
     s->drop_line = o->drop_line;
     s->drop_arg = o->drop_arg;
@@ -116,6 +117,34 @@ void imi_clog_fd_write(imi_clog_sink *s, const char *data, size_t n)
         }
         data += w;
         n -= (size_t)w;
+    }
+}
+
+void imi_clog_fd_writev(imi_clog_sink *s, struct iovec *iov, int cnt, size_t n)
+{
+    if (s->rotate_bytes) {
+        uint64_t cur = atomic_load_explicit(&s->size, memory_order_relaxed);
+        if (cur > 0 && cur + n > s->rotate_bytes)
+            maybe_rotate(s, n);
+        atomic_fetch_add_explicit(&s->size, n, memory_order_relaxed);
+    }
+    /* One writev(2) for the batch; after a short write, the rest from where it stopped. */
+    while (cnt > 0) {
+        ssize_t w = writev(s->fd, iov, cnt > IOV_MAX ? IOV_MAX : cnt);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return;
+        }
+        while (cnt > 0 && (size_t)w >= iov->iov_len) {
+            w -= (ssize_t)iov->iov_len;
+            iov++;
+            cnt--;
+        }
+        if (cnt > 0) {
+            iov->iov_base = (char *)iov->iov_base + w;
+            iov->iov_len -= (size_t)w;
+        }
     }
 }
 

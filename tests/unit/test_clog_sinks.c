@@ -103,6 +103,24 @@ Test(clog_sinks, buffered_holds_lines_until_warn_and_close)
     cr_assert_eq(lines_now(), 53, "close lost lines");
 }
 
+/* The async writer sleeps while the queue is short and is woken by a WARN line alone. */
+Test(clog_sinks, async_holds_lines_until_warn)
+{
+    imi_logger *lg = open_sink(64 * 1024, 60000, true, IMI_LOG_BLOCK, clog_path);
+    for (int i = 0; i < 50; i++)
+        IMI_INFO(lg, NULL, "held", IMI_FINT("i", i));
+    usleep(100000);
+    cr_assert_eq(lines_now(), 0, "INFO lines written before a WARN, a full queue or the interval");
+    IMI_WARN(lg, NULL, "now", IMI_FINT("i", 50));
+    size_t n = 0;
+    for (int i = 0; i < 200 && (n = lines_now()) < 51; i++)
+        usleep(10000);
+    cr_assert_eq(n, 51, "a WARN line did not wake the writer within 2 s");
+    IMI_INFO(lg, NULL, "held", IMI_FINT("i", 51));
+    imi_logger_free(lg);
+    cr_assert_eq(lines_now(), 52, "close lost lines");
+}
+
 Test(clog_sinks, buffered_flushes_on_interval)
 {
     imi_logger *lg = open_sink(64 * 1024, 20, false, IMI_LOG_BLOCK, clog_path);

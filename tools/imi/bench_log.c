@@ -5,9 +5,10 @@
  *   file      clog, one write(2) per line (default)  vs snprintf + fwrite (stdio buffered)
  *   buffered  clog, buffer = 64k                     vs snprintf + fwrite
  *   async     clog, async = true: the caller's cost  vs snprintf + fwrite
- * Each round runs every case and its baseline back to back, in turn, so that noise from
- * other work on the machine weighs on both sides alike; the report gives medians over the
- * rounds with min and max. Each run writes a fresh file, removed after it. */
+ * Each round (--rounds, 5 to 64) runs every case and its baseline back to back, in turn, so
+ * that noise from other work on the machine weighs on both sides alike; the report gives
+ * medians over the rounds with min and max, of wall and of CPU time. Each run writes a
+ * fresh file, removed after it. */
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -22,7 +23,8 @@
 
 #define DEFAULT_OPS 200000L /* lines per case per round */
 #define MAX_THREADS 64
-#define ROUNDS 5
+#define MIN_ROUNDS 5
+#define MAX_ROUNDS 64
 #define N_CASES 4
 
 static const char payload[] = "abc:def:0123";
@@ -43,8 +45,8 @@ typedef struct bench_case {
     const char *baseline_name;
     imi_log_options opts; /* output filled per run */
     bool to_file;
-    double clog[ROUNDS], base[ROUNDS], drained[ROUNDS];
-    double clog_cpu[ROUNDS], base_cpu[ROUNDS]; /* CPU time of the callers per line */
+    double clog[MAX_ROUNDS], base[MAX_ROUNDS], drained[MAX_ROUNDS];
+    double clog_cpu[MAX_ROUNDS], base_cpu[MAX_ROUNDS]; /* CPU time of the callers per line */
 } bench_case;
 
 static double clock_ns(clockid_t id)
@@ -200,21 +202,21 @@ typedef struct stats {
 
 static stats stats_of(const double *v, int n)
 {
-    double s[ROUNDS];
+    double s[MAX_ROUNDS];
     memcpy(s, v, sizeof(double) * (size_t)n);
     qsort(s, (size_t)n, sizeof s[0], cmp_double);
     return (stats){ .med = n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2, .min = s[0],
                     .max = s[n - 1] };
 }
 
-static void report(const imi_bench_opts *o, bench_case *c, int threads, long ops)
+static void report(const imi_bench_opts *o, bench_case *c, int threads, long ops, int rounds)
 {
-    double ratio[ROUNDS];
-    for (int i = 0; i < ROUNDS; i++)
+    double ratio[MAX_ROUNDS];
+    for (int i = 0; i < rounds; i++)
         ratio[i] = c->base[i] / c->clog[i];
-    stats im = stats_of(c->clog, ROUNDS), b = stats_of(c->base, ROUNDS),
-          r = stats_of(ratio, ROUNDS), d = stats_of(c->drained, ROUNDS),
-          ic = stats_of(c->clog_cpu, ROUNDS), bc = stats_of(c->base_cpu, ROUNDS);
+    stats im = stats_of(c->clog, rounds), b = stats_of(c->base, rounds),
+          r = stats_of(ratio, rounds), d = stats_of(c->drained, rounds),
+          ic = stats_of(c->clog_cpu, rounds), bc = stats_of(c->base_cpu, rounds);
     if (o->json) {
         printf("{\"bench\":\"log\",\"driver\":\"clog\",\"case\":\"%s\",\"threads\":%d,"
                "\"unit\":\"ns/line\",\"im_infra\":%.1f,\"baseline\":%.1f,"
@@ -222,20 +224,24 @@ static void report(const imi_bench_opts *o, bench_case *c, int threads, long ops
                "\"rounds\":%d,\"ops\":%ld,\"fields\":10,\"ns_per_line\":%.1f,"
                "\"ns_per_line_min\":%.1f,\"ns_per_line_max\":%.1f,"
                "\"baseline_ns_per_line\":%.1f,\"drained_ns_per_line\":%.1f,"
-               "\"cpu_ns_per_line\":%.1f,\"baseline_cpu_ns_per_line\":%.1f}\n",
-               c->name, threads, im.med, b.med, c->baseline_name, r.med, r.min, r.max, ROUNDS,
-               ops, im.med, im.min, im.max, b.med, d.med, ic.med, bc.med);
+               "\"cpu_ns_per_line\":%.1f,\"cpu_ns_per_line_min\":%.1f,"
+               "\"cpu_ns_per_line_max\":%.1f,\"baseline_cpu_ns_per_line\":%.1f}\n",
+               c->name, threads, im.med, b.med, c->baseline_name, r.med, r.min, r.max, rounds,
+               ops, im.med, im.min, im.max, b.med, d.med, ic.med, ic.min, ic.max, bc.med);
         return;
     }
-    printf("  %-9s %8.1f [%7.1f .. %7.1f] %7.1f  %-16s %8.1f %7.1f  %6.2f [%5.2f .. %5.2f]\n",
-           c->name, im.med, im.min, im.max, ic.med, c->baseline_name, b.med, bc.med, r.med,
-           r.min, r.max);
+    printf("  %-9s %8.1f [%7.1f .. %7.1f] %6.1f [%6.1f .. %6.1f]  %-16s %8.1f %7.1f  "
+           "%6.2f [%5.2f .. %5.2f]\n",
+           c->name, im.med, im.min, im.max, ic.med, ic.min, ic.max, c->baseline_name, b.med,
+           bc.med, r.med, r.min, r.max);
 }
 
 int imi_bench_log(const imi_bench_opts *o)
 {
     long ops = o->ops > 0 ? o->ops : DEFAULT_OPS;
     int threads = o->threads > 0 ? o->threads : 1;
+    int rounds = o->rounds < MIN_ROUNDS ? MIN_ROUNDS : o->rounds > MAX_ROUNDS ? MAX_ROUNDS
+                                                                           : o->rounds;
     if (threads > MAX_THREADS)
         threads = MAX_THREADS;
     imi_ctx *ctx = imi_ctx_new(0);
@@ -254,8 +260,8 @@ int imi_bench_log(const imi_bench_opts *o)
     cases[2].opts.buffer_bytes = 64 * 1024;
     cases[3].opts.async = true; /* the default queue: two buffers of 256 KiB */
     int rc = 0;
-    for (int round = 0; round < ROUNDS && !rc; round++) {
-        fprintf(stderr, "imi bench log: round %d/%d\n", round + 1, ROUNDS);
+    for (int round = 0; round < rounds && !rc; round++) {
+        fprintf(stderr, "imi bench log: round %d/%d\n", round + 1, rounds);
         for (int i = 0; i < N_CASES && !rc; i++) {
             bench_case *c = &cases[i];
             /* Alternate which side goes first, so neither always runs on a warmer cache. */
@@ -273,11 +279,12 @@ int imi_bench_log(const imi_bench_opts *o)
         if (!o->json)
             printf("log: json, 10 typed fields, %d thread(s), %ld lines per case per round, "
                    "median of %d alternating rounds [min .. max]\n"
-                   "  case      clog ns/line [min .. max]       cpu  baseline          "
-                   "ns/line     cpu  ratio baseline/clog [min .. max] (>1: clog faster)\n",
-                   threads, ops, ROUNDS);
+                   "  case      clog ns/line [min .. max]    cpu [min .. max]         "
+                   "baseline          ns/line     cpu  ratio baseline/clog [min .. max] "
+                   "(>1: clog faster)\n",
+                   threads, ops, rounds);
         for (int i = 0; i < N_CASES; i++)
-            report(o, &cases[i], threads, ops);
+            report(o, &cases[i], threads, ops, rounds);
     }
     imi_ctx_free(ctx);
     return rc;
