@@ -1,5 +1,6 @@
 /* The mq front-end, handle and producer side: open/close, argument checks, ctx, closed
  * state, capabilities, the trace-id header, counters. Subscriptions are in mq_sub.c. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include "iminfra/error.h"
@@ -12,18 +13,28 @@
 #define MQ_DEFAULT_CLOSE_TIMEOUT_MS 30000
 #define MQ_SMALL_HEADERS 16
 
+/* Bit c of the 128-bit set is 1 when ASCII byte c may appear in a name: '-', '.',
+ * '0'-'9' (word 0), 'A'-'Z', '_', 'a'-'z' (word 1). Checked on every publish: one pass,
+ * a load and a shift per byte. */
+static const uint64_t name_chars[2] = {
+    (UINT64_C(1) << 45) | (UINT64_C(1) << 46) | (UINT64_C(0x3ff) << 48),
+    (UINT64_C(0x3ffffff) << 1) | (UINT64_C(1) << 31) | (UINT64_C(0x3ffffff) << 33),
+};
+
 bool imi_mq_name_ok(const char *name)
 {
-    if (!name || !*name)
+    if (!name || !*name || *name == '.')
         return false;
+    unsigned char prev = 0;
     size_t n = 0;
-    for (const char *p = name; *p; p++, n++) {
-        char c = *p;
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '-'))
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
+        unsigned char c = *p;
+        if (c >= 128 || !((name_chars[c >> 6] >> (c & 63)) & 1) || (c == '.' && prev == '.') ||
+            ++n > 200)
             return false;
+        prev = c;
     }
-    return n <= 200 && name[0] != '.' && name[n - 1] != '.' && !strstr(name, "..");
+    return prev != '.';
 }
 
 /* Reads the front-end's keys of the section; a bad value names file:line. */

@@ -131,6 +131,32 @@ Test(mq_mem, bad_driver_options)
     }
 }
 
+/* The topic name rules of the front-end (mq.h): every byte of the set, no dot first,
+ * last or twice in a row, at most 200 bytes. */
+Test(mq_mem, topic_names_checked_byte_by_byte)
+{
+    imi_app *app = app_of("[mq]\ndriver = mem\n");
+    imi_mq *mq = open_mq(app, NULL);
+    char longest[202];
+    memset(longest, 'x', 200);
+    longest[200] = '\0';
+    const char *good[] = { "a", "A-z_0.9", "orders.v1", "-", "_", longest };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        imi_mq_msg m = { .topic = good[i], .body = "x", .body_len = 1 };
+        cr_assert_eq(imi_mq_publish(mq, NULL, &m), IMI_OK, "'%s' refused: %s", good[i],
+                     imi_error_message());
+    }
+    longest[200] = 'x', longest[201] = '\0';
+    const char *bad[] = { "", ".a", "a.", "a..b", "a b", "a/b", "a*", "caf\xc3\xa9",
+                          "\x7f", "a:b", "a@b", "a[b", "a`b", "a{b", longest };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        imi_mq_msg m = { .topic = bad[i], .body = "x", .body_len = 1 };
+        cr_assert_eq(imi_mq_publish(mq, NULL, &m), IMI_EINVALID, "'%s' taken", bad[i]);
+    }
+    imi_mq_free(mq);
+    imi_app_free(app);
+}
+
 Test(mq_mem, sub_close_waits_for_the_handler_in_flight)
 {
     imi_app *app = app_of("[mq]\ndriver = mem\nnamespace = drain\n");
