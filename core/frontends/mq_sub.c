@@ -7,11 +7,15 @@
 #include <string.h>
 #include "iminfra/ctx_log.h"
 #include "iminfra/error.h"
+#include "ctx_internal.h"
 #include "mq_internal.h"
 #include "traceparent.h"
 
 struct imi_mq_sub {
-    imi_ctx *log_ctx;               /* the handlers' logger and "group": their ctx's parent */
+    imi_ctx *log_ctx;               /* the handlers' logger and "group" */
+    imi_ctx **topic_ctx;            /* per topic: log_ctx's child adding "topic", the parent
+                                       of that topic's delivery ctxs (made once, not per
+                                       message) */
     imi_mq *mq;
     imi_mq_sub *next, *prev;        /* in mq->subs */
     imi_mq_handler fn;
@@ -108,15 +112,29 @@ static int dead_letter(imi_mq_sub *s, const imi_mq_msg *m, int handler_rc)
     return rc;
 }
 
+/* The parent of a delivery ctx on topic: its prepared ctx, NULL for a topic the driver
+ * names otherwise than the subscription did. */
+static const imi_ctx *topic_parent(const imi_mq_sub *s, const char *topic)
+{
+    for (size_t i = 0; topic && i < s->n_topics; i++)
+        if (!strcmp(s->topics[i], topic))
+            return s->topic_ctx[i];
+    return NULL;
+}
+
+/* The handler's ctx lives on this stack frame: no allocation per delivery. */
 static int deliver(void *core_sub, const imi_mq_msg *m)
 {
     imi_mq_sub *s = core_sub;
     imi_mq_msg msg = *m;
     if (msg.attempt < 1)
         msg.attempt = 1;
-    imi_ctx *ctx = imi_ctx_child(s->log_ctx, 0);
+    const imi_ctx *parent = topic_parent(s, msg.topic);
+    imi_ctx frame;
+    imi_ctx *ctx = &frame;
+    imi_ctx_init_(ctx, parent ? parent : s->log_ctx);
     set_trace(ctx, m);
-    if (ctx && msg.topic)   /* best effort: without it the handler logs without "topic" */
+    if (!parent && msg.topic) /* best effort: without it the handler logs without "topic" */
         imi_ctx_set_logger(ctx, NULL, &IMI_FSTR("topic", msg.topic), 1);
     msg.ctx = ctx;
     COUNT(s, delivered);
@@ -128,7 +146,7 @@ static int deliver(void *core_sub, const imi_mq_msg *m)
     tl_in_handler = outer;
     if (rc == IMI_OK) {
         COUNT(s, acked);
-        imi_ctx_free(ctx);
+        imi_ctx_fini_(ctx);
         return IMI_OK;
     }
     COUNT(s, nacked);
@@ -139,14 +157,14 @@ static int deliver(void *core_sub, const imi_mq_msg *m)
             imi_logf(s->mq->in.logger, IMI_LOG_WARN, ctx, "message on '%s' dead-lettered "
                      "after %d attempts (group %s, last error %s)", msg.topic, msg.attempt,
                      s->group, imi_err_name(rc));
-            imi_ctx_free(ctx);
+            imi_ctx_fini_(ctx);
             return IMI_OK;
         }
         imi_logf(s->mq->in.logger, IMI_LOG_ERROR, ctx, "dead-lettering a message of '%s' "
                  "failed (%s: %s); it stays for redelivery", msg.topic, imi_err_name(drc),
                  imi_error_message());
     }
-    imi_ctx_free(ctx);
+    imi_ctx_fini_(ctx);
     return rc;
 }
 
@@ -157,6 +175,9 @@ static void sub_release(imi_mq_sub *s)
     for (size_t i = 0; i < s->n_topics && s->topics; i++)
         free(s->topics[i]);
     free(s->topics);
+    for (size_t i = 0; i < s->n_topics && s->topic_ctx; i++)
+        imi_ctx_free(s->topic_ctx[i]);
+    free(s->topic_ctx);
     free(s->group);
     free(s->dlq_topic);
     free(s->state);
@@ -204,7 +225,11 @@ static imi_mq_sub *sub_new(imi_mq *mq, const imi_mq_sub_opts *o, imi_mq_handler 
     if (ok)
         ok = (s->log_ctx = imi_ctx_new(0)) &&
              !imi_ctx_set_logger(s->log_ctx, o->logger ? o->logger : mq->in.logger,
-                                 &IMI_FSTR("group", s->group), 1);
+                                 &IMI_FSTR("group", s->group), 1) &&
+             (s->topic_ctx = calloc(o->n_topics, sizeof *s->topic_ctx));
+    for (size_t i = 0; ok && i < o->n_topics; i++)
+        ok = (s->topic_ctx[i] = imi_ctx_child(s->log_ctx, 0)) &&
+             !imi_ctx_set_logger(s->topic_ctx[i], NULL, &IMI_FSTR("topic", s->topics[i]), 1);
     if (!ok) {
         sub_release(s);
         return NULL;

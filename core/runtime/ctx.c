@@ -10,14 +10,6 @@
 #include "ctx_internal.h"
 #include "traceparent.h"
 
-struct imi_ctx {
-    struct imi_ctx_log *log;        /* logger and fields (ctx_log.c), NULL: inherited */
-    const imi_ctx *parent;
-    int64_t deadline_ns;            /* own deadline, 0: none */
-    atomic_bool canceled;
-    char trace_id[IMI_TRACE_ID_MAX + 1];
-    char span_id[IMI_SPAN_ID_LEN + 1];
-};
 
 static int64_t clock_ns(clockid_t id)
 {
@@ -29,13 +21,25 @@ static int64_t clock_ns(clockid_t id)
 int64_t imi_now_mono_ns(void) { return clock_ns(CLOCK_MONOTONIC); }
 int64_t imi_now_real_ns(void) { return clock_ns(CLOCK_REALTIME); }
 
-imi_ctx *imi_ctx_child(const imi_ctx *parent, int64_t timeout_ms)
+void imi_ctx_init_(imi_ctx *c, const imi_ctx *parent)
 {
-    imi_ctx *c = calloc(1, sizeof *c);
-    if (!c)
-        return NULL;
+    memset(c, 0, sizeof *c);
     c->parent = parent;
     atomic_init(&c->canceled, false);
+}
+
+void imi_ctx_fini_(imi_ctx *c)
+{
+    free(c->log);
+    c->log = NULL;
+}
+
+imi_ctx *imi_ctx_child(const imi_ctx *parent, int64_t timeout_ms)
+{
+    imi_ctx *c = malloc(sizeof *c);
+    if (!c)
+        return NULL;
+    imi_ctx_init_(c, parent);
     if (timeout_ms > 0)
         c->deadline_ns = imi_now_mono_ns() + imi_ms_to_ns_sat(timeout_ms);
     return c;
