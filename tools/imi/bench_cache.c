@@ -360,7 +360,7 @@ int imi_bench_cache(const imi_bench_opts *o)
         for (int k = 0; k < BENCH_CACHE_MGET; k++)
             imi_buf_free(&x->bufs[t][k]);
     free(x);
-    cli_print_counters(app, "counters of the cache bench");
+    cli_print_counters(app, "counters of the cache bench", o->json ? stderr : stdout);
     imi_app_free(app);
     return rc ? 1 : 0;
 }

@@ -395,7 +395,7 @@ int imi_bench_coord(const imi_bench_opts *o)
     if (direct)
         bench_coord_etcd_free(etcd_ud);
     imi_coord_free(c);
-    cli_print_counters(app, "counters of the coord bench");
+    cli_print_counters(app, "counters of the coord bench", o->json ? stderr : stdout);
     imi_app_free(app);
     return failures ? 1 : 0;
 }

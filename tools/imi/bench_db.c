@@ -297,7 +297,7 @@ out:
     snprintf(sql, sizeof sql, "DROP TABLE %s", table);
     imi_db_exec(side.db, NULL, sql, NULL, 0, NULL);
     imi_db_free(side.db);
-    cli_print_counters(app, "counters of the db bench");
+    cli_print_counters(app, "counters of the db bench", o->json ? stderr : stdout);
     imi_app_free(app);
     if (tmp_db[0]) {
         char f[300];

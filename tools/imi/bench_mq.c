@@ -489,7 +489,7 @@ int imi_bench_mq(const imi_bench_opts *o)
     }
     imi_mq_free(it.prod);
     imi_mq_free(it.cons);
-    cli_print_counters(app, "counters of the mq bench");
+    cli_print_counters(app, "counters of the mq bench", o->json ? stderr : stdout);
     imi_app_free(app);
     return rc ? 1 : 0;
 }

@@ -79,7 +79,7 @@ int imi_bench_ratelimit(const imi_bench_opts *o)
         best_cas = d < best_cas ? d : best_cas;
     }
     imi_ratelimit_free(rl);
-    cli_print_counters(app, "counters of the ratelimit bench");
+    cli_print_counters(app, "counters of the ratelimit bench", o->json ? stderr : stdout);
     imi_app_free(app);
     int rc = 0;
     double dist = 0, raw = 0;

@@ -37,8 +37,9 @@ bool cli_driver_in_process(const imi_app *app, const char *kind, const char *ins
                            const char *driver);
 void cli_note_in_process(const imi_app *app, const char *kind, const char *instance,
                          const char *driver);
-/* Prints app's counters that are not zero, under a title (metrics_summary.c). */
-void cli_print_counters(imi_app *app, const char *title);
+/* Prints app's counters that are not zero, under a title, to out (metrics_summary.c);
+ * benches under --json pass stderr, so that stdout stays JSON lines. */
+void cli_print_counters(imi_app *app, const char *title, FILE *out);
 
 extern const imi_cmd imi_cmd_version;
 extern const imi_cmd imi_cmd_drivers;

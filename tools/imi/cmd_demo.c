@@ -38,7 +38,7 @@ static int run(int argc, char **argv)
             printf("   FAILED: %s (%s)\n", imi_error_message(), imi_err_name(rc));
         }
     }
-    cli_print_counters(app, "counters of the demo");
+    cli_print_counters(app, "counters of the demo", stdout);
     imi_app_free(app);
     printf("\n%d of %d parts ran cleanly\n", ran - failures, ran);
     return failures ? IMI_EXIT_ERROR : IMI_EXIT_OK;

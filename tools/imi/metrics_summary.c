@@ -4,7 +4,7 @@
 #include <string.h>
 #include "cli.h"
 
-void cli_print_counters(imi_app *app, const char *title)
+void cli_print_counters(imi_app *app, const char *title, FILE *out)
 {
     char *text = NULL;
     size_t len = 0;
@@ -14,16 +14,16 @@ void cli_print_counters(imi_app *app, const char *title)
     int rc = imi_metrics_write(app, f);
     fclose(f);
     if (rc) {
-        printf("%s: metrics unavailable: %s\n", title, imi_error_message());
+        fprintf(out, "%s: metrics unavailable: %s\n", title, imi_error_message());
         free(text);
         return;
     }
-    printf("\n== %s (imi stats shows them live)\n", title);
+    fprintf(out, "\n== %s (imi stats shows them live)\n", title);
     for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
         const char *sp = strrchr(line, ' ');
         if (line[0] == '#' || strstr(line, "_bucket{") || !sp || !strcmp(sp, " 0"))
             continue;
-        printf("   %s\n", line);
+        fprintf(out, "   %s\n", line);
     }
     free(text);
 }
