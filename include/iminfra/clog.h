@@ -107,8 +107,11 @@ typedef struct imi_log_options {
      * SIGILL, SIGFPE, SIGABRT, SIGTERM whose handler is the default one). */
     size_t buffer_bytes;
     int64_t flush_interval_ms; /* 0: 200; IMI_LOG_FLUSH_MIN_MS .. IMI_LOG_FLUSH_MAX_MS */
-    /* Lines go into a bounded queue (two buffers of buffer_bytes, 256 KiB each when
-     * buffer_bytes is 0) that one writer thread drains: the caller only formats and copies.
+    /* Lines go into a bounded ring (twice buffer_bytes, 2 x 256 KiB when buffer_bytes is
+     * 0) that one writer thread drains with writev: the caller formats, reserves room with
+     * one atomic step and copies the line in; no lock and no allocation on its path, and
+     * the writer is woken only when it sleeps and has a reason (a WARN line, the ring a
+     * quarter full, a caller waiting for room, flush_interval).
      * When the queue is full, on_full says whether the caller waits or the line is dropped;
      * dropped lines are counted and reported by clog in a WARN line of their own,
      * {"msg":"clog: lines dropped, the log queue was full","dropped":N}. */
