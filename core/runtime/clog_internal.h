@@ -177,6 +177,8 @@ void imi_clog_buffer_drain(imi_clog_sink *s);
 /* Writes n bytes of whole lines from iov[0..cnt) like imi_clog_fd_write. */
 struct iovec;
 void imi_clog_fd_writev(imi_clog_sink *s, struct iovec *iov, int cnt, size_t n);
+/* writev(2) of iov[0..cnt) to fd until all is written or it fails; async-signal-safe. */
+void imi_clog_writev_all(int fd, struct iovec *iov, int cnt);
 
 /* The async ring (clog_ring.c). */
 int imi_clog_ring_start(imi_clog_sink *s);

@@ -328,26 +328,6 @@ void imi_clog_ring_stop(imi_clog_sink *s)
     s->ring = NULL;
 }
 
-static void writev_all(int fd, struct iovec *iov, int cnt)
-{
-    while (cnt > 0) {
-        ssize_t w = writev(fd, iov, cnt);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return;
-        while (cnt > 0 && (size_t)w >= iov->iov_len) {
-            w -= (ssize_t)iov->iov_len;
-            iov++;
-            cnt--;
-        }
-        if (cnt > 0) {
-            iov->iov_base = (char *)iov->iov_base + w;
-            iov->iov_len -= (size_t)w;
-        }
-    }
-}
-
 void imi_clog_ring_fatal(imi_clog_sink *s)
 {
     /* Async-signal-safe: atomics, writev(2). A batch the writer took is its own (when its
@@ -359,6 +339,6 @@ void imi_clog_ring_fatal(imi_clog_sink *s)
         uint64_t from, end = take(s, iov, &cnt, &bytes, &from);
         if (from == end)
             return;
-        writev_all(s->fd, iov, cnt);
+        imi_clog_writev_all(s->fd, iov, cnt);
     }
 }

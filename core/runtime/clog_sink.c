@@ -120,22 +120,19 @@ void imi_clog_fd_write(imi_clog_sink *s, const char *data, size_t n)
     }
 }
 
-void imi_clog_fd_writev(imi_clog_sink *s, struct iovec *iov, int cnt, size_t n)
+/* One writev(2) for the batch; after a short write, the rest from where it stopped.
+ * Async-signal-safe (the fatal-signal path writes the async ring with it). */
+void imi_clog_writev_all(int fd, struct iovec *iov, int cnt)
 {
-    if (s->rotate_bytes) {
-        uint64_t cur = atomic_load_explicit(&s->size, memory_order_relaxed);
-        if (cur > 0 && cur + n > s->rotate_bytes)
-            maybe_rotate(s, n);
-        atomic_fetch_add_explicit(&s->size, n, memory_order_relaxed);
-    }
-    /* One writev(2) for the batch; after a short write, the rest from where it stopped. */
     while (cnt > 0) {
-        ssize_t w = writev(s->fd, iov, cnt > IOV_MAX ? IOV_MAX : cnt);
+        ssize_t w = writev(fd, iov, cnt > IOV_MAX ? IOV_MAX : cnt);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
             return;
         }
+        if (w == 0)
+            return;
         while (cnt > 0 && (size_t)w >= iov->iov_len) {
             w -= (ssize_t)iov->iov_len;
             iov++;
@@ -146,6 +143,17 @@ void imi_clog_fd_writev(imi_clog_sink *s, struct iovec *iov, int cnt, size_t n)
             iov->iov_len -= (size_t)w;
         }
     }
+}
+
+void imi_clog_fd_writev(imi_clog_sink *s, struct iovec *iov, int cnt, size_t n)
+{
+    if (s->rotate_bytes) {
+        uint64_t cur = atomic_load_explicit(&s->size, memory_order_relaxed);
+        if (cur > 0 && cur + n > s->rotate_bytes)
+            maybe_rotate(s, n);
+        atomic_fetch_add_explicit(&s->size, n, memory_order_relaxed);
+    }
+    imi_clog_writev_all(s->fd, iov, cnt);
 }
 
 void imi_clog_sink_write(imi_clog_sink *s, const char *line, size_t n, imi_log_level level)
