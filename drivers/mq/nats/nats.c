@@ -419,14 +419,7 @@ static int nats_flush(void *st, const imi_ctx *ctx)
                                 "deadline", pending);
             break;
         }
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 10000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
-        pthread_cond_timedwait(&n->idle, &n->lock, &ts);
+        nats_cond_wait_ms(&n->idle, &n->lock, 10);
     }
     n->flush_waiters--;
     pthread_mutex_unlock(&n->lock);

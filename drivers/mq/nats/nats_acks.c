@@ -265,14 +265,7 @@ void nats_acks_close(nats_mq *n)
         int64_t deadline = n->host->mono_ns() + (int64_t)CLOSE_WAIT_MS * 1000000;
         pthread_mutex_lock(&n->lock);
         while (!a->sub_done && n->host->mono_ns() < deadline) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += 20000000;
-            if (ts.tv_nsec >= 1000000000) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000;
-            }
-            pthread_cond_timedwait(&a->ended, &n->lock, &ts);
+            nats_cond_wait_ms(&a->ended, &n->lock, 20);
         }
         pthread_mutex_unlock(&n->lock);
     }

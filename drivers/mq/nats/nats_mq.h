@@ -7,6 +7,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <time.h>
 #include <nats/nats.h>
 #include "iminfra/driver/mq_driver.h"
 
@@ -101,5 +102,19 @@ int nats_make_msg(nats_mq *n, const imi_mq_msg *m, const char *reply, natsMsg **
 int nats_sub_open(void *st, void *sub, const imi_ctx *ctx, const imi_mq_sub_spec *spec,
                   imi_mq_deliver_fn deliver, void *core_sub);
 void nats_sub_close(void *st, void *sub);
+
+/* Waits on cv (mu held) for at most ms milliseconds (< 1000); the callers loop on their
+ * own condition and deadline. */
+static inline void nats_cond_wait_ms(pthread_cond_t *cv, pthread_mutex_t *mu, long ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += ms * 1000000;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    pthread_cond_timedwait(cv, mu, &ts);
+}
 
 #endif

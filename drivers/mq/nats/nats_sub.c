@@ -254,14 +254,7 @@ static bool wait_completed(nats_sub *s, int64_t ms)
     int64_t deadline = s->n->host->mono_ns() + ms * 1000000;
     pthread_mutex_lock(&s->lock);
     while (s->completed < s->n_subs && s->n->host->mono_ns() < deadline) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 20000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
-        pthread_cond_timedwait(&s->done_cond, &s->lock, &ts);
+        nats_cond_wait_ms(&s->done_cond, &s->lock, 20);
     }
     bool done = s->completed >= s->n_subs;
     pthread_mutex_unlock(&s->lock);
