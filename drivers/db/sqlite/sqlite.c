@@ -77,6 +77,7 @@ struct sq_conn {
     size_t endpoint;
     sq_cached *cache;
     size_t n_cached;
+    size_t last;                   /* the cache entry used last: checked before hashing */
     uint64_t clock;
     const imi_ctx *ctx;            /* of the statement running, for the progress handler */
     int64_t deadline_ns;           /* 0: don't interrupt */
@@ -375,11 +376,22 @@ static const char *skip_blank(const char *t)
 static int prepare(sq_conn *c, const imi_db_stmt *s, sq_cached **out, sq_cached *scratch,
                    const char **tail)
 {
+    /* A loop running one statement finds it here with one compare, without the hash. */
+    if (c->last < c->n_cached) {
+        sq_cached *e = &c->cache[c->last];
+        if (e->len == s->sql_len && e->sql && !memcmp(e->sql, s->sql, s->sql_len)) {
+            e->used = ++c->clock;
+            *out = e;
+            *tail = NULL;
+            return IMI_OK;
+        }
+    }
     uint64_t h = hash_sql(s->sql, s->sql_len);
     for (size_t i = 0; i < c->n_cached; i++) {
         sq_cached *e = &c->cache[i];
         if (e->hash == h && e->len == s->sql_len && !memcmp(e->sql, s->sql, s->sql_len)) {
             e->used = ++c->clock;
+            c->last = i;
             *out = e;
             *tail = NULL;
             return IMI_OK;
@@ -422,8 +434,10 @@ static int prepare(sq_conn *c, const imi_db_stmt *s, sq_cached **out, sq_cached 
             c->n_cached--;
             e = scratch;
         }
-        if (e != scratch)
+        if (e != scratch) {
             memcpy(e->sql, s->sql, s->sql_len + 1);
+            c->last = (size_t)(e - c->cache);
+        }
     }
     e->len = s->sql_len;
     e->hash = h;
