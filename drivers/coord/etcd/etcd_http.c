@@ -391,11 +391,17 @@ int etcd_post(etcd *e, const imi_ctx *ctx, const char *path, const char *body, s
     for (;;) {
         size_t idx;
         snprintf(url, sizeof url, "%s%s", etcd_endpoint(e, &idx), path);
-        int64_t left = (deadline - e->host->mono_ns()) / 1000000;
-        if (left <= 0 && failures) {
+        /* Rounded up: curl takes a timeout of 0 as none at all, and ignores a negative one
+         * (the handle's previous timeout would stay), so a call whose deadline has passed
+         * is not sent. */
+        int64_t left_ns = deadline - e->host->mono_ns();
+        int64_t left = left_ns > 0 ? (left_ns + 999999) / 1000000 : 0;
+        if (left <= 0) {
             /* spent on earlier attempts: the answer is the deadline, not the last failure */
-            rc = e->host->error(IMI_ETIMEDOUT, 0, "etcd: %s: deadline passed after %zu "
-                                "attempts; the last: %s", url, failures, why);
+            rc = failures ? e->host->error(IMI_ETIMEDOUT, 0, "etcd: %s: deadline passed after "
+                                           "%zu attempts; the last: %s", url, failures, why)
+                          : e->host->error(IMI_ETIMEDOUT, 0, "etcd: %s: the deadline passed "
+                                           "before the request was sent", url);
             break;
         }
         uint64_t gen;
