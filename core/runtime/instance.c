@@ -1,5 +1,6 @@
 /* The life of a component instance, the same for every kind: open, close, free; the
  * closed flag, calls in flight, capabilities and the key prefix. */
+#include <ctype.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,6 +115,28 @@ static void close_driver(imi_instance *in)
     in->opened = false;
 }
 
+/* Where in the config a driver's refusal of its options points: the line of the first
+ * key of the section that the message names as a word, else the section's header. */
+static int config_line_of(const imi_instance *in, const char *msg)
+{
+    const imi_config *cfg = imi_app_config(in->app);
+    const char *key, *value;
+    int line = 0;
+    for (size_t i = 0; (key = imi_config_key(cfg, in->section, i, &value, &line)); i++) {
+        if (!strcmp(key, "driver"))
+            continue; /* a common word in messages, never the option refused */
+        size_t n = strlen(key);
+        for (const char *at = strstr(msg, key); at; at = strstr(at + 1, key)) {
+            bool starts = at == msg || !(isalnum((unsigned char)at[-1]) || at[-1] == '_' ||
+                                         at[-1] == '.');
+            bool ends = !(isalnum((unsigned char)at[n]) || at[n] == '_' || at[n] == '.');
+            if (starts && ends)
+                return line;
+        }
+    }
+    return imi_config_section_line(cfg, in->section);
+}
+
 /* The driver's open; after a failure only its close is called. */
 static int open_driver(imi_instance *in)
 {
@@ -125,7 +148,14 @@ static int open_driver(imi_instance *in)
         /* The driver's own detail stays; the prefix says who failed. */
         if (rc > 0 || rc < IMI_ERRNO_MIN_)
             rc = imi_error_set(IMI_EDRIVER, 0, "open returned %d, not an imi code", rc);
-        imi_error_prefix("[%s] driver %s failed to open", in->section, in->desc->name);
+        /* A refused option names the config's file:line, like the core's own checks. */
+        int line = rc == IMI_ECONFIG ? config_line_of(in, imi_error_message()) : 0;
+        if (line > 0)
+            imi_error_prefix("%s:%d: [%s] driver %s failed to open",
+                             imi_config_name(imi_app_config(in->app)), line, in->section,
+                             in->desc->name);
+        else
+            imi_error_prefix("[%s] driver %s failed to open", in->section, in->desc->name);
         close_driver(in);
         return rc;
     }

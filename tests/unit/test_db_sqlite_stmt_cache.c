@@ -60,6 +60,20 @@ static void turns(int cache)
     }
 }
 
+/* A value the driver refuses is reported at its config line, as the core's own checks are. */
+Test(db_sqlite_stmt_cache, out_of_range_names_file_and_line)
+{
+    imi_config *cfg = NULL;
+    cr_assert_eq(imi_config_parse("[log]\nlevel = error\n[db]\ndriver = sqlite\npath = :memory:\n"
+                                  "stmt_cache = 5000\n", "cache.ini", "/tmp", &cfg), IMI_OK);
+    cr_assert_eq(imi_app_open_config(cfg, &app), IMI_OK, "%s", imi_error_message());
+    cr_assert_eq(imi_db_open(app, NULL, &db), IMI_ECONFIG);
+    cr_assert(strstr(imi_error_message(), "cache.ini:6: "), "%s", imi_error_message());
+    cr_assert(strstr(imi_error_message(), "stmt_cache"), "%s", imi_error_message());
+    imi_app_free(app);
+    app = NULL;
+}
+
 Test(db_sqlite_stmt_cache, smaller_than_the_statements, .fini = teardown) { turns(2); }
 Test(db_sqlite_stmt_cache, one_entry, .fini = teardown) { turns(1); }
 Test(db_sqlite_stmt_cache, large_enough, .fini = teardown) { turns(64); }
