@@ -70,7 +70,8 @@ static bool json_value(imi_clog_buf *b, const imi_field *f, bool *keep)
         *keep = b->lim - b->p >= 1;
         return json_str(b, f->v.bytes.ptr, f->v.bytes.len);
     case IMI_F_ERR:
-        if (f->v.err <= 0 && -f->v.err < (int)(sizeof json_errs / sizeof json_errs[0]))
+        /* compared before negating: -INT_MIN does not exist */
+        if (f->v.err <= 0 && f->v.err > -(int)(sizeof json_errs / sizeof json_errs[0]))
             return imi_clog_put(b, json_errs[-f->v.err].s, json_errs[-f->v.err].n);
         return json_cstr(b, imi_err_name(f->v.err));
     case IMI_F_INT:      return imi_clog_i64(b, f->v.i);

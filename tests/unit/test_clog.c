@@ -1,5 +1,6 @@
 /* clog: every line read back from a file and checked with a strict JSON validator. */
 #include <criterion/criterion.h>
+#include <limits.h>
 #include <dirent.h>
 #include <math.h>
 #include <pthread.h>
@@ -306,12 +307,14 @@ Test(clog, field_types)
         IMI_FBOOL("f", false), IMI_FERR("e", IMI_ETIMEDOUT), IMI_FERR("ok", 0),
         IMI_FDUR("dur", 12500000), IMI_FDUR("dneg", -1000001), IMI_FDUR("d0", 0),
         IMI_FBYTES("by", "a\0b\xff", 4), IMI_FSTR("n", NULL), IMI_FBYTES("bn", NULL, 3),
+        IMI_FERR("emin", INT_MIN), IMI_FERR("epos", 7), /* no such codes */
     };
     expect_tail(IMI_LOG_JSON, "m", f, sizeof f / sizeof f[0],
                 "\"msg\":\"m\",\"s\":\"str\",\"i\":-42,\"imin\":-9223372036854775808,"
                 "\"u\":18446744073709551615,\"d\":12.5,\"t\":true,\"f\":false,"
                 "\"e\":\"IMI_ETIMEDOUT\",\"ok\":\"IMI_OK\",\"dur\":12.5,\"dneg\":-1.000001,"
-                "\"d0\":0,\"by\":\"a\\u0000b\\ufffd\",\"n\":null,\"bn\":null}");
+                "\"d0\":0,\"by\":\"a\\u0000b\\ufffd\",\"n\":null,\"bn\":null,"
+                "\"emin\":\"IMI_E?\",\"epos\":\"IMI_E?\"}");
 }
 
 Test(clog, doubles_exact_and_round_trip)
