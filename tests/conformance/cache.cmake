@@ -11,7 +11,7 @@ if(TARGET imi_cache_memcached)
   set_property(TEST conformance.cache.memcached APPEND PROPERTY LABELS "service;memcached")
 endif()
 # Behind Redis Sentinel and on a Redis Cluster: the script starts the topology
-# (tools/clusters/redis-<topology>.sh, ports 23000-23012 and 23100-23105), runs the suite
+# (tools/clusters/redis-<topology>.sh, ports 23000-23012 and 23100-23205), runs the suite
 # with `imi conformance` on configs/cache_redis_<topology>.ini, and stops it.
 if(TARGET imi_cache_redis)
   foreach(topo sentinel cluster)

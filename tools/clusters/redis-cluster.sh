@@ -5,7 +5,10 @@
 #   tools/clusters/redis-cluster.sh stop    stop them and remove their folder
 #   tools/clusters/redis-cluster.sh env     print the variables the tests read
 #
-# Ports $IMI_REDIS_CLUSTER_PORT (default 23100) to +5; masters are the first three.
+# Ports $IMI_REDIS_CLUSTER_PORT (default 23100) to +5; masters are the first three. Each
+# node's cluster bus listens 100 above its port (23200-23205): Redis' default, port + 10000,
+# falls in Linux's ephemeral range (32768-60999), where any outgoing connection of the
+# machine may hold it and the node then exits at start with "Address already in use".
 # Data in $IMI_RUN_DIR/redis-cluster. cluster-node-timeout is 1000 ms, so that a replica
 # takes over about 2 s after its master fails.
 set -euo pipefail
@@ -20,19 +23,21 @@ cluster_ok() { redis-cli -h 127.0.0.1 -p "$1" cluster info 2>/dev/null | grep -q
 
 start() {
     rc_need
+    local bus=() p
+    for p in $ports; do bus+=($((p + 100))); done
     # shellcheck disable=SC2086
-    rc_ports_free $ports
+    rc_ports_free $ports "${bus[@]}"
     mkdir -p "$dir"
-    local p
     for p in $ports; do
         mkdir -p "$dir/$p"
         rc_spawn "$p" --bind 127.0.0.1 --port "$p" --dir "$dir/$p" --save '' --appendonly no \
             --daemonize no --cluster-enabled yes --cluster-config-file nodes.conf \
+            --cluster-port $((p + 100)) \
             --cluster-node-timeout 1000 --cluster-replica-validity-factor 0 \
             --repl-diskless-sync-delay 0
     done
     for p in $ports; do
-        rc_wait 10 rc_ping "$p" || { rc_log "node $p did not start (see $dir/$p.log)"; exit 1; }
+        rc_wait 10 rc_ping "$p" || { rc_log "node $p did not start; its log:"; tail -5 "$dir/$p.log" >&2; exit 1; }
     done
     local addrs=()
     for p in $ports; do addrs+=("127.0.0.1:$p"); done

@@ -45,7 +45,7 @@ start() {
         rc_spawn "$p" "${args[@]}"
     done
     for p in $base $((base + 1)) $((base + 2)); do
-        rc_wait 10 rc_ping "$p" || { rc_log "redis $p did not start (see $dir/$p.log)"; exit 1; }
+        rc_wait 10 rc_ping "$p" || { rc_log "redis $p did not start; its log:"; tail -5 "$dir/$p.log" >&2; exit 1; }
     done
     for p in $((base + 1)) $((base + 2)); do
         rc_wait 20 replica_up "$p" || { rc_log "replica $p did not sync"; exit 1; }
