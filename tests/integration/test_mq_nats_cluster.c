@@ -224,16 +224,30 @@ Test(mq_nats_cluster, core_subscriber_moves_to_another_server, .init = setup, .t
 
 /* ---- TLS and authorization --------------------------------------------------------- */
 
-/* Opens [mq] on the TLS server with `extra` keys; returns the open's code. */
-static int open_tls(const char *ca, const char *extra, imi_app **app, imi_mq **mq)
+/* Opens [mq] on the TLS server at url with `extra` keys; returns the open's code. */
+static int open_tls_url(const char *url, const char *ca, const char *extra, imi_app **app,
+                        imi_mq **mq)
 {
     const char *d = it_env("IMI_NATS_TLS_DIR");
     char keys[2048];
     snprintf(keys, sizeof keys, "url = %s\nca_file = %s/%s\ncert_file = %s/client.pem\n"
-             "key_file = %s/client.key\ntimeout = 3s\n%s\n", it_env("IMI_NATS_TLS_URL"), d, ca,
-             d, d, extra);
+             "key_file = %s/client.key\ntimeout = 3s\n%s\n", url, d, ca, d, d, extra);
     *app = it_app(keys);
     return it_mq_open(*app, mq);
+}
+
+static int open_tls(const char *ca, const char *extra, imi_app **app, imi_mq **mq)
+{
+    return open_tls_url(it_env("IMI_NATS_TLS_URL"), ca, extra, app, mq);
+}
+
+/* IMI_NATS_TLS_URL (tls://127.0.0.1:PORT) with its host replaced by host. */
+static void tls_url_with_host(const char *host, char *out, size_t cap)
+{
+    const char *url = it_env("IMI_NATS_TLS_URL");
+    const char *port = strrchr(url, ':');
+    cr_assert(port, "IMI_NATS_TLS_URL has no port: %s", url);
+    snprintf(out, cap, "tls://%s%s", host, port);
 }
 
 static void round_trip(imi_mq *mq)
@@ -279,7 +293,8 @@ Test(mq_nats_secure, tls_with_a_wrong_ca_is_refused)
 {
     imi_app *app;
     imi_mq *mq;
-    expect_refused(open_tls("other-ca.pem", "user = imi\npassword = imi-secret", &app, &mq),
+    expect_refused(open_tls("other-ca.pem", "user = imi\npassword = imi-secret\n"
+                            "tls_hostname = localhost", &app, &mq),
                    "wrong CA", "unable to get local issuer certificate");
     if (mq)
         imi_mq_free(mq);
@@ -298,11 +313,35 @@ Test(mq_nats_secure, tls_with_a_wrong_server_name_is_refused)
     imi_app_free(app);
 }
 
+/* Without tls_hostname each server's certificate must carry the host its URL names (nats.c
+ * built with NATS_BUILD_TLS_FORCE_HOST_VERIFY, its default; a build without it would take
+ * any certificate the CA signed, and this test fails). */
+Test(mq_nats_secure, tls_checks_the_url_host_name_without_tls_hostname)
+{
+    imi_app *app;
+    imi_mq *mq;
+    char url[256];
+    tls_url_with_host("localhost", url, sizeof url);
+    int rc = open_tls_url(url, "ca.pem", "user = imi\npassword = imi-secret", &app, &mq);
+    cr_assert_eq(rc, IMI_OK, "%s", imi_error_message());
+    round_trip(mq);
+    imi_mq_free(mq);
+    imi_app_free(app);
+    /* "127.1" reaches the same server but is no name the certificate carries */
+    tls_url_with_host("127.1", url, sizeof url);
+    expect_refused(open_tls_url(url, "ca.pem", "user = imi\npassword = imi-secret", &app, &mq),
+                   "a host name the certificate does not carry", "hostname mismatch");
+    if (mq)
+        imi_mq_free(mq);
+    imi_app_free(app);
+}
+
 Test(mq_nats_secure, tls_with_a_wrong_password_is_refused)
 {
     imi_app *app;
     imi_mq *mq;
-    expect_refused(open_tls("ca.pem", "user = imi\npassword = not-it", &app, &mq),
+    expect_refused(open_tls("ca.pem", "user = imi\npassword = not-it\ntls_hostname = localhost",
+                            &app, &mq),
                    "wrong password", "Authorization");
     if (mq)
         imi_mq_free(mq);

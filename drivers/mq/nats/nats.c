@@ -43,8 +43,8 @@ static const imi_option_spec nats_options[] = {
     [OPT_KEY_FILE] = { .name = "key_file", .type = IMI_OPT_PATH,
                        .help = "PEM private key of cert_file" },
     [OPT_TLS_HOSTNAME] = { .name = "tls_hostname", .type = IMI_OPT_STRING,
-                           .help = "name the server certificate must carry, when the URLs "
-                                   "give addresses" },
+                           .help = "name every server certificate must carry (default: the "
+                                   "host of each server's URL)" },
     [OPT_USER] = { .name = "user", .type = IMI_OPT_STRING,
                    .help = "user name (with password) for servers with authorization" },
     [OPT_PASSWORD] = { .name = "password", .type = IMI_OPT_STRING, .flags = IMI_OPT_SECRET,

@@ -50,7 +50,9 @@ static int tls_options(nats_mq *n)
     if (cert && (s = natsOptions_LoadCertificatesChain(o, cert, key)) != NATS_OK)
         return n->host->error(IMI_ECONFIG, s, "[%s] cert_file %s / key_file %s: %s", inst,
                               cert, key, nats_GetLastError(NULL));
-    /* nats.c checks the server's name only when told which name to expect. */
+    /* nats.c (built with its default NATS_BUILD_TLS_FORCE_HOST_VERIFY) checks each
+     * server's certificate against the host of its URL, name or address; tls_hostname
+     * replaces that name for every server (URLs that give addresses of named servers). */
     if (host && (s = natsOptions_SetExpectedHostname(o, host)) != NATS_OK)
         return n->host->error(IMI_ECONFIG, s, "[%s] tls_hostname: %s", inst,
                               nats_GetLastError(NULL));
