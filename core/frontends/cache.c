@@ -61,35 +61,37 @@ const char *imi_cache_driver_name(const imi_cache *c) { return c ? c->in.desc->n
 #define VT(c) ((const imi_cache_driver *)(c)->in.vt)
 
 /* Counts a call that passed the argument checks (a NULL handle has nowhere to count). */
-static inline int record(imi_cache *c, unsigned op, int rc, int64_t t0)
+static inline int record(imi_cache *c, unsigned op, int rc, int64_t t0,
+                         const imi_thread_slot *t)
 {
     if (c)
-        imi_instance_record(&c->in, op, rc, t0);
+        imi_instance_record_at(&c->in, op, rc, t0, t);
     return rc;
 }
 
-static int enter(imi_cache *c, const imi_ctx *ctx)
+static int enter(imi_cache *c, const imi_ctx *ctx, const imi_thread_slot *t)
 {
     if (!c)
         return imi_error_set(IMI_EINVALID, 0, "cache: no handle");
-    return imi_instance_enter(&c->in, ctx);
+    return imi_instance_enter_at(&c->in, ctx, t);
 }
 
 /* Runs `call` with the prefixed key k, between enter and leave, and counts it as op. */
 #define KEYED_CALL(c, ctx, op, key, call)                               \
     do {                                                                \
-        int64_t t0_ = imi_call_t0((imi_instance *)((c)));                                \
-        int rc_ = enter((c), (ctx));                                    \
+        imi_thread_slot *t_ = imi_thread();                             \
+        int64_t t0_ = imi_call_t0_at((imi_instance *)(c), t_);          \
+        int rc_ = enter((c), (ctx), t_);                                \
         if (rc_)                                                        \
-            return record((c), (op), rc_, t0_);                         \
+            return record((c), (op), rc_, t0_, t_);                     \
         imi_pkey k;                                                     \
         rc_ = imi_pkey_make(&(c)->in, "cache", (key), false, &k);       \
         if (!rc_) {                                                     \
             rc_ = (call);                                               \
             imi_pkey_free(&k, (key));                                   \
         }                                                               \
-        imi_instance_leave(&(c)->in);                                   \
-        return record((c), (op), rc_, t0_);                             \
+        imi_instance_leave_at(&(c)->in, t_);                            \
+        return record((c), (op), rc_, t0_, t_);                         \
     } while (0)
 
 #define REQUIRE_CAP(c, cap, what)                                       \
@@ -113,13 +115,14 @@ static int enter(imi_cache *c, const imi_ctx *ctx)
 
 int imi_cache_ping(imi_cache *c, const imi_ctx *ctx)
 {
-    int64_t t0 = imi_call_t0((imi_instance *)(c));
-    int rc = enter(c, ctx);
+    imi_thread_slot *t = imi_thread();
+    int64_t t0 = imi_call_t0_at((imi_instance *)(c), t);
+    int rc = enter(c, ctx, t);
     if (rc)
-        return record(c, CACHE_OP_ping, rc, t0);
+        return record(c, CACHE_OP_ping, rc, t0, t);
     rc = VT(c)->ping(c->in.state, ctx);
-    imi_instance_leave(&c->in);
-    return record(c, CACHE_OP_ping, rc, t0);
+    imi_instance_leave_at(&c->in, t);
+    return record(c, CACHE_OP_ping, rc, t0, t);
 }
 
 /* ---- strings ------------------------------------------------------------------------- */
@@ -222,10 +225,11 @@ int imi_cache_mget(imi_cache *c, const imi_ctx *ctx, const char *const *keys, si
                    imi_buf *vals, int *found)
 {
     REQUIRE_ARG(n == 0 || (keys && vals && found), "mget: keys, vals and found are required");
-    int64_t t0 = imi_call_t0((imi_instance *)(c));
-    int rc = enter(c, ctx);
+    imi_thread_slot *t = imi_thread();
+    int64_t t0 = imi_call_t0_at((imi_instance *)(c), t);
+    int rc = enter(c, ctx, t);
     if (rc)
-        return record(c, CACHE_OP_mget, rc, t0);
+        return record(c, CACHE_OP_mget, rc, t0, t);
     pkeys k = { 0 };
     if (n == 0)
         goto out;
@@ -242,8 +246,8 @@ int imi_cache_mget(imi_cache *c, const imi_ctx *ctx, const char *const *keys, si
     }
     keys_free(&k);
 out:
-    imi_instance_leave(&c->in);
-    return record(c, CACHE_OP_mget, rc, t0);
+    imi_instance_leave_at(&c->in, t);
+    return record(c, CACHE_OP_mget, rc, t0, t);
 }
 
 int imi_cache_mset(imi_cache *c, const imi_ctx *ctx, const char *const *keys,
@@ -253,10 +257,11 @@ int imi_cache_mset(imi_cache *c, const imi_ctx *ctx, const char *const *keys,
     REQUIRE_ARG(TTL_OK(ttl_ms), "mset: ttl must be 0 (none) to " TTL_MAX);
     for (size_t i = 0; i < n; i++)
         REQUIRE_ARG(vals[i].data || !vals[i].len, "mset: a value is NULL");
-    int64_t t0 = imi_call_t0((imi_instance *)(c));
-    int rc = enter(c, ctx);
+    imi_thread_slot *t = imi_thread();
+    int64_t t0 = imi_call_t0_at((imi_instance *)(c), t);
+    int rc = enter(c, ctx, t);
     if (rc)
-        return record(c, CACHE_OP_mset, rc, t0);
+        return record(c, CACHE_OP_mset, rc, t0, t);
     pkeys k = { 0 };
     if (n == 0)
         goto out;
@@ -270,8 +275,8 @@ int imi_cache_mset(imi_cache *c, const imi_ctx *ctx, const char *const *keys,
     }
     keys_free(&k);
 out:
-    imi_instance_leave(&c->in);
-    return record(c, CACHE_OP_mset, rc, t0);
+    imi_instance_leave_at(&c->in, t);
+    return record(c, CACHE_OP_mset, rc, t0, t);
 }
 
 /* ---- hashes -------------------------------------------------------------------------- */

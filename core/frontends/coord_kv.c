@@ -35,14 +35,16 @@ char *coord_join(const char *a, const char *b, const char *c)
         int rc_ = imi_pkey_make(&(c)->in, "coord", (key), (allow_empty), &k); \
         if (rc_)                                                        \
             return rc_;                                                 \
-        int64_t t0_ = imi_call_t0((imi_instance *)((c)));                                \
-        rc_ = coord_enter((c), (ctx));                                  \
+        imi_thread_slot *t_ = imi_thread();                             \
+        int64_t t0_ = imi_call_t0_at((imi_instance *)(c), t_);          \
+        rc_ = imi_instance_enter_at(&(c)->in, (ctx), t_);               \
         if (!rc_) {                                                     \
             rc_ = (call);                                               \
-            coord_leave(c);                                             \
+            imi_instance_leave_at(&(c)->in, t_);                        \
         }                                                               \
         imi_pkey_free(&k, (key));                                       \
-        return coord_record((c), (op), rc_, t0_);                       \
+        imi_instance_record_at(&(c)->in, (op), rc_, t0_, t_);           \
+        return rc_;                                                     \
     } while (0)
 
 int imi_coord_ping(imi_coord *c, const imi_ctx *ctx)

@@ -123,9 +123,9 @@ int imi_instance_parse_options(imi_instance *in, const imi_config *cfg);
  * barrier between (fence.h), so one of them sees the other. Leave is a release, and close
  * reads the counts with acquire: what a call did happens before the driver's close. */
 int imi_instance_closed_error(const imi_instance *in);
-static inline int imi_instance_enter(imi_instance *in, const imi_ctx *ctx)
+static inline int imi_instance_enter_at(imi_instance *in, const imi_ctx *ctx,
+                                        const imi_thread_slot *t)
 {
-    const imi_thread_slot *t = imi_thread();
     atomic_int *n = &in->inflight[t->stripe].n;
 #ifdef IMI_FENCE_TSAN
     atomic_fetch_add(n, 1);
@@ -147,27 +147,50 @@ static inline int imi_instance_enter(imi_instance *in, const imi_ctx *ctx)
     return rc;
 }
 
-static inline void imi_instance_leave(imi_instance *in)
+static inline void imi_instance_leave_at(imi_instance *in, const imi_thread_slot *t)
 {
-    const imi_thread_slot *t = imi_thread();
     imi_inflight_add(&in->inflight[t->stripe].n, t, -1);
 }
 
 /* Taken before a call: the clock when in times this call, else 0 (no clock read: the two
  * reads are most of what metrics cost a call). One call in sample_mask + 1 per thread is
  * timed. in may be NULL. */
-static inline int64_t imi_call_t0(const imi_instance *in)
+static inline int64_t imi_call_t0_at(const imi_instance *in, imi_thread_slot *t)
 {
-    if (!in || !in->metrics.timed || (++imi_tls.tick & in->metrics.sample_mask))
+    if (!in || !in->metrics.timed || (++t->tick & in->metrics.sample_mask))
         return 0;
     return imi_now_mono_ns();
 }
 
 /* Counts one call of op (the front-end's index) that returned rc; t0 from imi_call_t0.
  * No lock, no allocation: adds on the calling thread's stripe. */
+static inline void imi_instance_record_at(imi_instance *in, unsigned op, int rc, int64_t t0,
+                                          const imi_thread_slot *t)
+{
+    imi_op_metrics_add(&in->metrics, t, op, rc, t0 ? imi_now_mono_ns() - t0 : -1);
+}
+
+/* The same, each finding the thread's slot itself. A front-end's hot path takes the slot
+ * once (imi_thread) and uses the _at forms: each thread-local access is a call through a
+ * TLS descriptor in the shared library. */
+static inline int imi_instance_enter(imi_instance *in, const imi_ctx *ctx)
+{
+    return imi_instance_enter_at(in, ctx, imi_thread());
+}
+
+static inline void imi_instance_leave(imi_instance *in)
+{
+    imi_instance_leave_at(in, imi_thread());
+}
+
+static inline int64_t imi_call_t0(const imi_instance *in)
+{
+    return imi_call_t0_at(in, imi_thread());
+}
+
 static inline void imi_instance_record(imi_instance *in, unsigned op, int rc, int64_t t0)
 {
-    imi_op_metrics_add(&in->metrics, imi_thread(), op, rc, t0 ? imi_now_mono_ns() - t0 : -1);
+    imi_instance_record_at(in, op, rc, t0, imi_thread());
 }
 
 /* IMI_ENOTSUP naming the operation, the section and the driver. */

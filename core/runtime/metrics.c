@@ -77,7 +77,7 @@ const char *imi_metric_code_label(unsigned i)
 
 /* ---- the threads' stripes ------------------------------------------------------------ */
 
-_Thread_local imi_thread_slot imi_tls __attribute__((tls_model("initial-exec")));
+_Thread_local imi_thread_slot imi_tls;
 
 /* Owned stripes not held by a live thread, one bit each; a thread gives its stripe back
  * when it exits (the key's destructor), so that pools that start new threads keep getting

@@ -64,24 +64,30 @@ static inline _Atomic uint64_t *imi_op_metrics_stripe(const imi_op_metrics *m, u
 #define IMI_METRIC_STRIPES (IMI_OWNED_STRIPES + 1)
 
 /* The calling thread's place in every striped counter, in one thread-local block. The
- * library is position-independent code: the default TLS model would make every access a
- * __tls_get_addr call (several per front-end call); initial-exec makes it one load off
- * %fs. It takes a few bytes of the static TLS space glibc keeps, also for a dlopen. */
+ * library is position-independent code, so each access to it is a call (through a TLS
+ * descriptor where core/CMakeLists.txt can ask for them, else __tls_get_addr): a hot path
+ * takes its address once per call. (The initial-exec model would make it one load off %fs,
+ * but would stop the library from being dlopen'ed: glibc's static TLS surplus cannot take
+ * the library's whole TLS block.) */
 typedef struct imi_thread_slot {
     unsigned stripe;               /* 0 .. IMI_METRIC_STRIPES - 1, once assigned */
     bool assigned;
     bool owned;                    /* stripe < IMI_OWNED_STRIPES: this thread's alone */
     unsigned tick;                 /* calls seen for duration sampling (instance.h) */
 } imi_thread_slot;
-extern _Thread_local imi_thread_slot imi_tls __attribute__((tls_model("initial-exec")));
+extern _Thread_local imi_thread_slot imi_tls;
 void imi_thread_assign(void);
 
 /* The calling thread's slot, assigned on first use. */
 static inline imi_thread_slot *imi_thread(void)
 {
-    if (__builtin_expect(!imi_tls.assigned, 0))
+    imi_thread_slot *t = &imi_tls;
+    if (__builtin_expect(!t->assigned, 0))
         imi_thread_assign();
-    return &imi_tls;
+    /* An opaque copy: the compiler keeps it in a register for the rest of the call where
+     * it would otherwise compute &imi_tls again (a descriptor call) at every use. */
+    __asm__("" : "+r"(t));
+    return t;
 }
 
 static inline void imi_metric_bump(_Atomic uint64_t *c, uint64_t n, bool owned)
