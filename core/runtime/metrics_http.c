@@ -77,7 +77,9 @@ int imi_metrics_http_start(imi_app *app, const char *host, const char *port, con
         freeaddrinfo(ai);
         return imi_error_set(IMI_ENOMEM, 0, "out of memory");
     }
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD;
+    /* epoll (else poll), not libmicrohttpd's default select: a service with many
+     * connections has descriptors past FD_SETSIZE, and select cannot wait on them. */
+    unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD;
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     errno = 0;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <criterion/criterion.h>
 #include "iminfra/iminfra.h"
@@ -356,6 +357,34 @@ Test(metrics, endpoint_serves_the_text_and_404_elsewhere)
     imi_cache_free(c);
     imi_app_free(app);
     cr_expect_eq(imi_metrics_port(NULL), 0);
+}
+
+/* A service with many connections open: the endpoint's sockets get descriptors past
+ * select()'s FD_SETSIZE (1024), which libmicrohttpd's default select loop cannot wait on. */
+Test(metrics, endpoint_serves_past_fd_setsize)
+{
+    struct rlimit rl;
+    cr_assert_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    cr_assert(rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= 1200,
+              "the hard descriptor limit (%llu) is too low for this test",
+              (unsigned long long)rl.rlim_max);
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < 1200) {
+        rl.rlim_cur = 1200;
+        cr_assert_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    }
+    int fds[1100], n = 0;
+    while (n < 1100 && (fds[n] = dup(2)) >= 0 && fds[n++] < 1040)
+        ;
+    cr_assert(n > 0 && fds[n - 1] >= 1040, "could not open descriptors past 1024");
+    imi_app *app = app_of("[metrics]\nlisten = 127.0.0.1:0\n");
+    int port = imi_metrics_port(app);
+    cr_assert_gt(port, 0, "no port: %s", imi_error_message());
+    char *r = http_get(port, "/metrics");
+    cr_expect(!strncmp(r, "HTTP/1.", 7) && strstr(r, " 200 "), "no answer: '%s'", r);
+    free(r);
+    imi_app_free(app);
+    while (n > 0)
+        close(fds[--n]);
 }
 
 Test(metrics, a_port_in_use_is_a_clear_error)
