@@ -235,3 +235,24 @@ Test(mq_nats_acks, a_message_the_server_delivers_again_has_attempt_two)
     imi_app_free(app);
     drop_stream();
 }
+
+/* A stream named "error" (an empty stream_prefix and the topic "error"): its answers say
+ * "stream":"error", which is no error member, so the publish succeeds. */
+Test(mq_nats_acks, a_stream_named_error_is_no_error)
+{
+    snprintf(topic, sizeof topic, "error");
+    imi_app *app = js_app("stream_prefix =\n");
+    imi_mq *mq = NULL;
+    cr_assert_eq(it_mq_open(app, &mq), IMI_OK, "%s", imi_error_message());
+    results r = { .n = 0 };
+    pthread_mutex_init(&r.lock, NULL);
+    publish_async(mq, "one", false, &r);
+    cr_assert_eq(imi_mq_flush(mq, NULL), IMI_OK, "%s", imi_error_message());
+    cr_assert_eq(r.n, 1, "%d completions", r.n);
+    cr_expect_eq(r.rc[0], IMI_OK, "%s: %s", imi_err_name(r.rc[0]), imi_error_message());
+    imi_mq_free(mq);
+    imi_app_free(app);
+    natsConnection *nc = NULL;
+    jsCtx *js = raw_js(&nc);
+    raw_close(nc, js, "error");
+}

@@ -45,6 +45,22 @@ static ack_slot *slot_at(nats_acks *a, uint32_t i)
     return &a->chunks[i / SLOT_CHUNK][i % SLOT_CHUNK];
 }
 
+/* The answer d (len bytes) has an "error" member: the string "error" followed by a colon,
+ * a key. As a value ("stream":"error", a stream named so with an empty stream_prefix) it
+ * is followed by ',' or '}'; names hold no quote, so no value ends in one. */
+static bool has_error_member(const char *d, size_t len)
+{
+    const char *p = d, *end = d + len;
+    while ((p = memmem(p, (size_t)(end - p), "\"error\"", 7))) {
+        p += 7;
+        while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+            p++;
+        if (p < end && *p == ':')
+            return true;
+    }
+    return false;
+}
+
 /* The result the stream's answer m gives (detail through host->error). */
 static int ack_result(nats_mq *n, natsMsg *m)
 {
@@ -52,7 +68,7 @@ static int ack_result(nats_mq *n, natsMsg *m)
         return nats_error(n, NATS_NO_RESPONDERS, "publish: no stream took the message");
     const char *d = natsMsg_GetData(m);
     int len = natsMsg_GetDataLength(m);
-    if (d && len > 1 && d[0] == '{' && !memmem(d, (size_t)len, "\"error\"", 7))
+    if (d && len > 1 && d[0] == '{' && !has_error_member(d, (size_t)len))
         return IMI_OK;
     return n->host->error(IMI_EDRIVER, 0, "nats: publish: the stream refused the message: %.*s",
                           len > 300 ? 300 : len, d ? d : "");
