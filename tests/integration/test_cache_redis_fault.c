@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -42,17 +43,21 @@ static bool port_open(int p)
     return ok;
 }
 
-static pid_t start_redis(void)
+/* redis-server on port(), closing connections idle for idle_s seconds (0: never). */
+static pid_t start_redis_idle(int idle_s)
 {
-    char ports[16], dir[] = "/tmp";
+    char ports[16], idle[16], dir[] = "/tmp";
+    snprintf(idle, sizeof idle, "%d", idle_s);
     snprintf(ports, sizeof ports, "%d", port());
     pid_t pid = fork();
     if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* a test that crashes leaves no server behind */
         int null = open("/dev/null", O_WRONLY);
         dup2(null, 1);
         dup2(null, 2);
         execlp("redis-server", "redis-server", "--bind", "127.0.0.1", "--port", ports, "--dir",
-               dir, "--save", "", "--appendonly", "no", "--daemonize", "no", (char *)NULL);
+               dir, "--save", "", "--appendonly", "no", "--daemonize", "no", "--timeout", idle,
+               (char *)NULL);
         _exit(127);
     }
     cr_assert_gt(pid, 0);
@@ -63,6 +68,8 @@ static pid_t start_redis(void)
     }
     return pid;
 }
+
+static pid_t start_redis(void) { return start_redis_idle(0); }
 
 static void stop_redis(pid_t pid)
 {
@@ -125,7 +132,6 @@ static void freeze_up(pid_t *pid) { kill(*pid, SIGCONT); }
 
 static void run_fault(fault_fn down, fault_fn up)
 {
-    signal(SIGPIPE, SIG_IGN);
     pid_t pid = start_redis();
     char text[256];
     snprintf(text, sizeof text,
@@ -207,4 +213,39 @@ Test(cache_redis_fault, restart, .timeout = 60)
 Test(cache_redis_fault, freeze, .timeout = 60)
 {
     run_fault(freeze_down, freeze_up);
+}
+
+/* The server closes a pooled connection that sat idle (its `timeout`); the next call
+ * writes a value larger than the socket's buffer on it. The second write(2) meets the
+ * reset and raises SIGPIPE: with SIGPIPE at its default (this test sets no handler) the
+ * process must survive it, the call fail or succeed, and the next one succeed. */
+Test(cache_redis_fault, a_connection_the_server_closed_raises_no_sigpipe)
+{
+    pid_t pid = start_redis_idle(1);
+    char text[256];
+    snprintf(text, sizeof text,
+             "[log]\nlevel = error\n[cache]\ndriver = redis\naddr = 127.0.0.1:%d\n"
+             "pool_size = 1\ntimeout = 5s\n", port());
+    imi_config *cfg;
+    imi_app *app;
+    imi_cache *c;
+    cr_assert_eq(imi_config_parse(text, "idle.ini", ".", &cfg), IMI_OK, "%s", imi_error_message());
+    cr_assert_eq(imi_app_open_config(cfg, &app), IMI_OK, "%s", imi_error_message());
+    cr_assert_eq(imi_cache_open(app, NULL, &c), IMI_OK, "%s", imi_error_message());
+    cr_assert_eq(imi_cache_set(c, NULL, "idle:small", "v", 1, 0), IMI_OK, "%s",
+                 imi_error_message());
+    sleep_ms(2500); /* the server's idle timeout closes the pooled connection */
+    size_t n = 8 << 20;
+    char *big = malloc(n);
+    cr_assert_not_null(big);
+    memset(big, 'x', n);
+    int rc = imi_cache_set(c, NULL, "idle:big", big, n, 0);
+    cr_expect(rc == IMI_OK || rc == IMI_EUNAVAILABLE, "%s: %s", imi_err_name(rc),
+              imi_error_message());
+    cr_expect_eq(imi_cache_set(c, NULL, "idle:big", big, n, 0), IMI_OK, "%s",
+                 imi_error_message());
+    free(big);
+    imi_cache_free(c);
+    imi_app_free(app);
+    stop_redis(pid);
 }
