@@ -1,4 +1,6 @@
 /* imi_app: the loaded config, the root logger, and the checks of the core sections. */
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include "iminfra/app.h"
@@ -149,8 +151,26 @@ static int open_logger(imi_app *app)
     return IMI_OK;
 }
 
+/* The client libraries under the drivers send on sockets the server may have closed (its
+ * idle timeout, a restart): hiredis writes with write(2), and TLS libraries with their own
+ * socket writes, where SIGPIPE's default action ends the whole process instead of failing
+ * one call with EPIPE. A process that left SIGPIPE at its default gets it ignored; one with
+ * a handler of its own keeps it. */
+static void ignore_default_sigpipe(void)
+{
+    struct sigaction cur;
+    if (sigaction(SIGPIPE, NULL, &cur) == 0 && !(cur.sa_flags & SA_SIGINFO) &&
+        cur.sa_handler == SIG_DFL) {
+        struct sigaction ign = { .sa_handler = SIG_IGN };
+        sigemptyset(&ign.sa_mask);
+        sigaction(SIGPIPE, &ign, NULL);
+    }
+}
+
 int imi_app_open_config(imi_config *cfg, imi_app **out)
 {
+    static pthread_once_t sigpipe_once = PTHREAD_ONCE_INIT;
+    pthread_once(&sigpipe_once, ignore_default_sigpipe);
     *out = NULL;
     imi_app *app = calloc(1, sizeof *app);
     if (!app) {

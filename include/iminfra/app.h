@@ -17,7 +17,10 @@ extern "C" {
 typedef struct imi_app imi_app;
 
 /* Loads the config file (NULL: $IMI_CONFIG, then config/default.ini) and opens the
- * logger of [log]. On failure the error detail says what and where. */
+ * logger of [log]. On failure the error detail says what and where. The first open sets
+ * SIGPIPE to ignored if the process left it at its default action (a server closing a
+ * connection must fail a call, not end the process); a handler of the process's own
+ * stays. */
 int imi_app_open(const char *config_path, imi_app **out);
 /* The same over a config already loaded; the app takes ownership of cfg. */
 int imi_app_open_config(imi_config *cfg, imi_app **out);

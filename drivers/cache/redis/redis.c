@@ -1,7 +1,5 @@
 /* The redis cache driver (hiredis): options, open/close/ping, the descriptor.
  * hiredis 0.14 as Debian 12 ships it has no TLS: connections are plain TCP. */
-#include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include "redis.h"
@@ -103,25 +101,8 @@ static int topology(rds *r, const imi_opt_value *o)
     return rc;
 }
 
-/* hiredis sends with write(2): a write to a connection the server has closed (its idle
- * `timeout`, a restart) raises SIGPIPE, whose default action ends the whole process. A
- * process that left SIGPIPE at its default gets it ignored, so that the write fails with
- * EPIPE, an error of that one call; a process with a handler of its own keeps it. */
-static void ignore_default_sigpipe(void)
-{
-    struct sigaction cur;
-    if (sigaction(SIGPIPE, NULL, &cur) == 0 && !(cur.sa_flags & SA_SIGINFO) &&
-        cur.sa_handler == SIG_DFL) {
-        struct sigaction ign = { .sa_handler = SIG_IGN };
-        sigemptyset(&ign.sa_mask);
-        sigaction(SIGPIPE, &ign, NULL);
-    }
-}
-
 static int rds_open(void *st, const imi_driver_env *env)
 {
-    static pthread_once_t sigpipe_once = PTHREAD_ONCE_INIT;
-    pthread_once(&sigpipe_once, ignore_default_sigpipe);
     rds *r = st;
     r->env = env;
     r->host = env->host;
