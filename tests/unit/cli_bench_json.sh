@@ -27,4 +27,15 @@ for want in '.bench == "log" and has("ns_per_line")' '.bench == "uid" and has("i
     [ "$(jq -c "select($want)" "$tmp/out" | wc -l)" -ge 1 ] || fail "no line with $want"
 done
 grep -q '^summary: ' "$tmp/err" || fail "no summary table on stderr"
+# Out-of-range options are refused with exit 2 and the range, before any bench runs
+# (--threads 100000 overran the benches' thread arrays).
+for bad in "cache --threads 100000:--threads takes 1 to 64" "log --ops 99999999999999999999:--ops takes 1 to" \
+           "log --rounds 4:--rounds takes 5 to 64" "log --threads 2x:--threads takes 1 to 64"; do
+    args=${bad%%:*} want=${bad#*:}
+    rc=0
+    # shellcheck disable=SC2086
+    "$imi" bench $args -c "$config" > "$tmp/bad.out" 2>&1 || rc=$?
+    [ "$rc" = 2 ] || fail "imi bench $args: exit $rc, not 2: $(head -3 "$tmp/bad.out")"
+    grep -q -- "$want" "$tmp/bad.out" || fail "imi bench $args does not say '$want': $(head -3 "$tmp/bad.out")"
+done
 echo "ok: $n JSON lines"

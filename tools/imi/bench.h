@@ -1,6 +1,10 @@
 #ifndef IMI_TOOLS_BENCH_H
 #define IMI_TOOLS_BENCH_H
 #include <stdbool.h>
+/* The ranges `imi bench` takes: threads up to the benches' own arrays, ops short of
+ * runs that would not end. */
+#define BENCH_MAX_THREADS 64
+#define BENCH_MAX_OPS 1000000000L
 /* rounds: the alternating rounds of each comparison (at least 5, the default). */
 typedef struct imi_bench_opts {
     const char *config_path;

@@ -1,4 +1,6 @@
 /* imi bench WHAT: benchmarks, each beside its baseline in the same run. */
+#include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include "bench.h"
@@ -22,6 +24,18 @@ static const bench_entry benches[] = {
     { "all", imi_bench_all },
 };
 
+/* s is a whole decimal number in lo..hi. */
+static bool number_in(const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (end == s || *end || errno == ERANGE || v < lo || v > hi)
+        return false;
+    *out = v;
+    return true;
+}
+
 static int run(int argc, char **argv)
 {
     int bad = 0;
@@ -34,14 +48,18 @@ static int run(int argc, char **argv)
     o.backends_only = cli_take_flag(&argc, argv, "--backends-only");
     if (bad || argc != 2)
         return cli_usage(&imi_cmd_bench, "name one benchmark");
-    o.ops = ops ? atol(ops) : 0;
-    o.threads = threads ? atoi(threads) : 0;
-    o.rounds = rounds ? atoi(rounds) : 5;
-    if ((ops && o.ops <= 0) || (threads && o.threads <= 0))
-        return cli_usage(&imi_cmd_bench, "--ops and --threads take positive numbers");
-    if (o.rounds < 5 || o.rounds > BENCH_MAX_ROUNDS)
+    long v;
+    if (ops && !number_in(ops, 1, BENCH_MAX_OPS, &v))
+        return cli_usage(&imi_cmd_bench, "--ops takes 1 to %ld, not '%s'", BENCH_MAX_OPS, ops);
+    o.ops = ops ? v : 0;
+    if (threads && !number_in(threads, 1, BENCH_MAX_THREADS, &v))
+        return cli_usage(&imi_cmd_bench, "--threads takes 1 to %d, not '%s'", BENCH_MAX_THREADS,
+                         threads);
+    o.threads = threads ? (int)v : 0;
+    if (rounds && !number_in(rounds, 5, BENCH_MAX_ROUNDS, &v))
         return cli_usage(&imi_cmd_bench, "--rounds takes 5 to %d, not '%s'", BENCH_MAX_ROUNDS,
                          rounds);
+    o.rounds = rounds ? (int)v : 5;
     for (size_t i = 0; i < sizeof benches / sizeof benches[0]; i++)
         if (!strcmp(argv[1], benches[i].name))
             return benches[i].run(&o) ? IMI_EXIT_ERROR : IMI_EXIT_OK;
