@@ -1,21 +1,22 @@
 /* imi uid [-c FILE] next [-n N] | parse ID | uuid [--v7] [-n N] */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include "cli.h"
 
-static long count_arg(int *argc, char **argv, int *bad)
+#define MAX_COUNT 100000000L
+
+/* -n N: 1 .. MAX_COUNT, else 0 (*n_text says what was given). */
+static long count_arg(int *argc, char **argv, int *bad, const char **n_text)
 {
-    const char *n = cli_take_opt(argc, argv, "-n", bad);
+    const char *n = *n_text = cli_take_opt(argc, argv, "-n", bad);
     if (!n)
         return 1;
     char *end;
+    errno = 0;
     long v = strtol(n, &end, 10);
-    if (*end || v < 1 || v > 100000000) {
-        *bad = 1;
-        return 0;
-    }
-    return v;
+    return end == n || *end || errno == ERANGE || v < 1 || v > MAX_COUNT ? 0 : v;
 }
 
 static int cmd_next(imi_app *app, long n)
@@ -39,9 +40,10 @@ static int cmd_next(imi_app *app, long n)
 static int cmd_parse(imi_app *app, const char *s)
 {
     char *end;
+    errno = 0;
     long long id = strtoll(s, &end, 10);
-    if (*end || id < 0)
-        return cli_usage(&imi_cmd_uid, "'%s' is not a snowflake id", s);
+    if (end == s || *end || errno == ERANGE || id < 0)
+        return cli_usage(&imi_cmd_uid, "'%s' is not a snowflake id (0 to 2^63 - 1)", s);
     imi_uid *u;
     int rc = imi_uid_open(app, NULL, &u);
     if (rc)
@@ -62,8 +64,11 @@ static int run(int argc, char **argv)
 {
     int bad = 0;
     const char *config = cli_take_config(&imi_cmd_uid, &argc, argv, &bad);
-    long n = count_arg(&argc, argv, &bad);
+    const char *n_text = NULL;
+    long n = count_arg(&argc, argv, &bad, &n_text);
     bool v7 = cli_take_flag(&argc, argv, "--v7");
+    if (!bad && !n)
+        return cli_usage(&imi_cmd_uid, "-n takes 1 to %ld, not '%s'", MAX_COUNT, n_text);
     if (bad || argc < 2)
         return cli_usage(&imi_cmd_uid, "say next, parse ID or uuid");
     if (!strcmp(argv[1], "uuid") && argc == 2) {
