@@ -64,9 +64,7 @@ const char *imi_cache_driver_name(const imi_cache *c) { return c ? c->in.desc->n
 static inline int record(imi_cache *c, unsigned op, int rc, int64_t t0,
                          const imi_thread_slot *t)
 {
-    if (c)
-        imi_instance_record_at(&c->in, op, rc, t0, t);
-    return rc;
+    return c ? imi_instance_record_at(&c->in, op, rc, t0, t) : rc;
 }
 
 static int enter(imi_cache *c, const imi_ctx *ctx, const imi_thread_slot *t)

@@ -64,8 +64,7 @@ enum {
 extern const char *const imi_coord_ops[COORD_OP_COUNT_];
 static inline int coord_record(imi_coord *c, unsigned op, int rc, int64_t t0)
 {
-    imi_instance_record(&c->in, op, rc, t0);
-    return rc;
+    return imi_instance_record(&c->in, op, rc, t0);
 }
 
 #define REQUIRE_ARG(cond, what)                                         \

@@ -43,8 +43,7 @@ char *coord_join(const char *a, const char *b, const char *c)
             imi_instance_leave_at(&(c)->in, t_);                        \
         }                                                               \
         imi_pkey_free(&k, (key));                                       \
-        imi_instance_record_at(&(c)->in, (op), rc_, t0_, t_);           \
-        return rc_;                                                     \
+        return imi_instance_record_at(&(c)->in, (op), rc_, t0_, t_);    \
     } while (0)
 
 int imi_coord_ping(imi_coord *c, const imi_ctx *ctx)

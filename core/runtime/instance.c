@@ -265,6 +265,13 @@ int imi_instance_closed_error(const imi_instance *in)
     return imi_error_set(IMI_ECLOSED, 0, "[%s] is closed", in->section);
 }
 
+int imi_instance_odd_code(const imi_instance *in, unsigned op, int rc)
+{
+    const char *name = op < in->fe->n_ops && in->fe->ops ? in->fe->ops[op] : "a call";
+    return imi_error_set(IMI_EDRIVER, 0, "[%s] driver %s: %s returned %d, not an imi code",
+                         in->section, in->desc->name, name, rc);
+}
+
 int imi_instance_unsupported(const imi_instance *in, const char *what)
 {
     return imi_error_set(IMI_ENOTSUP, 0, "[%s] driver %s does not support %s", in->section,

@@ -162,12 +162,20 @@ static inline int64_t imi_call_t0_at(const imi_instance *in, imi_thread_slot *t)
     return imi_now_mono_ns();
 }
 
+/* IMI_EDRIVER for a driver's rc that is no imi code (positive, or below the lowest),
+ * naming the driver and op. */
+int imi_instance_odd_code(const imi_instance *in, unsigned op, int rc);
+
 /* Counts one call of op (the front-end's index) that returned rc; t0 from imi_call_t0.
- * No lock, no allocation: adds on the calling thread's stripe. */
-static inline void imi_instance_record_at(imi_instance *in, unsigned op, int rc, int64_t t0,
-                                          const imi_thread_slot *t)
+ * No lock, no allocation: adds on the calling thread's stripe. Returns rc as the caller
+ * gets it: a code that is no imi code becomes IMI_EDRIVER. */
+static inline int imi_instance_record_at(imi_instance *in, unsigned op, int rc, int64_t t0,
+                                         const imi_thread_slot *t)
 {
+    if (__builtin_expect(rc > 0 || rc < IMI_ERRNO_MIN_, 0))
+        rc = imi_instance_odd_code(in, op, rc);
     imi_op_metrics_add(&in->metrics, t, op, rc, t0 ? imi_now_mono_ns() - t0 : -1);
+    return rc;
 }
 
 /* The same, each finding the thread's slot itself. A front-end's hot path takes the slot
@@ -188,9 +196,9 @@ static inline int64_t imi_call_t0(const imi_instance *in)
     return imi_call_t0_at(in, imi_thread());
 }
 
-static inline void imi_instance_record(imi_instance *in, unsigned op, int rc, int64_t t0)
+static inline int imi_instance_record(imi_instance *in, unsigned op, int rc, int64_t t0)
 {
-    imi_instance_record_at(in, op, rc, t0, imi_thread());
+    return imi_instance_record_at(in, op, rc, t0, imi_thread());
 }
 
 /* IMI_ENOTSUP naming the operation, the section and the driver. */

@@ -220,3 +220,32 @@ Test(contract, out_of_range_numbers_never_reach_the_driver)
     unlink(trace);
     cr_assert_str_eq(calls, "open\nclose\n", "the driver was called: %s", calls);
 }
+
+/* A driver answering a code that is no imi code (7, -9999): the caller gets IMI_EDRIVER
+ * naming the driver, the call and the code, and the metrics count it as one of theirs. */
+Test(contract, a_code_that_is_no_imi_code_becomes_edriver)
+{
+    static const struct { const char *name; const char *code; } odd[] = {
+        { "oddcode", "returned 7," }, { "lowcode", "returned -9999," },
+    };
+    for (size_t i = 0; i < sizeof odd / sizeof odd[0]; i++) {
+        char text[256];
+        snprintf(text, sizeof text, "[cache]\ndriver = %s\ndriver_path = .\naddr = x\n",
+                 odd[i].name);
+        imi_config *cfg;
+        cr_assert_eq(imi_config_parse(text, "t.ini", IMI_TEST_DRIVER_DIR, &cfg), IMI_OK);
+        imi_app *app;
+        cr_assert_eq(imi_app_open_config(cfg, &app), IMI_OK, "%s", imi_error_message());
+        imi_cache *c = NULL;
+        cr_assert_eq(imi_cache_open(app, NULL, &c), IMI_OK, "%s", imi_error_message());
+        imi_buf v = IMI_BUF_INIT;
+        cr_expect_eq(imi_cache_get(c, NULL, "k", &v), IMI_EDRIVER, "%s", odd[i].name);
+        assert_has(imi_error_message(), "driver");
+        assert_has(imi_error_message(), "get ");
+        assert_has(imi_error_message(), odd[i].code);
+        cr_expect_eq(imi_cache_set(c, NULL, "k", "v", 1, 0), IMI_EDRIVER, "%s", odd[i].name);
+        imi_buf_free(&v);
+        imi_cache_free(c);
+        imi_app_free(app);
+    }
+}
