@@ -1,6 +1,7 @@
 /* The memcached driver's key mapping. memcached (in its text protocol, which other
  * clients of the same servers may speak) allows keys of at most 250 bytes without
  * spaces or control characters; cache keys may hold anything. */
+#include <stdint.h>
 #include <string.h>
 #include <openssl/evp.h>
 #include "mc.h"
@@ -16,19 +17,37 @@ static size_t to_hex(const unsigned char *in, size_t n, char *out)
     return 2 * n;
 }
 
-size_t mc_key(const char *key, size_t klen, char *out)
+/* Whether 8 bytes are all printable ASCII (0x21 to 0x7e): a byte below 0x21 borrows
+ * into its top bit when 0x21 is taken from it, one above 0x7e carries into it when 1 is
+ * added (or has it set already). */
+static bool printable8(uint64_t w)
 {
-    bool plain = klen <= MC_KEY_MAX - 1 && key[0] != '~';
-    /* printable ASCII, 0x21 to 0x7e; no early exit, so the loop takes many bytes a step */
-    size_t n_check = plain ? klen : 0;
-    unsigned char bad = 0;
-    for (size_t i = 0; i < n_check; i++)
-        bad |= (unsigned char)((unsigned char)key[i] - 0x21) > 0x7e - 0x21;
-    plain = plain && !bad;
-    if (plain) {
-        memcpy(out, key, klen);
-        out[klen] = '\0';
-        return klen;
+    const uint64_t ones = 0x0101010101010101u, tops = 0x8080808080808080u;
+    uint64_t below = (w - ones * 0x21) & ~w & tops;
+    uint64_t above = ((w + ones * (0x7f - 0x7e)) | w) & tops;
+    return !(below | above);
+}
+
+static bool printable(const char *key, size_t klen)
+{
+    size_t i = 0;
+    for (; i + 8 <= klen; i += 8) {
+        uint64_t w;
+        memcpy(&w, key + i, 8);
+        if (!printable8(w))
+            return false;
+    }
+    for (; i < klen; i++)
+        if ((unsigned char)((unsigned char)key[i] - 0x21) > 0x7e - 0x21)
+            return false;
+    return true;
+}
+
+const char *mc_key(const char *key, size_t klen, char *out, size_t *mlen)
+{
+    if (klen <= MC_KEY_MAX - 1 && key[0] != '~' && printable(key, klen)) {
+        *mlen = klen;
+        return key;
     }
     /* "~" never starts a plain key, so encoded keys cannot meet plain ones */
     size_t n;
@@ -44,5 +63,6 @@ size_t mc_key(const char *key, size_t klen, char *out)
         n = 2 + to_hex(md, mdlen, out + 2);
     }
     out[n] = '\0';
-    return n;
+    *mlen = n;
+    return out;
 }
