@@ -30,14 +30,18 @@ static bool printable8(uint64_t w)
 
 static bool printable(const char *key, size_t klen)
 {
-    size_t i = 0;
-    for (; i + 8 <= klen; i += 8) {
-        uint64_t w;
-        memcpy(&w, key + i, 8);
-        if (!printable8(w))
-            return false;
+    uint64_t w;
+    if (klen >= 8) {
+        /* whole words, the last one ending at the key's end (it may overlap) */
+        for (size_t i = 0; i < klen - 8; i += 8) {
+            memcpy(&w, key + i, 8);
+            if (!printable8(w))
+                return false;
+        }
+        memcpy(&w, key + klen - 8, 8);
+        return printable8(w);
     }
-    for (; i < klen; i++)
+    for (size_t i = 0; i < klen; i++)
         if ((unsigned char)((unsigned char)key[i] - 0x21) > 0x7e - 0x21)
             return false;
     return true;

@@ -43,6 +43,10 @@ int mc_value_make(mc *m, mc_value *v, const void *val, size_t len, uint32_t expi
     v->p = val;
     v->len = len;
     v->flags = expiry;
+    /* most values start with a byte no number starts with */
+    unsigned char c0 = len ? *(const unsigned char *)val : 'x';
+    if (!is_digit(c0) && !is_blank(c0) && c0 != '+' && c0 != '-')
+        return IMI_OK;
     int kind = numeric_kind(val, len);
     if (kind == 0 || (kind == 1 && !expiry))
         return IMI_OK;
