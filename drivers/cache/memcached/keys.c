@@ -47,12 +47,10 @@ static bool printable(const char *key, size_t klen)
     return true;
 }
 
-const char *mc_key(const char *key, size_t klen, char *out, size_t *mlen)
+/* Kept out of mc_key so that its common path saves no registers for this one. */
+static __attribute__((noinline)) const char *encode(const char *key, size_t klen, char *out,
+                                                    size_t *mlen)
 {
-    if (klen <= MC_KEY_MAX - 1 && key[0] != '~' && printable(key, klen)) {
-        *mlen = klen;
-        return key;
-    }
     /* "~" never starts a plain key, so encoded keys cannot meet plain ones */
     size_t n;
     out[0] = '~';
@@ -69,4 +67,13 @@ const char *mc_key(const char *key, size_t klen, char *out, size_t *mlen)
     out[n] = '\0';
     *mlen = n;
     return out;
+}
+
+const char *mc_key(const char *key, size_t klen, char *out, size_t *mlen)
+{
+    if (klen <= MC_KEY_MAX - 1 && key[0] != '~' && printable(key, klen)) {
+        *mlen = klen;
+        return key;
+    }
+    return encode(key, klen, out, mlen);
 }

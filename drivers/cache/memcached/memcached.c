@@ -2,6 +2,7 @@
  * error codes, expiry flags, the descriptor. Strings, the lock and the token bucket; no
  * hashes, sets or sorted sets (memcached has none). */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -99,13 +100,18 @@ int mc_error(mc *m, memcached_st *h, memcached_return_t r, const char *what)
     return m->host->error(code, (long)r, "memcached: %s: %s", what, why);
 }
 
-/* Bounds every socket wait of this call by what is left of its deadline. */
+/* Bounds every socket wait of this call by what is left of its deadline (libmemcached
+ * keeps them as int32 ms: a far deadline is cut there rather than wrapped negative). The
+ * handle's struct shows what it has: calls with the default timeout set nothing. */
 static void set_timeouts(mc *m, memcached_st *h, int64_t left)
 {
-    uint64_t ms = (uint64_t)(left + 999999) / 1000000;
-    memcached_behavior_set(h, MEMCACHED_BEHAVIOR_POLL_TIMEOUT, ms);
-    memcached_behavior_set(h, MEMCACHED_BEHAVIOR_CONNECT_TIMEOUT,
-                           ms < (uint64_t)m->connect_timeout_ms ? ms : (uint64_t)m->connect_timeout_ms);
+    int64_t ms = (left + 999999) / 1000000;
+    int32_t poll = ms < INT32_MAX ? (int32_t)ms : INT32_MAX;
+    int32_t conn = m->connect_timeout_ms < poll ? (int32_t)m->connect_timeout_ms : poll;
+    if (h->poll_timeout != poll)
+        memcached_behavior_set(h, MEMCACHED_BEHAVIOR_POLL_TIMEOUT, (uint64_t)poll);
+    if (h->connect_timeout != conn)
+        memcached_behavior_set(h, MEMCACHED_BEHAVIOR_CONNECT_TIMEOUT, (uint64_t)conn);
 }
 
 int mc_acquire(mc *m, const imi_ctx *ctx, mc_lease *l)
