@@ -1,7 +1,7 @@
 /* The memcached driver's key mapping. memcached (in its text protocol, which other
  * clients of the same servers may speak) allows keys of at most 250 bytes without
- * spaces or control characters; cache keys may hold anything. */
-#include <stdint.h>
+ * spaces or control characters; cache keys may hold anything. A plain key is checked
+ * inline (mc.h); this file writes the encoded forms. */
 #include <string.h>
 #include <openssl/evp.h>
 #include "mc.h"
@@ -17,39 +17,7 @@ static size_t to_hex(const unsigned char *in, size_t n, char *out)
     return 2 * n;
 }
 
-/* Whether 8 bytes are all printable ASCII (0x21 to 0x7e): a byte below 0x21 borrows
- * into its top bit when 0x21 is taken from it, one above 0x7e carries into it when 1 is
- * added (or has it set already). */
-static bool printable8(uint64_t w)
-{
-    const uint64_t ones = 0x0101010101010101u, tops = 0x8080808080808080u;
-    uint64_t below = (w - ones * 0x21) & ~w & tops;
-    uint64_t above = ((w + ones * (0x7f - 0x7e)) | w) & tops;
-    return !(below | above);
-}
-
-static bool printable(const char *key, size_t klen)
-{
-    uint64_t w;
-    if (klen >= 8) {
-        /* whole words, the last one ending at the key's end (it may overlap) */
-        for (size_t i = 0; i < klen - 8; i += 8) {
-            memcpy(&w, key + i, 8);
-            if (!printable8(w))
-                return false;
-        }
-        memcpy(&w, key + klen - 8, 8);
-        return printable8(w);
-    }
-    for (size_t i = 0; i < klen; i++)
-        if ((unsigned char)((unsigned char)key[i] - 0x21) > 0x7e - 0x21)
-            return false;
-    return true;
-}
-
-/* Kept out of mc_key so that its common path saves no registers for this one. */
-static __attribute__((noinline)) const char *encode(const char *key, size_t klen, char *out,
-                                                    size_t *mlen)
+const char *mc_key_encode(const char *key, size_t klen, char *out, size_t *mlen)
 {
     /* "~" never starts a plain key, so encoded keys cannot meet plain ones */
     size_t n;
@@ -67,13 +35,4 @@ static __attribute__((noinline)) const char *encode(const char *key, size_t klen
     out[n] = '\0';
     *mlen = n;
     return out;
-}
-
-const char *mc_key(const char *key, size_t klen, char *out, size_t *mlen)
-{
-    if (klen <= MC_KEY_MAX - 1 && key[0] != '~' && printable(key, klen)) {
-        *mlen = klen;
-        return key;
-    }
-    return encode(key, klen, out, mlen);
 }

@@ -21,6 +21,8 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
 #include <libmemcached/memcached.h>
 #include <libmemcachedutil-1.0/pool.h>
 #include "iminfra/driver/cache_driver.h"
@@ -58,7 +60,49 @@ int mc_error(mc *m, memcached_st *h, memcached_return_t r, const char *what);
 /* The memcached key of a cache key: printable keys of up to 250 bytes as they are (key
  * itself is returned, nothing copied), others as "~x" + hex, and those too long for that
  * as "~s" + hex of their SHA-256, written into buf (MC_KEY_MAX bytes). *mlen: its length. */
-const char *mc_key(const char *key, size_t klen, char *buf, size_t *mlen);
+static inline const char *mc_key(const char *key, size_t klen, char *buf, size_t *mlen);
+/* The encoded forms, into buf (keys.c). */
+const char *mc_key_encode(const char *key, size_t klen, char *buf, size_t *mlen);
+
+/* Whether 8 bytes are all printable ASCII (0x21 to 0x7e): a byte below 0x21 borrows
+ * into its top bit when 0x21 is taken from it, one above 0x7e carries into it when 1 is
+ * added (or has it set already). */
+static inline bool mc_printable8(uint64_t w)
+{
+    const uint64_t ones = 0x0101010101010101u, tops = 0x8080808080808080u;
+    uint64_t below = (w - ones * 0x21) & ~w & tops;
+    uint64_t above = ((w + ones * (0x7f - 0x7e)) | w) & tops;
+    return !(below | above);
+}
+
+static inline bool mc_printable(const char *key, size_t klen)
+{
+    uint64_t w;
+    if (klen >= 8) {
+        /* whole words, the last one ending at the key's end (it may overlap) */
+        for (size_t i = 0; i < klen - 8; i += 8) {
+            memcpy(&w, key + i, 8);
+            if (!mc_printable8(w))
+                return false;
+        }
+        memcpy(&w, key + klen - 8, 8);
+        return mc_printable8(w);
+    }
+    for (size_t i = 0; i < klen; i++)
+        if ((unsigned char)((unsigned char)key[i] - 0x21) > 0x7e - 0x21)
+            return false;
+    return true;
+}
+
+/* Inline: mget maps a hundred keys a call. */
+static inline const char *mc_key(const char *key, size_t klen, char *buf, size_t *mlen)
+{
+    if (klen <= MC_KEY_MAX - 1 && key[0] != '~' && mc_printable(key, klen)) {
+        *mlen = klen;
+        return key;
+    }
+    return mc_key_encode(key, klen, buf, mlen);
+}
 
 /* A value as it is written: the caller's bytes, or a copy behind the marker. */
 typedef struct mc_value {

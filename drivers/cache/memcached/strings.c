@@ -156,7 +156,7 @@ int mc_mget(void *st, const imi_ctx *ctx, const char *const *keys, const size_t 
         const char *k = memcached_result_key_value(res);
         size_t kl = memcached_result_key_length(res);
         for (size_t j = 0; j < n; j++) {
-            size_t i = (next + j) % n;
+            size_t i = next + j < n ? next + j : next + j - n; /* (next + j) % n */
             if (lens[i] != kl || memcmp(ptrs[i], k, kl))
                 continue;
             uint32_t flags = memcached_result_flags(res);
