@@ -312,7 +312,7 @@ static const imi_driver_desc mc_desc = {
     .abi_minor = IMI_ABI_MINOR,
     .kind = IMI_KIND_CACHE,
     .name = "memcached",
-    .version = "0.1.0",
+    .version = "0.2.0", /* 0.2: values memcached could count on carry a marker (mc.h) */
     .description = "memcached over libmemcached (binary protocol, ketama): strings with "
                    "TTL in whole seconds, lock and token bucket by CAS",
     .caps = IMI_CACHE_CAP_LOCK | IMI_CACHE_CAP_TOKEN_BUCKET,
