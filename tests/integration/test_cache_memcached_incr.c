@@ -264,19 +264,20 @@ static void wait_gone(imi_cache *c, const char *key)
 {
     int64_t t0 = now_ms();
     while (imi_cache_exists(c, NULL, key) == IMI_OK) {
-        cr_assert_lt(now_ms() - t0, 5000, "a 1 s key is still there after 5 s");
+        cr_assert_lt(now_ms() - t0, 6000, "a 2 s key is still there after 6 s");
         sleep_ms(10);
     }
 }
 
 /* memcached holds an item up to 2 s past the TTL the driver keeps; the counter must start
- * again from 0 all the same, whether its TTL came from set or from expire. */
+ * again from 0 all the same, whether its TTL came from set or from expire. (2 s TTLs: a
+ * loaded machine may stall for a second between two calls.) */
 Test(memcached_incr, exact_right_after_ttl)
 {
     imi_app *app;
     imi_cache *c = open_cache(&app);
     int64_t r = 0, ttl = 0;
-    cr_assert_eq(imi_cache_set(c, NULL, "t", "5", 1, 1000), IMI_OK);
+    cr_assert_eq(imi_cache_set(c, NULL, "t", "5", 1, 2000), IMI_OK);
     cr_assert_eq(imi_cache_incr(c, NULL, "t", 1, &r), IMI_OK, "%s", imi_error_message());
     cr_expect_eq(r, 6);
     expect_value(c, "t", "6");
@@ -287,13 +288,13 @@ Test(memcached_incr, exact_right_after_ttl)
     cr_expect_eq(ttl, -1, "the new counter has ttl %lld", (long long)ttl);
     /* a fixed window: incr makes the counter, expire gives it its TTL */
     cr_assert_eq(imi_cache_incr(c, NULL, "w", 1, &r), IMI_OK);
-    cr_assert_eq(imi_cache_expire(c, NULL, "w", 1000), IMI_OK, "%s", imi_error_message());
+    cr_assert_eq(imi_cache_expire(c, NULL, "w", 2000), IMI_OK, "%s", imi_error_message());
     for (int i = 2; i <= 5; i++) {
         cr_assert_eq(imi_cache_incr(c, NULL, "w", 1, &r), IMI_OK, "%s", imi_error_message());
         cr_expect_eq(r, i);
     }
     cr_assert_eq(imi_cache_ttl(c, NULL, "w", &ttl), IMI_OK);
-    cr_expect(ttl > 0 && ttl <= 2000, "the window's ttl is %lld ms after incr", (long long)ttl);
+    cr_expect(ttl > 0 && ttl <= 3000, "the window's ttl is %lld ms after incr", (long long)ttl);
     wait_gone(c, "w");
     cr_assert_eq(imi_cache_incr(c, NULL, "w", 1, &r), IMI_OK, "%s", imi_error_message());
     cr_expect_eq(r, 1, "the next window starts at %lld", (long long)r);
