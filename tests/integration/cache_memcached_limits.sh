@@ -3,6 +3,8 @@
 # $IMI_MEMCACHED_LIMITS_PORT, default 21290; item size 64k): a TTL memcached cannot keep
 # (past 2038) and a value larger than max_value or than the server's item size are refused
 # with IMI_EINVALID and a message naming the limit; a set that succeeds keeps its key.
+# Once the server is gone, calls fail with one clean line: no libmemcached pointer or
+# source location.
 set -euo pipefail
 imi=$1
 port=${IMI_MEMCACHED_LIMITS_PORT:-21290}
@@ -62,4 +64,21 @@ set -e
 [ $rc = 1 ] || fail "a value over the item size exited $rc"
 grep -q "SUCCESS" <<<"$err" && fail "the refusal says SUCCESS: $err"
 grep -qi "too large\|larger" <<<"$err" || fail "the item size error does not say the value is too large: $err"
-echo "ok: memcached refuses what it cannot keep, with the limit"
+
+# the server gone: libmemcached's message ("(0x55d0...) CONNECTION FAILURE(...) ->
+# ./src/libmemcached/io.cc:145") comes out without its pointer and source line
+kill "$pid"
+wait "$pid" 2>/dev/null || true
+pid=
+for op in "get $key" "set $key v"; do
+    set +e
+    # shellcheck disable=SC2086
+    err=$("$imi" cache -c "$dir/mc.ini" $op 2>&1)
+    rc=$?
+    set -e
+    [ $rc = 1 ] || fail "$op on a stopped server exited $rc: $err"
+    [ "$(wc -l <<<"$err")" = 1 ] || fail "$op: more than one line: $err"
+    grep -q "IMI_EUNAVAILABLE" <<<"$err" || fail "$op: not IMI_EUNAVAILABLE: $err"
+    grep -q "0x[0-9a-f]\|->\|\.cc:" <<<"$err" && fail "$op: the message shows libmemcached's insides: $err"
+done
+echo "ok: memcached refuses what it cannot keep, with the limit; errors are one clean line"

@@ -1,6 +1,7 @@
 /* The memcached driver's key mapping. memcached (in its text protocol, which other
  * clients of the same servers may speak) allows keys of at most 250 bytes without
- * spaces or control characters; cache keys may hold anything. */
+ * spaces or control characters; cache keys may hold anything. A plain key is checked
+ * inline (mc.h); this file writes the encoded forms. */
 #include <string.h>
 #include <openssl/evp.h>
 #include "mc.h"
@@ -16,20 +17,8 @@ static size_t to_hex(const unsigned char *in, size_t n, char *out)
     return 2 * n;
 }
 
-size_t mc_key(const char *key, size_t klen, char *out)
+const char *mc_key_encode(const char *key, size_t klen, char *out, size_t *mlen)
 {
-    bool plain = klen <= MC_KEY_MAX - 1 && key[0] != '~';
-    /* printable ASCII, 0x21 to 0x7e; no early exit, so the loop takes many bytes a step */
-    size_t n_check = plain ? klen : 0;
-    unsigned char bad = 0;
-    for (size_t i = 0; i < n_check; i++)
-        bad |= (unsigned char)((unsigned char)key[i] - 0x21) > 0x7e - 0x21;
-    plain = plain && !bad;
-    if (plain) {
-        memcpy(out, key, klen);
-        out[klen] = '\0';
-        return klen;
-    }
     /* "~" never starts a plain key, so encoded keys cannot meet plain ones */
     size_t n;
     out[0] = '~';
@@ -44,5 +33,6 @@ size_t mc_key(const char *key, size_t klen, char *out)
         n = 2 + to_hex(md, mdlen, out + 2);
     }
     out[n] = '\0';
-    return n;
+    *mlen = n;
+    return out;
 }

@@ -2,6 +2,7 @@
  * error codes, expiry flags, the descriptor. Strings, the lock and the token bucket; no
  * hashes, sets or sorted sets (memcached has none). */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -29,20 +30,47 @@ static const imi_option_spec mc_options[] = {
                         .help = "largest value a set takes: the server's item size (memcached "
                                 "-I, 1m by default) less room for the key and item header" },
     [OPT_NATIVE_INCR] = { .name = "native_incr", .type = IMI_OPT_BOOL, .default_value = "false",
-                          .help = "true: incr by memcached's own increment, one round trip "
-                                  "instead of two, but for up to 2 s after a counter's TTL "
-                                  "ran out it counts on from the expired value (false: exact)" },
+                          .help = "ignored, kept so that older configs load: incr is always "
+                                  "exact and one round trip for a counter without a TTL" },
 };
+
+/* The handle's message for r, as one clean line: libmemcached starts it with the
+ * handle's address ("(0x55d0...) ") and ends it with its own source line ("-> io.cc:254"). */
+static const char *clean_message(memcached_st *h, memcached_return_t r, char *buf, size_t size)
+{
+    /* a message left by an earlier call, or none (errors found client-side), is not r's */
+    if (!h || memcached_last_error(h) != r)
+        return memcached_strerror(NULL, r);
+    const char *why = memcached_last_error_message(h);
+    if (!why || !*why)
+        return memcached_strerror(NULL, r);
+    if (why[0] == '(') {
+        const char *close = strstr(why, ") ");
+        if (close)
+            why = close + 2;
+    }
+    size_t n = strlen(why);
+    for (const char *p = why; (p = strstr(p, " -> ")); p += 4)
+        n = (size_t)(p - why);
+    if (n >= size)
+        n = size - 1;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        char ch = why[i] == '\n' || why[i] == '\r' || why[i] == '\t' ? ' ' : why[i];
+        if (ch != ' ' || (k && buf[k - 1] != ' ')) /* one blank at a time */
+            buf[k++] = ch;
+    }
+    buf[k] = '\0';
+    return k ? buf : memcached_strerror(NULL, r);
+}
 
 int mc_error(mc *m, memcached_st *h, memcached_return_t r, const char *what)
 {
-    const char *why = h ? memcached_last_error_message(h) : NULL;
-    /* the handle's last message can be a stale "SUCCESS" for errors found client-side */
-    if (!why || !*why || !strcmp(why, "SUCCESS"))
-        why = memcached_strerror(NULL, r);
     if (r == MEMCACHED_E2BIG)
         return m->host->error(IMI_EINVALID, (long)r, "memcached: %s: the value is larger than "
                               "the server's item size limit (memcached -I, 1m by default)", what);
+    char buf[256];
+    const char *why = clean_message(h, r, buf, sizeof buf);
     int code;
     switch (r) {
     case MEMCACHED_NOTFOUND:
@@ -55,7 +83,6 @@ int mc_error(mc *m, memcached_st *h, memcached_return_t r, const char *what)
     case MEMCACHED_TIMEOUT:
         code = IMI_ETIMEDOUT;
         break;
-    case MEMCACHED_E2BIG:
     case MEMCACHED_BAD_KEY_PROVIDED:
         code = IMI_EINVALID;
         break;
@@ -73,37 +100,69 @@ int mc_error(mc *m, memcached_st *h, memcached_return_t r, const char *what)
     return m->host->error(code, (long)r, "memcached: %s: %s", what, why);
 }
 
+/* Bounds every socket wait of this call by what is left of its deadline (libmemcached
+ * keeps them as int32 ms: a far deadline is cut there rather than wrapped negative). The
+ * handle's struct shows what it has: calls with the default timeout set nothing. */
+static void set_timeouts(mc *m, memcached_st *h, int64_t left)
+{
+    int64_t ms = (left + 999999) / 1000000;
+    int32_t poll = ms < INT32_MAX ? (int32_t)ms : INT32_MAX;
+    int32_t conn = m->connect_timeout_ms < poll ? (int32_t)m->connect_timeout_ms : poll;
+    if (h->poll_timeout != poll)
+        memcached_behavior_set(h, MEMCACHED_BEHAVIOR_POLL_TIMEOUT, (uint64_t)poll);
+    if (h->connect_timeout != conn)
+        memcached_behavior_set(h, MEMCACHED_BEHAVIOR_CONNECT_TIMEOUT, (uint64_t)conn);
+}
+
 int mc_acquire(mc *m, const imi_ctx *ctx, mc_lease *l)
 {
     int64_t now = m->host->mono_ns();
-    int64_t deadline = m->host->ctx_deadline_ns(ctx);
+    int64_t deadline = ctx ? m->host->ctx_deadline_ns(ctx) : 0;
     if (!deadline)
         deadline = now + m->env->default_timeout_ms * 1000000;
     int64_t left = deadline - now;
-    if (left <= 0)
-        return m->host->error(IMI_ETIMEDOUT, 0, "memcached: deadline exceeded");
-    struct timespec wait = { .tv_sec = left / 1000000000, .tv_nsec = left % 1000000000 };
-    memcached_return_t r;
-    l->h = memcached_pool_fetch(m->pool, &wait, &r);
     l->deadline_ns = deadline;
-    if (!l->h)
-        return r == MEMCACHED_TIMEOUT
-                   ? m->host->error(IMI_ETIMEDOUT, 0, "memcached: no free handle before the "
-                                    "deadline (pool_size)")
-                   : mc_error(m, NULL, r, "pool");
-    /* bound every socket wait of this call by what is left of its deadline */
-    uint64_t ms = (uint64_t)(left + 999999) / 1000000;
-    memcached_behavior_set(l->h, MEMCACHED_BEHAVIOR_POLL_TIMEOUT, ms);
-    memcached_behavior_set(l->h, MEMCACHED_BEHAVIOR_CONNECT_TIMEOUT,
-                           ms < (uint64_t)m->connect_timeout_ms ? ms : (uint64_t)m->connect_timeout_ms);
+    if (left <= 0) {
+        l->h = NULL;
+        return m->host->error(IMI_ETIMEDOUT, 0, "memcached: deadline exceeded");
+    }
+    l->h = atomic_exchange(&m->spare, NULL);
+    if (!l->h) {
+        struct timespec wait = { .tv_sec = left / 1000000000, .tv_nsec = left % 1000000000 };
+        memcached_return_t r;
+        atomic_fetch_add(&m->waiters, 1);
+        /* a handle released while this caller was counting itself in went to the spare */
+        l->h = atomic_exchange(&m->spare, NULL);
+        if (!l->h)
+            l->h = memcached_pool_fetch(m->pool, &wait, &r);
+        atomic_fetch_sub(&m->waiters, 1);
+        if (!l->h)
+            return r == MEMCACHED_TIMEOUT
+                       ? m->host->error(IMI_ETIMEDOUT, 0, "memcached: no free handle before "
+                                        "the deadline (pool_size)")
+                       : mc_error(m, NULL, r, "pool");
+    }
+    set_timeouts(m, l->h, left);
     return IMI_OK;
 }
 
 void mc_release(mc *m, mc_lease *l)
 {
-    if (l->h)
-        memcached_pool_release(m->pool, l->h);
+    memcached_st *h = l->h;
     l->h = NULL;
+    if (!h)
+        return;
+    memcached_st *none = NULL;
+    /* the spare is for callers that find it free; one waiting in the pool gets the handle
+     * there (seq_cst: either this release sees the waiter, or the waiter sees the spare) */
+    if (atomic_load(&m->waiters) == 0 && atomic_compare_exchange_strong(&m->spare, &none, h)) {
+        if (atomic_load(&m->waiters) == 0)
+            return;
+        h = atomic_exchange(&m->spare, NULL);
+        if (!h)
+            return; /* the waiter took it */
+    }
+    memcached_pool_release(m->pool, h);
 }
 
 static time_t now_s(mc *m) { return (time_t)(m->host->real_ns() / 1000000000); }
@@ -120,6 +179,8 @@ uint32_t mc_expiry_flags(mc *m, int64_t ttl_ms)
 
 int mc_check_ttl(mc *m, int64_t ttl_ms)
 {
+    if (ttl_ms == 0)
+        return IMI_OK;
     int64_t max = (int64_t)MC_EXPIRY_MAX_S * 1000 - m->host->real_ns() / 1000000;
     if (ttl_ms >= 0 && ttl_ms <= max)
         return IMI_OK;
@@ -139,6 +200,7 @@ int mc_check_value(mc *m, size_t len)
 
 time_t mc_exptime(mc *m, uint32_t flags)
 {
+    flags &= MC_FLAG_EXPIRY;
     if (!flags)
         return 0;
     /* one second past the logical expiry; beyond 30 days memcached reads absolute time */
@@ -148,6 +210,7 @@ time_t mc_exptime(mc *m, uint32_t flags)
 
 int64_t mc_left_ms(mc *m, uint32_t flags)
 {
+    flags &= MC_FLAG_EXPIRY;
     return flags ? (int64_t)flags * 1000 - m->host->real_ns() / 1000000 : INT64_MAX;
 }
 
@@ -175,7 +238,6 @@ static int mc_open(void *st, const imi_driver_env *env)
     m->host = env->host;
     const imi_opt_value *o = env->opts;
     m->connect_timeout_ms = o[OPT_CONNECT_TIMEOUT].i > 0 ? o[OPT_CONNECT_TIMEOUT].i : 1000;
-    m->native_incr = o[OPT_NATIVE_INCR].i != 0;
     if (o[OPT_POOL_SIZE].i < 1 || o[OPT_POOL_SIZE].i > 1024)
         return m->host->error(IMI_ECONFIG, 0, "pool_size must be 1 to 1024");
     memcached_server_st *list = memcached_servers_parse(o[OPT_SERVERS].str);
@@ -199,6 +261,9 @@ static int mc_open(void *st, const imi_driver_env *env)
 static void mc_close(void *st)
 {
     mc *m = st;
+    memcached_st *spare = atomic_exchange(&m->spare, NULL);
+    if (spare)
+        memcached_pool_release(m->pool, spare);
     if (m->pool)
         memcached_pool_destroy(m->pool);
     if (m->master)
@@ -247,7 +312,7 @@ static const imi_driver_desc mc_desc = {
     .abi_minor = IMI_ABI_MINOR,
     .kind = IMI_KIND_CACHE,
     .name = "memcached",
-    .version = "0.1.0",
+    .version = "0.2.0", /* 0.2: values memcached could count on carry a marker (mc.h) */
     .description = "memcached over libmemcached (binary protocol, ketama): strings with "
                    "TTL in whole seconds, lock and token bucket by CAS",
     .caps = IMI_CACHE_CAP_LOCK | IMI_CACHE_CAP_TOKEN_BUCKET,

@@ -4,7 +4,8 @@
  *
  * A value past its logical expiry (see mc.h) that memcached still holds counts as absent
  * but is replaced by CAS, and a removal is a CAS write that expires at once: an absolute
- * exptime in 1970. */
+ * exptime in 1970. Decisions see values without the marker; writes put it back where
+ * values.c says. */
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -22,44 +23,61 @@ typedef struct rmw {
     bool found;
     const char *val;
     size_t len;
-    uint32_t flags;             /* the current expiry flags */
+    uint32_t flags;             /* the current expiry flags (no marker bit) */
     rmw_action action;
     const void *out;            /* RMW_WRITE: the new value ... */
     size_t out_len;
-    uint32_t out_flags;         /* ... and its expiry flags */
+    uint32_t out_flags;         /* ... and its expiry flags (no marker bit) */
     int rc;                     /* what the operation returns */
 } rmw;
 
 typedef void (*rmw_fn)(mc *m, void *ud, rmw *x);
 
+/* Writes x's decision: IMI_OK with *r set, or IMI_ENOMEM. */
+static int write_back(mc *m, mc_lease *l, const char *mkey, size_t mlen, const mc_item *it,
+                      const rmw *x, memcached_return_t *r)
+{
+    *r = MEMCACHED_SUCCESS;
+    if (x->action == RMW_DELETE && it->present) {
+        *r = memcached_cas(l->h, mkey, mlen, "", 0, EXPIRE_NOW, 0, it->cas);
+        return IMI_OK;
+    }
+    if (x->action != RMW_WRITE)
+        return IMI_OK;
+    mc_value v;
+    int rc = mc_value_make(m, &v, x->out, x->out_len, x->out_flags);
+    if (rc)
+        return rc;
+    if (it->present)
+        *r = memcached_cas(l->h, mkey, mlen, v.p, v.len, mc_exptime(m, v.flags), v.flags,
+                           it->cas);
+    else
+        *r = memcached_add(l->h, mkey, mlen, v.p, v.len, mc_exptime(m, v.flags), v.flags);
+    mc_value_free(&v);
+    return IMI_OK;
+}
+
 static int run_rmw(mc *m, const imi_ctx *ctx, const char *key, size_t klen, rmw_fn fn, void *ud)
 {
-    char mkey[MC_KEY_MAX];
-    size_t mlen = mc_key(key, klen, mkey);
+    char buf[MC_KEY_MAX];
+    size_t mlen;
+    const char *mkey = mc_key(key, klen, buf, &mlen);
     mc_lease l;
     int rc = mc_acquire(m, ctx, &l);
     if (rc)
         return rc;
     for (;;) {
-        bool found, present;
-        char *val = NULL;
-        size_t len;
-        uint32_t flags = 0;
-        uint64_t cas = 0;
-        if ((rc = mc_read(m, &l, mkey, mlen, &found, &present, &val, &len, &flags, &cas)))
+        mc_item it;
+        if ((rc = mc_read(m, &l, mkey, mlen, &it)))
             break;
-        rmw x = { .found = found, .val = val, .len = len, .flags = found ? flags : 0 };
+        rmw x = { .found = it.found, .val = it.val, .len = it.len,
+                  .flags = it.found ? it.flags & MC_FLAG_EXPIRY : 0 };
         fn(m, ud, &x);
-        memcached_return_t r = MEMCACHED_SUCCESS;
-        if (x.action == RMW_WRITE && present)
-            r = memcached_cas(l.h, mkey, mlen, x.out, x.out_len, mc_exptime(m, x.out_flags),
-                              x.out_flags, cas);
-        else if (x.action == RMW_WRITE)
-            r = memcached_add(l.h, mkey, mlen, x.out, x.out_len, mc_exptime(m, x.out_flags),
-                              x.out_flags);
-        else if (x.action == RMW_DELETE && present)
-            r = memcached_cas(l.h, mkey, mlen, "", 0, EXPIRE_NOW, 0, cas);
-        free(val);
+        memcached_return_t r;
+        rc = write_back(m, &l, mkey, mlen, &it, &x, &r);
+        free(it.mem);
+        if (rc)
+            break;
         if (r == MEMCACHED_SUCCESS) {
             rc = x.rc;
             break;
@@ -94,6 +112,30 @@ static void setnx_fn(mc *m, void *ud, rmw *x)
                 .out_flags = mc_expiry_flags(m, a->ttl_ms) };
 }
 
+/* memcached's add, one round trip: IMI_OK when it stored the value, 1 when memcached
+ * holds the key (perhaps past its logical expiry: the CAS loop decides), else an error. */
+static int setnx_add(mc *m, const imi_ctx *ctx, const char *key, size_t klen, const put_args *a)
+{
+    char buf[MC_KEY_MAX];
+    size_t mlen;
+    const char *mkey = mc_key(key, klen, buf, &mlen);
+    mc_value v;
+    int rc = mc_value_make(m, &v, a->val, a->len, mc_expiry_flags(m, a->ttl_ms));
+    if (rc)
+        return rc;
+    mc_lease l;
+    if (!(rc = mc_acquire(m, ctx, &l))) {
+        memcached_return_t r = memcached_add(l.h, mkey, mlen, v.p, v.len,
+                                             mc_exptime(m, v.flags), v.flags);
+        rc = r == MEMCACHED_SUCCESS ? IMI_OK
+             : r == MEMCACHED_NOTSTORED || r == MEMCACHED_DATA_EXISTS ? 1
+                                                                       : mc_error(m, l.h, r, "add");
+        mc_release(m, &l);
+    }
+    mc_value_free(&v);
+    return rc;
+}
+
 int mc_setnx(void *st, const imi_ctx *ctx, const char *key, size_t klen, const void *val,
              size_t len, int64_t ttl_ms)
 {
@@ -102,7 +144,9 @@ int mc_setnx(void *st, const imi_ctx *ctx, const char *key, size_t klen, const v
     int rc = mc_check_ttl(m, ttl_ms);
     if (!rc)
         rc = mc_check_value(m, len);
-    return rc ? rc : run_rmw(m, ctx, key, klen, setnx_fn, &a);
+    if (!rc)
+        rc = setnx_add(m, ctx, key, klen, &a);
+    return rc != 1 ? rc : run_rmw(m, ctx, key, klen, setnx_fn, &a);
 }
 
 static void expire_fn(mc *m, void *ud, rmw *x)
@@ -128,19 +172,17 @@ int mc_expire(void *st, const imi_ctx *ctx, const char *key, size_t klen, int64_
  *
  * A delta >= 0 goes to memcached's own increment, one round trip: it adds to a value of
  * decimal digits, creates a missing key as the delta (no TTL) and keeps the item's flags
- * and exptime, so a counter keeps its TTL. What it cannot do falls back to the CAS loop:
- * a negative delta (memcached's decr stops at 0), and a value it refuses (negative, not a
- * number: "non-numeric", which libmemcached reports as UNKNOWN_READ_FAILURE). memcached
- * counts in uint64: a sum past INT64_MAX is written before it is seen, so it is undone by
- * CAS before IMI_EINVALID is returned.
+ * and exptime. What it cannot do falls back to the CAS loop: a negative delta (memcached's
+ * decr stops at 0), and a value it refuses ("non-numeric", which libmemcached reports as
+ * UNKNOWN_READ_FAILURE). memcached counts in uint64: a sum past INT64_MAX is written before
+ * it is seen, so it is undone by CAS before IMI_EINVALID is returned.
  *
- * The one difference from the CAS loop: for up to two seconds after a counter's TTL has run
- * out, memcached still holds the item (see mc.h), and memcached's increment counts on from
- * its old value where the CAS loop would start again from 0. A read sees neither (the
- * flags say it has expired) until the item is gone and the next incr starts from 0. Increments
- * made in that window are lost to readers (a fixed-window rate limit would refuse for up
- * to 2 s of its next window), so the fast path is opt-in: native_incr = true, for
- * counters without a TTL or where that window does not matter. */
+ * Exact because memcached only ever meets, as a number, a counter without a TTL written
+ * as incr writes it: every other value it could count on carries the marker (values.c).
+ * A counter with a TTL would otherwise be counted on for up to two seconds after its TTL
+ * ran out (memcached holds the item that long, see mc.h), where the CAS loop starts again
+ * from 0. Its increments take the CAS loop (three round trips with the refused one); its
+ * expire, a CAS rewrite, fails and starts over when an increment came in between. */
 
 typedef struct incr_args { int64_t delta, result; char text[24]; } incr_args;
 
@@ -148,14 +190,17 @@ typedef struct incr_args { int64_t delta, result; char text[24]; } incr_args;
  * around them are taken, as memcached's incr leaves them when a number gets shorter. */
 static bool parse_int64(const char *s, size_t len, long long *out)
 {
-    if (!len || len > 32)
+    char text[40];
+    if (!len || len >= sizeof text)
         return false;
+    memcpy(text, s, len); /* strtoll wants a terminated string */
+    text[len] = '\0';
     char *end;
     errno = 0;
-    *out = strtoll(s, &end, 10);
-    while (end < s + len && *end == ' ')
+    *out = strtoll(text, &end, 10);
+    while (end < text + len && *end == ' ')
         end++;
-    return end != s && end == s + len && errno != ERANGE;
+    return end != text && end == text + len && errno != ERANGE;
 }
 
 static void incr_fn(mc *m, void *ud, rmw *x)
@@ -185,10 +230,14 @@ static void undo_fn(mc *m, void *ud, rmw *x)
 {
     (void)m;
     incr_args *a = ud;
-    char *end;
+    char text[24], *end;
+    if (!x->found || !x->len || x->len >= sizeof text || *x->val == '-')
+        return;
+    memcpy(text, x->val, x->len);
+    text[x->len] = '\0';
     errno = 0;
-    unsigned long long cur = x->found && x->len ? strtoull(x->val, &end, 10) : 0;
-    if (!x->found || !x->len || errno == ERANGE || end == x->val || *x->val == '-')
+    unsigned long long cur = strtoull(text, &end, 10);
+    if (errno == ERANGE || end == text)
         return;
     int n = snprintf(a->text, sizeof a->text, "%llu", cur - (unsigned long long)a->delta);
     x->action = RMW_WRITE;
@@ -202,8 +251,9 @@ static void undo_fn(mc *m, void *ud, rmw *x)
 static int native_incr(mc *m, const imi_ctx *ctx, const char *key, size_t klen, int64_t delta,
                        int64_t *result)
 {
-    char mkey[MC_KEY_MAX];
-    size_t mlen = mc_key(key, klen, mkey);
+    char buf[MC_KEY_MAX];
+    size_t mlen;
+    const char *mkey = mc_key(key, klen, buf, &mlen);
     mc_lease l;
     int rc = mc_acquire(m, ctx, &l);
     if (rc)
@@ -239,7 +289,7 @@ int mc_incr(void *st, const imi_ctx *ctx, const char *key, size_t klen, int64_t 
             int64_t *result)
 {
     mc *m = st;
-    int rc = delta >= 0 && m->native_incr ? native_incr(m, ctx, key, klen, delta, result) : 1;
+    int rc = delta >= 0 ? native_incr(m, ctx, key, klen, delta, result) : 1;
     if (rc != 1)
         return rc;
     incr_args a = { .delta = delta };
@@ -315,7 +365,11 @@ static void take_fn(mc *m, void *ud, rmw *x)
     int64_t now = m->host->real_ns() / 1000000;
     double tokens = (double)a->burst;
     long long at = now;
-    if (x->found && sscanf(x->val, "%lf %lld", &tokens, &at) != 2) {
+    char text[64];
+    size_t n = x->found && x->len < sizeof text ? x->len : 0;
+    memcpy(text, x->val ? x->val : "", n); /* sscanf wants a terminated string */
+    text[n] = '\0';
+    if (x->found && sscanf(text, "%lf %lld", &tokens, &at) != 2) {
         tokens = (double)a->burst;
         at = now;
     }

@@ -3,76 +3,53 @@
 #include <string.h>
 #include "mc.h"
 
-int mc_read(mc *m, mc_lease *l, const char *mkey, size_t mlen, bool *found, bool *present,
-            char **val, size_t *len, uint32_t *flags, uint64_t *cas)
+/* memcached_get sends one GETK and reads one reply, where memcached_mget's quiet GETKQ and
+ * the NOOP that ends it go out as two writes and come back as two (1.2x the time, p50 on
+ * loopback). The reply's CAS stays in the handle's own result, which memcached_get reads
+ * it into. */
+int mc_read(mc *m, mc_lease *l, const char *mkey, size_t mlen, mc_item *it)
 {
-    const char *keys[] = { mkey };
-    size_t lens[] = { mlen };
-    *found = *present = false;
-    *val = NULL;
-    *len = 0;
-    memcached_return_t r = memcached_mget(l->h, keys, lens, 1);
-    if (r != MEMCACHED_SUCCESS)
-        return mc_error(m, l->h, r, "get");
-    memcached_result_st *res;
-    int rc = IMI_OK;
-    while ((res = memcached_fetch_result(l->h, NULL, &r))) {
-        if (!*present && !rc) {
-            *present = true;
-            *flags = memcached_result_flags(res);
-            *cas = memcached_result_cas(res);
-            *len = memcached_result_length(res);
-            *val = malloc(*len + 1);
-            if (*val) {
-                if (*len) /* an empty value has no buffer */
-                    memcpy(*val, memcached_result_value(res), *len);
-                (*val)[*len] = '\0';
-            } else {
-                rc = m->host->error(IMI_ENOMEM, 0, "out of memory");
-            }
-        }
-        memcached_result_free(res);
-    }
-    if (!rc && r != MEMCACHED_END && r != MEMCACHED_NOTFOUND && r != MEMCACHED_SUCCESS)
-        rc = mc_error(m, l->h, r, "get");
-    if (rc) {
-        free(*val);
-        *val = NULL;
-        *present = false;
+    memcached_return_t r;
+    uint32_t flags = 0;
+    size_t len = 0;
+    *it = (mc_item){ 0 };
+    it->mem = memcached_get(l->h, mkey, mlen, &len, &flags, &r);
+    if (r == MEMCACHED_NOTFOUND)
+        return IMI_OK;
+    if (r != MEMCACHED_SUCCESS) {
+        free(it->mem);
+        it->mem = NULL;
+        int rc = mc_error(m, l->h, r, "get");
+        memcached_quit(l->h); /* a reply may be left unread: start the next call afresh */
         return rc;
     }
-    *found = *present && mc_left_ms(m, *flags) > 0;
+    it->present = true;
+    it->flags = flags;
+    it->cas = memcached_result_cas(&l->h->result);
+    it->len = len;
+    it->val = mc_value_strip(it->mem ? it->mem : "", &it->len, flags);
+    it->found = mc_left_ms(m, flags) > 0;
     return IMI_OK;
 }
 
-/* Reads one key for get, exists and ttl: IMI_ENOTFOUND for a miss; *flags as stored, *val
- * libmemcached's malloc'd copy (NULL for an empty value). memcached_get sends one GETK and
- * reads one reply; mc_read's quiet GETKQ and the NOOP that ends it go out as two writes
- * and come back as two, which took 1.2x the time of one GETK (p50, loopback). */
-static int read_one(mc *m, const imi_ctx *ctx, const char *key, size_t klen, char **val,
-                    size_t *len, uint32_t *flags)
+/* Reads one key for get, exists and ttl: IMI_ENOTFOUND for a miss. */
+static int read_one(mc *m, const imi_ctx *ctx, const char *key, size_t klen, mc_item *it)
 {
-    char mkey[MC_KEY_MAX];
-    size_t mlen = mc_key(key, klen, mkey);
+    char buf[MC_KEY_MAX];
+    size_t mlen;
+    const char *mkey = mc_key(key, klen, buf, &mlen);
     mc_lease l;
     int rc = mc_acquire(m, ctx, &l);
-    *val = NULL;
+    *it = (mc_item){ 0 };
     if (rc)
         return rc;
-    memcached_return_t r;
-    *val = memcached_get(l.h, mkey, mlen, len, flags, &r);
-    if (r == MEMCACHED_SUCCESS && mc_left_ms(m, *flags) > 0) {
-        rc = IMI_OK;
-    } else if (r == MEMCACHED_SUCCESS || r == MEMCACHED_NOTFOUND) {
-        rc = m->host->error(IMI_ENOTFOUND, 0, "memcached: no such key");
-    } else {
-        rc = mc_error(m, l.h, r, "get");
-        memcached_quit(l.h); /* a reply may be left unread: start the next call afresh */
-    }
+    rc = mc_read(m, &l, mkey, mlen, it);
     mc_release(m, &l);
+    if (!rc && !it->found)
+        rc = m->host->error(IMI_ENOTFOUND, 0, "memcached: no such key");
     if (rc) {
-        free(*val);
-        *val = NULL;
+        free(it->mem);
+        it->mem = NULL;
     }
     return rc;
 }
@@ -80,36 +57,30 @@ static int read_one(mc *m, const imi_ctx *ctx, const char *key, size_t klen, cha
 int mc_get(void *st, const imi_ctx *ctx, const char *key, size_t klen, imi_buf *out)
 {
     mc *m = st;
-    char *val;
-    size_t len;
-    uint32_t flags;
-    int rc = read_one(m, ctx, key, klen, &val, &len, &flags);
+    mc_item it;
+    int rc = read_one(m, ctx, key, klen, &it);
     if (!rc)
-        rc = m->host->buf_set(out, val ? val : "", len);
-    free(val);
+        rc = m->host->buf_set(out, it.val, it.len);
+    free(it.mem);
     return rc;
 }
 
 int mc_exists(void *st, const imi_ctx *ctx, const char *key, size_t klen)
 {
-    char *val;
-    size_t len;
-    uint32_t flags;
-    int rc = read_one(st, ctx, key, klen, &val, &len, &flags);
-    free(val);
+    mc_item it;
+    int rc = read_one(st, ctx, key, klen, &it);
+    free(it.mem);
     return rc;
 }
 
 int mc_ttl(void *st, const imi_ctx *ctx, const char *key, size_t klen, int64_t *ttl_ms)
 {
     mc *m = st;
-    char *val;
-    size_t len;
-    uint32_t flags;
-    int rc = read_one(m, ctx, key, klen, &val, &len, &flags);
-    free(val);
+    mc_item it;
+    int rc = read_one(m, ctx, key, klen, &it);
+    free(it.mem);
     if (!rc)
-        *ttl_ms = flags ? mc_left_ms(m, flags) : -1;
+        *ttl_ms = it.flags & MC_FLAG_EXPIRY ? mc_left_ms(m, it.flags) : -1;
     return rc;
 }
 
@@ -117,28 +88,34 @@ int mc_set(void *st, const imi_ctx *ctx, const char *key, size_t klen, const voi
            size_t len, int64_t ttl_ms)
 {
     mc *m = st;
-    char mkey[MC_KEY_MAX];
-    size_t mlen = mc_key(key, klen, mkey);
+    char buf[MC_KEY_MAX];
+    size_t mlen;
+    const char *mkey = mc_key(key, klen, buf, &mlen);
     mc_lease l;
+    mc_value v;
     int rc = mc_check_ttl(m, ttl_ms);
     if (!rc)
         rc = mc_check_value(m, len);
     if (!rc)
-        rc = mc_acquire(m, ctx, &l);
+        rc = mc_value_make(m, &v, val, len, mc_expiry_flags(m, ttl_ms));
     if (rc)
         return rc;
-    uint32_t flags = mc_expiry_flags(m, ttl_ms);
-    memcached_return_t r = memcached_set(l.h, mkey, mlen, val, len, mc_exptime(m, flags), flags);
-    rc = r == MEMCACHED_SUCCESS ? IMI_OK : mc_error(m, l.h, r, "set");
-    mc_release(m, &l);
+    if (!(rc = mc_acquire(m, ctx, &l))) {
+        memcached_return_t r = memcached_set(l.h, mkey, mlen, v.p, v.len,
+                                             mc_exptime(m, v.flags), v.flags);
+        rc = r == MEMCACHED_SUCCESS ? IMI_OK : mc_error(m, l.h, r, "set");
+        mc_release(m, &l);
+    }
+    mc_value_free(&v);
     return rc;
 }
 
 int mc_del(void *st, const imi_ctx *ctx, const char *key, size_t klen)
 {
     mc *m = st;
-    char mkey[MC_KEY_MAX];
-    size_t mlen = mc_key(key, klen, mkey);
+    char buf[MC_KEY_MAX];
+    size_t mlen;
+    const char *mkey = mc_key(key, klen, buf, &mlen);
     mc_lease l;
     int rc = mc_acquire(m, ctx, &l);
     if (rc)
@@ -164,8 +141,7 @@ int mc_mget(void *st, const imi_ctx *ctx, const char *const *keys, const size_t 
     if (!rc)
         rc = mc_acquire(m, ctx, &l);
     for (size_t i = 0; i < n && !rc; i++) {
-        lens[i] = mc_key(keys[i], klens[i], mkeys[i]);
-        ptrs[i] = mkeys[i];
+        ptrs[i] = mc_key(keys[i], klens[i], mkeys[i], &lens[i]);
         found[i] = 0;
     }
     memcached_return_t r = rc ? MEMCACHED_SUCCESS : memcached_mget(l.h, ptrs, lens, n);
@@ -180,13 +156,16 @@ int mc_mget(void *st, const imi_ctx *ctx, const char *const *keys, const size_t 
         const char *k = memcached_result_key_value(res);
         size_t kl = memcached_result_key_length(res);
         for (size_t j = 0; j < n; j++) {
-            size_t i = (next + j) % n;
+            size_t i = next + j < n ? next + j : next + j - n; /* (next + j) % n */
             if (lens[i] != kl || memcmp(ptrs[i], k, kl))
                 continue;
-            if (mc_left_ms(m, memcached_result_flags(res)) > 0) {
+            uint32_t flags = memcached_result_flags(res);
+            if (mc_left_ms(m, flags) > 0) {
                 found[i] = 1;
                 const char *v = memcached_result_value(res);
-                rc = m->host->buf_set(&vals[i], v ? v : "", memcached_result_length(res));
+                size_t len = memcached_result_length(res);
+                v = mc_value_strip(v ? v : "", &len, flags);
+                rc = m->host->buf_set(&vals[i], v, len);
             }
             next = i + 1;
             break;
