@@ -32,12 +32,18 @@ struct imi_config {
 };
 
 /* inih reads through this, so that we know the line of every key and can strip leading
- * white space (inih would take an indented line as a continuation of the previous value). */
+ * white space (inih would take an indented line as a continuation of the previous value).
+ * inih's line buffer is fixed when it is built (200 bytes in Debian's): a longer
+ * key = value line (a list of brokers, a DSN) is split here the way inih splits one, and
+ * inih gets the key with a stand-in value, which on_key replaces by the whole one. */
+#define CONFIG_LINE_MAX 65536
+
 typedef struct reader {
     imi_config *cfg;
     const char *p, *end;
     int line;
     int err;                     /* first error found by us (not by inih) */
+    char *long_value;            /* the value of the line inih is reading, when too long */
 } reader;
 
 static int fail(reader *r, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -85,6 +91,55 @@ static bool valid_section_name(const char *s, size_t len)
     return s[0] != '.' && s[len - 1] != '.';
 }
 
+static bool blank(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f'; }
+
+/* A key = value line too long for inih's buffer, [s, e): the key and a stand-in go to
+ * buf, the value (as inih would cut it: after the first '=' or ':', up to a ';' that
+ * follows a blank, trimmed) to r->long_value. Returns the length written to buf. */
+static size_t split_long(reader *r, const char *s, const char *e, char *buf, int max)
+{
+    if (*s == ';' || *s == '#')
+        return 0; /* a comment */
+    if (*s == '[') {
+        fail(r, r->line, "section header too long");
+        return 0;
+    }
+    const char *sep = s;
+    bool was_blank = false;
+    while (sep < e && *sep != '=' && *sep != ':' && !(was_blank && *sep == ';'))
+        was_blank = blank(*sep++);
+    if (sep == e || *sep == ';') {
+        fail(r, r->line, "syntax error (expected [section], key = value, or a ; comment)");
+        return 0;
+    }
+    const char *key_end = sep;
+    while (key_end > s && blank(key_end[-1]))
+        key_end--;
+    const char *v = sep + 1, *v_end = v;
+    was_blank = false;
+    while (v_end < e && !(was_blank && *v_end == ';'))
+        was_blank = blank(*v_end++);
+    if (v_end < e) /* an inline comment: the blank before it goes too */
+        v_end--;
+    while (v < v_end && blank(*v))
+        v++;
+    while (v_end > v && blank(v_end[-1]))
+        v_end--;
+    size_t klen = (size_t)(key_end - s);
+    if (klen + 8 >= (size_t)max) {
+        fail(r, r->line, "key too long");
+        return 0;
+    }
+    free(r->long_value);
+    if (!(r->long_value = imi_strndup(v, (size_t)(v_end - v)))) {
+        fail(r, r->line, "out of memory");
+        return 0;
+    }
+    memcpy(buf, s, klen);
+    memcpy(buf + klen, " = x", 4);
+    return klen + 4;
+}
+
 static char *read_line(char *buf, int max, void *stream)
 {
     reader *r = stream;
@@ -98,11 +153,14 @@ static char *read_line(char *buf, int max, void *stream)
     while (start < stop && (*start == ' ' || *start == '\t'))
         start++;
     size_t len = (size_t)(stop - start);
-    if (len >= (size_t)max - 1) {
-        fail(r, r->line, "line too long (at most %d characters)", max - 2);
+    if (len > CONFIG_LINE_MAX) {
+        fail(r, r->line, "line too long (at most %d characters)", CONFIG_LINE_MAX);
         len = 0;
+    } else if (len >= (size_t)max - 1) {
+        len = split_long(r, start, stop, buf, max);
+        start = buf;
     }
-    memcpy(buf, start, len);
+    memmove(buf, start, len);
     buf[len] = '\n';
     buf[len + 1] = '\0';
     if (len && buf[0] == '[') {
@@ -190,9 +248,8 @@ static const entry *find(const imi_config *cfg, const char *section, const char 
     return NULL;
 }
 
-static int on_key(void *user, const char *sec, const char *key, const char *value)
+static int on_key_value(reader *r, const char *sec, const char *key, const char *value)
 {
-    reader *r = user;
     imi_config *cfg = r->cfg;
     if (r->err)
         return 0;
@@ -226,6 +283,16 @@ static int on_key(void *user, const char *sec, const char *key, const char *valu
     return 1;
 }
 
+static int on_key(void *user, const char *sec, const char *key, const char *value)
+{
+    reader *r = user;
+    char *long_value = r->long_value; /* the whole value of a line too long for inih */
+    r->long_value = NULL;
+    int rc = on_key_value(r, sec, key, long_value ? long_value : value);
+    free(long_value);
+    return rc;
+}
+
 int imi_config_parse(const char *text, const char *name, const char *base_dir,
                      imi_config **out)
 {
@@ -241,6 +308,7 @@ int imi_config_parse(const char *text, const char *name, const char *base_dir,
     }
     reader r = { .cfg = cfg, .p = text, .end = text + strlen(text) };
     int bad = ini_parse_stream(read_line, &r, on_key, &r);
+    free(r.long_value);
     if (r.err) {
         imi_config_free(cfg);
         return r.err;

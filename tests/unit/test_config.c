@@ -73,6 +73,59 @@ Test(config, syntax_errors_name_the_line)
     assert_has(parse_error("[bad name]\n"), "t.ini:1: bad section name");
 }
 
+/* Lines past inih's 200-byte buffer (a list of brokers, a DSN): split as inih splits a
+ * short one, so that a value reads the same at any length. */
+Test(config, long_lines_read_like_short_ones)
+{
+    char hosts[2048] = "", text[16384];
+    for (int i = 0; i < 20; i++)
+        snprintf(hosts + strlen(hosts), sizeof hosts - strlen(hosts), "%sb-%d.cluster-one.abc123."
+                 "c2.kafka.eu-west-1.example.com:9092", i ? "," : "", i);
+    snprintf(text, sizeof text,
+             "[mq]\nbootstrap = %s\n"                    /* 1000+ characters */
+             "   indented = %s ; a comment after a blank\n"
+             "colon: %s\n"
+             "semi = a;b%s\n"                              /* ';' without a blank: kept */
+             "spaced   =    %s   \t\n"
+             "; a comment as long as the rest: %s\n"
+             "short = 1\n",
+             hosts, hosts, hosts, hosts, hosts, hosts);
+    imi_config *cfg = parse_ok(text);
+    int line = 0;
+    cr_expect_str_eq(imi_config_get(cfg, "mq", "bootstrap", &line), hosts);
+    cr_expect_eq(line, 2);
+    cr_expect_str_eq(imi_config_get(cfg, "mq", "indented", NULL), hosts);
+    cr_expect_str_eq(imi_config_get(cfg, "mq", "colon", NULL), hosts);
+    char semi[2060];
+    snprintf(semi, sizeof semi, "a;b%s", hosts);
+    cr_expect_str_eq(imi_config_get(cfg, "mq", "semi", NULL), semi);
+    cr_expect_str_eq(imi_config_get(cfg, "mq", "spaced", NULL), hosts);
+    cr_expect_str_eq(imi_config_get(cfg, "mq", "short", &line), "1");
+    cr_expect_eq(line, 8);
+    imi_config_free(cfg);
+
+    /* what a short line would be refused for, a long one is too */
+    char words[1100];
+    memset(words, 'w', 1000);
+    words[1000] = '\0';
+    snprintf(text, sizeof text, "[x]\njust words %s\n", words);
+    assert_has(parse_error(text), "t.ini:2: syntax error");
+    snprintf(text, sizeof text, "[x]\njust words ; %s = 1\n", words); /* '=' in a comment */
+    assert_has(parse_error(text), "t.ini:2: syntax error");
+    snprintf(text, sizeof text, "[x]\na = 1\na = %s\n", hosts);
+    assert_has(parse_error(text), "t.ini:3: duplicate key 'a'");
+    snprintf(text, sizeof text, "[%s]\n", hosts);
+    assert_has(parse_error(text), "t.ini:1: section header too long");
+    size_t big = 70000;
+    char *huge = malloc(big + 16);
+    cr_assert_not_null(huge);
+    memcpy(huge, "[x]\nk = ", 8);
+    memset(huge + 8, 'v', big);
+    huge[8 + big] = '\0';
+    assert_has(parse_error(huge), "t.ini:2: line too long (at most 65536 characters)");
+    free(huge);
+}
+
 Test(config, missing_file)
 {
     imi_config *cfg;
