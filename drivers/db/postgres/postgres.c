@@ -316,8 +316,9 @@ static int pg_connect(void *state, const imi_ctx *ctx, size_t endpoint, void **o
 static int wait_result_in(pg_conn *c, const imi_ctx *ctx, PGresult **out, const char *what)
 {
     const imi_host_api *h = c->st->host;
-    int64_t deadline = h->mono_ns() +
-                       h->ctx_remaining_ms(ctx, c->st->env->default_timeout_ms) * 1000000;
+    /* A ctx's deadline is absolute; the default timeout is counted from the first look at
+     * the clock below, before the first wait (no clock read up front). */
+    int64_t deadline = h->ctx_deadline_ns(ctx);
     int64_t grace = 0;
     int why = 0;
     PGresult *keep = NULL;
@@ -348,6 +349,8 @@ static int wait_result_in(pg_conn *c, const imi_ctx *ctx, PGresult **out, const 
             continue;
         }
         int64_t now = h->mono_ns();
+        if (!deadline)
+            deadline = now + c->st->env->default_timeout_ms * 1000000;
         if (!why && (now >= deadline || h->ctx_canceled(ctx))) {
             why = h->ctx_canceled(ctx) ? IMI_ECANCELED : IMI_ETIMEDOUT;
             char err[256];
