@@ -18,6 +18,10 @@ typedef struct db_conn {
     db_pool *pool;
     struct db_conn *next;       /* in the idle list */
     imi_db_rows *spare;         /* the last result object, reused by the next query */
+    /* The result open on it outside a transaction: such results are on no shared list
+     * (no lock per query); close finds them here, through the pool's list of all. */
+    imi_db_rows *rows;
+    struct db_conn *all_prev, *all_next;   /* every connection of the pool, under mu */
 } db_conn;
 
 /* The connections of one endpoint: idle ones in a list, at most `max` open in all. */
@@ -29,6 +33,7 @@ struct db_pool {
     _Atomic(db_conn *) hot;
     atomic_uint waiters;        /* callers waiting on cv: a release wakes them */
     db_conn *idle;
+    db_conn *all;               /* every connection made and not yet closed */
     unsigned open;              /* idle + in use + being connected */
     unsigned max;
     size_t index;               /* 0: writer, 1..: readers */
@@ -37,7 +42,8 @@ struct db_pool {
     imi_db *db;
 };
 
-/* Results and transactions still open, so that close can end them. */
+/* Transactions and their results still open, so that close can end them (results on a
+ * pooled connection are found through db_conn.rows). */
 typedef enum db_live_kind { DB_LIVE_ROWS, DB_LIVE_TX } db_live_kind;
 typedef struct db_live {
     struct db_live *prev, *next;
@@ -111,6 +117,9 @@ static inline void db_leave(imi_db *db) { imi_instance_leave(&db->in); }
 
 /* ---- db_live.c ---- */
 void db_live_add(imi_db *db, db_live *l);
+/* Ends the results open on pooled connections (at close, with the live list locked and
+ * no call in flight). */
+void db_pools_end_rows(imi_db *db);
 void db_live_remove(imi_db *db, db_live *l);
 /* Ends every result, then every transaction, still open (at close). */
 void db_live_end_all(imi_db *db);

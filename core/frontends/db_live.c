@@ -33,10 +33,12 @@ void db_rows_end(imi_db_rows *r)
     r->on_row = false;
     VT(r->db)->r_close(r->res);
     r->res = NULL;
-    if (r->tx)
+    if (r->tx) {
         r->tx->rows = NULL;
-    else if (r->conn)
+    } else if (r->conn) {
+        r->conn->rows = NULL;
         db_pool_release(r->conn->pool, r->conn, false);
+    }
     r->conn = NULL;
 }
 
@@ -84,6 +86,7 @@ void db_tx_end(imi_db_tx *tx)
 void db_live_end_all(imi_db *db)
 {
     pthread_mutex_lock(&db->live_mu);
+    db_pools_end_rows(db);
     for (int pass = 0; pass < 2; pass++) {
         db_live *l = db->live.next;
         while (l != &db->live) {

@@ -51,6 +51,15 @@ db_pool *db_pool_fallback(imi_db *db, db_pool *p, const imi_ctx *ctx, int rc)
 /* Closes a connection and frees what it carries. */
 static void conn_close(imi_db *db, db_conn *c)
 {
+    db_pool *p = c->pool;
+    pthread_mutex_lock(&p->mu);
+    if (c->all_prev)
+        c->all_prev->all_next = c->all_next;
+    else
+        p->all = c->all_next;
+    if (c->all_next)
+        c->all_next->all_prev = c->all_prev;
+    pthread_mutex_unlock(&p->mu);
     VT(db)->c_close(db->in.state, c->drv);
     free(c->spare);
     free(c);
@@ -135,8 +144,25 @@ static int connect_new(db_pool *p, const imi_ctx *ctx, db_conn **out)
     }
     DB_COUNT(db, n_conns_opened);
     c->pool = p;
+    pthread_mutex_lock(&p->mu);
+    c->all_next = p->all;
+    if (p->all)
+        p->all->all_prev = c;
+    p->all = c;
+    pthread_mutex_unlock(&p->mu);
     *out = c;
     return IMI_OK;
+}
+
+void db_pools_end_rows(imi_db *db)
+{
+    /* No call is in flight: nothing connects or drops a connection meanwhile, and ending
+     * a result only gives its connection back (hot slot or idle list), so the list of
+     * all stays as it is. Not under mu: the release takes it. */
+    for (size_t i = 0; i < db->n_pools; i++)
+        for (db_conn *c = db->pools[i].all; c; c = c->all_next)
+            if (c->rows)
+                db_rows_end(c->rows);
 }
 
 int db_pool_acquire(db_pool *p, const imi_ctx *ctx, db_conn **out)

@@ -25,9 +25,33 @@ int db_rows_new(imi_db *db, void *res, db_conn *conn, imi_db_tx *tx, imi_db_rows
     r->conn = conn;
     r->tx = tx;
     r->n_cols = VT(db)->r_columns(res);
-    db_live_add(db, &r->link);
+    if (tx || !conn) {
+        db_live_add(db, &r->link);
+    } else {
+        r->link.next = r->link.prev = &r->link;
+        conn->rows = r;
+    }
     *out = r;
     return IMI_OK;
+}
+
+/* Ends r; true when r was left with its connection for the next query (then nothing may
+ * touch r any more: the connection is back in the pool, another thread may take both). */
+static bool rows_end_keep(imi_db_rows *r)
+{
+    db_conn *c = !r->dead && !r->tx ? r->conn : NULL;
+    if (!c || c->spare) {
+        db_rows_end(r);
+        return false;
+    }
+    c->rows = NULL;
+    VT(r->db)->r_close(r->res);
+    r->res = NULL;
+    r->conn = NULL;
+    r->dead = true;
+    c->spare = r;
+    db_pool_release(c->pool, c, false);
+    return true;
 }
 
 void imi_db_rows_free(imi_db_rows *r)
@@ -35,26 +59,21 @@ void imi_db_rows_free(imi_db_rows *r)
     if (!r)
         return;
     imi_db *db = r->db;
+    /* A result outside a transaction is on no shared list: while the handle is open,
+     * close waits for this call, so it is ended without the live lock. */
+    if (!r->tx && imi_instance_enter_open(&db->in)) {
+        bool kept = rows_end_keep(r);
+        db_leave(db);
+        if (!kept)
+            free(r);
+        return;
+    }
     pthread_mutex_lock(&db->live_mu);
     if (r->link.next != &r->link) {
         r->link.prev->next = r->link.next;
         r->link.next->prev = r->link.prev;
     }
-    /* Left with its connection for the next query: ended here rather than by
-     * db_rows_end, so that nothing touches r once the connection is back in the pool
-     * (another thread may take both at once). */
-    db_conn *c = !r->dead && !r->tx ? r->conn : NULL;
-    bool kept = c && !c->spare;
-    if (kept) {
-        VT(db)->r_close(r->res);
-        r->res = NULL;
-        r->conn = NULL;
-        r->dead = true;
-        c->spare = r;
-        db_pool_release(c->pool, c, false);
-    } else {
-        db_rows_end(r);
-    }
+    bool kept = rows_end_keep(r);
     pthread_mutex_unlock(&db->live_mu);
     if (!kept)
         free(r);
@@ -83,6 +102,7 @@ int imi_db_rows_next(imi_db_rows *r, const imi_ctx *ctx)
             VT(r->db)->r_close(r->res);
             r->res = NULL;
             r->dead = true;
+            r->conn->rows = NULL;
             db_pool_release(r->conn->pool, r->conn, true);
             r->conn = NULL;
         }

@@ -152,6 +152,26 @@ static inline void imi_instance_leave_at(imi_instance *in, const imi_thread_slot
     imi_inflight_add(&in->inflight[t->stripe].n, t, -1);
 }
 
+/* Enter for a call that only ends something (no ctx, no chaos): true while the instance
+ * is open, and close then waits for the imi_instance_leave that must follow. The same
+ * handshake as imi_instance_enter. */
+static inline bool imi_instance_enter_open(imi_instance *in)
+{
+    const imi_thread_slot *t = imi_thread();
+    atomic_int *n = &in->inflight[t->stripe].n;
+#ifdef IMI_FENCE_TSAN
+    atomic_fetch_add(n, 1);
+    bool closed = atomic_load(&in->closed);
+#else
+    imi_inflight_add(n, t, 1);
+    imi_fence_light();
+    bool closed = atomic_load_explicit(&in->closed, memory_order_relaxed);
+#endif
+    if (closed)
+        imi_inflight_add(n, t, -1);
+    return !closed;
+}
+
 /* Taken before a call: the clock when in times this call, else 0 (no clock read: the two
  * reads are most of what metrics cost a call). One call in sample_mask + 1 per thread is
  * timed. in may be NULL. */

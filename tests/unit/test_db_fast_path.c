@@ -1,11 +1,13 @@
 /* The db front-end's fast path (issue 14): the placeholder scan cached per statement
  * text must follow the text, not the buffer it sits in; the connection released last is
  * handed to the next caller without the pool lock, and a result object is reused per
- * connection, without losing a connection to a race (8 threads on a pool of one). */
+ * connection, without losing a connection to a race (8 threads on a pool of one). The
+ * statement key the core hands the drivers, and results that only close can find. */
 #include <criterion/criterion.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include "iminfra/iminfra.h"
 
 static imi_app *app;
@@ -117,4 +119,60 @@ Test(db_fast_path, eight_threads_on_a_pool_of_one)
     imi_db_get_stats(db, &st);
     cr_assert_eq(st.conns_opened, 1, "%llu connections opened on a pool of one",
                  (unsigned long long)st.conns_opened);
+}
+
+/* More statement texts than the core remembers (64 slots): some have a key
+ * (imi_db_stmt.key), some share a slot and have none. The driver finds each one's
+ * statement by key or by text, never another text's. */
+Test(db_fast_path, more_texts_than_the_core_keeps)
+{
+    enum { TEXTS = 200 };
+    char sql[64];
+    imi_db_param p = IMI_DB_PINT(1000);
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < TEXTS; i++) {
+            int k = round == 1 ? TEXTS - 1 - i : i;
+            snprintf(sql, sizeof sql, "SELECT ? + %d", k);
+            int rc;
+            int64_t v = select_int(sql, &p, 1, &rc);
+            cr_assert_eq(rc, IMI_OK, "%s", imi_error_message());
+            cr_assert_eq(v, 1000 + k, "'%s' gave %lld", sql, (long long)v);
+        }
+    }
+}
+
+/* Results open on three pooled connections (on no shared list) are ended by close: each
+ * reads IMI_ECLOSED after it, and freeing them then is safe (ASan). */
+Test(db_fast_path, close_ends_results_on_every_connection)
+{
+    teardown();     /* a file of its own: :memory: has one connection */
+    char path[64], text[256];
+    snprintf(path, sizeof path, "/tmp/imi-fast-close-%d.db", (int)getpid());
+    snprintf(text, sizeof text, "[log]\nlevel = error\n[db]\ndriver = sqlite\npath = %s\n"
+             "pool_size = 3\n", path);
+    imi_config *cfg = NULL;
+    cr_assert_eq(imi_config_parse(text, "close.ini", "/tmp", &cfg), IMI_OK, "%s",
+                 imi_error_message());
+    cr_assert_eq(imi_app_open_config(cfg, &app), IMI_OK, "%s", imi_error_message());
+    cr_assert_eq(imi_db_open(app, NULL, &db), IMI_OK, "%s", imi_error_message());
+    imi_db_rows *r[3] = { NULL };
+    for (int i = 0; i < 3; i++) {
+        imi_db_param p = IMI_DB_PINT(i);
+        cr_assert_eq(imi_db_query(db, NULL, "SELECT ?", &p, 1, &r[i]), IMI_OK, "%s",
+                     imi_error_message());
+        cr_assert_eq(imi_db_rows_next(r[i], NULL), 1, "%s", imi_error_message());
+    }
+    imi_db_stats st;
+    imi_db_get_stats(db, &st);
+    cr_assert_eq(st.conns_opened, 3, "three open results hold three connections");
+    imi_db_rows_free(r[1]);
+    cr_assert_eq(imi_db_close(db), IMI_OK, "%s", imi_error_message());
+    int64_t v;
+    cr_expect_eq(imi_db_rows_int(r[0], 0, &v), IMI_ECLOSED, "a result outlived close");
+    cr_expect_eq(imi_db_rows_int(r[2], 0, &v), IMI_ECLOSED, "a result outlived close");
+    cr_expect_eq(imi_db_rows_next(r[2], NULL), IMI_ECLOSED);
+    imi_db_rows_free(r[0]);
+    imi_db_rows_free(r[2]);
+    teardown();
+    unlink(path);
 }

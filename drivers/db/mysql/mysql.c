@@ -54,6 +54,7 @@ typedef struct my_stmt {
     char *sql;
     size_t len;
     uint64_t hash, used;
+    const void *key;               /* the core's identity of sql (imi_db_stmt.key), or NULL */
     MYSQL_STMT *stmt;
 } my_stmt;
 
@@ -310,17 +311,44 @@ static uint64_t hash_sql(const char *s, size_t n)
     return h;
 }
 
+/* The core's key of s (imi_db_stmt.key), or NULL from a core or headers without it. */
+static const void *stmt_key(const imi_db_stmt *s)
+{
+#ifdef IMI_DB_STMT_KEY
+    return IMI_HAS_FIELD(s, imi_db_stmt, key) ? s->key : NULL;
+#else
+    (void)s;
+    return NULL;
+#endif
+}
+
 static int prepared(my_conn *c, const imi_db_stmt *s, MYSQL_STMT **out)
 {
-    uint64_t h = hash_sql(s->sql, s->sql_len);
+    /* Statements with the core's key are found by it, without hashing the text. */
+    const void *key = stmt_key(s);
+    uint64_t h = 0;
+    bool hashed = false;
     for (size_t i = 0; i < c->n_stmts; i++) {
         my_stmt *p = &c->stmts[i];
-        if (p->hash == h && p->len == s->sql_len && !memcmp(p->sql, s->sql, s->sql_len)) {
-            p->used = ++c->clock;
-            *out = p->stmt;
-            return IMI_OK;
+        if (key && p->key) {
+            if (p->key != key)
+                continue;
+        } else {
+            if (!hashed) {
+                h = hash_sql(s->sql, s->sql_len);
+                hashed = true;
+            }
+            if (p->hash != h || p->len != s->sql_len || memcmp(p->sql, s->sql, s->sql_len))
+                continue;
+            if (key)
+                p->key = key;
         }
+        p->used = ++c->clock;
+        *out = p->stmt;
+        return IMI_OK;
     }
+    if (!hashed)
+        h = hash_sql(s->sql, s->sql_len);
     if (c->n_stmts >= c->st->cache_cap) {
         my_stmt *lru = &c->stmts[0];
         for (size_t i = 1; i < c->n_stmts; i++)
@@ -351,8 +379,8 @@ static int prepared(my_conn *c, const imi_db_stmt *s, MYSQL_STMT **out)
     my_bool on = 1;
     mysql_stmt_attr_set(stmt, STMT_ATTR_UPDATE_MAX_LENGTH, &on);
     my_stmt *p = &c->stmts[c->n_stmts];
-    *p = (my_stmt){ .len = s->sql_len, .hash = h, .used = ++c->clock, .stmt = stmt,
-                    .sql = malloc(s->sql_len + 1) };
+    *p = (my_stmt){ .len = s->sql_len, .hash = h, .key = key, .used = ++c->clock,
+                    .stmt = stmt, .sql = malloc(s->sql_len + 1) };
     if (!p->sql) {
         mysql_stmt_close(stmt);
         return c->st->host->error(IMI_ENOMEM, 0, "out of memory");

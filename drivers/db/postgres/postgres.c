@@ -59,6 +59,7 @@ typedef struct pg_stmt {
     char *sql;
     size_t len;
     uint64_t hash, used;
+    const void *key;               /* the core's identity of sql (imi_db_stmt.key), or NULL */
     char name[24];
 } pg_stmt;
 
@@ -315,8 +316,9 @@ static int pg_connect(void *state, const imi_ctx *ctx, size_t endpoint, void **o
 static int wait_result_in(pg_conn *c, const imi_ctx *ctx, PGresult **out, const char *what)
 {
     const imi_host_api *h = c->st->host;
-    int64_t deadline = h->mono_ns() +
-                       h->ctx_remaining_ms(ctx, c->st->env->default_timeout_ms) * 1000000;
+    /* A ctx's deadline is absolute; the default timeout is counted from the first look at
+     * the clock below, before the first wait (no clock read up front). */
+    int64_t deadline = h->ctx_deadline_ns(ctx);
     int64_t grace = 0;
     int why = 0;
     PGresult *keep = NULL;
@@ -347,6 +349,8 @@ static int wait_result_in(pg_conn *c, const imi_ctx *ctx, PGresult **out, const 
             continue;
         }
         int64_t now = h->mono_ns();
+        if (!deadline)
+            deadline = now + c->st->env->default_timeout_ms * 1000000;
         if (!why && (now >= deadline || h->ctx_canceled(ctx))) {
             why = h->ctx_canceled(ctx) ? IMI_ECANCELED : IMI_ETIMEDOUT;
             char err[256];
@@ -444,18 +448,45 @@ static void forget_stmt(pg_conn *c, pg_stmt *p)
     *p = c->stmts[--c->n_stmts];
 }
 
+/* The core's key of s (imi_db_stmt.key), or NULL from a core or headers without it. */
+static const void *stmt_key(const imi_db_stmt *s)
+{
+#ifdef IMI_DB_STMT_KEY
+    return IMI_HAS_FIELD(s, imi_db_stmt, key) ? s->key : NULL;
+#else
+    (void)s;
+    return NULL;
+#endif
+}
+
 /* The name of the prepared statement for s, preparing it on a miss. */
 static int prepared(pg_conn *c, const imi_ctx *ctx, const imi_db_stmt *s, const char **name)
 {
-    uint64_t h = hash_sql(s->sql, s->sql_len);
+    /* Statements with the core's key are found by it, without hashing the text. */
+    const void *key = stmt_key(s);
+    uint64_t h = 0;
+    bool hashed = false;
     for (size_t i = 0; i < c->n_stmts; i++) {
         pg_stmt *p = &c->stmts[i];
-        if (p->hash == h && p->len == s->sql_len && !memcmp(p->sql, s->sql, s->sql_len)) {
-            p->used = ++c->clock;
-            *name = p->name;
-            return IMI_OK;
+        if (key && p->key) {
+            if (p->key != key)
+                continue;
+        } else {
+            if (!hashed) {
+                h = hash_sql(s->sql, s->sql_len);
+                hashed = true;
+            }
+            if (p->hash != h || p->len != s->sql_len || memcmp(p->sql, s->sql, s->sql_len))
+                continue;
+            if (key)
+                p->key = key;
         }
+        p->used = ++c->clock;
+        *name = p->name;
+        return IMI_OK;
     }
+    if (!hashed)
+        h = hash_sql(s->sql, s->sql_len);
     if (c->n_stmts >= c->st->cache_cap) {
         pg_stmt *lru = &c->stmts[0];
         for (size_t i = 1; i < c->n_stmts; i++)
@@ -468,7 +499,7 @@ static int prepared(pg_conn *c, const imi_ctx *ctx, const imi_db_stmt *s, const 
         return c->st->host->error(IMI_ENOMEM, 0, "out of memory");
     c->stmts = grown;
     pg_stmt *p = &c->stmts[c->n_stmts];
-    *p = (pg_stmt){ .len = s->sql_len, .hash = h, .used = ++c->clock };
+    *p = (pg_stmt){ .len = s->sql_len, .hash = h, .key = key, .used = ++c->clock };
     snprintf(p->name, sizeof p->name, "imi_%llu", (unsigned long long)++c->next_id);
     char *text = rewrite(s);
     if (!text || !(p->sql = malloc(s->sql_len + 1))) {

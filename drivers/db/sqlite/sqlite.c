@@ -54,13 +54,18 @@ typedef struct sq_state {
 typedef struct sq_cached {
     char *sql;
     size_t len;
+    const void *key;               /* the core's identity of sql (imi_db_stmt.key), or NULL */
     uint64_t hash;
     uint64_t bool_cols;            /* bit i: column i is declared BOOLEAN */
     uint64_t used;                 /* LRU clock */
     sqlite3_stmt *stmt;
+    bool bound_bytes;              /* text or blob parameters are bound: clear them after */
 } sq_cached;
 
 typedef struct sq_conn sq_conn;
+
+/* sq_conn.deadline_ns of a statement under the default timeout, before a handler ran. */
+#define SQ_DEADLINE_LATER INT64_MIN
 
 /* The one result a connection can have open (the core never asks for two). */
 typedef struct sq_res {
@@ -69,6 +74,7 @@ typedef struct sq_res {
     int n_cols;
     bool pending;                  /* the first row was stepped by c_query */
     bool done;
+    int typed_col, typed;          /* the column r_type looked at last and its sqlite type */
 } sq_res;
 
 struct sq_conn {
@@ -80,7 +86,7 @@ struct sq_conn {
     size_t last;                   /* the cache entry used last: checked before hashing */
     uint64_t clock;
     const imi_ctx *ctx;            /* of the statement running, for the progress handler */
-    int64_t deadline_ns;           /* 0: don't interrupt */
+    int64_t deadline_ns;           /* 0: don't interrupt; SQ_DEADLINE_LATER: see arm */
     int64_t busy_since_ns;
     sq_res res;
 };
@@ -225,6 +231,15 @@ static int sqlite_endpoint(void *state, size_t i, imi_db_endpoint_info *info)
     return IMI_OK;
 }
 
+/* The deadline of the statement running, fixed at the first look when it is the default
+ * timeout (see arm). */
+static int64_t deadline_at(sq_conn *c, int64_t now)
+{
+    if (c->deadline_ns == SQ_DEADLINE_LATER)
+        c->deadline_ns = now + c->st->env->default_timeout_ms * 1000000;
+    return c->deadline_ns;
+}
+
 /* Stops a running statement at the deadline or on cancel (SQLITE_INTERRUPT). */
 static int progress(void *arg)
 {
@@ -232,14 +247,19 @@ static int progress(void *arg)
     if (!c->deadline_ns)
         return 0;
     const imi_host_api *h = c->st->host;
-    return h->mono_ns() >= c->deadline_ns || h->ctx_canceled(c->ctx);
+    int64_t now = h->mono_ns();
+    return now >= deadline_at(c, now) || h->ctx_canceled(c->ctx);
 }
 
+/* Before a statement: the ctx's deadline is absolute and needs no clock. Without one the
+ * default timeout starts when the progress or busy handler first runs (after 1000
+ * virtual machine steps, or at the first lock wait: microseconds in), so a short
+ * statement, where neither runs, reads no clock at all. */
 static void arm(sq_conn *c, const imi_ctx *ctx)
 {
-    const imi_host_api *h = c->st->host;
+    int64_t d = c->st->host->ctx_deadline_ns(ctx);
     c->ctx = ctx;
-    c->deadline_ns = h->mono_ns() + h->ctx_remaining_ms(ctx, c->st->env->default_timeout_ms) * 1000000;
+    c->deadline_ns = d ? d : SQ_DEADLINE_LATER;
 }
 
 static void disarm(sq_conn *c)
@@ -264,7 +284,7 @@ static int busy_wait(void *arg, int count)
     if (count == 0)
         c->busy_since_ns = now;
     if (now - c->busy_since_ns >= (int64_t)c->st->busy_ms * 1000000 ||
-        (c->deadline_ns && now >= c->deadline_ns) || h->ctx_canceled(c->ctx))
+        (c->deadline_ns && now >= deadline_at(c, now)) || h->ctx_canceled(c->ctx))
         return 0;
     int us = count < 10 ? 100 * (count + 1) : 2000;
     struct timespec ts = { 0, us * 1000L };
@@ -371,25 +391,63 @@ static const char *skip_blank(const char *t)
     return t;
 }
 
+/* The core's key of s (imi_db_stmt.key), or NULL from a core or headers without it. */
+static const void *stmt_key(const imi_db_stmt *s)
+{
+#ifdef IMI_DB_STMT_KEY
+    return IMI_HAS_FIELD(s, imi_db_stmt, key) ? s->key : NULL;
+#else
+    (void)s;
+    return NULL;
+#endif
+}
+
+/* Is e the cached statement of s? Two keys decide without the text (equal keys, equal
+ * texts); else the text does, and a match learns the key. */
+static bool same_sql(sq_cached *e, const imi_db_stmt *s, const void *key)
+{
+    if (key && e->key)
+        return e->key == key;
+    if (e->len != s->sql_len || !e->sql || memcmp(e->sql, s->sql, s->sql_len))
+        return false;
+    if (key)
+        e->key = key;
+    return true;
+}
+
 /* The cached statement for s, prepared on a miss (evicting the least recently used).
  * *tail is true when the SQL holds more than one statement (it is then not cached). */
 static int prepare(sq_conn *c, const imi_db_stmt *s, sq_cached **out, sq_cached *scratch,
                    const char **tail)
 {
+    const void *key = stmt_key(s);
     /* A loop running one statement finds it here with one compare, without the hash. */
     if (c->last < c->n_cached) {
         sq_cached *e = &c->cache[c->last];
-        if (e->len == s->sql_len && e->sql && !memcmp(e->sql, s->sql, s->sql_len)) {
+        if (same_sql(e, s, key)) {
             e->used = ++c->clock;
             *out = e;
             *tail = NULL;
             return IMI_OK;
         }
     }
-    uint64_t h = hash_sql(s->sql, s->sql_len);
+    /* Entries with a key are told apart by it; the text is hashed only for the others. */
+    uint64_t h = 0;
+    bool hashed = false;
     for (size_t i = 0; i < c->n_cached; i++) {
         sq_cached *e = &c->cache[i];
-        if (e->hash == h && e->len == s->sql_len && !memcmp(e->sql, s->sql, s->sql_len)) {
+        if (key && e->key) {
+            if (e->key != key)
+                continue;
+        } else {
+            if (!hashed) {
+                h = hash_sql(s->sql, s->sql_len);
+                hashed = true;
+            }
+            if (e->hash != h)
+                continue;
+        }
+        if (same_sql(e, s, key)) {
             e->used = ++c->clock;
             c->last = i;
             *out = e;
@@ -397,6 +455,8 @@ static int prepare(sq_conn *c, const imi_db_stmt *s, sq_cached **out, sq_cached 
             return IMI_OK;
         }
     }
+    if (!hashed)
+        h = hash_sql(s->sql, s->sql_len);
     sqlite3_stmt *stmt = NULL;
     int rc = sqlite3_prepare_v3(c->db, s->sql, (int)s->sql_len, SQLITE_PREPARE_PERSISTENT,
                                 &stmt, tail);
@@ -440,12 +500,23 @@ static int prepare(sq_conn *c, const imi_db_stmt *s, sq_cached **out, sq_cached 
         }
     }
     e->len = s->sql_len;
+    e->key = key;
     e->hash = h;
     e->stmt = stmt;
     e->used = ++c->clock;
     e->bool_cols = bool_columns(stmt);
     *out = e;
     return IMI_OK;
+}
+
+/* Every call binds all parameters anew, so only text and blobs need clearing: a copy to
+ * free (queries), a pointer into the caller's memory not to keep (exec). */
+static void unbind(sq_cached *e)
+{
+    if (e->bound_bytes) {
+        sqlite3_clear_bindings(e->stmt);
+        e->bound_bytes = false;
+    }
 }
 
 /* Done with a statement: cached ones are reset for reuse, the rest finalized. */
@@ -456,12 +527,13 @@ static void done_with(sq_cached *e, sq_cached *scratch)
         e->stmt = NULL;
     } else {
         sqlite3_reset(e->stmt);
-        sqlite3_clear_bindings(e->stmt);
+        unbind(e);
     }
 }
 
-static int bind_all(sq_conn *c, sqlite3_stmt *stmt, const imi_db_stmt *s, bool copy)
+static int bind_all(sq_conn *c, sq_cached *e, const imi_db_stmt *s, bool copy)
 {
+    sqlite3_stmt *stmt = e->stmt;
     sqlite3_destructor_type how = copy ? SQLITE_TRANSIENT : SQLITE_STATIC;
     for (size_t i = 0; i < s->n_params; i++) {
         const imi_db_param *p = &s->params[i];
@@ -472,10 +544,12 @@ static int bind_all(sq_conn *c, sqlite3_stmt *stmt, const imi_db_stmt *s, bool c
         case IMI_DB_BOOL: rc = sqlite3_bind_int64(stmt, at, p->v.b ? 1 : 0); break;
         case IMI_DB_DOUBLE: rc = sqlite3_bind_double(stmt, at, p->v.d); break;
         case IMI_DB_TEXT:
+            e->bound_bytes = true;
             rc = sqlite3_bind_text64(stmt, at, p->v.s.ptr ? p->v.s.ptr : "", p->v.s.len, how,
                                      SQLITE_UTF8);
             break;
         case IMI_DB_BLOB:
+            e->bound_bytes = true;
             rc = sqlite3_bind_blob64(stmt, at, p->v.s.ptr ? p->v.s.ptr : "", p->v.s.len, how);
             break;
         }
@@ -525,7 +599,7 @@ static int sqlite_exec(void *conn, const imi_ctx *ctx, const imi_db_stmt *s, int
                                   "has parameters");
     }
     arm(c, ctx);
-    if (!(rc = bind_all(c, e->stmt, s, false))) {
+    if (!(rc = bind_all(c, e, s, false))) {
         int src;
         while ((src = sqlite3_step(e->stmt)) == SQLITE_ROW)
             ;
@@ -558,7 +632,7 @@ static int sqlite_query(void *conn, const imi_ctx *ctx, const imi_db_stmt *s, vo
     }
     arm(c, ctx);
     /* Parameters are copied: later steps of the result run after this call returns. */
-    if ((rc = bind_all(c, e->stmt, s, true))) {
+    if ((rc = bind_all(c, e, s, true))) {
         done_with(e, &scratch);
         disarm(c);
         return rc;
@@ -572,7 +646,8 @@ static int sqlite_query(void *conn, const imi_ctx *ctx, const imi_db_stmt *s, vo
     }
     disarm(c);
     c->res = (sq_res){ .c = c, .q = e, .n_cols = sqlite3_column_count(e->stmt),
-                       .pending = src == SQLITE_ROW, .done = src == SQLITE_DONE };
+                       .pending = src == SQLITE_ROW, .done = src == SQLITE_DONE,
+                       .typed_col = -1 };
     *out = &c->res;
     return IMI_OK;
 }
@@ -628,6 +703,7 @@ static const char *sqlite_r_column_name(void *res, size_t col)
 static int sqlite_r_next(void *res, const imi_ctx *ctx)
 {
     sq_res *r = res;
+    r->typed_col = -1;             /* a new row: types may differ */
     if (r->pending) {
         r->pending = false;
         return 1;
@@ -646,7 +722,9 @@ static int sqlite_r_next(void *res, const imi_ctx *ctx)
 static imi_db_type sqlite_r_type(void *res, size_t col)
 {
     sq_res *r = res;
-    switch (sqlite3_column_type(r->q->stmt, (int)col)) {
+    r->typed_col = (int)col;
+    r->typed = sqlite3_column_type(r->q->stmt, (int)col);
+    switch (r->typed) {
     case SQLITE_INTEGER:
         return col < 64 && (r->q->bool_cols >> col & 1) ? IMI_DB_BOOL : IMI_DB_INT;
     case SQLITE_FLOAT: return IMI_DB_DOUBLE;
@@ -672,7 +750,9 @@ static int sqlite_r_bytes(void *res, size_t col, const void **out, size_t *len)
 {
     sq_res *r = res;
     sqlite3_stmt *stmt = r->q->stmt;
-    const void *p = sqlite3_column_type(stmt, (int)col) == SQLITE_BLOB
+    /* r_bytes follows r_type on the same column (the core's getters): its type is known */
+    int type = r->typed_col == (int)col ? r->typed : sqlite3_column_type(stmt, (int)col);
+    const void *p = type == SQLITE_BLOB
                         ? sqlite3_column_blob(stmt, (int)col)
                         : (const void *)sqlite3_column_text(stmt, (int)col);
     *len = (size_t)sqlite3_column_bytes(stmt, (int)col);
@@ -686,7 +766,7 @@ static void sqlite_r_close(void *res)
 {
     sq_res *r = res;
     sqlite3_reset(r->q->stmt);
-    sqlite3_clear_bindings(r->q->stmt);
+    unbind(r->q);
     r->q = NULL;
 }
 

@@ -53,7 +53,17 @@ typedef struct imi_db_stmt {
     const imi_db_param *params;     /* n_params values, types checked by the core */
     size_t n_params;
     /* ---- end of ABI 1.0 ---- */
+    /* The core's identity of this statement text, or NULL when it has none. Two
+     * statements with the same non-NULL key have the same text for as long as the db
+     * handle is open (every connection included), so a driver can find its prepared
+     * statement by comparing keys instead of texts. The same text usually keeps one key;
+     * it may have none (the core remembers a bounded number of texts). Read it only when
+     * IMI_HAS_FIELD(s, imi_db_stmt, key): a core of ABI 1.0 does not set it. */
+    const void *key;
 } imi_db_stmt;
+/* Defined by headers that have imi_db_stmt.key: a driver that is also built against older
+ * headers reads the key under #ifdef IMI_DB_STMT_KEY. */
+#define IMI_DB_STMT_KEY 1
 
 /* What d_endpoint tells about one endpoint. */
 typedef struct imi_db_endpoint_info {
