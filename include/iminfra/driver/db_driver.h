@@ -60,6 +60,7 @@ typedef struct imi_db_stmt {
      * it may have none (the core remembers a bounded number of texts). Read it only when
      * IMI_HAS_FIELD(s, imi_db_stmt, key): a core of ABI 1.0 does not set it. */
     const void *key;
+    /* ---- end of ABI 1.1 ---- */
 } imi_db_stmt;
 /* Defined by headers that have imi_db_stmt.key: a driver that is also built against older
  * headers reads the key under #ifdef IMI_DB_STMT_KEY. */

@@ -54,10 +54,11 @@ extern "C" {
 /* A test-only build (CMake IMI_ABI_NEXT_TEST=ON) that pretends to be the next minor: every
  * growable struct gets one more field appended, so tests/abi can prove that a driver
  * built against the frozen 1.0 headers still loads and works. Never in a release. */
-#define IMI_ABI_MINOR 1
+#define IMI_ABI_MINOR 2
 #define IMI_ABI_NEXT_SLOT void (*abi_next_probe)(void);
 #else
-#define IMI_ABI_MINOR 0
+/* 1.1: imi_db_stmt.key */
+#define IMI_ABI_MINOR 1
 #define IMI_ABI_NEXT_SLOT
 #endif
 
