@@ -13,6 +13,9 @@ typedef struct mq_counters {
     atomic_ullong published, publish_failed, delivered, acked, nacked, dead_lettered, redelivered;
 } mq_counters;
 
+/* Topics per handle whose check is remembered (imi_mq_topic_ok). */
+#define IMI_MQ_TOPIC_COPIES 8
+
 struct imi_mq {
     imi_instance in;
     const imi_mq_driver *vt;        /* in.vt, normalised with its ops structs */
@@ -26,10 +29,20 @@ struct imi_mq {
     pthread_mutex_t subs_lock;
     imi_mq_sub *subs;               /* every subscription not yet freed */
     mq_counters n;
+    /* The topic of the last publish that passed the name check: a copy that stays
+     * unchanged until the handle is freed, so that a publish to the same topic costs
+     * one strcmp instead of the check (mq.c, mq_topic_ok). */
+    const char *_Atomic topic_ok;
+    pthread_mutex_t topics_lock;    /* adding to topics */
+    char *topics[IMI_MQ_TOPIC_COPIES]; /* every copy made, read without the lock */
+    atomic_size_t n_topics;
 };
 
 /* Topic and group names every backend takes: 1-200 of [A-Za-z0-9._-]. */
 bool imi_mq_name_ok(const char *name);
+/* imi_mq_name_ok for a topic published on mq: the topic of the handle's previous
+ * publish, or one of the first IMI_MQ_TOPIC_COPIES it published to, is known good. */
+bool imi_mq_topic_ok(imi_mq *mq, const char *topic);
 
 /* Publishes msg through the driver, adding the trace header of ctx (sync or async). */
 int imi_mq_publish_raw(imi_mq *mq, const imi_ctx *ctx, const imi_mq_msg *msg,
