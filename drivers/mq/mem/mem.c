@@ -41,12 +41,13 @@ static const imi_option_spec mem_options[] = {
 
 /* ---- async completions: one thread per handle calls them in order ------------------ *
  * Records go into blocks of DONE_PER_BLOCK; the thread takes every block queued at once
- * and calls them without the lock, and is signalled only when it sleeps. A publish
- * reserves a block before it appends, so that once its message is in, queueing the
- * completion cannot fail; the blocks are reused. */
+ * and calls them without the lock, and is signalled only when it sleeps. A publish holds
+ * the lock from making sure there is room for its record to queueing it, its append in
+ * between, so that once its message is in, queueing the completion cannot fail, and one
+ * lock round serves both; the blocks are reused. */
 
 #define DONE_PER_BLOCK 256
-#define DONE_KEEP_BLOCKS 4          /* spare blocks kept beyond the reservations */
+#define DONE_KEEP_BLOCKS 4          /* spare blocks kept */
 #define DONE_NAP_NS 50000
 
 typedef struct done_block {
@@ -65,7 +66,7 @@ typedef struct mem_mq {
     pthread_cond_t dwake, didle;
     done_block *head, *tail;        /* queued for the thread */
     done_block *spare;              /* empty blocks, n_spare of them */
-    size_t n_spare, reserved;       /* reserved: publishes between reserve and push */
+    size_t n_spare;
     uint64_t pending;               /* accepted, completion not yet returned */
     int flushers;                   /* flush calls waiting on didle */
     bool dthread_started, dstop, dsleeping, napping;
@@ -115,8 +116,7 @@ static void *done_loop(void *arg)
         last->next = m->spare;
         m->spare = taken;
         m->n_spare += blocks;
-        /* Keep what the publishes in flight may need, and a few more. */
-        while (m->n_spare > m->reserved + DONE_KEEP_BLOCKS) {
+        while (m->n_spare > DONE_KEEP_BLOCKS) {
             done_block *bl = m->spare;
             m->spare = bl->next;
             m->n_spare--;
@@ -130,15 +130,15 @@ static void *done_loop(void *arg)
     return NULL;
 }
 
-/* Makes sure a block is there for this publish's completion (dlock held). */
-static int done_reserve(mem_mq *m)
+/* Makes sure there is room for one more record (dlock held). */
+static int done_room(mem_mq *m)
 {
     if (!m->dthread_started) {
         if (pthread_create(&m->dthread, NULL, done_loop, m))
             return m->host->error(IMI_EINTERNAL, 0, "cannot start the completion thread");
         m->dthread_started = true;
     }
-    if (m->n_spare < m->reserved + 1) {
+    if ((!m->tail || m->tail->n == DONE_PER_BLOCK) && !m->spare) {
         done_block *bl = malloc(sizeof *bl);
         if (!bl)
             return m->host->error(IMI_ENOMEM, 0, "out of memory");
@@ -146,14 +146,12 @@ static int done_reserve(mem_mq *m)
         m->spare = bl;
         m->n_spare++;
     }
-    m->reserved++;
     return IMI_OK;
 }
 
-/* Queues the completion of an accepted publish (dlock held, a block reserved). */
+/* Queues the completion of an accepted publish (dlock held, done_room said yes since). */
 static void done_push(mem_mq *m, const imi_mq_done *done)
 {
-    m->reserved--;
     done_block *bl = m->tail;
     if (!bl || bl->n == DONE_PER_BLOCK) {
         bl = m->spare;
@@ -254,18 +252,20 @@ static int mem_publish_async(void *st, const imi_ctx *ctx, const imi_mq_msg *msg
                              const imi_mq_done *done)
 {
     mem_mq *m = st;
-    pthread_mutex_lock(&m->dlock);
-    int rc = done_reserve(m);
-    pthread_mutex_unlock(&m->dlock);
+    mem_put put;
+    /* Room in the topic first: waiting for it must not hold dlock. */
+    int rc = mem_broker_prepare(m->b, m->host, ctx, m->default_timeout_ms, &m->last_topic,
+                                msg, &put);
     if (rc)
         return rc;
-    rc = mem_broker_append(m->b, m->host, ctx, m->default_timeout_ms, &m->last_topic, msg);
     pthread_mutex_lock(&m->dlock);
-    if (rc)
-        m->reserved--;
-    else
+    if ((rc = done_room(m)))
+        mem_broker_cancel(m->b, &put);
+    else if (!(rc = mem_broker_commit(m->b, m->host, msg, &put)))
         done_push(m, done);
     pthread_mutex_unlock(&m->dlock);
+    if (!rc)
+        mem_broker_wake(m->b);
     return rc;
 }
 

@@ -282,8 +282,9 @@ void mem_trim(mem_broker *b, mem_topic *t, size_t pi)
 
 /* ---- publish ----------------------------------------------------------------------- */
 
-int mem_broker_append(mem_broker *b, const imi_host_api *host, const imi_ctx *ctx,
-                      int64_t default_ms, mem_topic *_Atomic *last, const imi_mq_msg *msg)
+int mem_broker_prepare(mem_broker *b, const imi_host_api *host, const imi_ctx *ctx,
+                       int64_t default_ms, mem_topic *_Atomic *last, const imi_mq_msg *msg,
+                       mem_put *put)
 {
     /* Topics live as long as the broker: a cached one stays valid. */
     mem_topic *t = atomic_load_explicit(last, memory_order_relaxed);
@@ -305,21 +306,48 @@ int mem_broker_append(mem_broker *b, const imi_host_api *host, const imi_ctx *ct
         release(b, t, 1, size, false);
         return host->error(IMI_ENOMEM, 0, "out of memory");
     }
+    *put = (mem_put){ .t = t, .size = size, .large = large };
+    return IMI_OK;
+}
+
+void mem_broker_cancel(mem_broker *b, mem_put *put)
+{
+    free(put->large);
+    release(b, put->t, 1, put->size, false);
+}
+
+int mem_broker_commit(mem_broker *b, const imi_host_api *host, const imi_mq_msg *msg,
+                      mem_put *put)
+{
+    mem_topic *t = put->t;
     size_t pi = msg->key ? hash_bytes(msg->key, msg->key_len) % b->np
                          : atomic_fetch_add_explicit(&t->rr, 1, memory_order_relaxed) % b->np;
     mem_part *p = &t->parts[pi];
     pthread_mutex_lock(&p->lock);
-    bool ok = mem_log_push(&p->log, &b->pool, msg, size, large);
+    bool ok = mem_log_push(&p->log, &b->pool, msg, put->size, put->large);
     atomic_store_explicit(&p->end, p->log.end, memory_order_relaxed);
     pthread_mutex_unlock(&p->lock);
     if (!ok) {
-        free(large);
-        release(b, t, 1, size, false);
+        mem_broker_cancel(b, put);
         return host->error(IMI_ENOMEM, 0, "out of memory");
     }
+    return IMI_OK;
+}
+
+void mem_broker_wake(mem_broker *b)
+{
     /* A member registers as a sleeper before its last look at the partitions (under
-     * their locks), so a member that missed this message is counted here. */
+     * their locks), so a member that missed a message just committed is counted here. */
     if (atomic_load(&b->sleepers))
         mem_wake_all(b);
-    return IMI_OK;
+}
+
+int mem_broker_append(mem_broker *b, const imi_host_api *host, const imi_ctx *ctx,
+                      int64_t default_ms, mem_topic *_Atomic *last, const imi_mq_msg *msg)
+{
+    mem_put put;
+    int rc = mem_broker_prepare(b, host, ctx, default_ms, last, msg, &put);
+    if (!rc && !(rc = mem_broker_commit(b, host, msg, &put)))
+        mem_broker_wake(b);
+    return rc;
 }

@@ -108,9 +108,28 @@ mem_broker *mem_broker_get(const char *ns, size_t partitions, size_t max_queue,
 void mem_broker_put(mem_broker *b);
 
 /* Appends a copy of msg to its topic, waiting for room until the ctx's deadline
- * (default_ms for a NULL ctx). *last caches the topic of the caller's previous append. */
+ * (default_ms for a NULL ctx). *last caches the topic of the caller's previous append.
+ * The same in three steps, for a caller that does more between them (mem.c): */
 int mem_broker_append(mem_broker *b, const imi_host_api *host, const imi_ctx *ctx,
                       int64_t default_ms, mem_topic *_Atomic *last, const imi_mq_msg *msg);
+
+/* A message on its way in: its topic and room reserved, a large one's block filled. */
+typedef struct mem_put {
+    mem_topic *t;
+    size_t size;
+    mem_msg *large;
+} mem_put;
+/* Finds the topic and reserves room (waiting as mem_broker_append does). */
+int mem_broker_prepare(mem_broker *b, const imi_host_api *host, const imi_ctx *ctx,
+                       int64_t default_ms, mem_topic *_Atomic *last, const imi_mq_msg *msg,
+                       mem_put *put);
+/* Gives back what prepare took, for a message that is not committed. */
+void mem_broker_cancel(mem_broker *b, mem_put *put);
+/* Appends the prepared message to its partition (on failure, cancels it). */
+int mem_broker_commit(mem_broker *b, const imi_host_api *host, const imi_mq_msg *msg,
+                      mem_put *put);
+/* After commits: wakes the members that sleep. */
+void mem_broker_wake(mem_broker *b);
 
 /* The topic and the group on it, created on first use (NULL: out of memory). */
 mem_topic *mem_topic_get(mem_broker *b, const char *name);
