@@ -153,21 +153,19 @@ static const char *const mq_keys[] = { "max_attempts", "dead_letter_suffix", "re
 enum { MQ_OP_ping, MQ_OP_publish, MQ_OP_publish_async, MQ_OP_flush, MQ_OP_COUNT_ };
 static const char *const mq_ops[] = { "ping", "publish", "publish_async", "flush" };
 
-#define LOAD(c) atomic_load_explicit(&(c), memory_order_relaxed)
-
 static void mq_extras(imi_instance *in, const imi_op_metrics *m, uint64_t *v)
 {
     (void)m;
     imi_mq *mq = (imi_mq *)in;
     if (!mq)
         return;
-    v[IMI_MQ_X_PUBLISHED] = LOAD(mq->n.published);
-    v[IMI_MQ_X_PUBLISH_FAILED] = LOAD(mq->n.publish_failed);
-    v[IMI_MQ_X_DELIVERED] = LOAD(mq->n.delivered);
-    v[IMI_MQ_X_ACKED] = LOAD(mq->n.acked);
-    v[IMI_MQ_X_NACKED] = LOAD(mq->n.nacked);
-    v[IMI_MQ_X_REDELIVERED] = LOAD(mq->n.redelivered);
-    v[IMI_MQ_X_DEAD_LETTERED] = LOAD(mq->n.dead_lettered);
+    v[IMI_MQ_X_PUBLISHED] = MQ_SUM(&mq->n, published);
+    v[IMI_MQ_X_PUBLISH_FAILED] = MQ_SUM(&mq->n, publish_failed);
+    v[IMI_MQ_X_DELIVERED] = MQ_SUM(&mq->n, delivered);
+    v[IMI_MQ_X_ACKED] = MQ_SUM(&mq->n, acked);
+    v[IMI_MQ_X_NACKED] = MQ_SUM(&mq->n, nacked);
+    v[IMI_MQ_X_REDELIVERED] = MQ_SUM(&mq->n, redelivered);
+    v[IMI_MQ_X_DEAD_LETTERED] = MQ_SUM(&mq->n, dead_lettered);
 }
 
 static const imi_frontend mq_frontend = {
@@ -313,8 +311,10 @@ int imi_mq_publish(imi_mq *mq, const imi_ctx *ctx, const imi_mq_msg *msg)
     if ((rc = enter(mq, ctx)))
         return record(mq, MQ_OP_publish, rc, t0);
     rc = imi_mq_publish_raw(mq, ctx, msg, NULL);
-    atomic_fetch_add_explicit(rc ? &mq->n.publish_failed : &mq->n.published, 1,
-                              memory_order_relaxed);
+    if (rc)
+        MQ_COUNT(&mq->n, publish_failed);
+    else
+        MQ_COUNT(&mq->n, published);
     imi_instance_leave(&mq->in);
     return record(mq, MQ_OP_publish, rc, t0);
 }
@@ -322,8 +322,10 @@ int imi_mq_publish(imi_mq *mq, const imi_ctx *ctx, const imi_mq_msg *msg)
 static void async_done(const imi_mq_done *d, int rc)
 {
     imi_mq *mq = d->core;
-    atomic_fetch_add_explicit(rc ? &mq->n.publish_failed : &mq->n.published, 1,
-                              memory_order_relaxed);
+    if (rc)
+        MQ_COUNT(&mq->n, publish_failed);
+    else
+        MQ_COUNT(&mq->n, published);
     if (d->user_fn)
         d->user_fn(d->user_ud, rc);
 }
@@ -374,8 +376,8 @@ void imi_mq_get_stats(const imi_mq *mq, imi_mq_stats *out)
         return;
     imi_mq *m = (imi_mq *)mq;
     *out = (imi_mq_stats){
-        .published = LOAD(m->n.published), .publish_failed = LOAD(m->n.publish_failed),
-        .delivered = LOAD(m->n.delivered), .acked = LOAD(m->n.acked),
-        .nacked = LOAD(m->n.nacked), .dead_lettered = LOAD(m->n.dead_lettered),
+        .published = MQ_SUM(&m->n, published), .publish_failed = MQ_SUM(&m->n, publish_failed),
+        .delivered = MQ_SUM(&m->n, delivered), .acked = MQ_SUM(&m->n, acked),
+        .nacked = MQ_SUM(&m->n, nacked), .dead_lettered = MQ_SUM(&m->n, dead_lettered),
     };
 }
