@@ -40,8 +40,10 @@ struct mem_group {
     mem_gpart *parts;
 };
 
+#define MEM_LINE 64
+
 typedef struct mem_part {
-    pthread_mutex_t lock;
+    _Alignas(MEM_LINE) pthread_mutex_t lock;
     mem_log log;
     atomic_uint_fast64_t end;       /* log.end, for idle members to watch without the lock */
 } mem_part;
@@ -52,7 +54,7 @@ typedef struct mem_topic {
     mem_part *parts;
     atomic_size_t count;            /* messages held or being appended, all partitions */
     atomic_size_t bytes;            /* their size (mem_msg.size) */
-    atomic_uint_fast64_t rr;        /* keyless messages go round-robin */
+    atomic_size_t rr;               /* keyless messages go round-robin: the next one */
     mem_group *_Atomic groups;
 } mem_topic;
 
