@@ -195,7 +195,7 @@ static int mem_open(void *st, const imi_driver_env *env)
     const char *ns = env->opts[OPT_NAMESPACE].str;
     if (!ns || !*ns)
         return m->host->error(IMI_ECONFIG, 0, "[%s] namespace is empty", env->instance);
-    pthread_mutex_init(&m->dlock, NULL);
+    mem_mutex_init(&m->dlock);
     pthread_cond_init(&m->dwake, NULL);
     pthread_cond_init(&m->didle, NULL);
     m->b = mem_broker_get(ns, (size_t)parts, (size_t)maxq, (size_t)maxb);

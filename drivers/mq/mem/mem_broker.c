@@ -24,6 +24,17 @@ void mem_timedwait(pthread_cond_t *cond, pthread_mutex_t *lock, int64_t now_ns,
     pthread_cond_timedwait(cond, lock, &ts);
 }
 
+void mem_mutex_init(pthread_mutex_t *lock)
+{
+    pthread_mutexattr_t a;
+    pthread_mutexattr_init(&a);
+#ifdef PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP
+    pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ADAPTIVE_NP);
+#endif
+    pthread_mutex_init(lock, &a);
+    pthread_mutexattr_destroy(&a);
+}
+
 static uint64_t hash_bytes(const void *data, size_t n)
 {
     const unsigned char *s = data;
@@ -146,7 +157,7 @@ mem_topic *mem_topic_get(mem_broker *b, const char *name)
         goto out;
     }
     for (size_t p = 0; p < b->np; p++)
-        pthread_mutex_init(&t->parts[p].lock, NULL);
+        mem_mutex_init(&t->parts[p].lock);
     t->next = head;
     atomic_store_explicit(bucket, t, memory_order_release);
 out:

@@ -147,6 +147,12 @@ int mem_member_start(mem_broker *b, const imi_host_api *host, mem_member *mb,
 /* Stops after the delivery in flight and leaves the group; safe after a failed start. */
 void mem_member_stop(mem_member *mb);
 
+/* A lock held for a few hundred instructions by threads on different cores (a partition's,
+ * the completion queue's): a waiter spins a little before it sleeps, as the holder is
+ * about to leave; sleeping and being woken cost the two sides a system call each, which
+ * is most of their time when a producer and a consumer meet often. */
+void mem_mutex_init(pthread_mutex_t *lock);
+
 /* pthread_cond_timedwait on CLOCK_MONOTONIC until deadline_ns (now_ns: the current time). */
 void mem_timedwait(pthread_cond_t *cond, pthread_mutex_t *lock, int64_t now_ns,
                    int64_t deadline_ns);
