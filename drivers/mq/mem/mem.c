@@ -73,10 +73,13 @@ typedef struct mem_mq {
     done_block *spare;              /* empty blocks, n_spare of them (dlock) */
     size_t n_spare;
     uint64_t pushed;                /* completions queued (dlock) */
-    atomic_uint_fast64_t completed; /* completions returned (the thread stores) */
-    atomic_int flushers;            /* flush calls waiting on didle */
     bool dthread_started, dstop, dsleeping;
     pthread_t dthread;
+    /* What the thread writes after each batch, away from what publishers write (the state
+     * comes from calloc: padding rather than _Alignas). */
+    char pad[64];
+    atomic_uint_fast64_t completed; /* completions returned (the thread stores) */
+    atomic_int flushers;            /* flush calls waiting on didle */
 } mem_mq;
 
 static void free_blocks(done_block *bl)
