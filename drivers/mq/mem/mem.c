@@ -139,7 +139,11 @@ static void *done_loop(void *arg)
             continue;
         }
         done_block *next = atomic_load_explicit(&cur->next, memory_order_acquire);
-        if (next) { /* cur is full and done: publishers linked the next one */
+        if (next) {
+            /* Publishers link the next block once cur is full, which may have happened
+             * since n was read: finish cur first (its count is final now). */
+            if (atomic_load_explicit(&cur->n, memory_order_acquire) > seen)
+                continue;
             cur->next = used;
             used = cur;
             cur = next;
