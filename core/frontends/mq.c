@@ -37,11 +37,49 @@ bool imi_mq_name_ok(const char *name)
     return prev != '.';
 }
 
+/* Remembers a topic that passed the check, while there is room for its copy. */
+static void topic_keep(imi_mq *mq, const char *topic)
+{
+    pthread_mutex_lock(&mq->topics_lock);
+    size_t n = atomic_load_explicit(&mq->n_topics, memory_order_relaxed), i = 0;
+    while (i < n && strcmp(mq->topics[i], topic)) /* another thread may have added it */
+        i++;
+    if (i == n && n < IMI_MQ_TOPIC_COPIES && (mq->topics[n] = strdup(topic)))
+        atomic_store_explicit(&mq->n_topics, n + 1, memory_order_release);
+    if (i < atomic_load_explicit(&mq->n_topics, memory_order_relaxed))
+        atomic_store_explicit(&mq->topic_ok, mq->topics[i], memory_order_release);
+    pthread_mutex_unlock(&mq->topics_lock);
+}
+
+/* A publish to the topic of the one before costs a strcmp; a switch between the first
+ * IMI_MQ_TOPIC_COPIES topics a handle published to, a look through their copies. The
+ * copies are only added (under topics_lock) and stay unchanged until the handle is freed,
+ * so readers take no lock. Past that many topics, the others are checked each time. */
+bool imi_mq_topic_ok(imi_mq *mq, const char *topic)
+{
+    if (!topic)
+        return false;
+    const char *last = atomic_load_explicit(&mq->topic_ok, memory_order_acquire);
+    if (last && !strcmp(last, topic))
+        return true;
+    size_t n = atomic_load_explicit(&mq->n_topics, memory_order_acquire);
+    for (size_t i = 0; i < n; i++)
+        if (mq->topics[i] != last && !strcmp(mq->topics[i], topic)) {
+            atomic_store_explicit(&mq->topic_ok, mq->topics[i], memory_order_release);
+            return true;
+        }
+    if (!imi_mq_name_ok(topic))
+        return false;
+    topic_keep(mq, topic);
+    return true;
+}
+
 /* Reads the front-end's keys of the section; a bad value names file:line. */
 static int mq_configure(imi_instance *in)
 {
     imi_mq *mq = (imi_mq *)in;
     pthread_mutex_init(&mq->subs_lock, NULL);
+    pthread_mutex_init(&mq->topics_lock, NULL);
     mq->vt = in->vt;
     mq->p = mq->vt->producer;
     mq->s = mq->vt->sub;
@@ -102,6 +140,9 @@ static void mq_release(imi_instance *in)
     imi_mq *mq = (imi_mq *)in;
     imi_mq_free_subs(mq);
     pthread_mutex_destroy(&mq->subs_lock);
+    pthread_mutex_destroy(&mq->topics_lock);
+    for (size_t i = 0; i < atomic_load(&mq->n_topics); i++)
+        free(mq->topics[i]);
     free(mq->dlq_suffix);
 }
 
@@ -112,21 +153,19 @@ static const char *const mq_keys[] = { "max_attempts", "dead_letter_suffix", "re
 enum { MQ_OP_ping, MQ_OP_publish, MQ_OP_publish_async, MQ_OP_flush, MQ_OP_COUNT_ };
 static const char *const mq_ops[] = { "ping", "publish", "publish_async", "flush" };
 
-#define LOAD(c) atomic_load_explicit(&(c), memory_order_relaxed)
-
 static void mq_extras(imi_instance *in, const imi_op_metrics *m, uint64_t *v)
 {
     (void)m;
     imi_mq *mq = (imi_mq *)in;
     if (!mq)
         return;
-    v[IMI_MQ_X_PUBLISHED] = LOAD(mq->n.published);
-    v[IMI_MQ_X_PUBLISH_FAILED] = LOAD(mq->n.publish_failed);
-    v[IMI_MQ_X_DELIVERED] = LOAD(mq->n.delivered);
-    v[IMI_MQ_X_ACKED] = LOAD(mq->n.acked);
-    v[IMI_MQ_X_NACKED] = LOAD(mq->n.nacked);
-    v[IMI_MQ_X_REDELIVERED] = LOAD(mq->n.redelivered);
-    v[IMI_MQ_X_DEAD_LETTERED] = LOAD(mq->n.dead_lettered);
+    v[IMI_MQ_X_PUBLISHED] = MQ_SUM(&mq->n, published);
+    v[IMI_MQ_X_PUBLISH_FAILED] = MQ_SUM(&mq->n, publish_failed);
+    v[IMI_MQ_X_DELIVERED] = MQ_SUM(&mq->n, delivered);
+    v[IMI_MQ_X_ACKED] = MQ_SUM(&mq->n, acked);
+    v[IMI_MQ_X_NACKED] = MQ_SUM(&mq->n, nacked);
+    v[IMI_MQ_X_REDELIVERED] = MQ_SUM(&mq->n, redelivered);
+    v[IMI_MQ_X_DEAD_LETTERED] = MQ_SUM(&mq->n, dead_lettered);
 }
 
 static const imi_frontend mq_frontend = {
@@ -186,11 +225,11 @@ int imi_mq_ping(imi_mq *mq, const imi_ctx *ctx)
 
 /* ---- producer ------------------------------------------------------------------------ */
 
-static int check_msg(const imi_mq_msg *m)
+static int check_msg(imi_mq *mq, const imi_mq_msg *m)
 {
     if (!m)
         return imi_error_set(IMI_EINVALID, 0, "mq publish: no message");
-    if (!imi_mq_name_ok(m->topic))
+    if (mq ? !imi_mq_topic_ok(mq, m->topic) : !imi_mq_name_ok(m->topic))
         return imi_error_set(IMI_EINVALID, 0, "mq publish: topic '%s' is not 1-200 of "
                              "[A-Za-z0-9._-]", m->topic ? m->topic : "(null)");
     if ((!m->key && m->key_len) || (!m->body && m->body_len) || (!m->headers && m->n_headers))
@@ -212,8 +251,11 @@ static bool has_header(const imi_mq_msg *m, const char *name)
     return false;
 }
 
-int imi_mq_publish_raw(imi_mq *mq, const imi_ctx *ctx, const imi_mq_msg *msg,
-                       const imi_mq_done *done)
+/* A copy of msg goes to the driver, normalised and with the trace headers of ctx. Kept
+ * out of imi_mq_publish_raw, whose common path then needs no large frame. */
+__attribute__((noinline)) static int publish_copy(imi_mq *mq, const imi_ctx *ctx,
+                                                  const imi_mq_msg *msg,
+                                                  const imi_mq_done *done, const char *trace)
 {
     imi_mq_msg m = *msg;
     m.body = m.body ? m.body : "";
@@ -221,7 +263,6 @@ int imi_mq_publish_raw(imi_mq *mq, const imi_ctx *ctx, const imi_mq_msg *msg,
     m.ctx = NULL;
     /* The trace travels twice: W3C traceparent (what OpenTelemetry SDKs read) and the
      * older imi-trace-id, still written for consumers of the previous release. */
-    const char *trace = imi_ctx_trace_id(ctx);
     char tp[IMI_TRACEPARENT_LEN + 1];
     bool add_old = trace && *trace && !has_header(msg, IMI_MQ_TRACE_HEADER);
     bool add_tp = trace && !has_header(msg, IMI_TRACEPARENT_HEADER) &&
@@ -249,17 +290,31 @@ int imi_mq_publish_raw(imi_mq *mq, const imi_ctx *ctx, const imi_mq_msg *msg,
     return rc;
 }
 
+int imi_mq_publish_raw(imi_mq *mq, const imi_ctx *ctx, const imi_mq_msg *msg,
+                       const imi_mq_done *done)
+{
+    const char *trace = ctx ? imi_ctx_trace_id(ctx) : NULL;
+    /* No trace to carry and nothing to normalise: the driver gets the caller's message
+     * (the copy's frame and its 16 headers on the stack cost more than the call). */
+    if (!trace && msg->body && !msg->attempt && !msg->ctx)
+        return done ? mq->p->p_publish_async(mq->in.state, ctx, msg, done)
+                    : mq->p->p_publish(mq->in.state, ctx, msg);
+    return publish_copy(mq, ctx, msg, done, trace);
+}
+
 int imi_mq_publish(imi_mq *mq, const imi_ctx *ctx, const imi_mq_msg *msg)
 {
-    int rc = check_msg(msg);
+    int rc = check_msg(mq, msg);
     if (rc)
         return rc;
     int64_t t0 = imi_call_t0((imi_instance *)(mq));
     if ((rc = enter(mq, ctx)))
         return record(mq, MQ_OP_publish, rc, t0);
     rc = imi_mq_publish_raw(mq, ctx, msg, NULL);
-    atomic_fetch_add_explicit(rc ? &mq->n.publish_failed : &mq->n.published, 1,
-                              memory_order_relaxed);
+    if (rc)
+        MQ_COUNT(&mq->n, publish_failed);
+    else
+        MQ_COUNT(&mq->n, published);
     imi_instance_leave(&mq->in);
     return record(mq, MQ_OP_publish, rc, t0);
 }
@@ -267,8 +322,10 @@ int imi_mq_publish(imi_mq *mq, const imi_ctx *ctx, const imi_mq_msg *msg)
 static void async_done(const imi_mq_done *d, int rc)
 {
     imi_mq *mq = d->core;
-    atomic_fetch_add_explicit(rc ? &mq->n.publish_failed : &mq->n.published, 1,
-                              memory_order_relaxed);
+    if (rc)
+        MQ_COUNT(&mq->n, publish_failed);
+    else
+        MQ_COUNT(&mq->n, published);
     if (d->user_fn)
         d->user_fn(d->user_ud, rc);
 }
@@ -278,14 +335,17 @@ int imi_mq_publish_async(imi_mq *mq, const imi_ctx *ctx, const imi_mq_msg *msg,
 {
     if (mq && imi_instance_need(&mq->in, IMI_MQ_CAP_ASYNC, "async publish"))
         return IMI_ENOTSUP;
-    int rc = check_msg(msg);
+    int rc = check_msg(mq, msg);
     if (rc)
         return rc;
     int64_t t0 = imi_call_t0((imi_instance *)(mq));
     if ((rc = enter(mq, ctx)))
         return record(mq, MQ_OP_publish_async, rc, t0);
     imi_mq_done done = { .fn = async_done, .core = mq, .user_fn = fn, .user_ud = ud };
-    atomic_store(&mq->async_used, true);
+    /* Stored once: a store on every publish would be a locked exchange (seq_cst) on a
+     * line every publishing thread reads. Close reads it after the calls in flight left. */
+    if (!atomic_load_explicit(&mq->async_used, memory_order_relaxed))
+        atomic_store(&mq->async_used, true);
     rc = imi_mq_publish_raw(mq, ctx, msg, &done);
     imi_instance_leave(&mq->in);
     return record(mq, MQ_OP_publish_async, rc, t0);
@@ -316,8 +376,8 @@ void imi_mq_get_stats(const imi_mq *mq, imi_mq_stats *out)
         return;
     imi_mq *m = (imi_mq *)mq;
     *out = (imi_mq_stats){
-        .published = LOAD(m->n.published), .publish_failed = LOAD(m->n.publish_failed),
-        .delivered = LOAD(m->n.delivered), .acked = LOAD(m->n.acked),
-        .nacked = LOAD(m->n.nacked), .dead_lettered = LOAD(m->n.dead_lettered),
+        .published = MQ_SUM(&m->n, published), .publish_failed = MQ_SUM(&m->n, publish_failed),
+        .delivered = MQ_SUM(&m->n, delivered), .acked = MQ_SUM(&m->n, acked),
+        .nacked = MQ_SUM(&m->n, nacked), .dead_lettered = MQ_SUM(&m->n, dead_lettered),
     };
 }

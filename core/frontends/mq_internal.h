@@ -5,13 +5,45 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
 #include "iminfra/mq.h"
 #include "iminfra/driver/mq_driver.h"
 #include "instance.h"
 
+/* The counters of a handle or a subscription, striped like the metrics (metrics.h): a
+ * thread adds on its own stripe with a plain load and store (a locked add on one shared
+ * line per message cost the completion and delivery threads more than the rest of their
+ * counting); readers sum the stripes. */
+typedef struct mq_stripe {
+    _Atomic uint64_t published, publish_failed, delivered, acked, nacked, dead_lettered,
+        redelivered;
+    char pad[64 - 7 * sizeof(uint64_t)];
+} mq_stripe;
+
 typedef struct mq_counters {
-    atomic_ullong published, publish_failed, delivered, acked, nacked, dead_lettered, redelivered;
+    mq_stripe s[IMI_METRIC_STRIPES];
 } mq_counters;
+
+static inline void mq_count(mq_counters *c, size_t offset)
+{
+    const imi_thread_slot *t = imi_thread();
+    imi_metric_bump((_Atomic uint64_t *)((char *)&c->s[t->stripe] + offset), 1, t->owned);
+}
+#define MQ_COUNT(c, field) mq_count((c), offsetof(mq_stripe, field))
+
+static inline uint64_t mq_sum(const mq_counters *c, size_t offset)
+{
+    uint64_t sum = 0;
+    for (size_t i = 0; i < IMI_METRIC_STRIPES; i++)
+        sum += atomic_load_explicit((_Atomic uint64_t *)((char *)&c->s[i] + offset),
+                                    memory_order_relaxed);
+    return sum;
+}
+#define MQ_SUM(c, field) mq_sum((c), offsetof(mq_stripe, field))
+
+/* Topics per handle whose check is remembered (imi_mq_topic_ok). */
+#define IMI_MQ_TOPIC_COPIES 8
 
 struct imi_mq {
     imi_instance in;
@@ -26,10 +58,20 @@ struct imi_mq {
     pthread_mutex_t subs_lock;
     imi_mq_sub *subs;               /* every subscription not yet freed */
     mq_counters n;
+    /* The topic of the last publish that passed the name check: a copy that stays
+     * unchanged until the handle is freed, so that a publish to the same topic costs
+     * one strcmp instead of the check (mq.c, mq_topic_ok). */
+    const char *_Atomic topic_ok;
+    pthread_mutex_t topics_lock;    /* adding to topics */
+    char *topics[IMI_MQ_TOPIC_COPIES]; /* every copy made, read without the lock */
+    atomic_size_t n_topics;
 };
 
 /* Topic and group names every backend takes: 1-200 of [A-Za-z0-9._-]. */
 bool imi_mq_name_ok(const char *name);
+/* imi_mq_name_ok for a topic published on mq: the topic of the handle's previous
+ * publish, or one of the first IMI_MQ_TOPIC_COPIES it published to, is known good. */
+bool imi_mq_topic_ok(imi_mq *mq, const char *topic);
 
 /* Publishes msg through the driver, adding the trace header of ctx (sync or async). */
 int imi_mq_publish_raw(imi_mq *mq, const imi_ctx *ctx, const imi_mq_msg *msg,

@@ -39,13 +39,15 @@ bool imi_mq_in_handler(const imi_mq *mq)
     return tl_in_handler && tl_in_handler->mq == mq;
 }
 
+/* On the subscription's counters and its handle's, at the calling thread's stripe. */
 static void count(imi_mq_sub *s, size_t offset)
 {
-    atomic_fetch_add_explicit((atomic_ullong *)((char *)&s->n + offset), 1, memory_order_relaxed);
-    atomic_fetch_add_explicit((atomic_ullong *)((char *)&s->mq->n + offset), 1,
-                              memory_order_relaxed);
+    const imi_thread_slot *t = imi_thread();
+    size_t at = t->stripe * sizeof(mq_stripe) + offset;
+    imi_metric_bump((_Atomic uint64_t *)((char *)s->n.s + at), 1, t->owned);
+    imi_metric_bump((_Atomic uint64_t *)((char *)s->mq->n.s + at), 1, t->owned);
 }
-#define COUNT(s, field) count((s), offsetof(mq_counters, field))
+#define COUNT(s, field) count((s), offsetof(mq_stripe, field))
 
 /* The trace id header of a delivered message, as a C string in buf (cut to fit). */
 static const char *trace_of(const imi_mq_msg *m, char *buf, size_t cap)
@@ -350,7 +352,6 @@ void imi_mq_free_subs(imi_mq *mq)
     }
 }
 
-#define LOAD(c) atomic_load_explicit(&(c), memory_order_relaxed)
 
 void imi_mq_sub_get_stats(const imi_mq_sub *sub, imi_mq_stats *out)
 {
@@ -361,7 +362,8 @@ void imi_mq_sub_get_stats(const imi_mq_sub *sub, imi_mq_stats *out)
         return;
     imi_mq_sub *s = (imi_mq_sub *)sub;
     *out = (imi_mq_stats){
-        .publish_failed = 0, .delivered = LOAD(s->n.delivered), .acked = LOAD(s->n.acked),
-        .nacked = LOAD(s->n.nacked), .dead_lettered = LOAD(s->n.dead_lettered),
+        .publish_failed = 0, .delivered = MQ_SUM(&s->n, delivered),
+        .acked = MQ_SUM(&s->n, acked), .nacked = MQ_SUM(&s->n, nacked),
+        .dead_lettered = MQ_SUM(&s->n, dead_lettered),
     };
 }

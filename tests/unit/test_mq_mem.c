@@ -1,6 +1,7 @@
 /* The mem mq driver's own behaviour, beyond the conformance suite: namespaces,
  * back-pressure, options, draining close. */
 #include <pthread.h>
+#include <stdio.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <time.h>
@@ -153,6 +154,38 @@ Test(mq_mem, topic_names_checked_byte_by_byte)
         imi_mq_msg m = { .topic = bad[i], .body = "x", .body_len = 1 };
         cr_assert_eq(imi_mq_publish(mq, NULL, &m), IMI_EINVALID, "'%s' taken", bad[i]);
     }
+    imi_mq_free(mq);
+    imi_app_free(app);
+}
+
+/* A handle remembers topics that passed the check (mq.c): by their bytes, never by the
+ * caller's pointer, and only good ones, also past the number it keeps. */
+Test(mq_mem, topic_check_remembers_good_topics_by_content)
+{
+    imi_app *app = app_of("[mq]\ndriver = mem\nnamespace = topic-memo\n");
+    imi_mq *mq = open_mq(app, NULL);
+    char buf[32] = "orders.v1";
+    imi_mq_msg m = { .topic = buf, .body = "x", .body_len = 1 };
+    cr_assert_eq(imi_mq_publish(mq, NULL, &m), IMI_OK, "%s", imi_error_message());
+    strcpy(buf, "orders..v1"); /* the same buffer, now a bad name */
+    cr_assert_eq(imi_mq_publish(mq, NULL, &m), IMI_EINVALID);
+    cr_assert_eq(imi_mq_publish_async(mq, NULL, &m, NULL, NULL), IMI_EINVALID);
+    strcpy(buf, "orders.v1");
+    cr_assert_eq(imi_mq_publish_async(mq, NULL, &m, NULL, NULL), IMI_OK, "%s",
+                 imi_error_message());
+    /* More topics than a handle keeps, twice round, a bad name after each good one. */
+    for (int round = 0; round < 2; round++)
+        for (int i = 0; i < 20; i++) {
+            snprintf(buf, sizeof buf, "memo-%d", i);
+            cr_assert_eq(imi_mq_publish(mq, NULL, &m), IMI_OK, "'%s': %s", buf,
+                         imi_error_message());
+            snprintf(buf, sizeof buf, "memo-%d.", i);
+            cr_assert_eq(imi_mq_publish(mq, NULL, &m), IMI_EINVALID, "'%s' taken", buf);
+            snprintf(buf, sizeof buf, "memo-%d", i);
+            buf[0] = '.';
+            cr_assert_eq(imi_mq_publish(mq, NULL, &m), IMI_EINVALID, "'%s' taken", buf);
+        }
+    cr_assert_eq(imi_mq_flush(mq, NULL), IMI_OK);
     imi_mq_free(mq);
     imi_app_free(app);
 }

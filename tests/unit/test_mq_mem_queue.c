@@ -240,3 +240,38 @@ Test(mq_mem_queue, sparse_publishes_wake_sleeping_members)
     imi_mq_free(mq);
     imi_app_free(app);
 }
+
+static void count_done(void *ud, int rc)
+{
+    if (rc == IMI_OK)
+        atomic_fetch_add((atomic_int *)ud, 1);
+}
+
+/* Completions go through a chain of blocks of 256 records that the completion thread
+ * follows without a lock: each is called once, also when a block fills and the next one
+ * is linked while the thread looks at its end (a completion skipped there left flush
+ * waiting until its deadline). Many block ends, each met by a thread that keeps up. */
+Test(mq_mem_queue, every_async_completion_is_called_across_blocks, .timeout = 120)
+{
+    imi_app *app = app_of("[log]\nlevel = error\n[mq]\ndriver = mem\nnamespace = blocks\n");
+    imi_mq *mq = open_mq(app);
+    atomic_int delivered = 0, done = 0;
+    imi_mq_sub *s = subscribe_count(mq, "blocks", &delivered);
+    int sent = 0;
+    for (int round = 0; round < 40; round++) {
+        for (int i = 0; i < 256 * 30 + round; i++, sent++) {
+            imi_mq_msg m = { .topic = "blocks", .body = "x", .body_len = 1 };
+            cr_assert_eq(imi_mq_publish_async(mq, NULL, &m, count_done, &done), IMI_OK);
+        }
+        imi_ctx *ctx = imi_ctx_new(10000);
+        cr_assert_eq(imi_mq_flush(mq, ctx), IMI_OK, "round %d: %s", round, imi_error_message());
+        imi_ctx_free(ctx);
+        cr_assert_eq(atomic_load(&done), sent, "round %d: %d of %d completions called",
+                     round, atomic_load(&done), sent);
+    }
+    cr_assert(wait_n(&delivered, sent, 10000), "%d of %d delivered", atomic_load(&delivered),
+              sent);
+    imi_mq_sub_free(s);
+    imi_mq_free(mq);
+    imi_app_free(app);
+}

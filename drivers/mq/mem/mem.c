@@ -40,18 +40,23 @@ static const imi_option_spec mem_options[] = {
 };
 
 /* ---- async completions: one thread per handle calls them in order ------------------ *
- * Records go into blocks of DONE_PER_BLOCK; the thread takes every block queued at once
- * and calls them without the lock, and is signalled only when it sleeps. A publish
- * reserves a block before it appends, so that once its message is in, queueing the
- * completion cannot fail; the blocks are reused. */
+ * Records go into a chain of blocks of DONE_PER_BLOCK. Publishers append under dlock
+ * (making room for the record, the message's append and queueing the record in one hold,
+ * so that once a message is in, queueing its completion cannot fail) and publish each
+ * record with a release store of the block's count. The completion thread follows the
+ * chain without the lock and takes dlock only to hand used blocks back (every
+ * DONE_GIVE_BACK blocks) and to sleep, so that it does not meet publishers on it once per
+ * batch; it naps between batches, so that a stream costs no signal per message, and is
+ * signalled only when it sleeps. */
 
 #define DONE_PER_BLOCK 256
-#define DONE_KEEP_BLOCKS 4          /* spare blocks kept beyond the reservations */
+#define DONE_KEEP_BLOCKS 4          /* spare blocks kept */
+#define DONE_GIVE_BACK 4            /* used blocks the thread gathers before handing back */
 #define DONE_NAP_NS 50000
 
 typedef struct done_block {
-    struct done_block *next;
-    size_t n;
+    struct done_block *_Atomic next; /* in the chain, or the spare list (under dlock) */
+    atomic_size_t n;                /* records written: stored after the record */
     imi_mq_done d[DONE_PER_BLOCK];
 } done_block;
 
@@ -63,13 +68,18 @@ typedef struct mem_mq {
     mem_topic *_Atomic last_topic;  /* of the previous publish (mem_broker_append) */
     pthread_mutex_t dlock;
     pthread_cond_t dwake, didle;
-    done_block *head, *tail;        /* queued for the thread */
-    done_block *spare;              /* empty blocks, n_spare of them */
-    size_t n_spare, reserved;       /* reserved: publishes between reserve and push */
-    uint64_t pending;               /* accepted, completion not yet returned */
-    int flushers;                   /* flush calls waiting on didle */
-    bool dthread_started, dstop, dsleeping, napping;
+    done_block *cur;                /* the thread's place in the chain (set before it runs) */
+    done_block *tail;               /* where publishers append (dlock) */
+    done_block *spare;              /* empty blocks, n_spare of them (dlock) */
+    size_t n_spare;
+    uint64_t pushed;                /* completions queued (dlock) */
+    bool dthread_started, dstop, dsleeping;
     pthread_t dthread;
+    /* What the thread writes after each batch, away from what publishers write (the state
+     * comes from calloc: padding rather than _Alignas). */
+    char pad[64];
+    atomic_uint_fast64_t completed; /* completions returned (the thread stores) */
+    atomic_int flushers;            /* flush calls waiting on didle */
 } mem_mq;
 
 static void free_blocks(done_block *bl)
@@ -80,65 +90,107 @@ static void free_blocks(done_block *bl)
     }
 }
 
+/* Used blocks go to the spare list, beyond DONE_KEEP_BLOCKS freed (dlock held). */
+static void give_back(mem_mq *m, done_block *used)
+{
+    while (used) {
+        done_block *bl = used;
+        used = bl->next;
+        if (m->n_spare >= DONE_KEEP_BLOCKS) {
+            free(bl);
+            continue;
+        }
+        bl->next = m->spare;
+        m->spare = bl;
+        m->n_spare++;
+    }
+}
+
+/* Something new for the thread: a record past `seen` in cur, or a block after it. */
+static bool done_more(done_block *cur, size_t seen)
+{
+    return atomic_load_explicit(&cur->n, memory_order_acquire) > seen ||
+           atomic_load_explicit(&cur->next, memory_order_acquire);
+}
+
 static void *done_loop(void *arg)
 {
     mem_mq *m = arg;
-    pthread_mutex_lock(&m->dlock);
+    done_block *cur = m->cur, *used = NULL;
+    size_t seen = 0, n_used = 0;
+    uint64_t completed = 0;
+    bool napped = false;
     for (;;) {
-        /* After a batch, a short nap that no publish interrupts gathers the next one: a
-         * stream then costs no signal per message. A flush or close cuts it short. */
-        if (!m->head && !m->dstop && m->napping && !m->flushers)
-            mem_timedwait(&m->dwake, &m->dlock, 0, DONE_NAP_NS);
-        while (!m->head && !m->dstop) {
-            m->dsleeping = true;
-            pthread_cond_wait(&m->dwake, &m->dlock);
-            m->dsleeping = false;
+        size_t n = atomic_load_explicit(&cur->n, memory_order_acquire);
+        if (seen < n) {
+            completed += n - seen;
+            for (; seen < n; seen++)
+                cur->d[seen].fn(&cur->d[seen], IMI_OK);
+            /* A flush counts itself before it reads `completed`, this stores `completed`
+             * before it reads the count (both sequentially consistent): one sees the
+             * other, and the broadcast under dlock cannot fall before the flush waits. */
+            atomic_store(&m->completed, completed);
+            if (atomic_load(&m->flushers)) {
+                pthread_mutex_lock(&m->dlock);
+                pthread_cond_broadcast(&m->didle);
+                pthread_mutex_unlock(&m->dlock);
+            }
+            napped = false;
+            continue;
         }
-        m->napping = !m->dstop;
-        if (!m->head)
-            break;
-        done_block *taken = m->head;
-        m->head = m->tail = NULL;
-        pthread_mutex_unlock(&m->dlock);
-        uint64_t n = 0;
-        size_t blocks = 0;
-        done_block *last = taken;
-        for (done_block *bl = taken; bl; bl = bl->next) {
-            for (size_t i = 0; i < bl->n; i++)
-                bl->d[i].fn(&bl->d[i], IMI_OK);
-            n += bl->n;
-            bl->n = 0;
-            blocks++;
-            last = bl;
+        done_block *next = atomic_load_explicit(&cur->next, memory_order_acquire);
+        if (next) {
+            /* Publishers link the next block once cur is full, which may have happened
+             * since n was read: finish cur first (its count is final now). */
+            if (atomic_load_explicit(&cur->n, memory_order_acquire) > seen)
+                continue;
+            cur->next = used;
+            used = cur;
+            cur = next;
+            seen = 0;
+            if (++n_used >= DONE_GIVE_BACK) {
+                pthread_mutex_lock(&m->dlock);
+                give_back(m, used);
+                pthread_mutex_unlock(&m->dlock);
+                used = NULL;
+                n_used = 0;
+            }
+            continue;
+        }
+        /* Nothing new. After a batch, a short nap that no publish interrupts gathers the
+         * next one; a flush waiting skips it. */
+        if (!napped && !atomic_load(&m->flushers)) {
+            napped = true;
+            struct timespec ts = { 0, DONE_NAP_NS };
+            nanosleep(&ts, NULL);
+            continue;
         }
         pthread_mutex_lock(&m->dlock);
-        last->next = m->spare;
-        m->spare = taken;
-        m->n_spare += blocks;
-        /* Keep what the publishes in flight may need, and a few more. */
-        while (m->n_spare > m->reserved + DONE_KEEP_BLOCKS) {
-            done_block *bl = m->spare;
-            m->spare = bl->next;
-            m->n_spare--;
-            free(bl);
+        give_back(m, used);
+        used = NULL;
+        n_used = 0;
+        /* Publishers queue under dlock and signal a sleeper: a record this look misses
+         * comes with a signal. */
+        while (!done_more(cur, seen) && !m->dstop) {
+            m->dsleeping = true;
+            pthread_cond_wait(&m->dwake, &m->dlock);
         }
-        m->pending -= n;
-        if (!m->pending && m->flushers)
-            pthread_cond_broadcast(&m->didle);
+        m->dsleeping = false;
+        bool stop = m->dstop && !done_more(cur, seen);
+        pthread_mutex_unlock(&m->dlock);
+        if (stop)
+            break;
+        napped = false;
     }
-    pthread_mutex_unlock(&m->dlock);
+    m->cur = cur; /* read by close after the join */
     return NULL;
 }
 
-/* Makes sure a block is there for this publish's completion (dlock held). */
-static int done_reserve(mem_mq *m)
+/* Makes sure there is room for one more record (dlock held). */
+static int done_room(mem_mq *m)
 {
-    if (!m->dthread_started) {
-        if (pthread_create(&m->dthread, NULL, done_loop, m))
-            return m->host->error(IMI_EINTERNAL, 0, "cannot start the completion thread");
-        m->dthread_started = true;
-    }
-    if (m->n_spare < m->reserved + 1) {
+    if (!m->tail || (atomic_load_explicit(&m->tail->n, memory_order_relaxed) == DONE_PER_BLOCK &&
+                     !m->spare)) {
         done_block *bl = malloc(sizeof *bl);
         if (!bl)
             return m->host->error(IMI_ENOMEM, 0, "out of memory");
@@ -146,29 +198,40 @@ static int done_reserve(mem_mq *m)
         m->spare = bl;
         m->n_spare++;
     }
-    m->reserved++;
+    if (!m->tail) { /* the chain starts before the thread, which begins at its head */
+        done_block *bl = m->spare;
+        m->spare = bl->next;
+        m->n_spare--;
+        atomic_init(&bl->next, NULL);
+        atomic_init(&bl->n, 0);
+        m->cur = m->tail = bl;
+    }
+    if (!m->dthread_started) {
+        if (pthread_create(&m->dthread, NULL, done_loop, m))
+            return m->host->error(IMI_EINTERNAL, 0, "cannot start the completion thread");
+        m->dthread_started = true;
+    }
     return IMI_OK;
 }
 
-/* Queues the completion of an accepted publish (dlock held, a block reserved). */
+/* Queues the completion of an accepted publish (dlock held, done_room said yes since). */
 static void done_push(mem_mq *m, const imi_mq_done *done)
 {
-    m->reserved--;
     done_block *bl = m->tail;
-    if (!bl || bl->n == DONE_PER_BLOCK) {
-        bl = m->spare;
-        m->spare = bl->next;
+    size_t n = atomic_load_explicit(&bl->n, memory_order_relaxed);
+    if (n == DONE_PER_BLOCK) {
+        done_block *nb = m->spare;
+        m->spare = nb->next;
         m->n_spare--;
-        bl->next = NULL;
-        bl->n = 0;
-        if (m->tail)
-            m->tail->next = bl;
-        else
-            m->head = bl;
-        m->tail = bl;
+        atomic_store_explicit(&nb->next, NULL, memory_order_relaxed);
+        atomic_store_explicit(&nb->n, 0, memory_order_relaxed);
+        atomic_store_explicit(&bl->next, nb, memory_order_release);
+        m->tail = bl = nb;
+        n = 0;
     }
-    bl->d[bl->n++] = *done;
-    m->pending++;
+    bl->d[n] = *done;
+    atomic_store_explicit(&bl->n, n + 1, memory_order_release);
+    m->pushed++;
     if (m->dsleeping) {
         m->dsleeping = false; /* one signal until it sleeps again */
         pthread_cond_signal(&m->dwake);
@@ -197,7 +260,7 @@ static int mem_open(void *st, const imi_driver_env *env)
     const char *ns = env->opts[OPT_NAMESPACE].str;
     if (!ns || !*ns)
         return m->host->error(IMI_ECONFIG, 0, "[%s] namespace is empty", env->instance);
-    pthread_mutex_init(&m->dlock, NULL);
+    mem_mutex_init(&m->dlock);
     pthread_cond_init(&m->dwake, NULL);
     pthread_cond_init(&m->didle, NULL);
     m->b = mem_broker_get(ns, (size_t)parts, (size_t)maxq, (size_t)maxb);
@@ -219,7 +282,7 @@ static void mem_close(void *st)
     pthread_mutex_unlock(&m->dlock);
     if (started)
         pthread_join(m->dthread, NULL);
-    free_blocks(m->head);
+    free_blocks(m->cur); /* the chain from the thread's last block (or the first one) */
     free_blocks(m->spare);
     mem_broker_put(m->b);
     m->b = NULL;
@@ -254,18 +317,20 @@ static int mem_publish_async(void *st, const imi_ctx *ctx, const imi_mq_msg *msg
                              const imi_mq_done *done)
 {
     mem_mq *m = st;
-    pthread_mutex_lock(&m->dlock);
-    int rc = done_reserve(m);
-    pthread_mutex_unlock(&m->dlock);
+    mem_put put;
+    /* Room in the topic first: waiting for it must not hold dlock. */
+    int rc = mem_broker_prepare(m->b, m->host, ctx, m->default_timeout_ms, &m->last_topic,
+                                msg, &put);
     if (rc)
         return rc;
-    rc = mem_broker_append(m->b, m->host, ctx, m->default_timeout_ms, &m->last_topic, msg);
     pthread_mutex_lock(&m->dlock);
-    if (rc)
-        m->reserved--;
-    else
+    if ((rc = done_room(m)))
+        mem_broker_cancel(m->b, &put);
+    else if (!(rc = mem_broker_commit(m->b, m->host, msg, &put)))
         done_push(m, done);
     pthread_mutex_unlock(&m->dlock);
+    if (!rc)
+        mem_broker_wake(m->b);
     return rc;
 }
 
@@ -275,9 +340,9 @@ static int mem_flush(void *st, const imi_ctx *ctx)
     int64_t deadline = deadline_of(m, ctx);
     int rc = IMI_OK;
     pthread_mutex_lock(&m->dlock);
-    m->flushers++;
-    pthread_cond_signal(&m->dwake); /* ends a nap */
-    while (m->pending && !rc) {
+    uint64_t target = m->pushed;
+    atomic_fetch_add(&m->flushers, 1); /* before reading `completed` (see done_loop) */
+    while (atomic_load(&m->completed) < target && !rc) {
         if (m->host->ctx_canceled(ctx)) {
             rc = m->host->error(IMI_ECANCELED, 0, "flush canceled");
             break;
@@ -285,12 +350,13 @@ static int mem_flush(void *st, const imi_ctx *ctx)
         int64_t now = m->host->mono_ns();
         if (now >= deadline) {
             rc = m->host->error(IMI_ETIMEDOUT, 0, "flush: %" PRIu64 " publishes still in "
-                                "flight at the deadline", m->pending);
+                                "flight at the deadline",
+                                target - (uint64_t)atomic_load(&m->completed));
             break;
         }
         mem_timedwait(&m->didle, &m->dlock, now, deadline);
     }
-    m->flushers--;
+    atomic_fetch_sub(&m->flushers, 1);
     pthread_mutex_unlock(&m->dlock);
     return rc;
 }

@@ -24,6 +24,17 @@ void mem_timedwait(pthread_cond_t *cond, pthread_mutex_t *lock, int64_t now_ns,
     pthread_cond_timedwait(cond, lock, &ts);
 }
 
+void mem_mutex_init(pthread_mutex_t *lock)
+{
+    pthread_mutexattr_t a;
+    pthread_mutexattr_init(&a);
+#ifdef PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP
+    pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ADAPTIVE_NP);
+#endif
+    pthread_mutex_init(lock, &a);
+    pthread_mutexattr_destroy(&a);
+}
+
 static uint64_t hash_bytes(const void *data, size_t n)
 {
     const unsigned char *s = data;
@@ -134,7 +145,10 @@ mem_topic *mem_topic_get(mem_broker *b, const char *name)
     if ((t = find_topic(head, name)) || !(t = calloc(1, sizeof *t)))
         goto out;
     t->name = strdup(name);
-    t->parts = calloc(b->np, sizeof *t->parts);
+    /* Each partition on cache lines of its own: a producer appending to one does not
+     * take the line from under a member working on its neighbour. */
+    if ((t->parts = aligned_alloc(MEM_LINE, b->np * sizeof *t->parts)))
+        memset(t->parts, 0, b->np * sizeof *t->parts);
     if (!t->name || !t->parts) {
         free(t->name);
         free(t->parts);
@@ -143,7 +157,7 @@ mem_topic *mem_topic_get(mem_broker *b, const char *name)
         goto out;
     }
     for (size_t p = 0; p < b->np; p++)
-        pthread_mutex_init(&t->parts[p].lock, NULL);
+        mem_mutex_init(&t->parts[p].lock);
     t->next = head;
     atomic_store_explicit(bucket, t, memory_order_release);
 out:
@@ -282,8 +296,9 @@ void mem_trim(mem_broker *b, mem_topic *t, size_t pi)
 
 /* ---- publish ----------------------------------------------------------------------- */
 
-int mem_broker_append(mem_broker *b, const imi_host_api *host, const imi_ctx *ctx,
-                      int64_t default_ms, mem_topic *_Atomic *last, const imi_mq_msg *msg)
+int mem_broker_prepare(mem_broker *b, const imi_host_api *host, const imi_ctx *ctx,
+                       int64_t default_ms, mem_topic *_Atomic *last, const imi_mq_msg *msg,
+                       mem_put *put)
 {
     /* Topics live as long as the broker: a cached one stays valid. */
     mem_topic *t = atomic_load_explicit(last, memory_order_relaxed);
@@ -305,21 +320,55 @@ int mem_broker_append(mem_broker *b, const imi_host_api *host, const imi_ctx *ct
         release(b, t, 1, size, false);
         return host->error(IMI_ENOMEM, 0, "out of memory");
     }
-    size_t pi = msg->key ? hash_bytes(msg->key, msg->key_len) % b->np
-                         : atomic_fetch_add_explicit(&t->rr, 1, memory_order_relaxed) % b->np;
+    *put = (mem_put){ .t = t, .size = size, .large = large };
+    return IMI_OK;
+}
+
+void mem_broker_cancel(mem_broker *b, mem_put *put)
+{
+    free(put->large);
+    release(b, put->t, 1, put->size, false);
+}
+
+int mem_broker_commit(mem_broker *b, const imi_host_api *host, const imi_mq_msg *msg,
+                      mem_put *put)
+{
+    mem_topic *t = put->t;
+    size_t pi;
+    if (msg->key) {
+        pi = hash_bytes(msg->key, msg->key_len) % b->np;
+    } else {
+        /* A load and a store, not a locked add: two publishers that meet here may pick
+         * the same partition, which only spreads keyless messages a little less evenly. */
+        pi = atomic_load_explicit(&t->rr, memory_order_relaxed);
+        atomic_store_explicit(&t->rr, pi + 1 < b->np ? pi + 1 : 0, memory_order_relaxed);
+    }
     mem_part *p = &t->parts[pi];
     pthread_mutex_lock(&p->lock);
-    bool ok = mem_log_push(&p->log, &b->pool, msg, size, large);
+    bool ok = mem_log_push(&p->log, &b->pool, msg, put->size, put->large);
     atomic_store_explicit(&p->end, p->log.end, memory_order_relaxed);
     pthread_mutex_unlock(&p->lock);
     if (!ok) {
-        free(large);
-        release(b, t, 1, size, false);
+        mem_broker_cancel(b, put);
         return host->error(IMI_ENOMEM, 0, "out of memory");
     }
+    return IMI_OK;
+}
+
+void mem_broker_wake(mem_broker *b)
+{
     /* A member registers as a sleeper before its last look at the partitions (under
-     * their locks), so a member that missed this message is counted here. */
+     * their locks), so a member that missed a message just committed is counted here. */
     if (atomic_load(&b->sleepers))
         mem_wake_all(b);
-    return IMI_OK;
+}
+
+int mem_broker_append(mem_broker *b, const imi_host_api *host, const imi_ctx *ctx,
+                      int64_t default_ms, mem_topic *_Atomic *last, const imi_mq_msg *msg)
+{
+    mem_put put;
+    int rc = mem_broker_prepare(b, host, ctx, default_ms, last, msg, &put);
+    if (!rc && !(rc = mem_broker_commit(b, host, msg, &put)))
+        mem_broker_wake(b);
+    return rc;
 }

@@ -40,8 +40,10 @@ struct mem_group {
     mem_gpart *parts;
 };
 
+#define MEM_LINE 64
+
 typedef struct mem_part {
-    pthread_mutex_t lock;
+    _Alignas(MEM_LINE) pthread_mutex_t lock;
     mem_log log;
     atomic_uint_fast64_t end;       /* log.end, for idle members to watch without the lock */
 } mem_part;
@@ -52,7 +54,7 @@ typedef struct mem_topic {
     mem_part *parts;
     atomic_size_t count;            /* messages held or being appended, all partitions */
     atomic_size_t bytes;            /* their size (mem_msg.size) */
-    atomic_uint_fast64_t rr;        /* keyless messages go round-robin */
+    atomic_size_t rr;               /* keyless messages go round-robin: the next one */
     mem_group *_Atomic groups;
 } mem_topic;
 
@@ -108,9 +110,28 @@ mem_broker *mem_broker_get(const char *ns, size_t partitions, size_t max_queue,
 void mem_broker_put(mem_broker *b);
 
 /* Appends a copy of msg to its topic, waiting for room until the ctx's deadline
- * (default_ms for a NULL ctx). *last caches the topic of the caller's previous append. */
+ * (default_ms for a NULL ctx). *last caches the topic of the caller's previous append.
+ * The same in three steps, for a caller that does more between them (mem.c): */
 int mem_broker_append(mem_broker *b, const imi_host_api *host, const imi_ctx *ctx,
                       int64_t default_ms, mem_topic *_Atomic *last, const imi_mq_msg *msg);
+
+/* A message on its way in: its topic and room reserved, a large one's block filled. */
+typedef struct mem_put {
+    mem_topic *t;
+    size_t size;
+    mem_msg *large;
+} mem_put;
+/* Finds the topic and reserves room (waiting as mem_broker_append does). */
+int mem_broker_prepare(mem_broker *b, const imi_host_api *host, const imi_ctx *ctx,
+                       int64_t default_ms, mem_topic *_Atomic *last, const imi_mq_msg *msg,
+                       mem_put *put);
+/* Gives back what prepare took, for a message that is not committed. */
+void mem_broker_cancel(mem_broker *b, mem_put *put);
+/* Appends the prepared message to its partition (on failure, cancels it). */
+int mem_broker_commit(mem_broker *b, const imi_host_api *host, const imi_mq_msg *msg,
+                      mem_put *put);
+/* After commits: wakes the members that sleep. */
+void mem_broker_wake(mem_broker *b);
 
 /* The topic and the group on it, created on first use (NULL: out of memory). */
 mem_topic *mem_topic_get(mem_broker *b, const char *name);
@@ -125,6 +146,12 @@ int mem_member_start(mem_broker *b, const imi_host_api *host, mem_member *mb,
                      const imi_mq_sub_spec *spec, imi_mq_deliver_fn deliver, void *core_sub);
 /* Stops after the delivery in flight and leaves the group; safe after a failed start. */
 void mem_member_stop(mem_member *mb);
+
+/* A lock held for a few hundred instructions by threads on different cores (a partition's,
+ * the completion queue's): a waiter spins a little before it sleeps, as the holder is
+ * about to leave; sleeping and being woken cost the two sides a system call each, which
+ * is most of their time when a producer and a consumer meet often. */
+void mem_mutex_init(pthread_mutex_t *lock);
 
 /* pthread_cond_timedwait on CLOCK_MONOTONIC until deadline_ns (now_ns: the current time). */
 void mem_timedwait(pthread_cond_t *cond, pthread_mutex_t *lock, int64_t now_ns,
