@@ -107,8 +107,7 @@ enum {
 /* Counts one call of op that returned rc; t0 from imi_now_mono_ns() before it. */
 static inline int db_record(imi_db *db, unsigned op, int rc, int64_t t0)
 {
-    imi_instance_record(&db->in, op, rc, t0);
-    return rc;
+    return imi_instance_record(&db->in, op, rc, t0);
 }
 
 /* Enter/leave around driver calls: IMI_ECLOSED after close, ctx errors. */

@@ -198,29 +198,28 @@ uint64_t imi_mq_caps(const imi_mq *mq) { return mq ? mq->in.caps : 0; }
 const char *imi_mq_driver_name(const imi_mq *mq) { return mq ? mq->in.desc->name : NULL; }
 
 /* Counts a call that passed the argument checks. */
-static inline int record(imi_mq *mq, unsigned op, int rc, int64_t t0)
+static inline int record(imi_mq *mq, unsigned op, int rc, int64_t t0, const imi_thread_slot *t)
 {
-    if (mq)
-        imi_instance_record(&mq->in, op, rc, t0);
-    return rc;
+    return mq ? imi_instance_record_at(&mq->in, op, rc, t0, t) : rc;
 }
 
-static int enter(imi_mq *mq, const imi_ctx *ctx)
+static int enter(imi_mq *mq, const imi_ctx *ctx, const imi_thread_slot *t)
 {
     if (!mq)
         return imi_error_set(IMI_EINVALID, 0, "mq: no handle");
-    return imi_instance_enter(&mq->in, ctx);
+    return imi_instance_enter_at(&mq->in, ctx, t);
 }
 
 int imi_mq_ping(imi_mq *mq, const imi_ctx *ctx)
 {
-    int64_t t0 = imi_call_t0((imi_instance *)(mq));
-    int rc = enter(mq, ctx);
+    imi_thread_slot *t = imi_thread();
+    int64_t t0 = imi_call_t0_at((imi_instance *)(mq), t);
+    int rc = enter(mq, ctx, t);
     if (rc)
-        return record(mq, MQ_OP_ping, rc, t0);
+        return record(mq, MQ_OP_ping, rc, t0, t);
     rc = mq->vt->ping(mq->in.state, ctx);
-    imi_instance_leave(&mq->in);
-    return record(mq, MQ_OP_ping, rc, t0);
+    imi_instance_leave_at(&mq->in, t);
+    return record(mq, MQ_OP_ping, rc, t0, t);
 }
 
 /* ---- producer ------------------------------------------------------------------------ */
@@ -307,16 +306,17 @@ int imi_mq_publish(imi_mq *mq, const imi_ctx *ctx, const imi_mq_msg *msg)
     int rc = check_msg(mq, msg);
     if (rc)
         return rc;
-    int64_t t0 = imi_call_t0((imi_instance *)(mq));
-    if ((rc = enter(mq, ctx)))
-        return record(mq, MQ_OP_publish, rc, t0);
+    imi_thread_slot *t = imi_thread();
+    int64_t t0 = imi_call_t0_at((imi_instance *)(mq), t);
+    if ((rc = enter(mq, ctx, t)))
+        return record(mq, MQ_OP_publish, rc, t0, t);
     rc = imi_mq_publish_raw(mq, ctx, msg, NULL);
     if (rc)
-        MQ_COUNT(&mq->n, publish_failed);
+        MQ_COUNT_AT(&mq->n, publish_failed, t);
     else
-        MQ_COUNT(&mq->n, published);
-    imi_instance_leave(&mq->in);
-    return record(mq, MQ_OP_publish, rc, t0);
+        MQ_COUNT_AT(&mq->n, published, t);
+    imi_instance_leave_at(&mq->in, t);
+    return record(mq, MQ_OP_publish, rc, t0, t);
 }
 
 static void async_done(const imi_mq_done *d, int rc)
@@ -338,30 +338,32 @@ int imi_mq_publish_async(imi_mq *mq, const imi_ctx *ctx, const imi_mq_msg *msg,
     int rc = check_msg(mq, msg);
     if (rc)
         return rc;
-    int64_t t0 = imi_call_t0((imi_instance *)(mq));
-    if ((rc = enter(mq, ctx)))
-        return record(mq, MQ_OP_publish_async, rc, t0);
+    imi_thread_slot *t = imi_thread();
+    int64_t t0 = imi_call_t0_at((imi_instance *)(mq), t);
+    if ((rc = enter(mq, ctx, t)))
+        return record(mq, MQ_OP_publish_async, rc, t0, t);
     imi_mq_done done = { .fn = async_done, .core = mq, .user_fn = fn, .user_ud = ud };
     /* Stored once: a store on every publish would be a locked exchange (seq_cst) on a
      * line every publishing thread reads. Close reads it after the calls in flight left. */
     if (!atomic_load_explicit(&mq->async_used, memory_order_relaxed))
         atomic_store(&mq->async_used, true);
     rc = imi_mq_publish_raw(mq, ctx, msg, &done);
-    imi_instance_leave(&mq->in);
-    return record(mq, MQ_OP_publish_async, rc, t0);
+    imi_instance_leave_at(&mq->in, t);
+    return record(mq, MQ_OP_publish_async, rc, t0, t);
 }
 
 int imi_mq_flush(imi_mq *mq, const imi_ctx *ctx)
 {
     if (mq && imi_instance_need(&mq->in, IMI_MQ_CAP_ASYNC, "flush"))
         return IMI_ENOTSUP;
-    int64_t t0 = imi_call_t0((imi_instance *)(mq));
-    int rc = enter(mq, ctx);
+    imi_thread_slot *t = imi_thread();
+    int64_t t0 = imi_call_t0_at((imi_instance *)(mq), t);
+    int rc = enter(mq, ctx, t);
     if (rc)
-        return record(mq, MQ_OP_flush, rc, t0);
+        return record(mq, MQ_OP_flush, rc, t0, t);
     rc = mq->p->p_flush(mq->in.state, ctx);
-    imi_instance_leave(&mq->in);
-    return record(mq, MQ_OP_flush, rc, t0);
+    imi_instance_leave_at(&mq->in, t);
+    return record(mq, MQ_OP_flush, rc, t0, t);
 }
 
 /* ---- counters ------------------------------------------------------------------------ */

@@ -25,12 +25,17 @@ typedef struct mq_counters {
     mq_stripe s[IMI_METRIC_STRIPES];
 } mq_counters;
 
-static inline void mq_count(mq_counters *c, size_t offset)
+static inline void mq_count_at(mq_counters *c, size_t offset, const imi_thread_slot *t)
 {
-    const imi_thread_slot *t = imi_thread();
     imi_metric_bump((_Atomic uint64_t *)((char *)&c->s[t->stripe] + offset), 1, t->owned);
 }
+static inline void mq_count(mq_counters *c, size_t offset)
+{
+    mq_count_at(c, offset, imi_thread());
+}
 #define MQ_COUNT(c, field) mq_count((c), offsetof(mq_stripe, field))
+/* The same on the slot a call already holds (instance.h: each access is a call). */
+#define MQ_COUNT_AT(c, field, t) mq_count_at((c), offsetof(mq_stripe, field), (t))
 
 static inline uint64_t mq_sum(const mq_counters *c, size_t offset)
 {
