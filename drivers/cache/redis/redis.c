@@ -135,11 +135,14 @@ static int rds_open(void *st, const imi_driver_env *env)
     } else if (!(rc = rds_route(r, NULL, 0, deadline, &l))) {
         rds_release(r, &l, false);
     }
-    if (rc && rc != IMI_ECONFIG)
+    /* A server that answers, but not as redis does (garbage for AUTH, SELECT, CLUSTER
+     * SLOTS or the sentinels' question), fails the open as a wrong setting does. */
+    bool final = rc == IMI_ECONFIG || rc == IMI_EDRIVER;
+    if (rc && !final)
         r->host->log(env->logger, IMI_HOST_LOG_WARN, NULL, "redis %s not reachable at open",
                      r->mode == RDS_SENTINEL ? "master (via the sentinels)"
                      : r->mode == RDS_CLUSTER ? "cluster" : "server");
-    return rc == IMI_ECONFIG ? rc : IMI_OK;
+    return final ? rc : IMI_OK;
 }
 
 static void rds_close(void *st)
@@ -155,9 +158,7 @@ static int rds_ping(void *st, const imi_ctx *ctx)
         return rds_cluster_ping(r, ctx);
     redisReply *rep;
     int rc = rds_cmd(r, ctx, &rep, 1, (const char *[]){ "PING" }, (const size_t[]){ 4 });
-    if (!rc)
-        freeReplyObject(rep);
-    return rc;
+    return rc ? rc : rds_pong(r, rep);
 }
 
 static const imi_cache_driver rds_vtable = {
