@@ -25,14 +25,15 @@
 
 /* ---- the fake server ------------------------------------------------------------------- */
 
-enum { SEND, HANG, SEND_CLOSE, TRICKLE };
+enum { SEND, HANG, SEND_CLOSE, TRICKLE, FLOOD };
 
 typedef struct rule {
     char cmd[64];       /* "GET", or two words: "CLUSTER SLOTS" */
     char reply[1024];
     size_t len;
     int action;         /* SEND; HANG: never answer; SEND_CLOSE: send, then close;
-                         * TRICKLE: one byte every 100 ms */
+                         * TRICKLE: one byte every 100 ms; FLOOD: send, then 256 KiB
+                         * of 'x', then nothing */
 } rule;
 
 #define MAX_RULES 48
@@ -140,6 +141,14 @@ static bool serve(fake *f, conn *c, rule *held)
         case SEND_CLOSE:
             send_all(c->fd, held->reply, held->len);
             return false;
+        case FLOOD: {
+            send_all(c->fd, held->reply, held->len);
+            static char xs[256 * 1024];
+            memset(xs, 'x', sizeof xs);
+            send_all(c->fd, xs, sizeof xs); /* ends when the client closes */
+            c->hung = true;
+            break;
+        }
         default:
             send_all(c->fd, held->reply, held->len);
         }
@@ -579,6 +588,39 @@ Test(cache_redis_hostile, silent_and_trickling_servers_time_out, .timeout = 30)
     /* a declared bulk of 2 GiB that never comes */
     fake_on(&f, "GET", SEND, "$2147483647\r\nabc");
     expect_timeout(c, NULL, 1000, "huge bulk");
+    done(c);
+    fake_stop(&f);
+}
+
+/* A bulk declared 2 GiB long whose bytes do come: given up at max_reply_size with
+ * IMI_EDRIVER, not buffered (hiredis would take up to the declared length). */
+Test(cache_redis_hostile, reply_over_max_reply_size, .timeout = 30)
+{
+    fake f;
+    fake_start(&f);
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", f.port);
+    int rc;
+    imi_cache *c = open_redis(&rc, "addr", addr, "max_reply_size", "64k", NULL);
+    cr_assert_eq(rc, IMI_OK, "%s", imi_error_message());
+    fake_on(&f, "GET", FLOOD, "$2147483647\r\n");
+    imi_buf v = IMI_BUF_INIT;
+    int64_t t0 = now_ns();
+    rc = imi_cache_get(c, NULL, "k", &v);
+    cr_expect_eq(rc, IMI_EDRIVER, "%s (%s)", imi_strerror(rc), imi_error_message());
+    cr_expect_leq(ms_since(t0), 1500);
+    expect_message("flood", "GET");
+    cr_expect(strstr(imi_error_message(), "max_reply_size"), "%s", imi_error_message());
+    /* the next call has a connection of its own */
+    fake_on(&f, "GET", SEND, "$2\r\nok\r\n");
+    rc = imi_cache_get(c, NULL, "k", &v);
+    cr_expect_eq(rc, IMI_OK, "after: %s (%s)", imi_strerror(rc), imi_error_message());
+    imi_buf_free(&v);
+    done(c);
+    /* out of range */
+    c = open_redis(&rc, "addr", addr, "max_reply_size", "1k", NULL);
+    cr_expect_eq(rc, IMI_ECONFIG, "%s", imi_strerror(rc));
+    expect_message("option", "max_reply_size");
     done(c);
     fake_stop(&f);
 }

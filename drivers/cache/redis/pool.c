@@ -154,6 +154,7 @@ int rds_wait(rds *r, redisContext *c, int64_t deadline_ns, int64_t *armed_ns, re
         return RDS_WAIT_ERR;
     int done = 0;
     bool more = false; /* the last wait did part of the work: re-arm for what is left */
+    uint64_t got = 0;  /* bytes read for this reply */
     while (!rep) {
         if (more) {
             int64_t left = deadline_ns - r->host->mono_ns();
@@ -170,7 +171,13 @@ int rds_wait(rds *r, redisContext *c, int64_t deadline_ns, int64_t *armed_ns, re
             more = !done;
             continue;
         }
-        if (redisBufferRead(c) != REDIS_OK || redisGetReplyFromReader(c, &rep) != REDIS_OK)
+        size_t before = c->reader->len; /* grows by what the read got */
+        if (redisBufferRead(c) != REDIS_OK)
+            return RDS_WAIT_ERR;
+        got += c->reader->len - before;
+        if (got > (uint64_t)r->max_reply)
+            return RDS_WAIT_BIG;
+        if (redisGetReplyFromReader(c, &rep) != REDIS_OK)
             return RDS_WAIT_ERR;
         more = true;
     }
@@ -188,6 +195,12 @@ int rds_lease_reply(rds *r, rlease *l, const char *what, redisReply **out)
         rds_node_name(l->n, name, sizeof name);
         return r->host->error(IMI_ETIMEDOUT, ETIMEDOUT, "redis %s: %s: timed out (the reply "
                               "was not complete by the deadline)", name, what);
+    }
+    case RDS_WAIT_BIG: {
+        char name[300];
+        rds_node_name(l->n, name, sizeof name);
+        return r->host->error(IMI_EDRIVER, 0, "redis %s: %s: a reply larger than "
+                              "max_reply_size (%lld bytes)", name, what, (long long)r->max_reply);
     }
     default:
         return rds_io_error(r, l->n, l->c->rc, what);

@@ -6,7 +6,7 @@
 
 enum { OPT_ADDR, OPT_USER, OPT_PASSWORD, OPT_DB, OPT_POOL_SIZE, OPT_CONNECT_TIMEOUT,
        OPT_COMMAND_TIMEOUT, OPT_CLUSTER, OPT_SENTINELS, OPT_MASTER, OPT_SENTINEL_USER,
-       OPT_SENTINEL_PASSWORD };
+       OPT_SENTINEL_PASSWORD, OPT_MAX_REPLY };
 
 static const imi_option_spec rds_options[] = {
     [OPT_ADDR] = { .name = "addr", .type = IMI_OPT_STRING, .default_value = "127.0.0.1:6379",
@@ -39,6 +39,9 @@ static const imi_option_spec rds_options[] = {
     [OPT_SENTINEL_PASSWORD] = { .name = "sentinel_password", .type = IMI_OPT_STRING,
                                 .flags = IMI_OPT_SECRET,
                                 .help = "password sent with AUTH to the sentinels" },
+    [OPT_MAX_REPLY] = { .name = "max_reply_size", .type = IMI_OPT_SIZE, .default_value = "1G",
+                        .help = "largest reply read (64k to 16G): a server declaring or sending "
+                                "more fails the call with IMI_EDRIVER rather than fill memory" },
 };
 
 /* Splits a comma-separated list of host:port into out (at most max). */
@@ -116,6 +119,10 @@ static int rds_open(void *st, const imi_driver_env *env)
     r->command_timeout_ms = o[OPT_COMMAND_TIMEOUT].i;
     if (r->db < 0)
         return r->host->error(IMI_ECONFIG, 0, "db must not be negative");
+    r->max_reply = o[OPT_MAX_REPLY].i;
+    if (r->max_reply < 65536 || r->max_reply > ((int64_t)16 << 30))
+        return r->host->error(IMI_ECONFIG, 0, "max_reply_size must be 64k to 16G, not %lld",
+                              (long long)r->max_reply);
     if (o[OPT_POOL_SIZE].i < 1 || o[OPT_POOL_SIZE].i > 1024)
         return r->host->error(IMI_ECONFIG, 0, "pool_size must be 1 to 1024");
     r->pool_size = (size_t)o[OPT_POOL_SIZE].i;

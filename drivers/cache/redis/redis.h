@@ -66,6 +66,7 @@ typedef struct rds {
     int mode;
     const char *user, *password;
     int64_t db, connect_timeout_ms, command_timeout_ms;
+    int64_t max_reply;     /* bytes one reply may take (max_reply_size) */
     size_t pool_size;
 
     pthread_mutex_t mu;    /* sha, topology reads (one at a time), adding nodes */
@@ -120,8 +121,9 @@ int rds_io_error(rds *r, rnode *n, const redisContext *rc, const char *what);
 /* Sends what is buffered on c and reads one reply, the whole exchange before deadline_ns:
  * the socket timeouts bound one wait each, so they are set again to what is left after
  * each part (else a server trickling its reply would hold the call as long as it liked).
- * armed_ns (may be NULL) records the timeouts set. */
-enum { RDS_WAIT_OK, RDS_WAIT_LATE, RDS_WAIT_ERR /* c->err tells */ };
+ * armed_ns (may be NULL) records the timeouts set. A reply whose bytes pass max_reply_size
+ * is given up (hiredis would wait for any bulk length the server declares, buffering it). */
+enum { RDS_WAIT_OK, RDS_WAIT_LATE, RDS_WAIT_BIG /* over max_reply */, RDS_WAIT_ERR /* c->err */ };
 int rds_wait(rds *r, redisContext *c, int64_t deadline_ns, int64_t *armed_ns, redisReply **out);
 /* rds_wait on a lease, as an imi code naming the node and `what` (the command). */
 int rds_lease_reply(rds *r, rlease *l, const char *what, redisReply **out);

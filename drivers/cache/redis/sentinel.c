@@ -40,6 +40,9 @@ static int sentinel_cmd(rds *r, const rds_addr *s, redisContext *c, int64_t dead
     case RDS_WAIT_LATE:
         return r->host->error(IMI_ETIMEDOUT, 0, "redis: sentinel %s:%d: %s: timed out", s->host,
                               s->port, what);
+    case RDS_WAIT_BIG:
+        return r->host->error(IMI_EDRIVER, 0, "redis: sentinel %s:%d: %s: a reply larger than "
+                              "max_reply_size", s->host, s->port, what);
     default:
         break;
     }
