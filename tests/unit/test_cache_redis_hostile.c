@@ -588,6 +588,15 @@ Test(cache_redis_hostile, silent_and_trickling_servers_time_out, .timeout = 30)
     /* a declared bulk of 2 GiB that never comes */
     fake_on(&f, "GET", SEND, "$2147483647\r\nabc");
     expect_timeout(c, NULL, 1000, "huge bulk");
+    /* a pipeline (mset with a TTL: one SET per key) whose first reply trickles */
+    fake_on(&f, "SET", TRICKLE, "+OK%30s\r\n", "");
+    const char *keys[] = { "a", "b" };
+    imi_bytes vals[] = { { .data = "1", .len = 1 }, { .data = "2", .len = 1 } };
+    int64_t t0 = now_ns();
+    rc = imi_cache_mset(c, NULL, keys, vals, 2, 1000);
+    cr_expect_eq(rc, IMI_ETIMEDOUT, "pipeline: %s (%s)", imi_strerror(rc), imi_error_message());
+    cr_expect_leq(ms_since(t0), 1000, "pipeline took %lld ms", (long long)ms_since(t0));
+    expect_message("pipeline", "SET");
     done(c);
     fake_stop(&f);
 }
