@@ -635,7 +635,7 @@ Test(cache_redis_hostile, reply_over_max_reply_size, .timeout = 30)
 }
 
 /* Replies hiredis itself refuses: nesting past its limit, bad protocol bytes, an
- * out-of-range length. IMI_EDRIVER naming the command, the connection dropped. */
+ * out-of-range length, an integer past int64. IMI_EDRIVER naming the command, the connection dropped. */
 Test(cache_redis_hostile, protocol_errors, .timeout = 30)
 {
     fake f;
@@ -645,7 +645,8 @@ Test(cache_redis_hostile, protocol_errors, .timeout = 30)
     for (int i = 0; i < 64; i++)
         strcat(deep, "*1\r\n");
     strcat(deep, ":1\r\n");
-    const char *bad[] = { deep, "!garbage\r\n", "$-5\r\n", "*-7\r\n" };
+    const char *bad[] = { deep, "!garbage\r\n", "$-5\r\n", "*-7\r\n",
+                          ":99999999999999999999\r\n" };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         fake_on(&f, "GET", SEND, "%s", bad[i]);
         imi_buf v = IMI_BUF_INIT;
