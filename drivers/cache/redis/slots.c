@@ -95,11 +95,15 @@ static int ask(rds *r, rnode *n, int64_t deadline_ns, uint8_t *map)
         return rc;
     }
     char text[RDS_TEXT_MAX];
-    rc = rep->type == REDIS_REPLY_ERROR
-             ? r->host->error(IMI_ECONFIG, 0, "redis %s:%d: CLUSTER SLOTS: %s (cluster = true "
-                              "needs redis in cluster mode)", n->host, n->port,
-                              rds_text(rep->str, rep->len, text))
-             : parse_slots(r, n, rep, map);
+    const char *s = rds_text(rep->str, rep->type == REDIS_REPLY_ERROR ? rep->len : 0, text);
+    /* A node restarting (LOADING) or busy with a script answers later: not a setting. */
+    bool later = !strncmp(s, "LOADING", 7) || !strncmp(s, "BUSY", 4) ||
+                 !strncmp(s, "MASTERDOWN", 10) || !strncmp(s, "TRYAGAIN", 8);
+    rc = rep->type != REDIS_REPLY_ERROR ? parse_slots(r, n, rep, map)
+         : later ? r->host->error(IMI_EUNAVAILABLE, 0, "redis %s:%d: CLUSTER SLOTS: %s", n->host,
+                                  n->port, s)
+                 : r->host->error(IMI_ECONFIG, 0, "redis %s:%d: CLUSTER SLOTS: %s (cluster = "
+                                  "true needs redis in cluster mode)", n->host, n->port, s);
     freeReplyObject(rep);
     return rc;
 }
