@@ -773,6 +773,17 @@ Test(cache_redis_hostile, cluster_slots_garbage, .timeout = 30)
         done(c);
         fake_stop(&f);
     }
+    /* a node still loading its data is unavailable, not misconfigured: the open goes on */
+    {
+        fake f;
+        fake_start(&f);
+        fake_on(&f, "CLUSTER SLOTS", SEND, "-LOADING Redis is loading the dataset in memory\r\n");
+        int rc;
+        imi_cache *c = open_cluster(&f, &rc, "1s");
+        cr_expect_eq(rc, IMI_OK, "loading: %s (%s)", imi_strerror(rc), imi_error_message());
+        done(c);
+        fake_stop(&f);
+    }
     /* an empty host is the node asked (as redis spells it): accepted */
     fake f;
     fake_start(&f);
@@ -784,6 +795,34 @@ Test(cache_redis_hostile, cluster_slots_garbage, .timeout = 30)
     imi_buf v = IMI_BUF_INIT;
     cr_expect_eq(imi_cache_get(c, NULL, "k", &v), IMI_OK, "%s", imi_error_message());
     imi_buf_free(&v);
+    done(c);
+    fake_stop(&f);
+}
+
+/* A cluster whose CLUSTER SLOTS turns to garbage after the open: ping reports it (the map
+ * in use is the old one). Before: ping answered IMI_OK from the old map's masters. */
+Test(cache_redis_hostile, cluster_ping_sees_garbled_slots, .timeout = 30)
+{
+    fake f;
+    fake_start(&f);
+    slots_on(&f, f.port);
+    fake_on(&f, "PING", SEND, "+PONG\r\n");
+    int rc;
+    imi_cache *c = open_cluster(&f, &rc, "1s");
+    cr_assert_eq(rc, IMI_OK, "%s", imi_error_message());
+    cr_expect_eq(imi_cache_ping(c, NULL), IMI_OK, "%s", imi_error_message());
+    fake_on(&f, "CLUSTER SLOTS", SEND, "*1\r\n*3\r\n:9\r\n:3\r\n*2\r\n$9\r\n127.0.0.1\r\n:%d\r\n",
+            f.port);
+    /* a MOVED (to the same node) has the map read again */
+    fake_on(&f, "GET", SEND, "-MOVED 7 127.0.0.1:%d\r\n", f.port);
+    imi_buf v = IMI_BUF_INIT;
+    imi_cache_get(c, NULL, "k", &v);
+    imi_buf_free(&v);
+    struct timespec gap = { .tv_nsec = 150000000 }; /* past the driver's refresh spacing */
+    nanosleep(&gap, NULL);
+    rc = imi_cache_ping(c, NULL);
+    cr_expect_eq(rc, IMI_EDRIVER, "%s (%s)", imi_strerror(rc), imi_error_message());
+    expect_message("ping", "CLUSTER SLOTS");
     done(c);
     fake_stop(&f);
 }

@@ -404,8 +404,12 @@ int rds_cluster_ping(rds *r, const imi_ctx *ctx)
     static const char *ping[] = { "PING" };
     static const size_t ping_len[] = { 4 };
     int64_t deadline_ns = rds_deadline(r, ctx);
-    int rc;
-    rds_pick(r, NULL, 0, deadline_ns, &rc); /* reads the slot map again when stale */
+    /* The slot map is read again when stale. A node answering it with garbage fails the
+     * ping (the map in use may be old); one that cannot be reached leaves the ping to the
+     * masters of the map we have. */
+    int rc = rds_refresh(r, deadline_ns);
+    if (rc == IMI_EDRIVER)
+        return rc;
     bool owner[RDS_MAX_NODES] = { false };
     size_t unowned = 0;
     pthread_rwlock_rdlock(&r->map_mu);

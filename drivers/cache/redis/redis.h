@@ -141,6 +141,9 @@ int rds_parse_addr(rds *r, const char *text, size_t len, rds_addr *a);
 int rds_route(rds *r, const char *key, size_t klen, int64_t deadline_ns, rlease *l);
 /* The node serving key, without a connection (NULL and *rc when no sentinel answered). */
 rnode *rds_pick(rds *r, const char *key, size_t klen, int64_t deadline_ns, int *rc);
+/* Reads the topology when it is stale, one thread at a time and not too often (IMI_OK
+ * when another thread reads it or did so a moment ago). */
+int rds_refresh(rds *r, int64_t deadline_ns);
 /* The topology may have changed (a node failed, READONLY, MOVED): read it again soon. */
 void rds_topology_stale(rds *r);
 /* The node at host:port, added to the known ones when new; NULL when full. */
