@@ -1,27 +1,54 @@
 /* The redis driver's command paths: one command, a pipeline, reply errors, scripts. */
 #include <stdlib.h>
 #include <string.h>
+#include <math.h>
 #include <time.h>
 #include "redis.h"
 
 /* The Lua scripts behind the lock and the token bucket (see lock.c). */
 extern const char *const rds_scripts[N_SCRIPTS];
 
-int rds_reply_error(rds *r, const redisReply *rep)
+const char *rds_text(const char *s, size_t len, char *buf)
 {
-    const char *s = rep->str ? rep->str : "";
+    size_t n = 0;
+    for (size_t i = 0; s && i < len && n < RDS_TEXT_MAX - 4; i++)
+        buf[n++] = s[i] >= 0x20 && s[i] < 0x7f ? s[i] : '?';
+    if (s && len > n) /* cut */
+        memcpy(buf + n, "...", 3), n += 3;
+    buf[n] = '\0';
+    return buf;
+}
+
+const char *rds_type_name(int type)
+{
+    switch (type) {
+    case REDIS_REPLY_STRING: return "bulk string";
+    case REDIS_REPLY_ARRAY: return "array";
+    case REDIS_REPLY_INTEGER: return "integer";
+    case REDIS_REPLY_NIL: return "nil";
+    case REDIS_REPLY_STATUS: return "status";
+    case REDIS_REPLY_ERROR: return "error";
+    default: return "unknown";
+    }
+}
+
+int rds_reply_error(rds *r, const redisReply *rep, const char *what)
+{
+    char t[RDS_TEXT_MAX];
+    const char *s = rds_text(rep->str, rep->str ? rep->len : 0, t);
     if (!strncmp(s, "WRONGTYPE", 9))
-        return r->host->error(IMI_EINVALID, 0, "redis: key holds a value of another type");
+        return r->host->error(IMI_EINVALID, 0, "redis: %s: key holds a value of another type",
+                              what);
     if (strstr(s, "not an integer") || strstr(s, "overflow") || strstr(s, "not a valid float"))
-        return r->host->error(IMI_EINVALID, 0, "redis: %s", s);
+        return r->host->error(IMI_EINVALID, 0, "redis: %s: %s", what, s);
     if (!strncmp(s, "LOADING", 7) || !strncmp(s, "READONLY", 8) || !strncmp(s, "MASTERDOWN", 10) ||
         !strncmp(s, "BUSY", 4) || !strncmp(s, "CLUSTERDOWN", 11) || !strncmp(s, "TRYAGAIN", 8))
-        return r->host->error(IMI_EUNAVAILABLE, 0, "redis: %s", s);
+        return r->host->error(IMI_EUNAVAILABLE, 0, "redis: %s: %s", what, s);
     if (!strncmp(s, "NOAUTH", 6) || !strncmp(s, "WRONGPASS", 9) || !strncmp(s, "NOPERM", 6))
-        return r->host->error(IMI_ECONFIG, 0, "redis: %s", s);
+        return r->host->error(IMI_ECONFIG, 0, "redis: %s: %s", what, s);
     if (!strncmp(s, "OOM", 3))
-        return r->host->error(IMI_ENOMEM, 0, "redis: %s", s);
-    return r->host->error(IMI_EDRIVER, 0, "redis: %s", s);
+        return r->host->error(IMI_ENOMEM, 0, "redis: %s: %s", what, s);
+    return r->host->error(IMI_EDRIVER, 0, "redis: %s: %s", what, s);
 }
 
 int rds_miss(void *st)
@@ -30,13 +57,64 @@ int rds_miss(void *st)
     return r->host->error(IMI_ENOTFOUND, 0, "redis: no such key");
 }
 
-int rds_expect(rds *r, redisReply *rep, int type)
+int rds_expect(rds *r, redisReply *rep, int type, const char *what)
 {
     if (rep->type == type)
         return IMI_OK;
     int t = rep->type;
     freeReplyObject(rep);
-    return r->host->error(IMI_EDRIVER, t, "redis: unexpected reply type %d (wanted %d)", t, type);
+    return r->host->error(IMI_EDRIVER, t, "redis: %s: unexpected %s reply (wanted %s)", what,
+                          rds_type_name(t), rds_type_name(type));
+}
+
+int rds_bad_reply(rds *r, redisReply *rep, const char *what, const char *why)
+{
+    if (rep)
+        freeReplyObject(rep);
+    return r->host->error(IMI_EDRIVER, 0, "redis: %s: unexpected reply: %s", what, why);
+}
+
+int rds_expect_int(rds *r, redisReply *rep, long long lo, long long hi, const char *what,
+                   long long *n)
+{
+    int rc = rds_expect(r, rep, REDIS_REPLY_INTEGER, what);
+    if (rc)
+        return rc;
+    if (rep->integer < lo || rep->integer > hi) {
+        long long v = rep->integer;
+        freeReplyObject(rep);
+        return r->host->error(IMI_EDRIVER, 0, "redis: %s: unexpected reply: %lld (wanted %lld "
+                              "to %lld)", what, v, lo, hi);
+    }
+    *n = rep->integer;
+    freeReplyObject(rep);
+    return IMI_OK;
+}
+
+int rds_parse_score(const redisReply *e, double *out)
+{
+    char buf[64];
+    if (e->type != REDIS_REPLY_STRING || !e->len || e->len >= sizeof buf)
+        return IMI_EDRIVER;
+    memcpy(buf, e->str, e->len);
+    buf[e->len] = '\0';
+    char *end;
+    double d = strtod(buf, &end);
+    if (*end || end == buf || isnan(d))
+        return IMI_EDRIVER;
+    *out = d;
+    return IMI_OK;
+}
+
+int rds_pong(rds *r, redisReply *rep)
+{
+    int rc = rds_expect(r, rep, REDIS_REPLY_STATUS, "PING");
+    if (rc)
+        return rc;
+    if (strcmp(rep->str, "PONG"))
+        return rds_bad_reply(r, rep, "PING", "a status other than PONG");
+    freeReplyObject(rep);
+    return IMI_OK;
 }
 
 /* One command on a leased connection: a reply (error replies too: the caller decides,
@@ -44,8 +122,7 @@ int rds_expect(rds *r, redisReply *rep, int type)
 static int exchange(rds *r, rlease *l, int argc, const char **argv, const size_t *lens,
                     redisReply **out)
 {
-    *out = redisCommandArgv(l->c->rc, argc, argv, lens);
-    return *out ? IMI_OK : rds_io_error(r, l->n, l->c->rc, argv[0]);
+    return rds_lease_cmd(r, l, argv[0], argc, argv, lens, out);
 }
 
 /* What an error reply asks of the call: nothing (final), go to another node, or wait. */
@@ -131,7 +208,7 @@ static int run(rds *r, const imi_ctx *ctx, int64_t deadline_ns, const char *key,
         int kind = reply_kind(r, *out, &slot, &to);
         if (kind == REPLY_FINAL)
             return IMI_OK;
-        rc = rds_reply_error(r, *out);
+        rc = rds_reply_error(r, *out, argv[0]);
         freeReplyObject(*out);
         *out = NULL;
         if (kind == REPLY_RETRY) {
@@ -141,8 +218,8 @@ static int run(rds *r, const imi_ctx *ctx, int64_t deadline_ns, const char *key,
             continue;
         }
         if (++hops > MAX_HOPS)
-            return r->host->error(IMI_EUNAVAILABLE, 0, "redis: more than %d redirects for one "
-                                  "call", MAX_HOPS);
+            return r->host->error(IMI_EUNAVAILABLE, 0, "redis: %s: more than %d redirects for "
+                                  "one call", argv[0], MAX_HOPS);
         if (kind == REPLY_MOVED) {
             rds_cluster_moved(r, slot, to.host, to.port);
             rds_topology_stale(r); /* one slot moved: others probably did too */
@@ -154,10 +231,10 @@ static int run(rds *r, const imi_ctx *ctx, int64_t deadline_ns, const char *key,
 }
 
 /* An error reply becomes its code. */
-static int settle(rds *r, int rc, redisReply **out)
+static int settle(rds *r, int rc, redisReply **out, const char *what)
 {
     if (!rc && (*out)->type == REDIS_REPLY_ERROR) {
-        rc = rds_reply_error(r, *out);
+        rc = rds_reply_error(r, *out, what);
         freeReplyObject(*out);
         *out = NULL;
     }
@@ -171,16 +248,19 @@ int rds_cmd(rds *r, const imi_ctx *ctx, redisReply **out, int argc, const char *
     const char *key = argc >= 2 ? argv[1] : NULL;
     size_t klen = argc >= 2 ? (lens ? lens[1] : strlen(argv[1])) : 0;
     int rc = run(r, ctx, rds_deadline(r, ctx), key, klen, argc, argv, lens, out);
-    return settle(r, rc, out);
+    return settle(r, rc, out, argv[0]);
 }
 
 /* Sends what was appended to a connection (hiredis writes only when a reply is read). */
 static int flush(rds *r, rlease *l)
 {
-    int done = 0;
-    while (!done)
+    int done = 0, rc;
+    while (!done) {
         if (redisBufferWrite(l->c->rc, &done) != REDIS_OK)
             return rds_io_error(r, l->n, l->c->rc, "pipeline");
+        if (!done && (rc = rds_arm(r, l))) /* a server slow to read: what is left */
+            return rc;
+    }
     return IMI_OK;
 }
 
@@ -224,10 +304,9 @@ int rds_scatter(rds *r, const imi_ctx *ctx, int64_t deadline_ns, size_t n,
         if (!node[i])
             continue;
         rlease *l = &held[node[i]->idx];
-        if (redisGetReply(l->c->rc, (void **)&replies[i]) != REDIS_OK) {
-            rc = rds_io_error(r, l->n, l->c->rc, "pipeline");
+        if ((rc = rds_lease_reply(r, l, argvs[i][0], &replies[i])))
             bad = l->n;
-        } else
+        else
             pending[node[i]->idx]--;
     }
     for (size_t x = 0; x < RDS_MAX_NODES; x++) {
@@ -273,7 +352,7 @@ static int load_script(rds *r, const imi_ctx *ctx, int64_t deadline_ns, const ch
     if (rc)
         return rc;
     if (rep->type != REDIS_REPLY_STRING || rep->len != 40) {
-        rc = rep->type == REDIS_REPLY_ERROR ? rds_reply_error(r, rep)
+        rc = rep->type == REDIS_REPLY_ERROR ? rds_reply_error(r, rep, "SCRIPT LOAD")
                                             : r->host->error(IMI_EDRIVER, 0, "redis: SCRIPT LOAD gave no SHA");
         freeReplyObject(rep);
         return rc;
@@ -287,8 +366,8 @@ static int load_script(rds *r, const imi_ctx *ctx, int64_t deadline_ns, const ch
 }
 
 /* Scripts take one key, so in a cluster each runs on the node of its key's slot. */
-int rds_script(rds *r, const imi_ctx *ctx, int script, const char *key, size_t klen,
-               int nargs, const char **args, redisReply **out)
+int rds_script(rds *r, const imi_ctx *ctx, int script, const char *what, const char *key,
+               size_t klen, int nargs, const char **args, redisReply **out)
 {
     char sha[41];
     const char *argv[8] = { "EVALSHA", sha, "1", key };
@@ -314,7 +393,7 @@ int rds_script(rds *r, const imi_ctx *ctx, int script, const char *key, size_t k
         if (!rc)
             rc = run(r, ctx, deadline, key, klen, 4 + nargs, argv, lens, out);
     }
-    return settle(r, rc, out);
+    return settle(r, rc, out, what);
 }
 
 /* Cluster: PING on every master that owns slots, so that ping answers for every key and
@@ -325,8 +404,12 @@ int rds_cluster_ping(rds *r, const imi_ctx *ctx)
     static const char *ping[] = { "PING" };
     static const size_t ping_len[] = { 4 };
     int64_t deadline_ns = rds_deadline(r, ctx);
-    int rc;
-    rds_pick(r, NULL, 0, deadline_ns, &rc); /* reads the slot map again when stale */
+    /* The slot map is read again when stale. A node answering it with garbage fails the
+     * ping (the map in use may be old); one that cannot be reached leaves the ping to the
+     * masters of the map we have. */
+    int rc = rds_refresh(r, deadline_ns);
+    if (rc == IMI_EDRIVER)
+        return rc;
     bool owner[RDS_MAX_NODES] = { false };
     size_t unowned = 0;
     pthread_rwlock_rdlock(&r->map_mu);
@@ -339,10 +422,9 @@ int rds_cluster_ping(rds *r, const imi_ctx *ctx)
     pthread_rwlock_unlock(&r->map_mu);
     redisReply *rep;
     if (unowned == RDS_SLOTS) {
-        if ((rc = settle(r, run(r, ctx, deadline_ns, NULL, 0, 1, ping, ping_len, &rep), &rep)))
+        if ((rc = settle(r, run(r, ctx, deadline_ns, NULL, 0, 1, ping, ping_len, &rep), &rep, "PING")))
             return rc;
-        freeReplyObject(rep);
-        return IMI_OK;
+        return rds_pong(r, rep);
     }
     if (unowned)
         return r->host->error(IMI_EUNAVAILABLE, 0, "redis: %zu of %d cluster slots have no "
@@ -361,9 +443,8 @@ int rds_cluster_ping(rds *r, const imi_ctx *ctx)
             rds_topology_stale(r);
             return rc;
         }
-        if ((rc = settle(r, IMI_OK, &rep)))
+        if ((rc = settle(r, IMI_OK, &rep, "PING")) || (rc = rds_pong(r, rep)))
             return rc;
-        freeReplyObject(rep);
     }
     return IMI_OK;
 }

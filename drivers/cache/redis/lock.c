@@ -49,13 +49,12 @@ int rds_lock(void *st, const imi_ctx *ctx, const char *key, size_t klen, const c
     char ttl[24];
     snprintf(ttl, sizeof ttl, "%lld", (long long)ttl_ms);
     redisReply *rep;
-    int rc = rds_script(r, ctx, SCRIPT_LOCK, key, klen, 2, (const char *[]){ owner, ttl }, &rep);
-    if (rc || (rc = rds_expect(r, rep, REDIS_REPLY_INTEGER)))
+    long long got;
+    int rc = rds_script(r, ctx, SCRIPT_LOCK, "lock", key, klen, 2, (const char *[]){ owner, ttl },
+                        &rep);
+    if (rc || (rc = rds_expect_int(r, rep, 0, 1, "lock", &got)))
         return rc;
-    rc = rep->integer == 1 ? IMI_OK
-                           : r->host->error(IMI_ECONFLICT, 0, "lock is held by another owner");
-    freeReplyObject(rep);
-    return rc;
+    return got == 1 ? IMI_OK : r->host->error(IMI_ECONFLICT, 0, "lock is held by another owner");
 }
 
 static int owner_op(rds *r, const imi_ctx *ctx, const char *key, size_t klen,
@@ -64,14 +63,15 @@ static int owner_op(rds *r, const imi_ctx *ctx, const char *key, size_t klen,
     char ttl[24];
     snprintf(ttl, sizeof ttl, "%lld", (long long)ttl_ms);
     redisReply *rep;
-    int rc = rds_script(r, ctx, SCRIPT_OWNER, key, klen, 2, (const char *[]){ owner, ttl }, &rep);
-    if (rc || (rc = rds_expect(r, rep, REDIS_REPLY_INTEGER)))
+    const char *what = ttl_ms ? "lock renew" : "unlock";
+    long long got;
+    int rc = rds_script(r, ctx, SCRIPT_OWNER, what, key, klen, 2, (const char *[]){ owner, ttl },
+                        &rep);
+    if (rc || (rc = rds_expect_int(r, rep, -1, 1, what, &got)))
         return rc;
-    rc = rep->integer == 1 ? IMI_OK
-         : rep->integer == 0 ? r->host->error(IMI_ECONFLICT, 0, "lock is held by another owner")
-                             : r->host->error(IMI_ENOTFOUND, 0, "lock is not held");
-    freeReplyObject(rep);
-    return rc;
+    return got == 1   ? IMI_OK
+           : got == 0 ? r->host->error(IMI_ECONFLICT, 0, "lock is held by another owner")
+                      : r->host->error(IMI_ENOTFOUND, 0, "lock is not held");
 }
 
 int rds_unlock(void *st, const imi_ctx *ctx, const char *key, size_t klen, const char *owner)
@@ -94,13 +94,15 @@ int rds_take(void *st, const imi_ctx *ctx, const char *key, size_t klen, double 
     snprintf(b, sizeof b, "%lld", (long long)burst);
     snprintf(c, sizeof c, "%lld", (long long)n);
     redisReply *rep;
-    int rc = rds_script(r, ctx, SCRIPT_TAKE, key, klen, 3, (const char *[]){ a, b, c }, &rep);
-    if (rc || (rc = rds_expect(r, rep, REDIS_REPLY_ARRAY)))
+    int rc = rds_script(r, ctx, SCRIPT_TAKE, "take", key, klen, 3, (const char *[]){ a, b, c },
+                        &rep);
+    if (rc || (rc = rds_expect(r, rep, REDIS_REPLY_ARRAY, "take")))
         return rc;
-    if (rep->elements != 2 || rep->element[0]->type != REDIS_REPLY_INTEGER) {
-        freeReplyObject(rep);
-        return r->host->error(IMI_EDRIVER, 0, "redis: unexpected token bucket reply");
-    }
+    /* {granted 0 or 1, retry after ms >= 0} */
+    if (rep->elements != 2 || rep->element[0]->type != REDIS_REPLY_INTEGER ||
+        rep->element[1]->type != REDIS_REPLY_INTEGER || rep->element[0]->integer < 0 ||
+        rep->element[0]->integer > 1 || rep->element[1]->integer < 0)
+        return rds_bad_reply(r, rep, "take", "not {0 or 1, retry after ms}");
     *retry_after_ms = rep->element[1]->integer;
     rc = rep->element[0]->integer == 1
              ? IMI_OK

@@ -116,15 +116,27 @@ int rds_mget(void *st, const imi_ctx *ctx, const char *const *keys, const size_t
     rc = batch_run(r, ctx, rds_deadline(r, ctx), &b);
     for (size_t c = 0; c < b.n && !rc; c++) {
         redisReply *rep = b.reps[c];
+        size_t asked = (size_t)b.argcs[c] - 1;
         if (rep->type == REDIS_REPLY_ERROR) {
-            rc = rds_reply_error(r, rep);
+            rc = rds_reply_error(r, rep, "MGET");
             break;
         }
-        if (rep->type != REDIS_REPLY_ARRAY) {
-            rc = r->host->error(IMI_EDRIVER, rep->type, "redis: MGET gave no array");
+        /* one bulk string or nil per key, nothing else: a short array is no miss */
+        if (rep->type != REDIS_REPLY_ARRAY || rep->elements != asked) {
+            rc = rep->type != REDIS_REPLY_ARRAY
+                     ? r->host->error(IMI_EDRIVER, rep->type, "redis: MGET: unexpected %s reply "
+                                      "(wanted array)", rds_type_name(rep->type))
+                     : r->host->error(IMI_EDRIVER, 0, "redis: MGET: unexpected reply: %zu "
+                                      "elements for %zu keys", rep->elements, asked);
             break;
         }
-        for (size_t k = 0; k < rep->elements && k + 1 < (size_t)b.argcs[c] && !rc; k++) {
+        for (size_t k = 0; k < asked && !rc; k++) {
+            int t = rep->element[k]->type;
+            if (t != REDIS_REPLY_STRING && t != REDIS_REPLY_NIL)
+                rc = r->host->error(IMI_EDRIVER, t, "redis: MGET: unexpected %s element "
+                                    "(wanted bulk string or nil)", rds_type_name(t));
+        }
+        for (size_t k = 0; k < asked && !rc; k++) {
             const redisReply *e = rep->element[k];
             size_t at = b.g[b.first[c] + k].i;
             found[at] = e->type == REDIS_REPLY_STRING;
@@ -132,6 +144,9 @@ int rds_mget(void *st, const imi_ctx *ctx, const char *const *keys, const size_t
                 rc = r->host->buf_set(&vals[at], e->str, e->len);
         }
     }
+    if (rc) /* no half answer */
+        for (size_t i = 0; i < n; i++)
+            found[i] = 0;
     for (size_t c = 0; c < b.n; c++)
         if (b.reps[c])
             freeReplyObject(b.reps[c]);
@@ -169,11 +184,16 @@ int rds_mset(void *st, const imi_ctx *ctx, const char *const *keys, const size_t
         b.argcs[b.n++] = (int)(w - w0);
     }
     rc = batch_run(r, ctx, rds_deadline(r, ctx), &b);
+    const char *what = ttl_ms ? "SET" : "MSET";
     for (size_t c = 0; c < b.n; c++) {
-        if (!rc && b.reps[c] && b.reps[c]->type == REDIS_REPLY_ERROR)
-            rc = rds_reply_error(r, b.reps[c]);
-        if (b.reps[c])
-            freeReplyObject(b.reps[c]);
+        redisReply *rep = b.reps[c];
+        if (!rc && rep && rep->type == REDIS_REPLY_ERROR)
+            rc = rds_reply_error(r, rep, what);
+        else if (!rc && rep && (rep->type != REDIS_REPLY_STATUS || strcmp(rep->str, "OK")))
+            rc = r->host->error(IMI_EDRIVER, rep->type, "redis: %s: unexpected %s reply (wanted "
+                                "+OK)", what, rds_type_name(rep->type));
+        if (rep)
+            freeReplyObject(rep);
     }
     batch_free(&b);
     return rc;

@@ -134,8 +134,86 @@ int rds_io_error(rds *r, rnode *n, const redisContext *rc, const char *what)
         rds_node_name(n, name, sizeof name);
     if (e == EAGAIN || e == EWOULDBLOCK || e == ETIMEDOUT || e == EINPROGRESS)
         return r->host->error(IMI_ETIMEDOUT, e, "redis %s: %s: timed out (%s)", name, what, why);
+    /* Bytes that are no RESP (or nesting past hiredis' limit): the server is not redis,
+     * or a broken one; retrying would get the same. */
+    if (rc && rc->err == REDIS_ERR_PROTOCOL)
+        return r->host->error(IMI_EDRIVER, rc->err, "redis %s: %s: not a redis reply (%s)", name,
+                              what, why);
+    if (rc && rc->err == REDIS_ERR_OOM)
+        return r->host->error(IMI_ENOMEM, rc->err, "redis %s: %s: out of memory reading the "
+                              "reply", name, what);
     return r->host->error(IMI_EUNAVAILABLE, rc ? rc->err : 0, "redis %s: %s: %s", name, what,
                           why);
+}
+
+int rds_wait(rds *r, redisContext *c, int64_t deadline_ns, int64_t *armed_ns, redisReply **out)
+{
+    void *rep = NULL;
+    *out = NULL;
+    if (redisGetReplyFromReader(c, &rep) != REDIS_OK)
+        return RDS_WAIT_ERR;
+    int done = 0;
+    bool more = false; /* the last wait did part of the work: re-arm for what is left */
+    uint64_t got = 0;  /* bytes read for this reply */
+    while (!rep) {
+        if (more) {
+            int64_t left = deadline_ns - r->host->mono_ns();
+            if (left <= 0)
+                return RDS_WAIT_LATE;
+            if (redisSetTimeout(c, tv_of_ns(left)) != REDIS_OK)
+                return RDS_WAIT_ERR;
+            if (armed_ns)
+                *armed_ns = left;
+        }
+        if (!done) {
+            if (redisBufferWrite(c, &done) != REDIS_OK)
+                return RDS_WAIT_ERR;
+            more = !done;
+            continue;
+        }
+        size_t before = c->reader->len; /* grows by what the read got */
+        if (redisBufferRead(c) != REDIS_OK)
+            return RDS_WAIT_ERR;
+        got += c->reader->len - before;
+        if (got > (uint64_t)r->max_reply)
+            return RDS_WAIT_BIG;
+        if (redisGetReplyFromReader(c, &rep) != REDIS_OK)
+            return RDS_WAIT_ERR;
+        more = true;
+    }
+    *out = rep;
+    return RDS_WAIT_OK;
+}
+
+int rds_lease_reply(rds *r, rlease *l, const char *what, redisReply **out)
+{
+    switch (rds_wait(r, l->c->rc, l->deadline_ns, &l->c->armed_ns, out)) {
+    case RDS_WAIT_OK:
+        return IMI_OK;
+    case RDS_WAIT_LATE: {
+        char name[300];
+        rds_node_name(l->n, name, sizeof name);
+        return r->host->error(IMI_ETIMEDOUT, ETIMEDOUT, "redis %s: %s: timed out (the reply "
+                              "was not complete by the deadline)", name, what);
+    }
+    case RDS_WAIT_BIG: {
+        char name[300];
+        rds_node_name(l->n, name, sizeof name);
+        return r->host->error(IMI_EDRIVER, 0, "redis %s: %s: a reply larger than "
+                              "max_reply_size (%lld bytes)", name, what, (long long)r->max_reply);
+    }
+    default:
+        return rds_io_error(r, l->n, l->c->rc, what);
+    }
+}
+
+int rds_lease_cmd(rds *r, rlease *l, const char *what, int argc, const char **argv,
+                  const size_t *lens, redisReply **out)
+{
+    *out = NULL;
+    if (redisAppendCommandArgv(l->c->rc, argc, argv, lens) != REDIS_OK)
+        return rds_io_error(r, l->n, l->c->rc, what);
+    return rds_lease_reply(r, l, what, out);
 }
 
 int64_t rds_deadline(rds *r, const imi_ctx *ctx)
@@ -169,16 +247,17 @@ int rds_arm(rds *r, rlease *l)
 static int handshake(rds *r, rlease *l, const char *what, int argc, const char **argv)
 {
     int rc = rds_arm(r, l);
-    if (rc)
+    redisReply *rep;
+    if (rc || (rc = rds_lease_cmd(r, l, what, argc, argv, NULL, &rep)))
         return rc;
-    redisReply *rep = redisCommandArgv(l->c->rc, argc, argv, NULL);
-    if (!rep)
-        return rds_io_error(r, l->n, l->c->rc, what);
-    char name[300];
+    char name[300], text[RDS_TEXT_MAX];
     rds_node_name(l->n, name, sizeof name);
-    rc = rep->type == REDIS_REPLY_ERROR
-             ? r->host->error(IMI_ECONFIG, 0, "redis %s: %s refused: %s", name, what, rep->str)
-             : IMI_OK;
+    if (rep->type == REDIS_REPLY_ERROR)
+        rc = r->host->error(IMI_ECONFIG, 0, "redis %s: %s refused: %s", name, what,
+                            rds_text(rep->str, rep->len, text));
+    else if (rep->type != REDIS_REPLY_STATUS || strcmp(rep->str, "OK"))
+        rc = r->host->error(IMI_EDRIVER, rep->type, "redis %s: %s: unexpected %s reply (wanted "
+                            "+OK)", name, what, rds_type_name(rep->type));
     freeReplyObject(rep);
     return rc;
 }

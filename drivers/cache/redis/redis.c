@@ -6,7 +6,7 @@
 
 enum { OPT_ADDR, OPT_USER, OPT_PASSWORD, OPT_DB, OPT_POOL_SIZE, OPT_CONNECT_TIMEOUT,
        OPT_COMMAND_TIMEOUT, OPT_CLUSTER, OPT_SENTINELS, OPT_MASTER, OPT_SENTINEL_USER,
-       OPT_SENTINEL_PASSWORD };
+       OPT_SENTINEL_PASSWORD, OPT_MAX_REPLY };
 
 static const imi_option_spec rds_options[] = {
     [OPT_ADDR] = { .name = "addr", .type = IMI_OPT_STRING, .default_value = "127.0.0.1:6379",
@@ -39,6 +39,9 @@ static const imi_option_spec rds_options[] = {
     [OPT_SENTINEL_PASSWORD] = { .name = "sentinel_password", .type = IMI_OPT_STRING,
                                 .flags = IMI_OPT_SECRET,
                                 .help = "password sent with AUTH to the sentinels" },
+    [OPT_MAX_REPLY] = { .name = "max_reply_size", .type = IMI_OPT_SIZE, .default_value = "1G",
+                        .help = "largest reply read (64k to 16G): a server declaring or sending "
+                                "more fails the call with IMI_EDRIVER rather than fill memory" },
 };
 
 /* Splits a comma-separated list of host:port into out (at most max). */
@@ -116,6 +119,10 @@ static int rds_open(void *st, const imi_driver_env *env)
     r->command_timeout_ms = o[OPT_COMMAND_TIMEOUT].i;
     if (r->db < 0)
         return r->host->error(IMI_ECONFIG, 0, "db must not be negative");
+    r->max_reply = o[OPT_MAX_REPLY].i;
+    if (r->max_reply < 65536 || r->max_reply > ((int64_t)16 << 30))
+        return r->host->error(IMI_ECONFIG, 0, "max_reply_size must be 64k to 16G, not %lld",
+                              (long long)r->max_reply);
     if (o[OPT_POOL_SIZE].i < 1 || o[OPT_POOL_SIZE].i > 1024)
         return r->host->error(IMI_ECONFIG, 0, "pool_size must be 1 to 1024");
     r->pool_size = (size_t)o[OPT_POOL_SIZE].i;
@@ -135,11 +142,14 @@ static int rds_open(void *st, const imi_driver_env *env)
     } else if (!(rc = rds_route(r, NULL, 0, deadline, &l))) {
         rds_release(r, &l, false);
     }
-    if (rc && rc != IMI_ECONFIG)
+    /* A server that answers, but not as redis does (garbage for AUTH, SELECT, CLUSTER
+     * SLOTS or the sentinels' question), fails the open as a wrong setting does. */
+    bool final = rc == IMI_ECONFIG || rc == IMI_EDRIVER;
+    if (rc && !final)
         r->host->log(env->logger, IMI_HOST_LOG_WARN, NULL, "redis %s not reachable at open",
                      r->mode == RDS_SENTINEL ? "master (via the sentinels)"
                      : r->mode == RDS_CLUSTER ? "cluster" : "server");
-    return rc == IMI_ECONFIG ? rc : IMI_OK;
+    return final ? rc : IMI_OK;
 }
 
 static void rds_close(void *st)
@@ -155,9 +165,7 @@ static int rds_ping(void *st, const imi_ctx *ctx)
         return rds_cluster_ping(r, ctx);
     redisReply *rep;
     int rc = rds_cmd(r, ctx, &rep, 1, (const char *[]){ "PING" }, (const size_t[]){ 4 });
-    if (!rc)
-        freeReplyObject(rep);
-    return rc;
+    return rc ? rc : rds_pong(r, rep);
 }
 
 static const imi_cache_driver rds_vtable = {

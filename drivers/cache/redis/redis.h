@@ -66,6 +66,7 @@ typedef struct rds {
     int mode;
     const char *user, *password;
     int64_t db, connect_timeout_ms, command_timeout_ms;
+    int64_t max_reply;     /* bytes one reply may take (max_reply_size) */
     size_t pool_size;
 
     pthread_mutex_t mu;    /* sha, topology reads (one at a time), adding nodes */
@@ -117,6 +118,18 @@ int rds_arm(rds *r, rlease *l);
 void rds_release(rds *r, rlease *l, bool broken);
 /* The imi code of a context's I/O error (timeout vs. unavailable), recorded as detail. */
 int rds_io_error(rds *r, rnode *n, const redisContext *rc, const char *what);
+/* Sends what is buffered on c and reads one reply, the whole exchange before deadline_ns:
+ * the socket timeouts bound one wait each, so they are set again to what is left after
+ * each part (else a server trickling its reply would hold the call as long as it liked).
+ * armed_ns (may be NULL) records the timeouts set. A reply whose bytes pass max_reply_size
+ * is given up (hiredis would wait for any bulk length the server declares, buffering it). */
+enum { RDS_WAIT_OK, RDS_WAIT_LATE, RDS_WAIT_BIG /* over max_reply */, RDS_WAIT_ERR /* c->err */ };
+int rds_wait(rds *r, redisContext *c, int64_t deadline_ns, int64_t *armed_ns, redisReply **out);
+/* rds_wait on a lease, as an imi code naming the node and `what` (the command). */
+int rds_lease_reply(rds *r, rlease *l, const char *what, redisReply **out);
+/* Appends one command to the lease's connection and waits for its reply. */
+int rds_lease_cmd(rds *r, rlease *l, const char *what, int argc, const char **argv,
+                  const size_t *lens, redisReply **out);
 /* "host:port" of a node, read under its lock. */
 void rds_node_name(rnode *n, char *buf, size_t size);
 /* Parses "host:port" (or "[v6]:port"; the port defaults to 6379) into a. */
@@ -128,6 +141,9 @@ int rds_parse_addr(rds *r, const char *text, size_t len, rds_addr *a);
 int rds_route(rds *r, const char *key, size_t klen, int64_t deadline_ns, rlease *l);
 /* The node serving key, without a connection (NULL and *rc when no sentinel answered). */
 rnode *rds_pick(rds *r, const char *key, size_t klen, int64_t deadline_ns, int *rc);
+/* Reads the topology when it is stale, one thread at a time and not too often (IMI_OK
+ * when another thread reads it or did so a moment ago). */
+int rds_refresh(rds *r, int64_t deadline_ns);
 /* The topology may have changed (a node failed, READONLY, MOVED): read it again soon. */
 void rds_topology_stale(rds *r);
 /* The node at host:port, added to the known ones when new; NULL when full. */
@@ -164,14 +180,32 @@ int rds_scatter(rds *r, const imi_ctx *ctx, int64_t deadline_ns, size_t n,
                 redisReply **replies);
 /* PING on every master that owns slots (cluster mode only). */
 int rds_cluster_ping(rds *r, const imi_ctx *ctx);
-/* The code of an error reply (WRONGTYPE, not an integer -> IMI_EINVALID ...). */
-int rds_reply_error(rds *r, const redisReply *rep);
-/* EVALSHA of one of the driver's scripts on key with args, loading it when the server
+/* The code of the error reply to command `what` (WRONGTYPE, not an integer ->
+ * IMI_EINVALID ...). */
+int rds_reply_error(rds *r, const redisReply *rep, const char *what);
+/* EVALSHA of one of the driver's scripts (`what`: the operation, for messages) on key with args, loading it when the server
  * does not know it (first use, restart, SCRIPT FLUSH). */
-int rds_script(rds *r, const imi_ctx *ctx, int script, const char *key, size_t klen,
-               int nargs, const char **args, redisReply **out);
-/* The reply's kind or IMI_EDRIVER ("unexpected reply"); frees it on mismatch. */
-int rds_expect(rds *r, redisReply *rep, int type);
+int rds_script(rds *r, const imi_ctx *ctx, int script, const char *what, const char *key,
+               size_t klen, int nargs, const char **args, redisReply **out);
+/* IMI_OK when the reply to `what` is of type `type`; else frees it and returns
+ * IMI_EDRIVER ("unexpected reply"). */
+int rds_expect(rds *r, redisReply *rep, int type, const char *what);
+/* IMI_EDRIVER for a reply to `what` of the right type but a value that cannot be
+ * (`why`); frees rep when not NULL. */
+int rds_bad_reply(rds *r, redisReply *rep, const char *what, const char *why);
+/* An integer reply in lo..hi into *n, else frees it and returns IMI_EDRIVER. */
+int rds_expect_int(rds *r, redisReply *rep, long long lo, long long hi, const char *what,
+                   long long *n);
+/* A score as redis writes it ("1.5", "inf", "-inf"): IMI_OK when all of it is a number. */
+int rds_parse_score(const redisReply *e, double *out);
+/* A PING's reply: +PONG, else IMI_EDRIVER. Frees it. */
+int rds_pong(rds *r, redisReply *rep);
+/* A reply type's name for messages ("integer", "array" ...). */
+const char *rds_type_name(int type);
+/* Server text made fit for a one-line message: control bytes become '?', long text is
+ * cut. Returns buf (RDS_TEXT_MAX bytes). */
+#define RDS_TEXT_MAX 160
+const char *rds_text(const char *s, size_t len, char *buf);
 /* IMI_ENOTFOUND with its own detail, so that a miss never shows an earlier error's. */
 int rds_miss(void *st);
 

@@ -33,8 +33,7 @@ rnode *rds_node_at(rds *r, const char *host, int port)
     return found;
 }
 
-/* Reads the topology when it is stale, one thread at a time and not too often. */
-static int refresh(rds *r, int64_t deadline_ns)
+int rds_refresh(rds *r, int64_t deadline_ns)
 {
     if (!atomic_load(&r->stale))
         return IMI_OK;
@@ -59,7 +58,7 @@ rnode *rds_pick(rds *r, const char *key, size_t klen, int64_t deadline_ns, int *
     *rc = IMI_OK;
     rnode *n = r->nodes[0];
     if (r->mode != RDS_SINGLE) {
-        *rc = refresh(r, deadline_ns);
+        *rc = rds_refresh(r, deadline_ns);
         if (*rc && r->mode == RDS_SENTINEL)
             return NULL; /* no sentinel answered: the master is unknown */
         *rc = IMI_OK;

@@ -24,22 +24,44 @@ void rds_cluster_moved(rds *r, unsigned slot, const char *host, int port)
     pthread_rwlock_unlock(&r->map_mu);
 }
 
+/* Why one CLUSTER SLOTS entry {first slot, last slot, {host, port, ...}, replicas...}
+ * cannot be, or NULL. */
+static const char *bad_entry(const redisReply *e)
+{
+    if (e->type != REDIS_REPLY_ARRAY || e->elements < 3)
+        return "an entry that is not {first, last, master, ...}";
+    const redisReply *lo = e->element[0], *hi = e->element[1], *m = e->element[2];
+    if (lo->type != REDIS_REPLY_INTEGER || hi->type != REDIS_REPLY_INTEGER)
+        return "slot numbers that are not integers";
+    if (lo->integer < 0 || hi->integer >= RDS_SLOTS || lo->integer > hi->integer)
+        return "a slot range not within 0..16383";
+    if (m->type != REDIS_REPLY_ARRAY || m->elements < 2 ||
+        m->element[0]->type != REDIS_REPLY_STRING || m->element[1]->type != REDIS_REPLY_INTEGER)
+        return "a master that is not {host, port, ...}";
+    if (m->element[0]->len >= sizeof ((rnode *)0)->host || memchr(m->element[0]->str, '\0',
+                                                                 m->element[0]->len))
+        return "a master host that is too long";
+    if (m->element[1]->integer <= 0 || m->element[1]->integer > 65535)
+        return "a master port not within 1..65535";
+    return NULL;
+}
+
 /* Applies one CLUSTER SLOTS reply (asked of node `from`) to map; IMI_OK if well formed. */
 static int parse_slots(rds *r, const rnode *from, const redisReply *rep, uint8_t *map)
 {
-    if (rep->type != REDIS_REPLY_ARRAY || !rep->elements)
+    if (rep->type == REDIS_REPLY_ARRAY && !rep->elements)
         return r->host->error(IMI_EUNAVAILABLE, 0, "redis %s:%d: CLUSTER SLOTS gave no slots",
                               from->host, from->port);
+    if (rep->type != REDIS_REPLY_ARRAY)
+        return r->host->error(IMI_EDRIVER, rep->type, "redis %s:%d: CLUSTER SLOTS: unexpected %s "
+                              "reply (wanted array)", from->host, from->port,
+                              rds_type_name(rep->type));
     for (size_t i = 0; i < rep->elements; i++) {
         const redisReply *e = rep->element[i];
-        if (e->type != REDIS_REPLY_ARRAY || e->elements < 3 ||
-            e->element[0]->type != REDIS_REPLY_INTEGER ||
-            e->element[1]->type != REDIS_REPLY_INTEGER ||
-            e->element[2]->type != REDIS_REPLY_ARRAY || e->element[2]->elements < 2 ||
-            e->element[2]->element[0]->type != REDIS_REPLY_STRING ||
-            e->element[2]->element[1]->type != REDIS_REPLY_INTEGER)
-            return r->host->error(IMI_EDRIVER, 0, "redis %s:%d: unexpected CLUSTER SLOTS reply",
-                                  from->host, from->port);
+        const char *why = bad_entry(e);
+        if (why)
+            return r->host->error(IMI_EDRIVER, 0, "redis %s:%d: CLUSTER SLOTS: unexpected reply: "
+                                  "%s (entry %zu)", from->host, from->port, why, i);
         long long lo = e->element[0]->integer, hi = e->element[1]->integer;
         const redisReply *m = e->element[2];
         /* An empty or "?" address is the node asked (the way redis spells "me"). */
@@ -50,7 +72,7 @@ static int parse_slots(rds *r, const rnode *from, const redisReply *rep, uint8_t
         if (at == RDS_MAX_NODES)
             return r->host->error(IMI_ENOMEM, 0, "redis: more than %d cluster nodes",
                                   RDS_MAX_NODES);
-        for (long long s = lo < 0 ? 0 : lo; s <= hi && s < RDS_SLOTS; s++)
+        for (long long s = lo; s <= hi; s++)
             map[s] = (uint8_t)(at + 1);
     }
     return IMI_OK;
@@ -64,17 +86,24 @@ static int ask(rds *r, rnode *n, int64_t deadline_ns, uint8_t *map)
     int rc = rds_node_acquire(r, n, deadline_ns < limit ? deadline_ns : limit, &l);
     if (rc)
         return rc;
-    redisReply *rep = redisCommand(l.c->rc, "CLUSTER SLOTS");
-    rc = rep ? IMI_OK : rds_io_error(r, n, l.c->rc, "CLUSTER SLOTS");
+    redisReply *rep;
+    rc = rds_lease_cmd(r, &l, "CLUSTER SLOTS", 2, (const char *[]){ "CLUSTER", "SLOTS" }, NULL,
+                       &rep);
     rds_release(r, &l, rc != IMI_OK);
     if (rc) {
         rds_node_fail(n);
         return rc;
     }
-    rc = rep->type == REDIS_REPLY_ERROR
-             ? r->host->error(IMI_ECONFIG, 0, "redis %s:%d: CLUSTER SLOTS: %s (cluster = true "
-                              "needs redis in cluster mode)", n->host, n->port, rep->str)
-             : parse_slots(r, n, rep, map);
+    char text[RDS_TEXT_MAX];
+    const char *s = rds_text(rep->str, rep->type == REDIS_REPLY_ERROR ? rep->len : 0, text);
+    /* A node restarting (LOADING) or busy with a script answers later: not a setting. */
+    bool later = !strncmp(s, "LOADING", 7) || !strncmp(s, "BUSY", 4) ||
+                 !strncmp(s, "MASTERDOWN", 10) || !strncmp(s, "TRYAGAIN", 8);
+    rc = rep->type != REDIS_REPLY_ERROR ? parse_slots(r, n, rep, map)
+         : later ? r->host->error(IMI_EUNAVAILABLE, 0, "redis %s:%d: CLUSTER SLOTS: %s", n->host,
+                                  n->port, s)
+                 : r->host->error(IMI_ECONFIG, 0, "redis %s:%d: CLUSTER SLOTS: %s (cluster = "
+                                  "true needs redis in cluster mode)", n->host, n->port, s);
     freeReplyObject(rep);
     return rc;
 }

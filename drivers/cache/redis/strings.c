@@ -8,17 +8,13 @@
 #define ARGS(...) (const char *[]){ __VA_ARGS__ }
 #define LENS(...) (const size_t[]){ __VA_ARGS__ }
 
-/* A command whose reply is an integer: *n receives it. */
-static int cmd_int(rds *r, const imi_ctx *ctx, long long *n, int argc, const char **argv,
-                   const size_t *lens)
+/* A command whose reply is an integer in lo..hi: *n receives it. */
+static int cmd_int(rds *r, const imi_ctx *ctx, long long *n, long long lo, long long hi,
+                   int argc, const char **argv, const size_t *lens)
 {
     redisReply *rep;
     int rc = rds_cmd(r, ctx, &rep, argc, argv, lens);
-    if (rc || (rc = rds_expect(r, rep, REDIS_REPLY_INTEGER)))
-        return rc;
-    *n = rep->integer;
-    freeReplyObject(rep);
-    return IMI_OK;
+    return rc ? rc : rds_expect_int(r, rep, lo, hi, argv[0], n);
 }
 
 int rds_get(void *st, const imi_ctx *ctx, const char *key, size_t klen, imi_buf *val)
@@ -33,7 +29,7 @@ int rds_get(void *st, const imi_ctx *ctx, const char *key, size_t klen, imi_buf 
     else if (rep->type == REDIS_REPLY_STRING)
         rc = r->host->buf_set(val, rep->str, rep->len);
     else
-        return rds_expect(r, rep, REDIS_REPLY_STRING);
+        return rds_expect(r, rep, REDIS_REPLY_STRING, "GET");
     freeReplyObject(rep);
     return rc;
 }
@@ -60,7 +56,11 @@ static int set_cmd(rds *r, const imi_ctx *ctx, const char *key, size_t klen, con
     int rc = rds_cmd(r, ctx, &rep, argc, argv, lens);
     if (rc)
         return rc;
-    rc = rep->type == REDIS_REPLY_NIL ? IMI_EEXISTS : IMI_OK;
+    if (rep->type == REDIS_REPLY_NIL && nx) /* NX found the key */
+        rc = IMI_EEXISTS;
+    else if (rep->type != REDIS_REPLY_STATUS || strcmp(rep->str, "OK"))
+        return rds_bad_reply(r, rep, "SET", rep->type == REDIS_REPLY_STATUS
+                             ? "a status other than OK" : rds_type_name(rep->type));
     freeReplyObject(rep);
     return rc;
 }
@@ -80,14 +80,14 @@ int rds_setnx(void *st, const imi_ctx *ctx, const char *key, size_t klen, const 
 int rds_del(void *st, const imi_ctx *ctx, const char *key, size_t klen)
 {
     long long n;
-    int rc = cmd_int(st, ctx, &n, 2, ARGS("DEL", key), LENS(3, klen));
+    int rc = cmd_int(st, ctx, &n, 0, 1, 2, ARGS("DEL", key), LENS(3, klen));
     return rc ? rc : n ? IMI_OK : rds_miss(st);
 }
 
 int rds_exists(void *st, const imi_ctx *ctx, const char *key, size_t klen)
 {
     long long n;
-    int rc = cmd_int(st, ctx, &n, 2, ARGS("EXISTS", key), LENS(6, klen));
+    int rc = cmd_int(st, ctx, &n, 0, 1, 2, ARGS("EXISTS", key), LENS(6, klen));
     return rc ? rc : n ? IMI_OK : rds_miss(st);
 }
 
@@ -96,19 +96,20 @@ int rds_expire(void *st, const imi_ctx *ctx, const char *key, size_t klen, int64
     char ttl[24];
     size_t tl = (size_t)snprintf(ttl, sizeof ttl, "%" PRId64, ttl_ms);
     long long n;
-    int rc = cmd_int(st, ctx, &n, 3, ARGS("PEXPIRE", key, ttl), LENS(7, klen, tl));
+    int rc = cmd_int(st, ctx, &n, 0, 1, 3, ARGS("PEXPIRE", key, ttl), LENS(7, klen, tl));
     return rc ? rc : n ? IMI_OK : rds_miss(st);
 }
 
 int rds_ttl(void *st, const imi_ctx *ctx, const char *key, size_t klen, int64_t *ttl_ms)
 {
     long long n;
-    int rc = cmd_int(st, ctx, &n, 2, ARGS("PTTL", key), LENS(4, klen));
+    /* -2: no such key, -1: no expiry */
+    int rc = cmd_int(st, ctx, &n, -2, INT64_MAX, 2, ARGS("PTTL", key), LENS(4, klen));
     if (rc)
         return rc;
     if (n == -2)
         return rds_miss(st);
-    *ttl_ms = n < 0 ? -1 : n;
+    *ttl_ms = n;
     return IMI_OK;
 }
 
@@ -118,7 +119,7 @@ int rds_incr(void *st, const imi_ctx *ctx, const char *key, size_t klen, int64_t
     char d[24];
     size_t dl = (size_t)snprintf(d, sizeof d, "%" PRId64, delta);
     long long n;
-    int rc = cmd_int(st, ctx, &n, 3, ARGS("INCRBY", key, d), LENS(6, klen, dl));
+    int rc = cmd_int(st, ctx, &n, INT64_MIN, INT64_MAX, 3, ARGS("INCRBY", key, d), LENS(6, klen, dl));
     if (!rc)
         *result = n;
     return rc;
