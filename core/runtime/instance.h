@@ -123,41 +123,10 @@ int imi_instance_parse_options(imi_instance *in, const imi_config *cfg);
  * barrier between (fence.h), so one of them sees the other. Leave is a release, and close
  * reads the counts with acquire: what a call did happens before the driver's close. */
 int imi_instance_closed_error(const imi_instance *in);
-static inline int imi_instance_enter_at(imi_instance *in, const imi_ctx *ctx,
-                                        const imi_thread_slot *t)
+/* Counts a call in flight on t's stripe and reads `closed` with the handshake above;
+ * true (and the count taken back) when the instance is closed. */
+static inline bool imi_inflight_closed(imi_instance *in, const imi_thread_slot *t)
 {
-    atomic_int *n = &in->inflight[t->stripe].n;
-#ifdef IMI_FENCE_TSAN
-    atomic_fetch_add(n, 1);
-    bool closed = atomic_load(&in->closed);
-#else
-    imi_inflight_add(n, t, 1);
-    imi_fence_light();
-    bool closed = atomic_load_explicit(&in->closed, memory_order_relaxed);
-#endif
-    if (closed) {
-        imi_inflight_add(n, t, -1);
-        return imi_instance_closed_error(in);
-    }
-    int rc = ctx ? imi_ctx_err(ctx) : IMI_OK;
-    if (!rc && in->chaos)
-        rc = imi_chaos_enter(in->chaos, ctx, in->timeout_ms);
-    if (rc)
-        imi_inflight_add(n, t, -1);
-    return rc;
-}
-
-static inline void imi_instance_leave_at(imi_instance *in, const imi_thread_slot *t)
-{
-    imi_inflight_add(&in->inflight[t->stripe].n, t, -1);
-}
-
-/* Enter for a call that only ends something (no ctx, no chaos): true while the instance
- * is open, and close then waits for the imi_instance_leave that must follow. The same
- * handshake as imi_instance_enter. */
-static inline bool imi_instance_enter_open(imi_instance *in)
-{
-    const imi_thread_slot *t = imi_thread();
     atomic_int *n = &in->inflight[t->stripe].n;
 #ifdef IMI_FENCE_TSAN
     atomic_fetch_add(n, 1);
@@ -169,7 +138,32 @@ static inline bool imi_instance_enter_open(imi_instance *in)
 #endif
     if (closed)
         imi_inflight_add(n, t, -1);
-    return !closed;
+    return closed;
+}
+
+static inline int imi_instance_enter_at(imi_instance *in, const imi_ctx *ctx,
+                                        const imi_thread_slot *t)
+{
+    if (imi_inflight_closed(in, t))
+        return imi_instance_closed_error(in);
+    int rc = ctx ? imi_ctx_err(ctx) : IMI_OK;
+    if (!rc && in->chaos)
+        rc = imi_chaos_enter(in->chaos, ctx, in->timeout_ms);
+    if (rc)
+        imi_inflight_add(&in->inflight[t->stripe].n, t, -1);
+    return rc;
+}
+
+static inline void imi_instance_leave_at(imi_instance *in, const imi_thread_slot *t)
+{
+    imi_inflight_add(&in->inflight[t->stripe].n, t, -1);
+}
+
+/* Enter for a call that only ends something (no ctx, no chaos): true while the instance
+ * is open, and close then waits for the imi_instance_leave that must follow. */
+static inline bool imi_instance_enter_open(imi_instance *in)
+{
+    return !imi_inflight_closed(in, imi_thread());
 }
 
 /* Taken before a call: the clock when in times this call, else 0 (no clock read: the two
