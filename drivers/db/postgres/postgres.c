@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "iminfra/driver/db_driver.h"
+#include "../stmt_id.h"
 
 enum { OPT_WRITER, OPT_READERS, OPT_CONNECT_TIMEOUT, OPT_STMT_CACHE, OPT_APP_NAME,
        OPT_MULTI_STATEMENTS };
@@ -56,10 +57,8 @@ typedef struct pg_state {
 } pg_state;
 
 typedef struct pg_stmt {
-    char *sql;
-    size_t len;
-    uint64_t hash, used;
-    const void *key;               /* the core's identity of sql (imi_db_stmt.key), or NULL */
+    db_stmt_id id;
+    uint64_t used;                 /* LRU clock */
     char name[24];
 } pg_stmt;
 
@@ -243,7 +242,7 @@ static void pg_c_close(void *state, void *conn)
         PQclear(c->res.res);
     free(c->res.bytes);
     for (size_t i = 0; i < c->n_stmts; i++)
-        free(c->stmts[i].sql);
+        free(c->stmts[i].id.sql);
     free(c->stmts);
     free(c->scratch);
     if (c->cancel)
@@ -414,14 +413,6 @@ static int run_simple(pg_conn *c, const imi_ctx *ctx, const char *sql, PGresult 
 
 /* ---- prepared statements --------------------------------------------------------------- */
 
-static uint64_t hash_sql(const char *s, size_t n)
-{
-    uint64_t h = 1469598103934665603u;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)s[i]) * 1099511628211u;
-    return h;
-}
-
 /* The SQL with each `?` mark made $1, $2 ... */
 static char *rewrite(const imi_db_stmt *s)
 {
@@ -444,49 +435,22 @@ static void forget_stmt(pg_conn *c, pg_stmt *p)
     char sql[48];
     snprintf(sql, sizeof sql, "DEALLOCATE %s", p->name);
     run_simple(c, NULL, sql, NULL);
-    free(p->sql);
+    free(p->id.sql);
     *p = c->stmts[--c->n_stmts];
-}
-
-/* The core's key of s (imi_db_stmt.key), or NULL from a core or headers without it. */
-static const void *stmt_key(const imi_db_stmt *s)
-{
-#ifdef IMI_DB_STMT_KEY
-    return IMI_HAS_FIELD(s, imi_db_stmt, key) ? s->key : NULL;
-#else
-    (void)s;
-    return NULL;
-#endif
 }
 
 /* The name of the prepared statement for s, preparing it on a miss. */
 static int prepared(pg_conn *c, const imi_ctx *ctx, const imi_db_stmt *s, const char **name)
 {
-    /* Statements with the core's key are found by it, without hashing the text. */
-    const void *key = stmt_key(s);
-    uint64_t h = 0;
-    bool hashed = false;
+    db_stmt_probe probe = db_stmt_probe_of(s);
     for (size_t i = 0; i < c->n_stmts; i++) {
         pg_stmt *p = &c->stmts[i];
-        if (key && p->key) {
-            if (p->key != key)
-                continue;
-        } else {
-            if (!hashed) {
-                h = hash_sql(s->sql, s->sql_len);
-                hashed = true;
-            }
-            if (p->hash != h || p->len != s->sql_len || memcmp(p->sql, s->sql, s->sql_len))
-                continue;
-            if (key)
-                p->key = key;
+        if (db_stmt_id_is(&p->id, &probe)) {
+            p->used = ++c->clock;
+            *name = p->name;
+            return IMI_OK;
         }
-        p->used = ++c->clock;
-        *name = p->name;
-        return IMI_OK;
     }
-    if (!hashed)
-        h = hash_sql(s->sql, s->sql_len);
     if (c->n_stmts >= c->st->cache_cap) {
         pg_stmt *lru = &c->stmts[0];
         for (size_t i = 1; i < c->n_stmts; i++)
@@ -499,14 +463,13 @@ static int prepared(pg_conn *c, const imi_ctx *ctx, const imi_db_stmt *s, const 
         return c->st->host->error(IMI_ENOMEM, 0, "out of memory");
     c->stmts = grown;
     pg_stmt *p = &c->stmts[c->n_stmts];
-    *p = (pg_stmt){ .len = s->sql_len, .hash = h, .key = key, .used = ++c->clock };
+    p->used = ++c->clock;
     snprintf(p->name, sizeof p->name, "imi_%llu", (unsigned long long)++c->next_id);
     char *text = rewrite(s);
-    if (!text || !(p->sql = malloc(s->sql_len + 1))) {
+    if (!text || !db_stmt_id_set(&p->id, &probe)) {
         free(text);
         return c->st->host->error(IMI_ENOMEM, 0, "out of memory");
     }
-    memcpy(p->sql, s->sql, s->sql_len + 1);
     int rc = PQsendPrepare(c->pg, p->name, text, (int)s->n_params, NULL)
                  ? IMI_OK : fail_res(c, NULL, 0, "prepare");
     free(text);
@@ -516,7 +479,7 @@ static int prepared(pg_conn *c, const imi_ctx *ctx, const imi_db_stmt *s, const 
     if (r)
         PQclear(r);
     if (rc) {
-        free(p->sql);
+        free(p->id.sql);
         return rc;
     }
     c->n_stmts++;

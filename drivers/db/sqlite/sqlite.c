@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include "iminfra/driver/db_driver.h"
+#include "../stmt_id.h"
 
 enum { OPT_PATH, OPT_READERS, OPT_BUSY_TIMEOUT, OPT_WAL, OPT_SYNCHRONOUS, OPT_STMT_CACHE,
        OPT_FOREIGN_KEYS, OPT_MULTI_STATEMENTS };
@@ -52,10 +53,7 @@ typedef struct sq_state {
 } sq_state;
 
 typedef struct sq_cached {
-    char *sql;
-    size_t len;
-    const void *key;               /* the core's identity of sql (imi_db_stmt.key), or NULL */
-    uint64_t hash;
+    db_stmt_id id;                 /* unset in the scratch entry of an uncached statement */
     uint64_t bool_cols;            /* bit i: column i is declared BOOLEAN */
     uint64_t used;                 /* LRU clock */
     sqlite3_stmt *stmt;
@@ -344,7 +342,7 @@ static void sqlite_c_close(void *state, void *conn)
     sq_conn *c = conn;
     for (size_t i = 0; i < c->n_cached; i++) {
         sqlite3_finalize(c->cache[i].stmt);
-        free(c->cache[i].sql);
+        free(c->cache[i].id.sql);
     }
     free(c->cache);
     sqlite3_close_v2(c->db);
@@ -352,14 +350,6 @@ static void sqlite_c_close(void *state, void *conn)
 }
 
 /* ---- statements ----------------------------------------------------------------------- */
-
-static uint64_t hash_sql(const char *s, size_t n)
-{
-    uint64_t h = 1469598103934665603u;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)s[i]) * 1099511628211u;
-    return h;
-}
 
 static uint64_t bool_columns(sqlite3_stmt *stmt)
 {
@@ -391,63 +381,23 @@ static const char *skip_blank(const char *t)
     return t;
 }
 
-/* The core's key of s (imi_db_stmt.key), or NULL from a core or headers without it. */
-static const void *stmt_key(const imi_db_stmt *s)
-{
-#ifdef IMI_DB_STMT_KEY
-    return IMI_HAS_FIELD(s, imi_db_stmt, key) ? s->key : NULL;
-#else
-    (void)s;
-    return NULL;
-#endif
-}
-
-/* Is e the cached statement of s? Two keys decide without the text (equal keys, equal
- * texts); else the text does, and a match learns the key. */
-static bool same_sql(sq_cached *e, const imi_db_stmt *s, const void *key)
-{
-    if (key && e->key)
-        return e->key == key;
-    if (e->len != s->sql_len || !e->sql || memcmp(e->sql, s->sql, s->sql_len))
-        return false;
-    if (key)
-        e->key = key;
-    return true;
-}
-
 /* The cached statement for s, prepared on a miss (evicting the least recently used).
  * *tail is true when the SQL holds more than one statement (it is then not cached). */
 static int prepare(sq_conn *c, const imi_db_stmt *s, sq_cached **out, sq_cached *scratch,
                    const char **tail)
 {
-    const void *key = stmt_key(s);
+    db_stmt_probe probe = db_stmt_probe_of(s);
     /* A loop running one statement finds it here with one compare, without the hash. */
-    if (c->last < c->n_cached) {
+    if (c->last < c->n_cached && db_stmt_id_same(&c->cache[c->last].id, &probe)) {
         sq_cached *e = &c->cache[c->last];
-        if (same_sql(e, s, key)) {
-            e->used = ++c->clock;
-            *out = e;
-            *tail = NULL;
-            return IMI_OK;
-        }
+        e->used = ++c->clock;
+        *out = e;
+        *tail = NULL;
+        return IMI_OK;
     }
-    /* Entries with a key are told apart by it; the text is hashed only for the others. */
-    uint64_t h = 0;
-    bool hashed = false;
     for (size_t i = 0; i < c->n_cached; i++) {
         sq_cached *e = &c->cache[i];
-        if (key && e->key) {
-            if (e->key != key)
-                continue;
-        } else {
-            if (!hashed) {
-                h = hash_sql(s->sql, s->sql_len);
-                hashed = true;
-            }
-            if (e->hash != h)
-                continue;
-        }
-        if (same_sql(e, s, key)) {
+        if (db_stmt_id_is(&e->id, &probe)) {
             e->used = ++c->clock;
             c->last = i;
             *out = e;
@@ -455,8 +405,6 @@ static int prepare(sq_conn *c, const imi_db_stmt *s, sq_cached **out, sq_cached 
             return IMI_OK;
         }
     }
-    if (!hashed)
-        h = hash_sql(s->sql, s->sql_len);
     sqlite3_stmt *stmt = NULL;
     int rc = sqlite3_prepare_v3(c->db, s->sql, (int)s->sql_len, SQLITE_PREPARE_PERSISTENT,
                                 &stmt, tail);
@@ -473,13 +421,14 @@ static int prepare(sq_conn *c, const imi_db_stmt *s, sq_cached **out, sq_cached 
     bool multi = t && *t;
     *tail = multi ? t : NULL;
     sq_cached *e = scratch;
-    if (!multi && c->st->cache_cap) {
+    db_stmt_id id;
+    /* The copy of the text first: without memory the statement runs uncached. */
+    if (!multi && c->st->cache_cap && db_stmt_id_set(&id, &probe)) {
         if (c->n_cached < c->st->cache_cap) {
             sq_cached *grown = realloc(c->cache, (c->n_cached + 1) * sizeof *grown);
             if (grown) {
                 c->cache = grown;
                 e = &c->cache[c->n_cached++];
-                *e = (sq_cached){ 0 };
             }
         } else {
             e = &c->cache[0];
@@ -487,21 +436,15 @@ static int prepare(sq_conn *c, const imi_db_stmt *s, sq_cached **out, sq_cached 
                 if (c->cache[i].used < e->used)
                     e = &c->cache[i];
             sqlite3_finalize(e->stmt);
-            free(e->sql);
-            *e = (sq_cached){ 0 };
+            free(e->id.sql);
         }
-        if (e != scratch && !(e->sql = malloc(s->sql_len + 1))) {
-            c->n_cached--;
-            e = scratch;
-        }
-        if (e != scratch) {
-            memcpy(e->sql, s->sql, s->sql_len + 1);
+        if (e == scratch) {
+            free(id.sql);
+        } else {
+            *e = (sq_cached){ .id = id };
             c->last = (size_t)(e - c->cache);
         }
     }
-    e->len = s->sql_len;
-    e->key = key;
-    e->hash = h;
     e->stmt = stmt;
     e->used = ++c->clock;
     e->bool_cols = bool_columns(stmt);
