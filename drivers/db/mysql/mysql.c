@@ -11,6 +11,7 @@
 #include <string.h>
 #include "iminfra/driver/db_driver.h"
 #include "mysql_uri.h"
+#include "../stmt_id.h"
 
 enum { OPT_WRITER, OPT_READERS, OPT_CONNECT_TIMEOUT, OPT_NET_TIMEOUT, OPT_STMT_CACHE,
        OPT_MULTI_STATEMENTS };
@@ -51,10 +52,8 @@ typedef struct my_state {
 } my_state;
 
 typedef struct my_stmt {
-    char *sql;
-    size_t len;
-    uint64_t hash, used;
-    const void *key;               /* the core's identity of sql (imi_db_stmt.key), or NULL */
+    db_stmt_id id;
+    uint64_t used;                 /* LRU clock */
     MYSQL_STMT *stmt;
 } my_stmt;
 
@@ -217,7 +216,7 @@ static void my_c_close(void *state, void *conn)
     my_conn *c = conn;
     for (size_t i = 0; i < c->n_stmts; i++) {
         mysql_stmt_close(c->stmts[i].stmt);
-        free(c->stmts[i].sql);
+        free(c->stmts[i].id.sql);
     }
     free(c->stmts);
     for (size_t i = 0; i < c->cols_cap; i++)
@@ -303,59 +302,24 @@ static int arm(my_conn *c, const imi_ctx *ctx)
 
 /* ---- statements ----------------------------------------------------------------------- */
 
-static uint64_t hash_sql(const char *s, size_t n)
-{
-    uint64_t h = 1469598103934665603u;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)s[i]) * 1099511628211u;
-    return h;
-}
-
-/* The core's key of s (imi_db_stmt.key), or NULL from a core or headers without it. */
-static const void *stmt_key(const imi_db_stmt *s)
-{
-#ifdef IMI_DB_STMT_KEY
-    return IMI_HAS_FIELD(s, imi_db_stmt, key) ? s->key : NULL;
-#else
-    (void)s;
-    return NULL;
-#endif
-}
-
 static int prepared(my_conn *c, const imi_db_stmt *s, MYSQL_STMT **out)
 {
-    /* Statements with the core's key are found by it, without hashing the text. */
-    const void *key = stmt_key(s);
-    uint64_t h = 0;
-    bool hashed = false;
+    db_stmt_probe probe = db_stmt_probe_of(s);
     for (size_t i = 0; i < c->n_stmts; i++) {
         my_stmt *p = &c->stmts[i];
-        if (key && p->key) {
-            if (p->key != key)
-                continue;
-        } else {
-            if (!hashed) {
-                h = hash_sql(s->sql, s->sql_len);
-                hashed = true;
-            }
-            if (p->hash != h || p->len != s->sql_len || memcmp(p->sql, s->sql, s->sql_len))
-                continue;
-            if (key)
-                p->key = key;
+        if (db_stmt_id_is(&p->id, &probe)) {
+            p->used = ++c->clock;
+            *out = p->stmt;
+            return IMI_OK;
         }
-        p->used = ++c->clock;
-        *out = p->stmt;
-        return IMI_OK;
     }
-    if (!hashed)
-        h = hash_sql(s->sql, s->sql_len);
     if (c->n_stmts >= c->st->cache_cap) {
         my_stmt *lru = &c->stmts[0];
         for (size_t i = 1; i < c->n_stmts; i++)
             if (c->stmts[i].used < lru->used)
                 lru = &c->stmts[i];
         mysql_stmt_close(lru->stmt);
-        free(lru->sql);
+        free(lru->id.sql);
         *lru = c->stmts[--c->n_stmts];
     }
     my_stmt *grown = realloc(c->stmts, (c->n_stmts + 1) * sizeof *grown);
@@ -379,19 +343,21 @@ static int prepared(my_conn *c, const imi_db_stmt *s, MYSQL_STMT **out)
     my_bool on = 1;
     mysql_stmt_attr_set(stmt, STMT_ATTR_UPDATE_MAX_LENGTH, &on);
     my_stmt *p = &c->stmts[c->n_stmts];
-    *p = (my_stmt){ .len = s->sql_len, .hash = h, .key = key, .used = ++c->clock,
-                    .stmt = stmt, .sql = malloc(s->sql_len + 1) };
-    if (!p->sql) {
+    if (!db_stmt_id_set(&p->id, &probe)) {
         mysql_stmt_close(stmt);
         return c->st->host->error(IMI_ENOMEM, 0, "out of memory");
     }
-    memcpy(p->sql, s->sql, s->sql_len + 1);
+    p->used = ++c->clock;
+    p->stmt = stmt;
     c->n_stmts++;
     *out = stmt;
     return IMI_OK;
 }
 
-static int bind_params(my_conn *c, MYSQL_STMT *stmt, const imi_db_stmt *s)
+/* Binds s's parameters and executes stmt. One function: libmariadb reads the bound
+ * buffers (the booleans' bytes here) at mysql_stmt_execute, not at bind time, so they must
+ * outlive the execute (a bool read from a returned frame came back false). */
+static int bind_and_execute(my_conn *c, MYSQL_STMT *stmt, const imi_db_stmt *s)
 {
     enum { SMALL = 16 };
     MYSQL_BIND small[SMALL], *b = small;
@@ -432,6 +398,8 @@ static int bind_params(my_conn *c, MYSQL_STMT *stmt, const imi_db_stmt *s)
         }
     }
     int rc = s->n_params && mysql_stmt_bind_param(stmt, b) ? fail_my(c, stmt, "bind") : IMI_OK;
+    if (!rc && mysql_stmt_execute(stmt))
+        rc = fail_my(c, stmt, "execute");
     if (b != small) {
         free(b);
         free(bv);
@@ -476,9 +444,7 @@ static int execute(my_conn *c, const imi_ctx *ctx, const imi_db_stmt *s, MYSQL_S
     if (!rc)
         rc = prepared(c, s, &stmt);
     if (!rc)
-        rc = bind_params(c, stmt, s);
-    if (!rc && mysql_stmt_execute(stmt))
-        rc = fail_my(c, stmt, "execute");
+        rc = bind_and_execute(c, stmt, s);
     *out = stmt;
     return rc;
 }
