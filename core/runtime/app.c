@@ -152,10 +152,10 @@ static int open_logger(imi_app *app)
 }
 
 /* The client libraries under the drivers send on sockets the server may have closed (its
- * idle timeout, a restart): hiredis writes with write(2), and TLS libraries with their own
- * socket writes, where SIGPIPE's default action ends the whole process instead of failing
- * one call with EPIPE. A process that left SIGPIPE at its default gets it ignored; one with
- * a handler of its own keeps it. */
+ * idle timeout, a restart); some write with write(2), TLS libraries with their own socket
+ * writes, and there SIGPIPE's default action ends the whole process instead of failing one
+ * call with EPIPE. A process that left SIGPIPE at its default gets it ignored; one with a
+ * handler of its own keeps it. */
 static void ignore_default_sigpipe(void)
 {
     struct sigaction cur;
