@@ -130,19 +130,26 @@ static void restart_up(pid_t *pid) { *pid = start_redis(); }
 static void freeze_down(pid_t *pid) { kill(*pid, SIGSTOP); }
 static void freeze_up(pid_t *pid) { kill(*pid, SIGCONT); }
 
+/* An app with [cache] on the test's redis-server, the keys after addr given by more. */
+static imi_cache *open_cache(const char *more, imi_app **app)
+{
+    char text[256];
+    snprintf(text, sizeof text,
+             "[log]\nlevel = error\n[cache]\ndriver = redis\naddr = 127.0.0.1:%d\n%s", port(),
+             more);
+    imi_config *cfg;
+    imi_cache *c;
+    cr_assert_eq(imi_config_parse(text, "fault.ini", ".", &cfg), IMI_OK, "%s", imi_error_message());
+    cr_assert_eq(imi_app_open_config(cfg, app), IMI_OK, "%s", imi_error_message());
+    cr_assert_eq(imi_cache_open(*app, NULL, &c), IMI_OK, "%s", imi_error_message());
+    return c;
+}
+
 static void run_fault(fault_fn down, fault_fn up)
 {
     pid_t pid = start_redis();
-    char text[256];
-    snprintf(text, sizeof text,
-             "[log]\nlevel = error\n[cache]\ndriver = redis\naddr = 127.0.0.1:%d\n"
-             "pool_size = 4\nconnect_timeout = 200ms\ntimeout = 1s\n", port());
-    imi_config *cfg;
     imi_app *app;
-    imi_cache *c;
-    cr_assert_eq(imi_config_parse(text, "fault.ini", ".", &cfg), IMI_OK, "%s", imi_error_message());
-    cr_assert_eq(imi_app_open_config(cfg, &app), IMI_OK, "%s", imi_error_message());
-    cr_assert_eq(imi_cache_open(app, NULL, &c), IMI_OK, "%s", imi_error_message());
+    imi_cache *c = open_cache("pool_size = 4\nconnect_timeout = 200ms\ntimeout = 1s\n", &app);
 
     enum { N = 3 };
     stream s[N];
@@ -222,16 +229,8 @@ Test(cache_redis_fault, freeze, .timeout = 60)
 Test(cache_redis_fault, a_connection_the_server_closed_raises_no_sigpipe)
 {
     pid_t pid = start_redis_idle(1);
-    char text[256];
-    snprintf(text, sizeof text,
-             "[log]\nlevel = error\n[cache]\ndriver = redis\naddr = 127.0.0.1:%d\n"
-             "pool_size = 1\ntimeout = 5s\n", port());
-    imi_config *cfg;
     imi_app *app;
-    imi_cache *c;
-    cr_assert_eq(imi_config_parse(text, "idle.ini", ".", &cfg), IMI_OK, "%s", imi_error_message());
-    cr_assert_eq(imi_app_open_config(cfg, &app), IMI_OK, "%s", imi_error_message());
-    cr_assert_eq(imi_cache_open(app, NULL, &c), IMI_OK, "%s", imi_error_message());
+    imi_cache *c = open_cache("pool_size = 1\ntimeout = 5s\n", &app);
     cr_assert_eq(imi_cache_set(c, NULL, "idle:small", "v", 1, 0), IMI_OK, "%s",
                  imi_error_message());
     sleep_ms(2500); /* the server's idle timeout closes the pooled connection */
