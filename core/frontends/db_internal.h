@@ -54,12 +54,18 @@ typedef struct db_live {
 typedef struct db_sql_entry db_sql_entry;
 #define DB_SQL_CACHE_SLOTS 64
 
+typedef struct db_stripe {
+    _Atomic uint64_t execs, queries, reader_queries;
+    char pad[64 - 3 * sizeof(uint64_t)];
+} db_stripe;
+
 struct imi_db {
     imi_instance in;
     db_pool *pools;             /* [0] writer, [1..n_pools-1] readers */
     size_t n_pools;
     unsigned pool_size;
     int64_t slow_ns;            /* 0: off */
+    bool slow_coarse;           /* slow_ns is many ticks of the coarse clock: time on it */
     atomic_uint rr;             /* reader round-robin */
     bool reader_fallback;       /* reader_fallback = writer: a failed read goes to the writer */
 
@@ -69,8 +75,12 @@ struct imi_db {
     /* Filled once per slot and kept until release: readers need no lock. */
     _Atomic(db_sql_entry *) sql_cache[DB_SQL_CACHE_SLOTS];
 
-    atomic_uint_fast64_t n_execs, n_queries, n_reader_queries, n_errors, n_slow, n_tx_begun,
-        n_tx_committed, n_tx_rolled_back, n_conns_opened, n_conns_broken, n_pool_waits;
+    /* Counted once per statement: striped like the metrics (metrics.h), a thread adds on
+     * its own stripe with a plain load and store instead of a locked add on one shared
+     * line; readers sum the stripes (db_sum). */
+    db_stripe stmts[IMI_METRIC_STRIPES];
+    atomic_uint_fast64_t n_errors, n_slow, n_tx_begun, n_tx_committed, n_tx_rolled_back,
+        n_conns_opened, n_conns_broken, n_pool_waits;
 };
 
 struct imi_db_rows {
@@ -98,6 +108,18 @@ struct imi_db_tx {
 /* The normalised vtable: slots past the driver's size are NULL. */
 #define VT(db) ((const imi_db_driver *)(db)->in.vt)
 #define DB_COUNT(db, counter) atomic_fetch_add_explicit(&(db)->counter, 1, memory_order_relaxed)
+/* One more of a striped count (db_stripe's field) on the calling thread's stripe. */
+#define DB_COUNT_AT(db, field, t) imi_metric_bump(&(db)->stmts[(t)->stripe].field, 1, (t)->owned)
+
+static inline uint64_t db_sum(const imi_db *db, size_t offset)
+{
+    uint64_t sum = 0;
+    for (size_t i = 0; i < IMI_METRIC_STRIPES; i++)
+        sum += atomic_load_explicit((_Atomic uint64_t *)((char *)&db->stmts[i] + offset),
+                                    memory_order_relaxed);
+    return sum;
+}
+#define DB_SUM(db, field) db_sum((db), offsetof(db_stripe, field))
 
 /* The operations counted per call (metrics.h). */
 enum {
@@ -110,9 +132,18 @@ static inline int db_record(imi_db *db, unsigned op, int rc, int64_t t0)
     return imi_instance_record(&db->in, op, rc, t0);
 }
 
-/* Enter/leave around driver calls: IMI_ECLOSED after close, ctx errors. */
+/* Enter/leave around driver calls: IMI_ECLOSED after close, ctx errors. The _at forms
+ * take the calling thread's slot (imi_thread), found once per API call. */
 static inline int db_enter(imi_db *db, const imi_ctx *ctx) { return imi_instance_enter(&db->in, ctx); }
 static inline void db_leave(imi_db *db) { imi_instance_leave(&db->in); }
+static inline int db_enter_at(imi_db *db, const imi_ctx *ctx, const imi_thread_slot *t)
+{
+    return imi_instance_enter_at(&db->in, ctx, t);
+}
+static inline void db_leave_at(imi_db *db, const imi_thread_slot *t)
+{
+    imi_instance_leave_at(&db->in, t);
+}
 
 /* ---- db_live.c ---- */
 void db_live_add(imi_db *db, db_live *l);
@@ -150,7 +181,8 @@ void db_sql_done(db_sql *q);
 void db_sql_cache_free(imi_db *db);
 /* Runs a prepared statement on conn: call, count, log when slow. res: a query. */
 int db_run(imi_db *db, db_conn *conn, const imi_ctx *ctx, const db_sql *q, int64_t *affected,
-           void **res);
+           void **res,
+           const imi_thread_slot *t);
 
 /* ---- db_pool.c ---- */
 int db_pools_init(imi_db *db);

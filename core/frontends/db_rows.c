@@ -59,11 +59,12 @@ void imi_db_rows_free(imi_db_rows *r)
     if (!r)
         return;
     imi_db *db = r->db;
+    const imi_thread_slot *t = imi_thread();
     /* A result outside a transaction is on no shared list: while the handle is open,
      * close waits for this call, so it is ended without the live lock. */
-    if (!r->tx && imi_instance_enter_open(&db->in)) {
+    if (!r->tx && !imi_inflight_closed(&db->in, t)) {
         bool kept = rows_end_keep(r);
-        db_leave(db);
+        db_leave_at(db, t);
         if (!kept)
             free(r);
         return;
@@ -87,7 +88,8 @@ int imi_db_rows_next(imi_db_rows *r, const imi_ctx *ctx)
         return imi_error_set(IMI_ECLOSED, 0, "[%s] is closed", r->db->in.section);
     if (r->done)
         return 0;
-    int rc = db_enter(r->db, ctx);
+    const imi_thread_slot *t = imi_thread();
+    int rc = db_enter_at(r->db, ctx, t);
     if (rc)
         return rc;
     rc = VT(r->db)->r_next(r->res, ctx);
@@ -109,7 +111,7 @@ int imi_db_rows_next(imi_db_rows *r, const imi_ctx *ctx)
     } else if (rc > 1) {
         rc = 1;
     }
-    db_leave(r->db);
+    db_leave_at(r->db, t);
     return rc;
 }
 

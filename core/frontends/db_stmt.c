@@ -5,6 +5,7 @@
 #include "iminfra/clog.h"
 #include "iminfra/error.h"
 #include "db_internal.h"
+#include "uid_internal.h"
 #include "util.h"
 
 static int check_params(const imi_db_param *params, size_t n)
@@ -149,28 +150,36 @@ void db_sql_done(db_sql *q)
     q->owned = false;
 }
 
-int db_run(imi_db *db, db_conn *conn, const imi_ctx *ctx, const db_sql *q, int64_t *affected,
-           void **res)
+/* The slow-query log's clock (db->slow_coarse says which); 0 when the log is off. */
+static inline int64_t slow_clock(const imi_db *db)
 {
-    int64_t t0 = imi_now_mono_ns();
+    if (!db->slow_ns)
+        return 0;
+    return db->slow_coarse ? imi_coarse_mono_ns() : imi_now_mono_ns();
+}
+
+int db_run(imi_db *db, db_conn *conn, const imi_ctx *ctx, const db_sql *q, int64_t *affected,
+           void **res, const imi_thread_slot *t)
+{
+    int64_t t0 = slow_clock(db);
     int rc;
     if (res) {
-        DB_COUNT(db, n_queries);
+        DB_COUNT_AT(db, queries, t);
         if (conn->pool->index)
-            DB_COUNT(db, n_reader_queries);
+            DB_COUNT_AT(db, reader_queries, t);
         *res = NULL;
         rc = VT(db)->c_query(conn->drv, ctx, &q->st, res);
         if (!rc && !*res)
             rc = imi_error_set(IMI_EDRIVER, 0, "driver %s: query returned no result",
                                db->in.desc->name);
     } else {
-        DB_COUNT(db, n_execs);
+        DB_COUNT_AT(db, execs, t);
         int64_t ignored = 0;
         rc = VT(db)->c_exec(conn->drv, ctx, &q->st, affected ? affected : &ignored);
     }
     if (rc)
         DB_COUNT(db, n_errors);
-    int64_t elapsed = imi_now_mono_ns() - t0;
+    int64_t elapsed = slow_clock(db) - t0;
     if (db->slow_ns && elapsed >= db->slow_ns)
         log_slow(db, ctx, conn, q->st.sql, elapsed, rc);
     return rc;

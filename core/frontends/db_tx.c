@@ -73,7 +73,7 @@ static int tx_statement(imi_db_tx *tx, const imi_ctx *ctx, const char *sql,
         return rc;
     }
     void *res = NULL;
-    rc = db_run(db, tx->conn, ctx, &q, affected, rows ? &res : NULL);
+    rc = db_run(db, tx->conn, ctx, &q, affected, rows ? &res : NULL, imi_thread());
     db_sql_done(&q);
     if (!rc && rows) {
         if ((rc = db_rows_new(db, res, NULL, tx, rows)))

@@ -176,3 +176,42 @@ Test(db_fast_path, close_ends_results_on_every_connection)
     teardown();
     unlink(path);
 }
+
+/* A slow_query of many coarse-clock ticks is timed on that clock: a statement well over
+ * it is logged and counted, quick ones are not. */
+Test(db_fast_path, slow_query_on_the_coarse_clock)
+{
+    teardown();
+    char log_path[64], text[256];
+    snprintf(log_path, sizeof log_path, "/tmp/imi-fast-slow-%d.log", (int)getpid());
+    snprintf(text, sizeof text, "[log]\nlevel = warn\noutput = %s\n[db]\ndriver = sqlite\n"
+             "path = :memory:\nslow_query = 100ms\ntimeout = 60s\n", log_path);
+    imi_config *cfg = NULL;
+    cr_assert_eq(imi_config_parse(text, "slow.ini", "/tmp", &cfg), IMI_OK, "%s",
+                 imi_error_message());
+    cr_assert_eq(imi_app_open_config(cfg, &app), IMI_OK, "%s", imi_error_message());
+    cr_assert_eq(imi_db_open(app, NULL, &db), IMI_OK, "%s", imi_error_message());
+    int rc;
+    for (int i = 0; i < 100; i++)
+        cr_assert_eq(select_int("SELECT 1", NULL, 0, &rc), 1, "%s", imi_error_message());
+    /* Counting five million generated rows: well over 100 ms on any machine that runs it. */
+    int64_t t0 = imi_now_mono_ns();
+    int64_t n = select_int("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c "
+                           "WHERE x < 5000000) SELECT count(*) FROM c", NULL, 0, &rc);
+    int64_t took = imi_now_mono_ns() - t0;
+    cr_assert_eq(n, 5000000, "%s", imi_error_message());
+    imi_db_stats st;
+    imi_db_get_stats(db, &st);
+    teardown();
+    FILE *f = fopen(log_path, "r");
+    char buf[4096] = "";
+    size_t len = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+    buf[len] = '\0';
+    if (f)
+        fclose(f);
+    unlink(log_path);
+    cr_assert_gt(took, 150000000, "the slow statement took only %lld ns", (long long)took);
+    cr_expect_eq(st.slow, 1, "%llu statements counted slow, not 1", (unsigned long long)st.slow);
+    cr_expect(strstr(buf, "slow query") && strstr(buf, "WITH RECURSIVE"), "log: %s", buf);
+    cr_expect(!strstr(buf, "SELECT 1\""), "a quick statement was logged slow: %s", buf);
+}

@@ -73,6 +73,7 @@ typedef struct sq_res {
     bool pending;                  /* the first row was stepped by c_query */
     bool done;
     int typed_col, typed;          /* the column r_type looked at last and its sqlite type */
+    sqlite3_value *typed_v;        /* and its value, until the next step or reset */
 } sq_res;
 
 struct sq_conn {
@@ -666,7 +667,12 @@ static imi_db_type sqlite_r_type(void *res, size_t col)
 {
     sq_res *r = res;
     r->typed_col = (int)col;
-    r->typed = sqlite3_column_type(r->q->stmt, (int)col);
+    /* The getter that follows reads this value object directly: the sqlite3_value_*
+     * calls skip the statement's checks that every sqlite3_column_* call repeats. The
+     * connection is NOMUTEX, where sqlite makes no difference between protected and
+     * unprotected values. */
+    r->typed_v = sqlite3_column_value(r->q->stmt, (int)col);
+    r->typed = sqlite3_value_type(r->typed_v);
     switch (r->typed) {
     case SQLITE_INTEGER:
         return col < 64 && (r->q->bool_cols >> col & 1) ? IMI_DB_BOOL : IMI_DB_INT;
@@ -677,28 +683,32 @@ static imi_db_type sqlite_r_type(void *res, size_t col)
     }
 }
 
+/* The value of col: the one r_type read when it was this column (the core's getters
+ * call r_type first), else the statement's. */
+static sqlite3_value *value_of(sq_res *r, size_t col)
+{
+    return r->typed_col == (int)col ? r->typed_v : sqlite3_column_value(r->q->stmt, (int)col);
+}
+
 static int sqlite_r_int(void *res, size_t col, int64_t *out)
 {
-    *out = sqlite3_column_int64(((sq_res *)res)->q->stmt, (int)col);
+    *out = sqlite3_value_int64(value_of(res, col));
     return IMI_OK;
 }
 
 static int sqlite_r_double(void *res, size_t col, double *out)
 {
-    *out = sqlite3_column_double(((sq_res *)res)->q->stmt, (int)col);
+    *out = sqlite3_value_double(value_of(res, col));
     return IMI_OK;
 }
 
 static int sqlite_r_bytes(void *res, size_t col, const void **out, size_t *len)
 {
     sq_res *r = res;
-    sqlite3_stmt *stmt = r->q->stmt;
-    /* r_bytes follows r_type on the same column (the core's getters): its type is known */
-    int type = r->typed_col == (int)col ? r->typed : sqlite3_column_type(stmt, (int)col);
-    const void *p = type == SQLITE_BLOB
-                        ? sqlite3_column_blob(stmt, (int)col)
-                        : (const void *)sqlite3_column_text(stmt, (int)col);
-    *len = (size_t)sqlite3_column_bytes(stmt, (int)col);
+    sqlite3_value *v = value_of(r, col);
+    const void *p = sqlite3_value_type(v) == SQLITE_BLOB ? sqlite3_value_blob(v)
+                                                         : (const void *)sqlite3_value_text(v);
+    *len = (size_t)sqlite3_value_bytes(v);
     if (!p && *len)
         return r->c->st->host->error(IMI_ENOMEM, 0, "sqlite: out of memory reading a value");
     *out = p ? p : "";
