@@ -28,7 +28,9 @@
  * `driver_path`, `timeout` (default per-call deadline for a NULL ctx), `pool_size`
  * (connections per endpoint, default 4) and `slow_query` (a duration: statements that
  * take longer are logged at warn with the SQL and the elapsed time; 0 turns it off;
- * default 200ms). Parameter values are never logged.
+ * default 200ms; a threshold of 25 ticks of the coarse monotonic clock or more, 100ms
+ * where it ticks every 4 ms, is timed on that clock, so the verdict and the elapsed time
+ * logged are within one tick). Parameter values are never logged.
  *
  * Errors: IMI_EINVALID (bad SQL, wrong parameter count, type conversion), IMI_ECONFLICT
  * (constraint violation, serialization failure, deadlock), IMI_EUNAVAILABLE (the server
