@@ -77,7 +77,7 @@ struct imi_db {
 
     /* Counted once per statement: striped like the metrics (metrics.h), a thread adds on
      * its own stripe with a plain load and store instead of a locked add on one shared
-     * line; readers sum the stripes (db_sum). */
+     * line; readers sum the stripes (DB_SUM). */
     db_stripe stmts[IMI_METRIC_STRIPES];
     atomic_uint_fast64_t n_errors, n_slow, n_tx_begun, n_tx_committed, n_tx_rolled_back,
         n_conns_opened, n_conns_broken, n_pool_waits;
@@ -111,15 +111,8 @@ struct imi_db_tx {
 /* One more of a striped count (db_stripe's field) on the calling thread's stripe. */
 #define DB_COUNT_AT(db, field, t) imi_metric_bump(&(db)->stmts[(t)->stripe].field, 1, (t)->owned)
 
-static inline uint64_t db_sum(const imi_db *db, size_t offset)
-{
-    uint64_t sum = 0;
-    for (size_t i = 0; i < IMI_METRIC_STRIPES; i++)
-        sum += atomic_load_explicit((_Atomic uint64_t *)((char *)&db->stmts[i] + offset),
-                                    memory_order_relaxed);
-    return sum;
-}
-#define DB_SUM(db, field) db_sum((db), offsetof(db_stripe, field))
+#define DB_SUM(db, field) \
+    imi_stripes_sum((db)->stmts, sizeof(db_stripe), offsetof(db_stripe, field))
 
 /* The operations counted per call (metrics.h). */
 enum {

@@ -37,15 +37,7 @@ static inline void mq_count(mq_counters *c, size_t offset)
 /* The same on the slot a call already holds (instance.h: each access is a call). */
 #define MQ_COUNT_AT(c, field, t) mq_count_at((c), offsetof(mq_stripe, field), (t))
 
-static inline uint64_t mq_sum(const mq_counters *c, size_t offset)
-{
-    uint64_t sum = 0;
-    for (size_t i = 0; i < IMI_METRIC_STRIPES; i++)
-        sum += atomic_load_explicit((_Atomic uint64_t *)((char *)&c->s[i] + offset),
-                                    memory_order_relaxed);
-    return sum;
-}
-#define MQ_SUM(c, field) mq_sum((c), offsetof(mq_stripe, field))
+#define MQ_SUM(c, field) imi_stripes_sum((c)->s, sizeof(mq_stripe), offsetof(mq_stripe, field))
 
 /* Topics per handle whose check is remembered (imi_mq_topic_ok). */
 #define IMI_MQ_TOPIC_COPIES 8

@@ -99,6 +99,18 @@ static inline void imi_metric_bump(_Atomic uint64_t *c, uint64_t n, bool owned)
         atomic_fetch_add_explicit(c, n, memory_order_relaxed);
 }
 
+/* The sum of one counter kept in IMI_METRIC_STRIPES stripes: the counter at `offset` in
+ * each of the stripes, `stride` bytes apart from `first`. */
+static inline uint64_t imi_stripes_sum(const void *first, size_t stride, size_t offset)
+{
+    uint64_t sum = 0;
+    for (size_t i = 0; i < IMI_METRIC_STRIPES; i++)
+        sum += atomic_load_explicit((const _Atomic uint64_t *)((const char *)first +
+                                                                i * stride + offset),
+                                    memory_order_relaxed);
+    return sum;
+}
+
 /* One call of op that returned rc, on the stripe of thread slot t; its duration ns when
  * timed (ns < 0: not timed). */
 static inline void imi_op_metrics_add(const imi_op_metrics *m, const imi_thread_slot *t,

@@ -13,15 +13,20 @@
 static imi_app *app;
 static imi_db *db;
 
-static void setup(void)
+/* app and db opened on the config text. */
+static void open_db(const char *text)
 {
-    const char *text = "[log]\nlevel = error\n[db]\ndriver = sqlite\npath = :memory:\n"
-                       "pool_size = 1\ntimeout = 20s\n";
     imi_config *cfg = NULL;
     cr_assert_eq(imi_config_parse(text, "fast.ini", "/tmp", &cfg), IMI_OK, "%s",
                  imi_error_message());
     cr_assert_eq(imi_app_open_config(cfg, &app), IMI_OK, "%s", imi_error_message());
     cr_assert_eq(imi_db_open(app, NULL, &db), IMI_OK, "%s", imi_error_message());
+}
+
+static void setup(void)
+{
+    open_db("[log]\nlevel = error\n[db]\ndriver = sqlite\npath = :memory:\n"
+            "pool_size = 1\ntimeout = 20s\n");
     cr_assert_eq(imi_db_exec(db, NULL, "CREATE TABLE t (x INTEGER)", NULL, 0, NULL), IMI_OK,
                  "%s", imi_error_message());
     cr_assert_eq(imi_db_exec(db, NULL, "INSERT INTO t VALUES (0)", NULL, 0, NULL), IMI_OK,
@@ -150,11 +155,7 @@ Test(db_fast_path, close_ends_results_on_every_connection)
     snprintf(path, sizeof path, "/tmp/imi-fast-close-%d.db", (int)getpid());
     snprintf(text, sizeof text, "[log]\nlevel = error\n[db]\ndriver = sqlite\npath = %s\n"
              "pool_size = 3\n", path);
-    imi_config *cfg = NULL;
-    cr_assert_eq(imi_config_parse(text, "close.ini", "/tmp", &cfg), IMI_OK, "%s",
-                 imi_error_message());
-    cr_assert_eq(imi_app_open_config(cfg, &app), IMI_OK, "%s", imi_error_message());
-    cr_assert_eq(imi_db_open(app, NULL, &db), IMI_OK, "%s", imi_error_message());
+    open_db(text);
     imi_db_rows *r[3] = { NULL };
     for (int i = 0; i < 3; i++) {
         imi_db_param p = IMI_DB_PINT(i);
@@ -186,11 +187,7 @@ Test(db_fast_path, slow_query_on_the_coarse_clock)
     snprintf(log_path, sizeof log_path, "/tmp/imi-fast-slow-%d.log", (int)getpid());
     snprintf(text, sizeof text, "[log]\nlevel = warn\noutput = %s\n[db]\ndriver = sqlite\n"
              "path = :memory:\nslow_query = 100ms\ntimeout = 60s\n", log_path);
-    imi_config *cfg = NULL;
-    cr_assert_eq(imi_config_parse(text, "slow.ini", "/tmp", &cfg), IMI_OK, "%s",
-                 imi_error_message());
-    cr_assert_eq(imi_app_open_config(cfg, &app), IMI_OK, "%s", imi_error_message());
-    cr_assert_eq(imi_db_open(app, NULL, &db), IMI_OK, "%s", imi_error_message());
+    open_db(text);
     int rc;
     for (int i = 0; i < 100; i++)
         cr_assert_eq(select_int("SELECT 1", NULL, 0, &rc), 1, "%s", imi_error_message());
