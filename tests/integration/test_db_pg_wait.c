@@ -3,7 +3,8 @@
  * a statement's deadline (it was armed for an earlier one) and must then only wake the wait,
  * which sleeps again without spinning; a deadline earlier than the alarm must still be kept;
  * an alarm that fired while the connection was idle must not end the next wait early.
- * Needs tools/services.sh start postgres (IMI_PG_PORT, default 15432). */
+ * Needs tools/services.sh start postgres ($IMI_PG_WRITER of tools/services.sh env, else
+ * IMI_PG_PORT, default 15432). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,11 +22,13 @@ static imi_db *db;
  * looks at the ctx's cancel flag). */
 static void open_db(const char *timeout)
 {
-    const char *port = getenv("IMI_PG_PORT");
-    char ini[512];
+    const char *writer = getenv("IMI_PG_WRITER"), *port = getenv("IMI_PG_PORT");
+    char uri[256], ini[512];
+    snprintf(uri, sizeof uri, "postgresql://imi:imi@127.0.0.1:%s/imi_test",
+             port && *port ? port : "15432");
     snprintf(ini, sizeof ini, "[log]\nlevel = error\n[db]\ndriver = postgres\n"
-             "writer = postgresql://imi:imi@127.0.0.1:%s/imi_test\npool_size = 1\n"
-             "timeout = %s\n", port && *port ? port : "15432", timeout);
+             "writer = %s\npool_size = 1\ntimeout = %s\n", writer && *writer ? writer : uri,
+             timeout);
     imi_config *cfg;
     cr_assert_eq(imi_config_parse(ini, "pg_wait.ini", ".", &cfg), IMI_OK, "%s",
                  imi_error_message());
