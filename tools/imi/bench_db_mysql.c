@@ -1,5 +1,7 @@
 /* The libmariadb baseline of imi bench db: one connection, server-side prepared
- * statements bound once, as the driver does. */
+ * statements, utf8mb4 and the driver's read and write timeouts (its net_timeout, 60 s by
+ * default: libmariadb then waits with a timed poll, as for the driver), as the driver
+ * does. */
 #include "bench_db.h"
 #ifdef IMI_BENCH_HAVE_LIBMARIADB
 #include <mysql.h>
@@ -48,6 +50,11 @@ static void *raw_open(imi_app *app, const char *table, char *why, size_t why_len
         return NULL;
     }
     mysql_optionsv(r->my, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+    int64_t net_ms = 60000;
+    imi_config_get_duration_ms(imi_app_config(app), "db", "net_timeout", &net_ms);
+    unsigned net_s = (unsigned)((net_ms + 999) / 1000);
+    mysql_optionsv(r->my, MYSQL_OPT_READ_TIMEOUT, &net_s);
+    mysql_optionsv(r->my, MYSQL_OPT_WRITE_TIMEOUT, &net_s);
     if (!mysql_real_connect(r->my, host, user, pw, db, port, NULL, 0))
         goto fail;
     r->sel = mysql_stmt_init(r->my);
@@ -76,7 +83,7 @@ static int raw_select(void *h, int64_t id)
         return -1;
     int rc = mysql_stmt_fetch(r->sel);
     mysql_stmt_free_result(r->sel);
-    return rc == 0 ? 0 : -1;
+    return rc == 0 && r->len > 0 ? 0 : -1;
 }
 
 static int raw_insert(void *h, int64_t id, const char *v)

@@ -1,5 +1,6 @@
 /* The libpq baseline of imi bench db: one connection, statements prepared once,
- * PQexecPrepared with text parameters, as the driver does. */
+ * PQexecPrepared with text parameters, as the driver does; a select reads the row's value
+ * as imi_db_rows_text does. */
 #include "bench_db.h"
 #ifdef IMI_BENCH_HAVE_LIBPQ
 #include <libpq-fe.h>
@@ -43,7 +44,8 @@ static int raw_select(void *h, int64_t id)
     snprintf(v, sizeof v, "%lld", (long long)id);
     const char *vals[] = { v };
     PGresult *r = PQexecPrepared(h, "sel", 1, vals, NULL, NULL, 0);
-    int ok = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
+    int ok = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
+             !PQgetisnull(r, 0, 0) && PQgetvalue(r, 0, 0)[0] && PQgetlength(r, 0, 0) > 0;
     PQclear(r);
     return ok ? 0 : -1;
 }
