@@ -568,9 +568,10 @@ int imi_bench_mq(const imi_bench_opts *o)
     rc = live_start(&li, &imi, cap);
     if (!rc && has_raw)
         rc = live_start(&lr, &raw, cap);
-    /* Rounds made to last (not on kafka: librdkafka's mock cluster keeps 5 MiB a
-     * partition, and longer rounds would outrun it). --ops fixes them instead. */
-    bool auto_len = !o->ops && strcmp(driver, "kafka");
+    /* Rounds made to last over a network: not on kafka (librdkafka's mock cluster keeps
+     * 5 MiB a partition, and longer rounds would outrun it), nor in process (mem's rounds
+     * of 200k / rounds messages spread less than NATS's did). --ops fixes them instead. */
+    bool auto_len = !o->ops && net && strcmp(driver, "kafka");
     if (!rc)
         rc = size_sweep(o, driver, &li, has_raw ? &lr : NULL, ops,
                         round_jitter_ms(imi_app_config(app), driver), auto_len);
