@@ -22,6 +22,17 @@
 #define DEFAULT_OPS_NET 100000L
 #define MAX_SYNC_NET 500L
 #define WAIT_NS (120 * 1000000000LL)
+/* Without --ops, a round of the size sweep lasts at least this long on the faster side
+ * (a 100 B NATS round of ops/rounds messages lasted ~20 ms, shorter than a time slice of
+ * the other work on a shared machine, and spread 0.3..1.8x), within the bounds below:
+ * messages per round, and bytes, which a consumer that falls behind leaves queued (a
+ * NATS server drops a subscriber 64 MB behind). The front-end cost rounds get half. */
+#define MIN_ROUND_NS (300 * 1000000LL)
+#define MAX_ROUND_MSGS 300000L
+#define MAX_ROUND_BYTES (32L << 20)
+#define MAX_COST_CALLS 1000000L
+#define MAX_ONE_AT_A_TIME 5000L         /* sync and paced messages a round */
+#define MAX_COST_CALLS_ACKED 30000L     /* JetStream: well inside max_pending's default */
 
 /* The harness's share of a consumer's time stays small: strtol rather than sscanf, and
  * the waiting thread is woken once, when the count it waits for is reached, not per
@@ -152,6 +163,7 @@ typedef struct live {
     const bench_target *t;
     char topic[96];
     bench_sink s;
+    long lat_alloc;                 /* entries allocated at s.lat_ns */
     char *body;
     int rc;
 } live;
@@ -164,6 +176,7 @@ static int live_start(live *l, const bench_target *t, long cap)
     pthread_mutex_init(&l->s.lock, NULL);
     pthread_cond_init(&l->s.cond, NULL);
     l->s.lat_ns = calloc((size_t)cap, sizeof *l->s.lat_ns);
+    l->lat_alloc = cap;
     l->body = malloc(BENCH_MAX_BODY);
     if (!l->s.lat_ns || !l->body)
         return l->rc = IMI_ENOMEM;
@@ -176,12 +189,25 @@ static int live_start(live *l, const bench_target *t, long cap)
     return l->rc = rc;
 }
 
-static void live_reset(live *l, long cap)
+/* Starts counting afresh for a run of cap messages (the latency table grows to fit, under
+ * the lock the consumer records with). */
+static int live_reset(live *l, long cap)
 {
+    int rc = IMI_OK;
     pthread_mutex_lock(&l->s.lock);
+    if (cap > l->lat_alloc) {
+        int64_t *p = realloc(l->s.lat_ns, (size_t)cap * sizeof *p);
+        if (p) {
+            l->s.lat_ns = p;
+            l->lat_alloc = cap;
+        } else {
+            rc = imi_error_set(IMI_ENOMEM, 0, "no room for %ld latencies", cap);
+        }
+    }
     l->s.got = 0;
-    l->s.cap = cap;
+    l->s.cap = rc ? 0 : cap;
     pthread_mutex_unlock(&l->s.lock);
+    return rc;
 }
 
 /* n messages of `size` bytes, async then flush (sync where there is no async): publish
@@ -189,7 +215,8 @@ static void live_reset(live *l, long cap)
 static int live_round(live *l, size_t size, long n, figures *f)
 {
     const bench_target *t = l->t;
-    live_reset(l, n);
+    if (live_reset(l, n))
+        return l->rc = IMI_ENOMEM;
     bool async = t->publish_async != NULL;
     int rc = IMI_OK;
     int64_t t0 = imi_now_mono_ns();
@@ -214,7 +241,7 @@ static int live_round(live *l, size_t size, long n, figures *f)
 /* n acknowledged publishes, one at a time. */
 static int live_sync(live *l, long n, double *rate)
 {
-    live_reset(l, 0);
+    live_reset(l, 0); /* (no latencies kept: cannot fail) */
     int rc = IMI_OK;
     int64_t t0 = imi_now_mono_ns();
     for (long i = 0; i < n && !rc; i++)
@@ -229,7 +256,8 @@ static int live_sync(live *l, long n, double *rate)
  * the consumer always keeps up: the median latency of a message that finds no backlog. */
 static int live_paced(live *l, long n, double *p50_us)
 {
-    live_reset(l, n);
+    if (live_reset(l, n))
+        return l->rc = IMI_ENOMEM;
     int rc = IMI_OK;
     for (long i = 0; i < n && !rc; i++) {
         rc = l->t->publish_sync(l->t->ud, l->topic, l->body, make_body(l->body, i));
@@ -286,9 +314,17 @@ static void noop_done(const imi_mq_done *d, int rc)
 /* Per round: async publish through imi_mq_publish_async and through the driver slot (the
  * same message, a no-op completion), ping both ways; ns per call into pub and ping. */
 static int measure_rounds(const imi_bench_opts *o, imi_mq *mq, const char *topic, long ops,
-                          bool net, bench_cmp *pub, bench_cmp *ping)
+                          bool net, long max_calls, bench_cmp *pub, bench_cmp *ping)
 {
     long per = ops / 8 > 0 ? ops / 8 : 1, pings = net ? 200 : per * 4;
+    if (max_calls > per) {
+        /* As long as half a round of the size sweep, from one untimed pass. */
+        int64_t ns = time_calls(mq, topic, 0, per);
+        if (ns <= 0 || imi_mq_flush(mq, NULL))
+            return IMI_EINTERNAL;
+        long want = (long)((double)per * (double)(MIN_ROUND_NS / 2) / (double)ns);
+        per = want < per ? per : want < max_calls ? want : max_calls;
+    }
     char body[BENCH_BODY];
     imi_mq_msg m = { .topic = topic, .body = body, .body_len = sizeof body };
     imi_mq_done d = { .fn = noop_done, .core = NULL };
@@ -328,7 +364,7 @@ static int drain(void *ud, const imi_mq_msg *m)
  * message, a no-op completion), and ping both ways, in alternating rounds. A consumer
  * (on cons) drains the topic, so a bounded backend never makes publishers wait. */
 static int measure_costs(const imi_bench_opts *o, imi_mq *mq, imi_mq *cons, long ops, bool net,
-                         bench_cmp *pub, bench_cmp *ping)
+                         long max_calls, bench_cmp *pub, bench_cmp *ping)
 {
     if (!(mq->in.caps & IMI_MQ_CAP_ASYNC))
         return imi_error_set(IMI_ENOTSUP, 0, "no async publish");
@@ -341,7 +377,7 @@ static int measure_costs(const imi_bench_opts *o, imi_mq *mq, imi_mq *cons, long
     int rc = imi_mq_subscribe(cons, NULL, &so, drain, NULL, &sub);
     if (rc)
         return rc;
-    rc = measure_rounds(o, mq, topic, ops, net, pub, ping);
+    rc = measure_rounds(o, mq, topic, ops, net, max_calls, pub, ping);
     imi_mq_sub_free(sub);
     return rc;
 }
@@ -385,13 +421,36 @@ static void random_pause(uint64_t *seed, int64_t max_ms)
     nanosleep(&ts, NULL);
 }
 
-/* Publish, end-to-end rate and p50 per message size, both targets in alternating rounds. */
+/* Messages per round for a size that make a round last MIN_ROUND_NS on the faster side
+ * (within the bounds), from one untimed round of n on each side (which also warms both up
+ * at this size). */
+static int round_length(live *im, live *raw, size_t size, long *n)
+{
+    figures a = { 0 }, b = { 0 };
+    if (live_round(im, size, *n, &a))
+        return im->rc;
+    if (raw && live_round(raw, size, *n, &b))
+        return raw->rc;
+    /* A round's time is its end-to-end time: the last message in. */
+    double rate = raw && b.e2e > a.e2e ? b.e2e : a.e2e;
+    long want = (long)(rate * (double)MIN_ROUND_NS / 1e9);
+    long most = MAX_ROUND_BYTES / (long)size;
+    most = most < MAX_ROUND_MSGS ? most : MAX_ROUND_MSGS;
+    want = want < most ? want : most;
+    *n = want > *n ? want : *n;
+    return IMI_OK;
+}
+
+/* Publish, end-to-end rate and p50 per message size, both targets in alternating rounds.
+ * With auto_len, rounds are made long enough first (round_length). */
 static int size_sweep(const imi_bench_opts *o, const char *driver, live *im, live *raw,
-                      long ops, int64_t jitter_ms)
+                      long ops, int64_t jitter_ms, bool auto_len)
 {
     uint64_t seed = (uint64_t)imi_now_real_ns() | 1;
     for (size_t z = 0; z < sizeof sizes / sizeof sizes[0]; z++) {
         long n = per_round(ops, o->rounds, sizes[z]);
+        if (auto_len && round_length(im, raw, sizes[z], &n))
+            return im->rc ? im->rc : raw->rc;
         const char *bn = raw ? raw->t->name : NULL;
         bench_cmp pub = { .bench = "mq", .driver = driver, .name = "publish", .unit = "msg/s",
                           .baseline_name = bn, .threads = 1, .size = (long)sizes[z] };
@@ -424,6 +483,27 @@ static int size_sweep(const imi_bench_opts *o, const char *driver, live *im, liv
     return IMI_OK;
 }
 
+/* Messages one at a time (sync or paced) per round that make a round last half of
+ * MIN_ROUND_NS on the faster side, from one untimed round of n on each side: 20 paced
+ * NATS messages were 4 ms, 55 sync ones 14 ms. */
+static int one_at_a_time_length(live *im, live *raw, bool paced, long *n)
+{
+    int64_t ns[2] = { 0, 0 };
+    live *sides[2] = { im, raw };
+    for (int k = 0; k < 2 && sides[k]; k++) {
+        double unused;
+        int64_t t0 = imi_now_mono_ns();
+        if (paced ? live_paced(sides[k], *n, &unused) : live_sync(sides[k], *n, &unused))
+            return sides[k]->rc;
+        ns[k] = imi_now_mono_ns() - t0;
+    }
+    int64_t fast = raw && ns[1] < ns[0] ? ns[1] : ns[0];
+    long want = fast > 0 ? (long)((double)*n * (double)(MIN_ROUND_NS / 2) / (double)fast) : *n;
+    want = want < MAX_ONE_AT_A_TIME ? want : MAX_ONE_AT_A_TIME;
+    *n = want > *n ? want : *n;
+    return IMI_OK;
+}
+
 static int sync_rounds(const imi_bench_opts *o, const char *driver, live *im, live *raw,
                        long n)
 {
@@ -441,7 +521,8 @@ static int sync_rounds(const imi_bench_opts *o, const char *driver, live *im, li
         }
         bench_cmp_add(&c, a, b);
     }
-    bench_progress("mq %s publish sync: %d rounds done", driver, o->rounds);
+    bench_progress("mq %s publish sync: %d rounds done (%ld messages each side)", driver,
+                   o->rounds, n);
     bench_cmp_report(o, &c);
     return IMI_OK;
 }
@@ -465,7 +546,8 @@ static int paced_rounds(const imi_bench_opts *o, const char *driver, live *im, l
         }
         bench_cmp_add(&c, a, b);
     }
-    bench_progress("mq %s e2e p50 paced: %d rounds done", driver, o->rounds);
+    bench_progress("mq %s e2e p50 paced: %d rounds done (%ld messages each side)", driver,
+                   o->rounds, n);
     bench_cmp_report(o, &c);
     return IMI_OK;
 }
@@ -510,9 +592,17 @@ int imi_bench_mq(const imi_bench_opts *o)
     rc = live_start(&li, &imi, cap);
     if (!rc && has_raw)
         rc = live_start(&lr, &raw, cap);
+    /* Rounds made to last over a network: not on kafka (librdkafka's mock cluster keeps
+     * 5 MiB a partition, and longer rounds would outrun it), nor in process (mem's rounds
+     * of 200k / rounds messages spread less than NATS's did). --ops fixes them instead. */
+    bool auto_len = !o->ops && net && strcmp(driver, "kafka");
     if (!rc)
         rc = size_sweep(o, driver, &li, has_raw ? &lr : NULL, ops,
-                        round_jitter_ms(imi_app_config(app), driver));
+                        round_jitter_ms(imi_app_config(app), driver), auto_len);
+    if (!rc && auto_len)
+        rc = one_at_a_time_length(&li, has_raw ? &lr : NULL, false, &sync_ops);
+    if (!rc && auto_len)
+        rc = one_at_a_time_length(&li, has_raw ? &lr : NULL, true, &paced_ops);
     if (!rc)
         rc = sync_rounds(o, driver, &li, has_raw ? &lr : NULL, sync_ops);
     if (!rc)
@@ -525,7 +615,9 @@ int imi_bench_mq(const imi_bench_opts *o)
                       .lower_better = true };
     bench_cmp ping = pub;
     ping.name = "ping call";
-    int crc = rc ? rc : measure_costs(o, it.prod, it.cons, ops, net, &pub, &ping);
+    /* Auto length: up to MAX_COST_CALLS a round, where nothing acknowledges each one. */
+    long max_calls = !auto_len ? 0 : js ? MAX_COST_CALLS_ACKED : MAX_COST_CALLS;
+    int crc = rc ? rc : measure_costs(o, it.prod, it.cons, ops, net, max_calls, &pub, &ping);
     if (!rc && crc)
         fprintf(stderr, "imi bench mq: front-end cost not measured: %s (%s)\n",
                 imi_error_message(), imi_err_name(crc));

@@ -1,6 +1,7 @@
 /* The NATS mq driver: open (connection options in nats_conn.c, JetStream names in
  * nats_names.c), publish (core NATS: confirmed by a flush round trip; JetStream: by the
- * stream's publish acknowledgement) and async publish. Subscriptions are in nats_sub.c.
+ * stream's publish acknowledgement) and async publish (core NATS completions in nats_done.c,
+ * JetStream acknowledgements in nats_acks.c). Subscriptions are in nats_sub.c.
  *
  * Header values travel as they are when they are printable text; other values (binary,
  * empty, or starting with the marker) travel as NATS_HDR_MARK followed by their hex. An
@@ -90,107 +91,6 @@ int nats_error(const nats_mq *n, natsStatus s, const char *what)
                           last && *last ? ": " : "", last && *last ? last : "");
 }
 
-/* ---- completions ----------------------------------------------------------------- */
-
-void nats_pending_done(nats_mq *n, long count)
-{
-    if (__atomic_sub_fetch(&n->pending, count, __ATOMIC_ACQ_REL) != 0)
-        return;
-    /* Under the lock, so that a flush between its check and its wait still wakes. */
-    pthread_mutex_lock(&n->lock);
-    pthread_cond_broadcast(&n->idle);
-    pthread_mutex_unlock(&n->lock);
-}
-
-/* Core NATS completions, in blocks: one allocation per DONE_BATCH publishes. */
-#define DONE_BATCH 256
-typedef struct done_batch {
-    struct done_batch *next;
-    size_t n;
-    imi_mq_done done[DONE_BATCH];
-} done_batch;
-
-/* Core NATS: a flush round trip confirms everything published before it. */
-static void *flush_loop(void *arg)
-{
-    nats_mq *n = arg;
-    pthread_mutex_lock(&n->lock);
-    for (;;) {
-        while (!n->queue_head && !n->stopping) {
-            n->flusher_waiting = true;
-            pthread_cond_wait(&n->wake, &n->lock);
-            n->flusher_waiting = false;
-        }
-        if (!n->queue_head)
-            break;
-        if (!n->stopping && !n->flush_waiters) {
-            /* Gather a millisecond's worth of publishes per round trip (not when a flush
-             * waits for them). */
-            pthread_mutex_unlock(&n->lock);
-            struct timespec gather = { 0, 1000000 };
-            nanosleep(&gather, NULL);
-            pthread_mutex_lock(&n->lock);
-        }
-        done_batch *list = n->queue_head;
-        n->queue_head = n->queue_tail = NULL;
-        bool stopping = n->stopping;
-        pthread_mutex_unlock(&n->lock);
-        natsStatus s = natsConnection_FlushTimeout(n->nc, stopping ? 1000 : 10000);
-        int rc = s == NATS_OK ? IMI_OK : nats_error(n, s, "flush");
-        if (rc && !stopping) {
-            /* Not confirmed yet (e.g. reconnecting): keep them queued and try again. */
-            pthread_mutex_lock(&n->lock);
-            done_batch *last = list;
-            while (last->next)
-                last = last->next;
-            last->next = n->queue_head;
-            n->queue_head = list;
-            if (!n->queue_tail)
-                n->queue_tail = last;
-            pthread_mutex_unlock(&n->lock);
-            struct timespec ts = { 0, 50000000 };
-            nanosleep(&ts, NULL);
-            pthread_mutex_lock(&n->lock);
-            continue;
-        }
-        while (list) {
-            done_batch *next = list->next;
-            for (size_t i = 0; i < list->n; i++)
-                list->done[i].fn(&list->done[i], rc ? IMI_ECLOSED : IMI_OK);
-            nats_pending_done(n, (long)list->n);
-            free(list);
-            list = next;
-        }
-        pthread_mutex_lock(&n->lock);
-    }
-    pthread_mutex_unlock(&n->lock);
-    return NULL;
-}
-
-/* Queues the completion of a core NATS publish for the flusher (lock held). */
-static int queue_done(nats_mq *n, const imi_mq_done *done)
-{
-    done_batch *b = n->queue_tail;
-    if (!b || b->n == DONE_BATCH) {
-        if (!(b = malloc(sizeof *b)))
-            return IMI_ENOMEM;
-        b->next = NULL;
-        b->n = 0;
-        if (n->queue_tail)
-            n->queue_tail->next = b;
-        else
-            n->queue_head = b;
-        n->queue_tail = b;
-    }
-    b->done[b->n++] = *done;
-    __atomic_add_fetch(&n->pending, 1, __ATOMIC_RELAXED);
-    if (!n->flusher_started && !pthread_create(&n->flusher, NULL, flush_loop, n))
-        n->flusher_started = true;
-    if (n->flusher_waiting)
-        pthread_cond_signal(&n->wake);
-    return IMI_OK;
-}
-
 /* ---- driver ---------------------------------------------------------------------- */
 
 /* nats.c keeps library-wide threads (timers, message delivery) alive after the last
@@ -243,12 +143,8 @@ static void nats_close(void *st)
     nats_mq *n = st;
     /* JetStream publishes never acknowledged fail now: every completion runs. */
     nats_acks_close(n);
-    pthread_mutex_lock(&n->lock);
-    n->stopping = true;
-    pthread_cond_broadcast(&n->wake);
-    pthread_mutex_unlock(&n->lock);
-    if (n->flusher_started)
-        pthread_join(n->flusher, NULL);
+    /* Core NATS publishes: the last flush confirms them, or they fail with IMI_ECLOSED. */
+    nats_done_close(n);
     if (n->js)
         jsCtx_Destroy(n->js);
     if (n->nc) {
@@ -381,49 +277,26 @@ static int nats_publish_async(void *st, const imi_ctx *ctx, const imi_mq_msg *m,
         return (rc = nats_ensure_stream(n, n->js, m->topic)) ? rc
                                                              : nats_acks_publish(n, ctx, m, done);
     /* Without headers or key there is no message object to build. */
-    natsMsg *msg = NULL;
-    bool plain = !m->n_headers && !m->key;
-    if (!plain && (rc = nats_make_msg(n, m, NULL, &msg)))
-        return rc;
-    natsStatus s = plain ? natsConnection_Publish(n->nc, m->topic, m->body, (int)m->body_len)
-                         : natsConnection_PublishMsg(n->nc, msg);
-    natsMsg_Destroy(msg);
+    natsStatus s;
+    if (!m->n_headers && !m->key) {
+        s = natsConnection_Publish(n->nc, m->topic, m->body, (int)m->body_len);
+    } else {
+        natsMsg *msg = NULL;
+        if ((rc = nats_make_msg(n, m, NULL, &msg)))
+            return rc;
+        s = natsConnection_PublishMsg(n->nc, msg);
+        natsMsg_Destroy(msg);
+    }
     if (s != NATS_OK)
         return nats_error(n, s, "publish");
     /* Queued after the publish returned: the flush that takes it from the queue comes
      * after the message. */
-    pthread_mutex_lock(&n->lock);
-    rc = queue_done(n, done) ? n->host->error(IMI_ENOMEM, 0, "out of memory") : IMI_OK;
-    pthread_mutex_unlock(&n->lock);
-    return rc;
+    return nats_done_queue(n, done);
 }
 
 static int nats_flush(void *st, const imi_ctx *ctx)
 {
-    nats_mq *n = st;
-    int64_t deadline = n->host->mono_ns() +
-                       n->host->ctx_remaining_ms(ctx, n->env->default_timeout_ms) * 1000000;
-    int rc = IMI_OK;
-    pthread_mutex_lock(&n->lock);
-    n->flush_waiters++;
-    if (n->flusher_waiting)
-        pthread_cond_signal(&n->wake);
-    long pending;
-    while ((pending = __atomic_load_n(&n->pending, __ATOMIC_ACQUIRE)) > 0) {
-        if (n->host->ctx_canceled(ctx)) {
-            rc = n->host->error(IMI_ECANCELED, 0, "flush canceled");
-            break;
-        }
-        if (n->host->mono_ns() >= deadline) {
-            rc = n->host->error(IMI_ETIMEDOUT, 0, "flush: %ld publishes not confirmed by the "
-                                "deadline", pending);
-            break;
-        }
-        nats_cond_wait_ms(&n->idle, &n->lock, 10);
-    }
-    n->flush_waiters--;
-    pthread_mutex_unlock(&n->lock);
-    return rc;
+    return nats_done_flush(st, ctx);
 }
 
 static const imi_mq_producer_ops nats_producer = {

@@ -38,9 +38,11 @@ typedef struct nats_mq {
     char **streams;                 /* JetStream: streams known to exist */
     size_t n_streams, cap_streams;
     long pending;                   /* atomically: async publishes whose completion has
-                                       not returned; idle is broadcast under lock at 0 */
-    /* core NATS async: completions waiting for the flush that confirms them */
-    struct done_batch *queue_head, *queue_tail;
+                                       not returned (core NATS: once the flusher took them
+                                       from the queue); idle is broadcast under lock at 0 */
+    /* core NATS async (nats_done.c): completions waiting for the flush that confirms them */
+    struct done_block *queue_head, *queue_tail, *spare;
+    long queued;                    /* completions in the queue */
     bool flusher_started, flusher_waiting, stopping;
     int flush_waiters;              /* p_flush calls waiting: the flusher does not gather */
     pthread_t flusher;
@@ -86,8 +88,17 @@ int nats_durable_name(const nats_mq *n, const char *group, char *buf);
  * other subjects is IMI_EEXISTS. */
 int nats_ensure_stream(nats_mq *n, jsCtx *js, const char *topic);
 
-/* One async publish done (pending - 1; broadcasts idle at 0); any thread, no lock held. */
+/* count async publishes done (pending - count; broadcasts idle at 0); any thread, no lock
+ * held. */
 void nats_pending_done(nats_mq *n, long count);
+
+/* Core NATS: queues the completion of a publish just sent, for the flush round trip that
+ * confirms it (nats_done.c); takes the lock. */
+int nats_done_queue(nats_mq *n, const imi_mq_done *done);
+/* p_flush: waits until every async completion queued or in flight has run (both kinds). */
+int nats_done_flush(nats_mq *n, const imi_ctx *ctx);
+/* Stops the flusher after a last flush of what is queued (IMI_ECLOSED if that fails). */
+void nats_done_close(nats_mq *n);
 
 /* JetStream async publish with the driver's own acknowledgement tracking (nats_acks.c):
  * msg's reply subject names its slot, the stream's answer completes it. Waits for a free

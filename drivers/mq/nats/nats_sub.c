@@ -45,7 +45,8 @@ static size_t unhex_in_place(char *p)
 }
 
 /* The message as the front-end sees it: the key comes back from its header, encoded
- * values are decoded into `scratch` (freed by the caller). */
+ * values are decoded into `scratch` (one entry per header returned, NULL or to be freed
+ * by the caller). */
 static size_t read_headers(natsMsg *m, imi_mq_header *hs, size_t cap, unsigned char *key,
                            size_t key_cap, size_t *key_len, bool *has_key, char **scratch)
 {
@@ -75,6 +76,7 @@ static size_t read_headers(natsMsg *m, imi_mq_header *hs, size_t cap, unsigned c
             hs[n] = (imi_mq_header){ keys[i], copy, unhex_in_place(copy) };
             n++;
         } else if (n < cap) {
+            scratch[n] = NULL;
             hs[n++] = (imi_mq_header){ keys[i], v, strlen(v) };
         }
     }
@@ -128,7 +130,7 @@ static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *
     unsigned char key[512];
     size_t key_len = 0;
     bool has_key = false;
-    char *scratch[MAX_STACK_HEADERS] = { 0 };
+    char *scratch[MAX_STACK_HEADERS];   /* set by read_headers up to n: no 256-byte clear */
     size_t n = read_headers(m, hs, MAX_STACK_HEADERS, key, sizeof key, &key_len, &has_key,
                             scratch);
     int base = js ? delivered_count(m) : 1;
