@@ -1,0 +1,148 @@
+/* The memcached driver's handle pool: libmemcachedutil's pool (its size limit, its wait
+ * for a free handle, its growth by cloning) behind one parking slot per thread.
+ *
+ * A handle released goes into the releasing thread's slot and is taken back from there by
+ * the same thread's next call with one atomic exchange: no mutex, and a thread keeps
+ * talking over one connection, as it would with a handle of its own. Threads are numbered
+ * as they first call; thread t parks in slot t % n_parked, so up to n_parked threads each
+ * have a slot to themselves. A thread whose slot is empty takes a free handle of the pool
+ * (which grows up to pool_size), else a handle parked by another thread, and only then
+ * waits in the pool until its deadline.
+ *
+ * Parked handles count as in use for the pool, so a caller about to wait must see them:
+ * it raises waiters before it scans the slots, and a release parks only while no caller
+ * waits, and checks waiters again after parking (both sequentially consistent): either
+ * the scan sees the parked handle, or the release sees the waiter and hands its handle to
+ * the pool, whose release wakes the pool's waiters. */
+#include <stdalign.h>
+#include <stdlib.h>
+#include <time.h>
+#include "mc.h"
+
+/* Enough slots for the threads of one process to rarely share one; each on its own cache
+ * line, so that threads parking side by side do not pass one line between cores. */
+#define MC_PARKED_MAX 64
+
+struct mc_parked {
+    alignas(64) _Atomic(memcached_st *) h;
+};
+
+static atomic_uint mc_threads;              /* threads numbered so far */
+static _Thread_local unsigned mc_thread_no; /* this thread's number + 1; 0: none yet */
+
+static unsigned thread_no(void)
+{
+    if (!mc_thread_no)
+        mc_thread_no = atomic_fetch_add_explicit(&mc_threads, 1, memory_order_relaxed) + 1;
+    return mc_thread_no - 1;
+}
+
+int mc_pool_open(mc *m, uint32_t size)
+{
+    m->n_parked = size < MC_PARKED_MAX ? size : MC_PARKED_MAX;
+    m->parked = aligned_alloc(alignof(struct mc_parked), m->n_parked * sizeof *m->parked);
+    if (!m->parked)
+        return m->host->error(IMI_ENOMEM, 0, "memcached: no memory for the handle pool");
+    for (size_t i = 0; i < m->n_parked; i++)
+        atomic_init(&m->parked[i].h, NULL);
+    m->pool = memcached_pool_create(m->master, 1, size);
+    if (!m->pool)
+        return m->host->error(IMI_ENOMEM, 0, "memcached: cannot create the handle pool");
+    return IMI_OK;
+}
+
+void mc_pool_close(mc *m)
+{
+    for (size_t i = 0; m->parked && i < m->n_parked; i++) {
+        memcached_st *h = atomic_exchange(&m->parked[i].h, NULL);
+        if (h)
+            memcached_pool_release(m->pool, h); /* destroy frees what the pool holds */
+    }
+    free(m->parked);
+    m->parked = NULL;
+    if (m->pool)
+        memcached_pool_destroy(m->pool);
+    m->pool = NULL;
+}
+
+/* Bounds every socket wait of this call by what is left of its deadline (libmemcached
+ * keeps them as int32 ms: a far deadline is cut there rather than wrapped negative). The
+ * handle's struct shows what it has: calls with the default timeout set nothing. */
+static void set_timeouts(mc *m, memcached_st *h, int64_t left)
+{
+    int64_t ms = (left + 999999) / 1000000;
+    int32_t poll = ms < INT32_MAX ? (int32_t)ms : INT32_MAX;
+    int32_t conn = m->connect_timeout_ms < poll ? (int32_t)m->connect_timeout_ms : poll;
+    if (h->poll_timeout != poll)
+        memcached_behavior_set(h, MEMCACHED_BEHAVIOR_POLL_TIMEOUT, (uint64_t)poll);
+    if (h->connect_timeout != conn)
+        memcached_behavior_set(h, MEMCACHED_BEHAVIOR_CONNECT_TIMEOUT, (uint64_t)conn);
+}
+
+/* No handle in the caller's slot: a free one of the pool (or a new one while the pool is
+ * below pool_size), else one parked by another thread, else the pool's wait. */
+static memcached_st *fetch(mc *m, int64_t left, memcached_return_t *r)
+{
+    memcached_st *h = memcached_pool_fetch(m->pool, NULL, r); /* NULL: do not wait */
+    if (h || *r != MEMCACHED_NOTFOUND)
+        return h;
+    atomic_fetch_add(&m->waiters, 1);
+    for (size_t i = 0; !h && i < m->n_parked; i++)
+        if (atomic_load(&m->parked[i].h))
+            h = atomic_exchange(&m->parked[i].h, NULL);
+    if (!h) {
+        struct timespec wait = { .tv_sec = left / 1000000000, .tv_nsec = left % 1000000000 };
+        h = memcached_pool_fetch(m->pool, &wait, r);
+    }
+    atomic_fetch_sub(&m->waiters, 1);
+    return h;
+}
+
+int mc_acquire(mc *m, const imi_ctx *ctx, mc_lease *l)
+{
+    int64_t now = m->host->mono_ns();
+    int64_t deadline = ctx ? m->host->ctx_deadline_ns(ctx) : 0;
+    if (!deadline)
+        deadline = now + m->env->default_timeout_ms * 1000000;
+    int64_t left = deadline - now;
+    l->deadline_ns = deadline;
+    l->slot = thread_no() % m->n_parked;
+    if (left <= 0) {
+        l->h = NULL;
+        return m->host->error(IMI_ETIMEDOUT, 0, "memcached: deadline exceeded");
+    }
+    l->h = atomic_exchange(&m->parked[l->slot].h, NULL);
+    if (!l->h) {
+        memcached_return_t r = MEMCACHED_SUCCESS;
+        if (!(l->h = fetch(m, left, &r)))
+            return r == MEMCACHED_TIMEOUT
+                       ? m->host->error(IMI_ETIMEDOUT, 0, "memcached: no free handle before "
+                                        "the deadline (pool_size)")
+                   : r == MEMCACHED_SUCCESS /* the pool could not clone a new handle */
+                       ? m->host->error(IMI_ENOMEM, 0, "memcached: cannot create a client "
+                                        "handle for the pool")
+                       : mc_error(m, NULL, r, "pool");
+    }
+    set_timeouts(m, l->h, left);
+    return IMI_OK;
+}
+
+void mc_release(mc *m, mc_lease *l)
+{
+    memcached_st *h = l->h;
+    l->h = NULL;
+    if (!h)
+        return;
+    _Atomic(memcached_st *) *slot = &m->parked[l->slot].h;
+    memcached_st *none = NULL;
+    /* parked only while nobody waits; a caller that started waiting meanwhile scans the
+     * slots or is handed the handle through the pool (see the top of this file) */
+    if (atomic_load(&m->waiters) == 0 && atomic_compare_exchange_strong(slot, &none, h)) {
+        if (atomic_load(&m->waiters) == 0)
+            return;
+        h = atomic_exchange(slot, NULL);
+        if (!h)
+            return; /* a waiter took it */
+    }
+    memcached_pool_release(m->pool, h);
+}
