@@ -2,7 +2,8 @@
  * stand-in host: no server is needed, since handles connect only when a call talks.
  *  - a thread gets back the handle it released last, call after call, while other
  *    threads take and give back theirs (each talks over one connection of its own);
- *  - a handle parked by a thread serves another thread when the pool has no free one;
+ *  - a handle parked by a thread serves another thread whose slot is empty: when the pool
+ *    has no free one, and rather than a new connection;
  *  - a caller waiting in the pool gets the handle released while it waits, whichever
  *    comes first, the release or the wait;
  *  - the deadline, pool_size and the handles themselves survive a storm of threads: no
@@ -181,6 +182,22 @@ Test(memcached_pool, a_parked_handle_serves_another_thread)
     cr_expect_eq(y.rc, IMI_OK, "a call waited while a handle was parked");
     cr_expect_eq(y.got, x.got);
     mc_release(m, &mine);
+    pool_close(m);
+}
+
+Test(memcached_pool, threads_one_after_another_share_one_handle)
+{
+    /* each new thread parks in a slot of its own: it takes the idle handle its
+     * predecessor parked rather than open another connection */
+    mc *m = pool_open(4);
+    deadline_for_ctx = mono() + 5000000000LL;
+    caller first = run(m, false);
+    cr_assert_eq(first.rc, IMI_OK, "%s", first.why);
+    for (int i = 0; i < 10; i++) {
+        caller next = run(m, false);
+        cr_assert_eq(next.rc, IMI_OK, "%s", next.why);
+        cr_expect_eq(next.got, first.got, "thread %d got another handle while one was idle", i);
+    }
     pool_close(m);
 }
 

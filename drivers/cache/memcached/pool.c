@@ -5,9 +5,10 @@
  * the same thread's next call with one atomic exchange: no mutex, and a thread keeps
  * talking over one connection, as it would with a handle of its own. Threads are numbered
  * as they first call; thread t parks in slot t % n_parked, so up to n_parked threads each
- * have a slot to themselves. A thread whose slot is empty takes a free handle of the pool
- * (which grows up to pool_size), else a handle parked by another thread, and only then
- * waits in the pool until its deadline.
+ * have a slot to themselves. A thread whose slot is empty takes a handle parked by
+ * another thread (so that a thread that is gone leaves its handle to the next one, and no
+ * connection is opened while one is idle), else a free handle of the pool (which grows up
+ * to pool_size), and only then waits in the pool until its deadline.
  *
  * Parked handles count as in use for the pool, so a caller about to wait must see them:
  * it raises waiters before it scans the slots, and a release parks only while no caller
@@ -79,17 +80,30 @@ static void set_timeouts(mc *m, memcached_st *h, int64_t left)
         memcached_behavior_set(h, MEMCACHED_BEHAVIOR_CONNECT_TIMEOUT, (uint64_t)conn);
 }
 
-/* No handle in the caller's slot: a free one of the pool (or a new one while the pool is
- * below pool_size), else one parked by another thread, else the pool's wait. */
-static memcached_st *fetch(mc *m, int64_t left, memcached_return_t *r)
+/* A handle parked in another slot than the caller's, taken from it (NULL: none). */
+static memcached_st *take_parked(mc *m, size_t mine)
 {
-    memcached_st *h = memcached_pool_fetch(m->pool, NULL, r); /* NULL: do not wait */
+    for (size_t i = 1; i <= m->n_parked; i++) {
+        _Atomic(memcached_st *) *slot = &m->parked[(mine + i) % m->n_parked].h;
+        memcached_st *h = atomic_load(slot) ? atomic_exchange(slot, NULL) : NULL;
+        if (h)
+            return h;
+    }
+    return NULL;
+}
+
+/* No handle in the caller's slot: one parked by another thread (an idle one, or one
+ * left by a thread that is gone), else a free one of the pool or a new one while the pool
+ * is below pool_size, else the pool's wait until the deadline. */
+static memcached_st *fetch(mc *m, size_t mine, int64_t left, memcached_return_t *r)
+{
+    memcached_st *h = take_parked(m, mine);
+    if (!h)
+        h = memcached_pool_fetch(m->pool, NULL, r); /* NULL: do not wait */
     if (h || *r != MEMCACHED_NOTFOUND)
         return h;
     atomic_fetch_add(&m->waiters, 1);
-    for (size_t i = 0; !h && i < m->n_parked; i++)
-        if (atomic_load(&m->parked[i].h))
-            h = atomic_exchange(&m->parked[i].h, NULL);
+    h = take_parked(m, mine); /* parked before this caller counted itself in */
     if (!h) {
         struct timespec wait = { .tv_sec = left / 1000000000, .tv_nsec = left % 1000000000 };
         h = memcached_pool_fetch(m->pool, &wait, r);
@@ -114,7 +128,7 @@ int mc_acquire(mc *m, const imi_ctx *ctx, mc_lease *l)
     l->h = atomic_exchange(&m->parked[l->slot].h, NULL);
     if (!l->h) {
         memcached_return_t r = MEMCACHED_SUCCESS;
-        if (!(l->h = fetch(m, left, &r)))
+        if (!(l->h = fetch(m, l->slot, left, &r)))
             return r == MEMCACHED_TIMEOUT
                        ? m->host->error(IMI_ETIMEDOUT, 0, "memcached: no free handle before "
                                         "the deadline (pool_size)")
