@@ -20,6 +20,7 @@
 #ifndef IMI_DRIVER_CACHE_MC_H
 #define IMI_DRIVER_CACHE_MC_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -41,10 +42,14 @@ typedef struct mc {
     memcached_pool_st *pool;
     int64_t connect_timeout_ms;
     /* handles parked by the threads that released them, one slot per thread (pool.c);
-     * waiters counts callers about to wait in the pool, to whom releases go instead */
+     * waiters counts callers waiting for a handle, to whom releases go instead, woken by
+     * wait_cv (on the monotonic clock) */
     struct mc_parked *parked;
     size_t n_parked;
     atomic_int waiters;
+    pthread_mutex_t wait_mu;
+    pthread_cond_t wait_cv;
+    bool wait_ready;
 } mc;
 
 /* A handle checked out of the pool for one call, with its deadline. */

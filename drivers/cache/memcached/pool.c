@@ -8,13 +8,14 @@
  * have a slot to themselves. A thread whose slot is empty takes a handle parked by
  * another thread (so that a thread that is gone leaves its handle to the next one, and no
  * connection is opened while one is idle), else a free handle of the pool (which grows up
- * to pool_size), and only then waits in the pool until its deadline.
+ * to pool_size), and only then waits until its deadline for a handle to be released.
  *
  * Parked handles count as in use for the pool, so a caller about to wait must see them:
  * it raises waiters before it scans the slots, and a release parks only while no caller
  * waits, and checks waiters again after parking (both sequentially consistent): either
- * the scan sees the parked handle, or the release sees the waiter and hands its handle to
- * the pool, whose release wakes the pool's waiters. */
+ * the scan sees the parked handle, or the release sees the waiter, hands its handle to
+ * the pool and wakes the waiters. */
+#include <errno.h>
 #include <stdalign.h>
 #include <stdlib.h>
 #include <time.h>
@@ -40,6 +41,17 @@ static unsigned thread_no(void)
 
 int mc_pool_open(mc *m, uint32_t size)
 {
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* the host's mono_ns deadlines */
+    int e = pthread_cond_init(&m->wait_cv, &ca);
+    pthread_condattr_destroy(&ca);
+    if (e || pthread_mutex_init(&m->wait_mu, NULL)) {
+        if (!e)
+            pthread_cond_destroy(&m->wait_cv);
+        return m->host->error(IMI_ENOMEM, e, "memcached: cannot set up the handle pool's wait");
+    }
+    m->wait_ready = true;
     m->n_parked = size < MC_PARKED_MAX ? size : MC_PARKED_MAX;
     m->parked = aligned_alloc(alignof(struct mc_parked), m->n_parked * sizeof *m->parked);
     if (!m->parked)
@@ -64,6 +76,11 @@ void mc_pool_close(mc *m)
     if (m->pool)
         memcached_pool_destroy(m->pool);
     m->pool = NULL;
+    if (m->wait_ready) {
+        pthread_cond_destroy(&m->wait_cv);
+        pthread_mutex_destroy(&m->wait_mu);
+    }
+    m->wait_ready = false;
 }
 
 /* Bounds every socket wait of this call by what is left of its deadline (libmemcached
@@ -92,23 +109,41 @@ static memcached_st *take_parked(mc *m, size_t mine)
     return NULL;
 }
 
-/* No handle in the caller's slot: one parked by another thread (an idle one, or one
- * left by a thread that is gone), else a free one of the pool or a new one while the pool
- * is below pool_size, else the pool's wait until the deadline. */
-static memcached_st *fetch(mc *m, size_t mine, int64_t left, memcached_return_t *r)
+/* A handle parked or free in the pool (or a new one while the pool is below pool_size);
+ * NULL with *r MEMCACHED_NOTFOUND when all are out. */
+static memcached_st *try_take(mc *m, size_t mine, memcached_return_t *r)
 {
     memcached_st *h = take_parked(m, mine);
-    if (!h)
-        h = memcached_pool_fetch(m->pool, NULL, r); /* NULL: do not wait */
+    return h ? h : memcached_pool_fetch(m->pool, NULL, r); /* NULL: do not wait */
+}
+
+/* No handle in the caller's slot: one parked by another thread (an idle one, or one
+ * left by a thread that is gone), else a free one of the pool or a new one while the pool
+ * is below pool_size, else a wait until the deadline. The wait is this driver's own:
+ * libmemcachedutil's ends at time(NULL) + the time given, whole seconds of the wall
+ * clock, so up to a second before the deadline (a caller given 300 ms gave up after 0
+ * to 175 ms). */
+static memcached_st *fetch(mc *m, size_t mine, int64_t deadline_ns, memcached_return_t *r)
+{
+    memcached_st *h = try_take(m, mine, r);
     if (h || *r != MEMCACHED_NOTFOUND)
         return h;
+    struct timespec until = { .tv_sec = deadline_ns / 1000000000,
+                              .tv_nsec = deadline_ns % 1000000000 };
+    pthread_mutex_lock(&m->wait_mu);
     atomic_fetch_add(&m->waiters, 1);
-    h = take_parked(m, mine); /* parked before this caller counted itself in */
-    if (!h) {
-        struct timespec wait = { .tv_sec = left / 1000000000, .tv_nsec = left % 1000000000 };
-        h = memcached_pool_fetch(m->pool, &wait, r);
+    /* a release that missed this count parked its handle or gave it to the pool before:
+     * try_take finds it; one that sees the count signals under wait_mu, so not before
+     * this caller waits */
+    while (!(h = try_take(m, mine, r)) && *r == MEMCACHED_NOTFOUND) {
+        if (pthread_cond_timedwait(&m->wait_cv, &m->wait_mu, &until) == ETIMEDOUT) {
+            if (!(h = try_take(m, mine, r)) && *r == MEMCACHED_NOTFOUND)
+                *r = MEMCACHED_TIMEOUT;
+            break;
+        }
     }
     atomic_fetch_sub(&m->waiters, 1);
+    pthread_mutex_unlock(&m->wait_mu);
     return h;
 }
 
@@ -128,7 +163,7 @@ int mc_acquire(mc *m, const imi_ctx *ctx, mc_lease *l)
     l->h = atomic_exchange(&m->parked[l->slot].h, NULL);
     if (!l->h) {
         memcached_return_t r = MEMCACHED_SUCCESS;
-        if (!(l->h = fetch(m, l->slot, left, &r)))
+        if (!(l->h = fetch(m, l->slot, deadline, &r)))
             return r == MEMCACHED_TIMEOUT
                        ? m->host->error(IMI_ETIMEDOUT, 0, "memcached: no free handle before "
                                         "the deadline (pool_size)")
@@ -136,6 +171,11 @@ int mc_acquire(mc *m, const imi_ctx *ctx, mc_lease *l)
                        ? m->host->error(IMI_ENOMEM, 0, "memcached: cannot create a client "
                                         "handle for the pool")
                        : mc_error(m, NULL, r, "pool");
+        if ((left = deadline - m->host->mono_ns()) <= 0) { /* it came as the time ran out */
+            mc_release(m, l);
+            return m->host->error(IMI_ETIMEDOUT, 0, "memcached: no free handle before the "
+                                  "deadline (pool_size)");
+        }
     }
     set_timeouts(m, l->h, left);
     return IMI_OK;
@@ -159,4 +199,9 @@ void mc_release(mc *m, mc_lease *l)
             return; /* a waiter took it */
     }
     memcached_pool_release(m->pool, h);
+    if (atomic_load(&m->waiters) > 0) {
+        pthread_mutex_lock(&m->wait_mu);
+        pthread_cond_signal(&m->wait_cv);
+        pthread_mutex_unlock(&m->wait_mu);
+    }
 }
