@@ -1,5 +1,6 @@
 /* The memcached cache driver's internals, shared by its files:
- *   memcached.c  options, open/close/ping, the handle pool, error codes, the descriptor
+ *   memcached.c  options, open/close/ping, error codes, the descriptor
+ *   pool.c       the handle pool: a parking slot per thread in front of libmemcachedutil's
  *   keys.c       mapping cache keys to memcached keys
  *   values.c     the marker that keeps memcached's own increment off a value
  *   strings.c    get/set/del/exists/ttl/mget/mset
@@ -19,6 +20,7 @@
 #ifndef IMI_DRIVER_CACHE_MC_H
 #define IMI_DRIVER_CACHE_MC_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -39,19 +41,30 @@ typedef struct mc {
     memcached_st *master;
     memcached_pool_st *pool;
     int64_t connect_timeout_ms;
-    /* the handle released last, taken back with one atomic exchange: an uncontended
-     * caller skips the pool's mutex; waiters counts callers inside memcached_pool_fetch,
-     * so that a release hands them its handle through the pool instead */
-    _Atomic(memcached_st *) spare;
+    /* handles parked by the threads that released them, one slot per thread (pool.c);
+     * waiters counts callers waiting for a handle, to whom releases go instead, woken by
+     * wait_cv (on the monotonic clock) */
+    struct mc_parked *parked;
+    size_t n_parked;
     atomic_int waiters;
+    pthread_mutex_t wait_mu;
+    pthread_cond_t wait_cv;
+    bool wait_ready;
 } mc;
 
 /* A handle checked out of the pool for one call, with its deadline. */
 typedef struct mc_lease {
     memcached_st *h;
     int64_t deadline_ns;
+    size_t slot;                /* the calling thread's parking slot */
 } mc_lease;
 
+/* The pool of up to size handles cloned from m->master; IMI_ENOMEM (reported) at worst.
+ * Close returns every parked handle to the pool and frees it (also after a failed open). */
+int mc_pool_open(mc *m, uint32_t size);
+void mc_pool_close(mc *m);
+/* A handle for one call, its socket waits bounded by the ctx's deadline; IMI_ETIMEDOUT
+ * when none is free before it. mc_release gives it back (the lease's h is cleared). */
 int mc_acquire(mc *m, const imi_ctx *ctx, mc_lease *l);
 void mc_release(mc *m, mc_lease *l);
 /* The imi code of a libmemcached result, recorded as the error detail. */

@@ -1,6 +1,6 @@
-/* The memcached cache driver (libmemcached): options, open/close/ping, the handle pool,
- * error codes, expiry flags, the descriptor. Strings, the lock and the token bucket; no
- * hashes, sets or sorted sets (memcached has none). */
+/* The memcached cache driver (libmemcached): options, open/close/ping, error codes,
+ * expiry flags, the descriptor. Strings, the lock and the token bucket; no hashes, sets or
+ * sorted sets (memcached has none). */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -100,71 +100,6 @@ int mc_error(mc *m, memcached_st *h, memcached_return_t r, const char *what)
     return m->host->error(code, (long)r, "memcached: %s: %s", what, why);
 }
 
-/* Bounds every socket wait of this call by what is left of its deadline (libmemcached
- * keeps them as int32 ms: a far deadline is cut there rather than wrapped negative). The
- * handle's struct shows what it has: calls with the default timeout set nothing. */
-static void set_timeouts(mc *m, memcached_st *h, int64_t left)
-{
-    int64_t ms = (left + 999999) / 1000000;
-    int32_t poll = ms < INT32_MAX ? (int32_t)ms : INT32_MAX;
-    int32_t conn = m->connect_timeout_ms < poll ? (int32_t)m->connect_timeout_ms : poll;
-    if (h->poll_timeout != poll)
-        memcached_behavior_set(h, MEMCACHED_BEHAVIOR_POLL_TIMEOUT, (uint64_t)poll);
-    if (h->connect_timeout != conn)
-        memcached_behavior_set(h, MEMCACHED_BEHAVIOR_CONNECT_TIMEOUT, (uint64_t)conn);
-}
-
-int mc_acquire(mc *m, const imi_ctx *ctx, mc_lease *l)
-{
-    int64_t now = m->host->mono_ns();
-    int64_t deadline = ctx ? m->host->ctx_deadline_ns(ctx) : 0;
-    if (!deadline)
-        deadline = now + m->env->default_timeout_ms * 1000000;
-    int64_t left = deadline - now;
-    l->deadline_ns = deadline;
-    if (left <= 0) {
-        l->h = NULL;
-        return m->host->error(IMI_ETIMEDOUT, 0, "memcached: deadline exceeded");
-    }
-    l->h = atomic_exchange(&m->spare, NULL);
-    if (!l->h) {
-        struct timespec wait = { .tv_sec = left / 1000000000, .tv_nsec = left % 1000000000 };
-        memcached_return_t r;
-        atomic_fetch_add(&m->waiters, 1);
-        /* a handle released while this caller was counting itself in went to the spare */
-        l->h = atomic_exchange(&m->spare, NULL);
-        if (!l->h)
-            l->h = memcached_pool_fetch(m->pool, &wait, &r);
-        atomic_fetch_sub(&m->waiters, 1);
-        if (!l->h)
-            return r == MEMCACHED_TIMEOUT
-                       ? m->host->error(IMI_ETIMEDOUT, 0, "memcached: no free handle before "
-                                        "the deadline (pool_size)")
-                       : mc_error(m, NULL, r, "pool");
-    }
-    set_timeouts(m, l->h, left);
-    return IMI_OK;
-}
-
-void mc_release(mc *m, mc_lease *l)
-{
-    memcached_st *h = l->h;
-    l->h = NULL;
-    if (!h)
-        return;
-    memcached_st *none = NULL;
-    /* the spare is for callers that find it free; one waiting in the pool gets the handle
-     * there (seq_cst: either this release sees the waiter, or the waiter sees the spare) */
-    if (atomic_load(&m->waiters) == 0 && atomic_compare_exchange_strong(&m->spare, &none, h)) {
-        if (atomic_load(&m->waiters) == 0)
-            return;
-        h = atomic_exchange(&m->spare, NULL);
-        if (!h)
-            return; /* the waiter took it */
-    }
-    memcached_pool_release(m->pool, h);
-}
-
 static time_t now_s(mc *m) { return (time_t)(m->host->real_ns() / 1000000000); }
 
 uint32_t mc_expiry_flags(mc *m, int64_t ttl_ms)
@@ -252,20 +187,13 @@ static int mc_open(void *st, const imi_driver_env *env)
         r = set_behaviors(m->master, o);
     if (r != MEMCACHED_SUCCESS)
         return mc_error(m, m->master, r, "setting up the client");
-    m->pool = memcached_pool_create(m->master, 1, (uint32_t)o[OPT_POOL_SIZE].i);
-    if (!m->pool)
-        return m->host->error(IMI_ENOMEM, 0, "memcached: cannot create the handle pool");
-    return IMI_OK;
+    return mc_pool_open(m, (uint32_t)o[OPT_POOL_SIZE].i);
 }
 
 static void mc_close(void *st)
 {
     mc *m = st;
-    memcached_st *spare = atomic_exchange(&m->spare, NULL);
-    if (spare)
-        memcached_pool_release(m->pool, spare);
-    if (m->pool)
-        memcached_pool_destroy(m->pool);
+    mc_pool_close(m);
     if (m->master)
         memcached_free(m->master);
     m->pool = NULL;
