@@ -256,3 +256,20 @@ Test(mq_nats_acks, a_stream_named_error_is_no_error)
     jsCtx *js = raw_js(&nc);
     raw_close(nc, js, "error");
 }
+
+/* A server that is not there: one line naming what failed, without nats.c's source
+ * location ("(conn.c:2088): ") or its status text twice. */
+Test(mq_nats_acks, connect_error_is_one_clean_line)
+{
+    imi_app *app = it_app("url = nats://127.0.0.1:1\ntimeout = 2s\n");
+    imi_mq *mq = NULL;
+    int rc = it_mq_open(app, &mq);
+    const char *msg = imi_error_message();
+    cr_expect_eq(rc, IMI_EUNAVAILABLE, "%s", msg);
+    cr_expect(strstr(msg, "No server available for connection"), "%s", msg);
+    cr_expect(!strstr(msg, ".c:"), "a source location in: %s", msg);
+    const char *first = strstr(msg, "No server available");
+    cr_expect(first && !strstr(first + 1, "No server available"), "said twice: %s", msg);
+    imi_mq_free(mq);
+    imi_app_free(app);
+}

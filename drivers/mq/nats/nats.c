@@ -54,6 +54,23 @@ static const imi_option_spec nats_options[] = {
                     .help = "authorization token (instead of user and password)" },
 };
 
+const char *nats_last_error_text(char *buf, size_t cap)
+{
+    const char *t = nats_GetLastError(NULL);
+    if (!t)
+        return "";
+    /* nats.c starts its text with the source location that set it: "(conn.c:2088): " */
+    const char *end = t[0] == '(' ? strstr(t, "): ") : NULL;
+    if (end && memchr(t, ':', (size_t)(end - t)))
+        t = end + 3;
+    /* and some texts end with a library error string that was NULL */
+    size_t n = strlen(t);
+    if (n >= 8 && !strcmp(t + n - 8, ": (null)"))
+        n -= 8;
+    snprintf(buf, cap, "%.*s", (int)n, t);
+    return buf;
+}
+
 int nats_error(const nats_mq *n, natsStatus s, const char *what)
 {
     int code;
@@ -86,9 +103,11 @@ int nats_error(const nats_mq *n, natsStatus s, const char *what)
     default:
         code = IMI_EDRIVER;
     }
-    const char *last = nats_GetLastError(NULL);
-    return n->host->error(code, (long)s, "nats: %s: %s%s%s", what, natsStatus_GetText(s),
-                          last && *last ? ": " : "", last && *last ? last : "");
+    char buf[256];
+    const char *last = nats_last_error_text(buf, sizeof buf), *text = natsStatus_GetText(s);
+    bool more = *last && strcmp(last, text);   /* often the status' text again */
+    return n->host->error(code, (long)s, "nats: %s: %s%s%s", what, text, more ? ": " : "",
+                          more ? last : "");
 }
 
 /* ---- driver ---------------------------------------------------------------------- */

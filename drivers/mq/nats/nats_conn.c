@@ -33,6 +33,7 @@ static int tls_options(nats_mq *n)
     const char *inst = n->env->instance, *ca = opt(n, OPT_CA_FILE);
     const char *cert = opt(n, OPT_CERT_FILE), *key = opt(n, OPT_KEY_FILE);
     const char *host = opt(n, OPT_TLS_HOSTNAME);
+    char buf[256];
     bool secure = n->env->opts[OPT_TLS].i || ca || cert || strstr(opt(n, OPT_URL), "tls://");
     /* (url is set: nats_make_options refuses an empty one) */
     if (!secure)
@@ -40,22 +41,23 @@ static int tls_options(nats_mq *n)
                     : IMI_OK;
     natsStatus s = natsOptions_SetSecure(o, true);
     if (s != NATS_OK)
-        return n->host->error(IMI_ECONFIG, s, "[%s] TLS: %s", inst, nats_GetLastError(NULL));
+        return n->host->error(IMI_ECONFIG, s, "[%s] TLS: %s", inst,
+                              nats_last_error_text(buf, sizeof buf));
     /* Without ca_file nats.c trusts nothing: use the system's CAs. */
     s = ca ? natsOptions_LoadCATrustedCertificates(o, ca)
            : natsOptions_LoadCATrustedCertificates(o, "/etc/ssl/certs/ca-certificates.crt");
     if (s != NATS_OK)
         return n->host->error(IMI_ECONFIG, s, "[%s] ca_file %s: %s", inst,
-                              ca ? ca : "(system CAs)", nats_GetLastError(NULL));
+                              ca ? ca : "(system CAs)", nats_last_error_text(buf, sizeof buf));
     if (cert && (s = natsOptions_LoadCertificatesChain(o, cert, key)) != NATS_OK)
         return n->host->error(IMI_ECONFIG, s, "[%s] cert_file %s / key_file %s: %s", inst,
-                              cert, key, nats_GetLastError(NULL));
+                              cert, key, nats_last_error_text(buf, sizeof buf));
     /* nats.c (built with its default NATS_BUILD_TLS_FORCE_HOST_VERIFY) checks each
      * server's certificate against the host of its URL, name or address; tls_hostname
      * replaces that name for every server (URLs that give addresses of named servers). */
     if (host && (s = natsOptions_SetExpectedHostname(o, host)) != NATS_OK)
         return n->host->error(IMI_ECONFIG, s, "[%s] tls_hostname: %s", inst,
-                              nats_GetLastError(NULL));
+                              nats_last_error_text(buf, sizeof buf));
     return IMI_OK;
 }
 

@@ -69,6 +69,9 @@ typedef struct nats_sub {
 
 /* The imi code for a nats.c status, with the library's last error text. */
 int nats_error(const nats_mq *n, natsStatus s, const char *what);
+/* nats.c's last error text on this thread, without the source location it starts with,
+ * copied into buf; "" when none. */
+const char *nats_last_error_text(char *buf, size_t cap);
 
 /* Sets the options every connection of the handle shares: servers, reconnects, TLS and
  * credentials (nats_conn.c). */
