@@ -40,14 +40,14 @@ bool imi_mq_in_handler(const imi_mq *mq)
 }
 
 /* On the subscription's counters and its handle's, at the calling thread's stripe. */
-static void count(imi_mq_sub *s, size_t offset)
+static void count(imi_mq_sub *s, size_t offset, const imi_thread_slot *t)
 {
-    const imi_thread_slot *t = imi_thread();
     size_t at = t->stripe * sizeof(mq_stripe) + offset;
     imi_metric_bump((_Atomic uint64_t *)((char *)s->n.s + at), 1, t->owned);
     imi_metric_bump((_Atomic uint64_t *)((char *)s->mq->n.s + at), 1, t->owned);
 }
-#define COUNT(s, field) count((s), offsetof(mq_stripe, field))
+/* t: the delivering thread's slot (imi_thread), found once per delivery. */
+#define COUNT(s, field) count((s), offsetof(mq_stripe, field), t)
 
 /* The trace id header of a delivered message, as a C string in buf (cut to fit). */
 static const char *trace_of(const imi_mq_msg *m, char *buf, size_t cap)
@@ -139,6 +139,7 @@ static int deliver(void *core_sub, const imi_mq_msg *m)
     if (!parent && msg.topic) /* best effort: without it the handler logs without "topic" */
         imi_ctx_set_logger(ctx, NULL, &IMI_FSTR("topic", msg.topic), 1);
     msg.ctx = ctx;
+    const imi_thread_slot *t = imi_thread();
     COUNT(s, delivered);
     if (msg.attempt > 1)
         COUNT(s, redelivered);
