@@ -24,12 +24,18 @@
 #define WAIT_NS (120 * 1000000000LL)
 /* Without --ops, a round of the size sweep lasts at least this long on the faster side
  * (a 100 B NATS round of ops/rounds messages lasted ~20 ms, shorter than a time slice of
- * the other work on a shared machine, and spread 0.3..1.8x), within the bounds below:
- * messages per round, and bytes, which a consumer that falls behind leaves queued (a
- * NATS server drops a subscriber 64 MB behind). The front-end cost rounds get half. */
+ * the other work on a shared machine, and spread 0.3..1.8x), within the bounds below.
+ * The front-end cost rounds get half. */
 #define MIN_ROUND_NS (300 * 1000000LL)
+/* A round over a network publishes at most this many messages and bytes, with or without
+ * --ops: what a consumer that falls behind leaves queued must fit what the broker keeps
+ * (a NATS server drops a subscriber 64 MB behind; librdkafka's mock cluster keeps 5 MiB
+ * a partition and resets a consumer that falls further behind: with the default --ops a
+ * kafka round of 223 messages of 64 KiB lost ~50). A real Kafka broker has no such
+ * limit; the cap only shortens its large-message rounds. */
 #define MAX_ROUND_MSGS 300000L
 #define MAX_ROUND_BYTES (32L << 20)
+#define MAX_KAFKA_ROUND_BYTES (4L << 20)
 #define MAX_COST_CALLS 1000000L
 #define MAX_ONE_AT_A_TIME 5000L         /* sync and paced messages a round */
 #define MAX_COST_CALLS_ACKED 30000L     /* JetStream: well inside max_pending's default */
@@ -313,6 +319,15 @@ static void noop_done(const imi_mq_done *d, int rc)
 
 /* Per round: async publish through imi_mq_publish_async and through the driver slot (the
  * same message, a no-op completion), ping both ways; ns per call into pub and ping. */
+/* n, or as many as make a run that took ns for n last target_ns: never fewer than n, at
+ * most `most` (ns <= 0: n). */
+static long lengthened(long n, double ns, double target_ns, long most)
+{
+    double want = ns > 0 ? (double)n * target_ns / ns : 0;
+    want = want < (double)most ? want : (double)most;
+    return want > (double)n ? (long)want : n;
+}
+
 static int measure_rounds(const imi_bench_opts *o, imi_mq *mq, const char *topic, long ops,
                           bool net, long max_calls, bench_cmp *pub, bench_cmp *ping)
 {
@@ -322,8 +337,7 @@ static int measure_rounds(const imi_bench_opts *o, imi_mq *mq, const char *topic
         int64_t ns = time_calls(mq, topic, 0, per);
         if (ns <= 0 || imi_mq_flush(mq, NULL))
             return IMI_EINTERNAL;
-        long want = (long)((double)per * (double)(MIN_ROUND_NS / 2) / (double)ns);
-        per = want < per ? per : want < max_calls ? want : max_calls;
+        per = lengthened(per, (double)ns, MIN_ROUND_NS / 2, max_calls);
     }
     char body[BENCH_BODY];
     imi_mq_msg m = { .topic = topic, .body = body, .body_len = sizeof body };
@@ -393,16 +407,13 @@ static long per_round(long ops, int rounds, size_t size)
     return n < 20 ? 20 : n;
 }
 
-/* librdkafka's mock cluster keeps 5 MiB a partition and resets a consumer that falls
- * further behind, so a kafka round publishes at most 4 MiB (64 messages of 64 KiB; the
- * default --ops gave 223, of which ~50 were lost). A real broker has no such limit; the
- * cap only shortens the large-message rounds. */
-#define KAFKA_ROUND_BYTES (4L << 20)
-
-static long kafka_cap(const char *driver, size_t size, long n)
+/* The most messages of size bytes a round over a network publishes (MAX_ROUND_*). */
+static long round_most(const char *driver, size_t size)
 {
-    long most = KAFKA_ROUND_BYTES / (long)size;
-    return strcmp(driver, "kafka") || n <= most ? n : most < 20 ? 20 : most;
+    long bytes = strcmp(driver, "kafka") ? MAX_ROUND_BYTES : MAX_KAFKA_ROUND_BYTES;
+    long most = bytes / (long)size;
+    most = most < MAX_ROUND_MSGS ? most : MAX_ROUND_MSGS;
+    return most < 20 ? 20 : most;
 }
 
 /* A broker that cannot cut a fetch wait short (librdkafka's mock cluster holds an empty
@@ -434,9 +445,9 @@ static void random_pause(uint64_t *seed, int64_t max_ms)
 }
 
 /* Messages per round for a size that make a round last MIN_ROUND_NS on the faster side
- * (within the bounds), from one untimed round of n on each side (which also warms both up
- * at this size). */
-static int round_length(live *im, live *raw, size_t size, long *n)
+ * (at most `most`), from one untimed round of n on each side (which also warms both up at
+ * this size). */
+static int round_length(live *im, live *raw, size_t size, long most, long *n)
 {
     figures a = { 0 }, b = { 0 };
     if (live_round(im, size, *n, &a))
@@ -445,23 +456,21 @@ static int round_length(live *im, live *raw, size_t size, long *n)
         return raw->rc;
     /* A round's time is its end-to-end time: the last message in. */
     double rate = raw && b.e2e > a.e2e ? b.e2e : a.e2e;
-    long want = (long)(rate * (double)MIN_ROUND_NS / 1e9);
-    long most = MAX_ROUND_BYTES / (long)size;
-    most = most < MAX_ROUND_MSGS ? most : MAX_ROUND_MSGS;
-    want = want < most ? want : most;
-    *n = want > *n ? want : *n;
+    *n = lengthened(*n, rate > 0 ? (double)*n * 1e9 / rate : 0, MIN_ROUND_NS, most);
     return IMI_OK;
 }
 
 /* Publish, end-to-end rate and p50 per message size, both targets in alternating rounds.
  * With auto_len, rounds are made long enough first (round_length). */
-static int size_sweep(const imi_bench_opts *o, const char *driver, live *im, live *raw,
-                      long ops, int64_t jitter_ms, bool auto_len)
+static int size_sweep(const imi_bench_opts *o, const char *driver, bool net, live *im,
+                      live *raw, long ops, int64_t jitter_ms, bool auto_len)
 {
     uint64_t seed = (uint64_t)imi_now_real_ns() | 1;
     for (size_t z = 0; z < sizeof sizes / sizeof sizes[0]; z++) {
-        long n = kafka_cap(driver, sizes[z], per_round(ops, o->rounds, sizes[z]));
-        if (auto_len && round_length(im, raw, sizes[z], &n))
+        long n = per_round(ops, o->rounds, sizes[z]);
+        long most = net ? round_most(driver, sizes[z]) : n;
+        n = n < most ? n : most;
+        if (auto_len && round_length(im, raw, sizes[z], most, &n))
             return im->rc ? im->rc : raw->rc;
         const char *bn = raw ? raw->t->name : NULL;
         bench_cmp pub = { .bench = "mq", .driver = driver, .name = "publish", .unit = "msg/s",
@@ -510,9 +519,7 @@ static int one_at_a_time_length(live *im, live *raw, bool paced, long *n)
         ns[k] = imi_now_mono_ns() - t0;
     }
     int64_t fast = raw && ns[1] < ns[0] ? ns[1] : ns[0];
-    long want = fast > 0 ? (long)((double)*n * (double)(MIN_ROUND_NS / 2) / (double)fast) : *n;
-    want = want < MAX_ONE_AT_A_TIME ? want : MAX_ONE_AT_A_TIME;
-    *n = want > *n ? want : *n;
+    *n = lengthened(*n, (double)fast, MIN_ROUND_NS / 2, MAX_ONE_AT_A_TIME);
     return IMI_OK;
 }
 
@@ -609,7 +616,7 @@ int imi_bench_mq(const imi_bench_opts *o)
      * of 200k / rounds messages spread less than NATS's did). --ops fixes them instead. */
     bool auto_len = !o->ops && net && strcmp(driver, "kafka");
     if (!rc)
-        rc = size_sweep(o, driver, &li, has_raw ? &lr : NULL, ops,
+        rc = size_sweep(o, driver, net, &li, has_raw ? &lr : NULL, ops,
                         round_jitter_ms(imi_app_config(app), driver), auto_len);
     if (!rc && auto_len)
         rc = one_at_a_time_length(&li, has_raw ? &lr : NULL, false, &sync_ops);
