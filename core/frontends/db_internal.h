@@ -174,8 +174,7 @@ void db_sql_done(db_sql *q);
 void db_sql_cache_free(imi_db *db);
 /* Runs a prepared statement on conn: call, count, log when slow. res: a query. */
 int db_run(imi_db *db, db_conn *conn, const imi_ctx *ctx, const db_sql *q, int64_t *affected,
-           void **res,
-           const imi_thread_slot *t);
+           void **res, const imi_thread_slot *t);
 
 /* ---- db_pool.c ---- */
 int db_pools_init(imi_db *db);
