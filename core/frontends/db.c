@@ -13,6 +13,14 @@
 #define DB_DEFAULT_SLOW_MS 200
 #define DB_MAX_POOL_SIZE 1024
 
+/* The line of section.key in the config (an out-of-range value is always one it set). */
+static int key_line(const imi_config *cfg, const char *section, const char *key)
+{
+    int line = 0;
+    imi_config_get(cfg, section, key, &line);
+    return line;
+}
+
 static int db_configure(imi_instance *in)
 {
     imi_db *db = (imi_db *)in;
@@ -26,12 +34,13 @@ static int db_configure(imi_instance *in)
     if (rc)
         return rc;
     if (pool < 1 || pool > DB_MAX_POOL_SIZE)
-        return imi_error_set(IMI_ECONFIG, 0, "%s: [%s] pool_size must be 1..%d, not %lld",
-                             imi_config_name(cfg), db->in.section, DB_MAX_POOL_SIZE,
-                             (long long)pool);
+        return imi_error_set(IMI_ECONFIG, 0, "%s:%d: [%s] pool_size must be 1..%d, not %lld",
+                             imi_config_name(cfg), key_line(cfg, db->in.section, "pool_size"),
+                             db->in.section, DB_MAX_POOL_SIZE, (long long)pool);
     if (slow < 0)
-        return imi_error_set(IMI_ECONFIG, 0, "%s: [%s] slow_query must not be negative",
-                             imi_config_name(cfg), db->in.section);
+        return imi_error_set(IMI_ECONFIG, 0, "%s:%d: [%s] slow_query must not be negative",
+                             imi_config_name(cfg), key_line(cfg, db->in.section, "slow_query"),
+                             db->in.section);
     db->pool_size = (unsigned)pool;
     db->slow_ns = slow * 1000000;
     /* Every statement is timed for the slow-query log: on the coarse clock (a few ns a

@@ -529,3 +529,26 @@ Test(db_mock, explosive_regex_is_refused, .init = setup_plain, .fini = teardown,
     imi_db_rows_free(r);
     assert_verified();
 }
+
+/* A value out of range is refused with the file and line that set it. */
+Test(db_mock, out_of_range_settings_name_file_and_line)
+{
+    static const char *const bad[][2] = {
+        { "pool_size = 0", "mock.ini:5: [db] pool_size must be 1..1024, not 0" },
+        { "pool_size = 99999", "mock.ini:5: [db] pool_size must be 1..1024, not 99999" },
+        { "slow_query = -5ms", "mock.ini:5: [db] slow_query = '-5ms' is not a duration from 0" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char text[256];
+        snprintf(text, sizeof text, "[log]\nlevel = error\n[db]\ndriver = mock\n%s\n", bad[i][0]);
+        imi_config *cfg = NULL;
+        cr_assert_eq(imi_config_parse(text, "mock.ini", "/tmp", &cfg), IMI_OK);
+        imi_app *a = NULL;
+        cr_assert_eq(imi_app_open_config(cfg, &a), IMI_OK, "%s", imi_error_message());
+        imi_db *d = NULL;
+        cr_expect_eq(imi_db_open(a, NULL, &d), IMI_ECONFIG, "'%s' accepted", bad[i][0]);
+        cr_expect(strstr(imi_error_message(), bad[i][1]), "%s", imi_error_message());
+        imi_db_free(d);
+        imi_app_free(a);
+    }
+}
