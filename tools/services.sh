@@ -97,6 +97,12 @@ cmd=${1:-}
 shift || true
 names=("$@")
 [ ${#names[@]} -gt 0 ] || mapfile -t names < <(all_services)
+for n in "${names[@]}"; do
+    if ! declare -F "svc_${n}_start" >/dev/null; then
+        svc_log "no server named '$n'; known: $(all_services | tr '\n' ' ')"
+        exit 2
+    fi
+done
 
 case "$cmd" in
 start)
