@@ -48,15 +48,15 @@ static int coord_configure(imi_instance *in)
 static void coord_stopping(imi_instance *in)
 {
     imi_coord *c = (imi_coord *)in;
-    coord_keeper_stop(c);
-    coord_resolvers_close(c);
-    coord_watches_stop(c);
+    imi_coord_keeper_stop(c);
+    imi_coord_resolvers_close(c);
+    imi_coord_watches_stop(c);
 }
 
 static void coord_release(imi_instance *in)
 {
     imi_coord *c = (imi_coord *)in;
-    coord_keeper_free(c);
+    imi_coord_keeper_free(c);
     pthread_mutex_destroy(&c->mu);
     pthread_mutex_destroy(&c->resolve_mu);
 }

@@ -33,7 +33,7 @@ static int write_key(coord_hold *h, const imi_ctx *ctx, int64_t *lease, int64_t 
     imi_coord_write w = { .op = IMI_COORD_WRITE_PUT, .val = h->val, .len = h->len,
                           .lease = *lease };
     if (h->flags & HOLD_EXCLUSIVE)
-        rc = coord_cas(c, ctx, h->key, IMI_COORD_CMP_CREATE_REV, 0, &w, rev);
+        rc = imi_coord_cas_on(c, ctx, h->key, IMI_COORD_CMP_CREATE_REV, 0, &w, rev);
     else
         rc = imi_coord_put_lease(c, ctx, h->key, h->val, h->len, *lease, rev);
     if (rc) {
@@ -80,8 +80,8 @@ static void hold_free(coord_hold *h)
     free(h);
 }
 
-int coord_hold_take(imi_coord *c, const imi_ctx *ctx, const char *key, const void *val,
-                    size_t len, int64_t ttl_ms, unsigned flags, coord_hold **out)
+int imi_coord_hold_take(imi_coord *c, const imi_ctx *ctx, const char *key, const void *val,
+                        size_t len, int64_t ttl_ms, unsigned flags, coord_hold **out)
 {
     *out = NULL;
     if (ttl_ms < 0 || ttl_ms > IMI_COORD_LEASE_TTL_MAX_MS)
@@ -108,8 +108,8 @@ int coord_hold_take(imi_coord *c, const imi_ctx *ctx, const char *key, const voi
     if (!rc && granted > 0)
         h->ttl_ms = granted;
     if (!rc && (flags & HOLD_RENEW)) {
-        rc = coord_keeper_add(c, h->lease, h->ttl_ms, keeper_lost,
-                              (flags & HOLD_RECREATE) ? keeper_recover : NULL, h, &h->keep);
+        rc = imi_coord_keeper_add(c, h->lease, h->ttl_ms, keeper_lost,
+                                  (flags & HOLD_RECREATE) ? keeper_recover : NULL, h, &h->keep);
         if (rc) {
             imi_coord_lease_revoke(c, NULL, h->lease);
         }
@@ -130,11 +130,11 @@ static bool is_lost(coord_hold *h)
     return lost;
 }
 
-int coord_hold_renew(coord_hold *h, const imi_ctx *ctx)
+int imi_coord_hold_renew(coord_hold *h, const imi_ctx *ctx)
 {
     if (is_lost(h))
         return imi_error_set(IMI_ECONFLICT, 0, "coord: %s was lost", h->key);
-    int rc = imi_coord_lease_keepalive(h->c, ctx, coord_hold_lease(h), NULL);
+    int rc = imi_coord_lease_keepalive(h->c, ctx, imi_coord_hold_lease(h), NULL);
     if (rc == IMI_ENOTFOUND) {
         mark_lost(h);
         rc = imi_error_set(IMI_ECONFLICT, 0, "coord: %s was lost: its lease expired", h->key);
@@ -142,7 +142,7 @@ int coord_hold_renew(coord_hold *h, const imi_ctx *ctx)
     return rc;
 }
 
-int coord_hold_check(coord_hold *h, const imi_ctx *ctx)
+int imi_coord_hold_check(coord_hold *h, const imi_ctx *ctx)
 {
     if (is_lost(h))
         return imi_error_set(IMI_ECONFLICT, 0, "coord: %s was lost", h->key);
@@ -162,7 +162,7 @@ int coord_hold_check(coord_hold *h, const imi_ctx *ctx)
     return IMI_OK;
 }
 
-void coord_hold_on_lost(coord_hold *h, imi_coord_lost_fn fn, void *ud)
+void imi_coord_hold_on_lost(coord_hold *h, imi_coord_lost_fn fn, void *ud)
 {
     pthread_mutex_lock(&h->mu);
     h->on_lost = fn;
@@ -173,7 +173,7 @@ void coord_hold_on_lost(coord_hold *h, imi_coord_lost_fn fn, void *ud)
         fn(ud);
 }
 
-int64_t coord_hold_lease(coord_hold *h)
+int64_t imi_coord_hold_lease(coord_hold *h)
 {
     pthread_mutex_lock(&h->mu);
     int64_t lease = h->lease;
@@ -181,16 +181,16 @@ int64_t coord_hold_lease(coord_hold *h)
     return lease;
 }
 
-const char *coord_hold_key(const coord_hold *h) { return h->key; }
+const char *imi_coord_hold_key(const coord_hold *h) { return h->key; }
 
-int coord_hold_release(coord_hold *h, const imi_ctx *ctx)
+int imi_coord_hold_release(coord_hold *h, const imi_ctx *ctx)
 {
     imi_coord *c = h->c;
-    coord_keeper_remove(c, h->keep);
+    imi_coord_keeper_remove(c, h->keep);
     /* Delete only the key this hold wrote: one written by someone else after our lease
      * ended has another revision and is left alone. */
     imi_coord_write w = { .op = IMI_COORD_WRITE_DEL };
-    int rc = coord_cas(c, ctx, h->key, IMI_COORD_CMP_MOD_REV, h->rev, &w, NULL);
+    int rc = imi_coord_cas_on(c, ctx, h->key, IMI_COORD_CMP_MOD_REV, h->rev, &w, NULL);
     /* Reported lost (the lease could not be renewed for a whole TTL) but the key is still
      * ours: it is cleaned up, and the holder still hears that it was not held throughout. */
     if (rc == IMI_ECONFLICT || (!rc && is_lost(h)))

@@ -47,7 +47,7 @@ int imi_coord_instance_id_acquire(imi_coord *c, const imi_ctx *ctx, const char *
     int rc = coord_need(c, IMI_COORD_CAP_LEASE, "instance ids (they need leases)");
     if (rc)
         return rc;
-    char *prefix = coord_join(IDS_PREFIX, service, "/");
+    char *prefix = imi_coord_join(IDS_PREFIX, service, "/");
     imi_coord_instance_id *h = calloc(1, sizeof *h);
     taken t = { .max_id = max_id, .bits = calloc((size_t)max_id / 8 + 1, 1) };
     if (!prefix || !h || !t.bits) {
@@ -63,8 +63,8 @@ int imi_coord_instance_id_acquire(imi_coord *c, const imi_ctx *ctx, const char *
             continue;
         char key[160];
         snprintf(key, sizeof key, "%s%lld", prefix, (long long)n);
-        rc = coord_hold_take(c, ctx, key, c->owner, strlen(c->owner), 0,
-                             HOLD_EXCLUSIVE | HOLD_RENEW, &h->hold);
+        rc = imi_coord_hold_take(c, ctx, key, c->owner, strlen(c->owner), 0,
+                                 HOLD_EXCLUSIVE | HOLD_RENEW, &h->hold);
         h->id = n;
     }
     if (rc == IMI_ECONFLICT)
@@ -88,20 +88,20 @@ int imi_coord_instance_id_held(imi_coord_instance_id *h, const imi_ctx *ctx)
 {
     if (!h)
         return imi_error_set(IMI_EINVALID, 0, "instance_id: no handle");
-    return coord_hold_check(h->hold, ctx);
+    return imi_coord_hold_check(h->hold, ctx);
 }
 
 void imi_coord_instance_id_on_lost(imi_coord_instance_id *h, imi_coord_lost_fn fn, void *ud)
 {
     if (h)
-        coord_hold_on_lost(h->hold, fn, ud);
+        imi_coord_hold_on_lost(h->hold, fn, ud);
 }
 
 int imi_coord_instance_id_release(imi_coord_instance_id *h, const imi_ctx *ctx)
 {
     if (!h)
         return imi_error_set(IMI_EINVALID, 0, "instance_id: no handle");
-    int rc = coord_hold_release(h->hold, ctx);
+    int rc = imi_coord_hold_release(h->hold, ctx);
     free(h);
     return rc;
 }

@@ -84,22 +84,22 @@ static inline int coord_record(imi_coord *c, unsigned op, int rc, int64_t t0)
 
 /* Stops every watch still open (at close); user watches stay allocated for their
  * cancel call. */
-void coord_watches_stop(imi_coord *c);
+void imi_coord_watches_stop(imi_coord *c);
 
 /* A conditional write on key (no prefix): see imi_coord_driver.cas. */
-int coord_cas(imi_coord *c, const imi_ctx *ctx, const char *key, imi_coord_cmp_target target,
+int imi_coord_cas_on(imi_coord *c, const imi_ctx *ctx, const char *key, imi_coord_cmp_target target,
               int64_t expect, const imi_coord_write *w, int64_t *rev);
 
 /* An internal watch whose cleanup(ud) runs after it stopped (cancel or close). */
-int coord_watch_open(imi_coord *c, const imi_ctx *ctx, const char *key, unsigned flags,
-                     int64_t start_rev, imi_coord_watch_fn fn, void *ud,
-                     void (*cleanup)(void *ud), imi_coord_watch **out);
+int imi_coord_watch_open(imi_coord *c, const imi_ctx *ctx, const char *key, unsigned flags,
+                         int64_t start_rev, imi_coord_watch_fn fn, void *ud,
+                         void (*cleanup)(void *ud), imi_coord_watch **out);
 
 /* "<a><b><c>" in a new allocation; NULL when out of memory. */
-char *coord_join(const char *a, const char *b, const char *c);
+char *imi_coord_join(const char *a, const char *b, const char *c);
 
 /* A monotonic deadline for ctx: its own, or now + the instance timeout. */
-int64_t coord_deadline_ns(const imi_coord *c, const imi_ctx *ctx);
+int64_t imi_coord_deadline_ns(const imi_coord *c, const imi_ctx *ctx);
 
 /* ---- keeper: renews leases in the background (coord_keeper.c) ---- */
 
@@ -109,16 +109,16 @@ int64_t coord_deadline_ns(const imi_coord *c, const imi_ctx *ctx);
 typedef void (*coord_lost_cb)(void *ud);
 typedef int (*coord_recover_cb)(void *ud, const imi_ctx *ctx, int64_t *lease, int64_t *ttl_ms);
 
-int coord_keeper_add(imi_coord *c, int64_t lease, int64_t ttl_ms, coord_lost_cb lost,
-                     coord_recover_cb recover, void *ud, coord_keep **out);
+int imi_coord_keeper_add(imi_coord *c, int64_t lease, int64_t ttl_ms, coord_lost_cb lost,
+                         coord_recover_cb recover, void *ud, coord_keep **out);
 /* Stops keeping; when it returns no callback of k runs (unless called from that very
  * callback, which then finishes first). NULL k is ignored. */
-void coord_keeper_remove(imi_coord *c, coord_keep *k);
+void imi_coord_keeper_remove(imi_coord *c, coord_keep *k);
 /* Removes every entry of lease (imi_coord_lease_revoke). */
-void coord_keeper_forget_lease(imi_coord *c, int64_t lease);
-/* Joins the keeper thread (at close); entries stay until removed or coord_keeper_free. */
-void coord_keeper_stop(imi_coord *c);
-void coord_keeper_free(imi_coord *c);
+void imi_coord_keeper_forget_lease(imi_coord *c, int64_t lease);
+/* Joins the keeper thread (at close); entries stay until removed or imi_coord_keeper_free. */
+void imi_coord_keeper_stop(imi_coord *c);
+void imi_coord_keeper_free(imi_coord *c);
 
 /* ---- holds: a key held under a lease (coord_hold.c) ---- */
 
@@ -128,19 +128,19 @@ typedef struct coord_hold coord_hold;
 #define HOLD_RENEW     0x2u   /* the keeper renews the lease */
 #define HOLD_RECREATE  0x4u   /* after a lost lease, write the key again (registrations) */
 
-int coord_hold_take(imi_coord *c, const imi_ctx *ctx, const char *key, const void *val,
-                    size_t len, int64_t ttl_ms, unsigned flags, coord_hold **out);
-int coord_hold_renew(coord_hold *h, const imi_ctx *ctx);
-int coord_hold_check(coord_hold *h, const imi_ctx *ctx);
-void coord_hold_on_lost(coord_hold *h, imi_coord_lost_fn fn, void *ud);
-int64_t coord_hold_lease(coord_hold *h);
-const char *coord_hold_key(const coord_hold *h);
+int imi_coord_hold_take(imi_coord *c, const imi_ctx *ctx, const char *key, const void *val,
+                        size_t len, int64_t ttl_ms, unsigned flags, coord_hold **out);
+int imi_coord_hold_renew(coord_hold *h, const imi_ctx *ctx);
+int imi_coord_hold_check(coord_hold *h, const imi_ctx *ctx);
+void imi_coord_hold_on_lost(coord_hold *h, imi_coord_lost_fn fn, void *ud);
+int64_t imi_coord_hold_lease(coord_hold *h);
+const char *imi_coord_hold_key(const coord_hold *h);
 /* Deletes the key if still held, revokes the lease, frees h. IMI_ECONFLICT when lost. */
-int coord_hold_release(coord_hold *h, const imi_ctx *ctx);
+int imi_coord_hold_release(coord_hold *h, const imi_ctx *ctx);
 
 /* ---- resolvers (coord_registry.c) ---- */
 
 /* Cancels and frees every resolver of c (at close). */
-void coord_resolvers_close(imi_coord *c);
+void imi_coord_resolvers_close(imi_coord *c);
 
 #endif

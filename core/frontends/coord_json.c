@@ -252,7 +252,7 @@ int imi_coord_watch_json(imi_coord *c, const imi_ctx *ctx, const char *key,
     int64_t rev = 0;
     rc = imi_coord_list(c, ctx, key, exact_key, &fr, &rev);
     if (!rc)
-        rc = coord_watch_open(c, ctx, key, 0, rev + 1, on_event, jw, json_watch_free, out);
+        rc = imi_coord_watch_open(c, ctx, key, 0, rev + 1, on_event, jw, json_watch_free, out);
     if (rc)
         json_watch_free(jw);
     return rc;

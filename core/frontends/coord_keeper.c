@@ -171,8 +171,8 @@ static int keeper_get(imi_coord *c, coord_keeper **out)
     return rc;
 }
 
-int coord_keeper_add(imi_coord *c, int64_t lease, int64_t ttl_ms, coord_lost_cb lost,
-                     coord_recover_cb recover, void *ud, coord_keep **out)
+int imi_coord_keeper_add(imi_coord *c, int64_t lease, int64_t ttl_ms, coord_lost_cb lost,
+                         coord_recover_cb recover, void *ud, coord_keep **out)
 {
     coord_keeper *k;
     int rc = keeper_get(c, &k);
@@ -202,7 +202,7 @@ static bool on_keeper_thread(const coord_keeper *k)
     return k->running && pthread_equal(pthread_self(), k->thread);
 }
 
-void coord_keeper_remove(imi_coord *c, coord_keep *e)
+void imi_coord_keeper_remove(imi_coord *c, coord_keep *e)
 {
     coord_keeper *k = c->keeper;
     if (!e || !k)
@@ -217,7 +217,7 @@ void coord_keeper_remove(imi_coord *c, coord_keep *e)
     pthread_mutex_unlock(&k->mu);
 }
 
-void coord_keeper_forget_lease(imi_coord *c, int64_t lease)
+void imi_coord_keeper_forget_lease(imi_coord *c, int64_t lease)
 {
     coord_keeper *k = c->keeper;
     if (!k)
@@ -235,7 +235,7 @@ void coord_keeper_forget_lease(imi_coord *c, int64_t lease)
     pthread_mutex_unlock(&k->mu);
 }
 
-void coord_keeper_stop(imi_coord *c)
+void imi_coord_keeper_stop(imi_coord *c)
 {
     pthread_mutex_lock(&c->mu);
     coord_keeper *k = c->keeper;
@@ -254,12 +254,12 @@ void coord_keeper_stop(imi_coord *c)
     pthread_mutex_unlock(&k->mu);
 }
 
-void coord_keeper_free(imi_coord *c)
+void imi_coord_keeper_free(imi_coord *c)
 {
     coord_keeper *k = c->keeper;
     if (!k)
         return;
-    coord_keeper_stop(c);
+    imi_coord_keeper_stop(c);
     for (coord_keep *e = k->entries, *next; e; e = next) {
         next = e->next;
         free(e);
@@ -279,7 +279,7 @@ int imi_coord_lease_revoke(imi_coord *c, const imi_ctx *ctx, int64_t lease)
     int rc = coord_enter(c, ctx);
     if (rc)
         return rc;
-    coord_keeper_forget_lease(c, lease);
+    imi_coord_keeper_forget_lease(c, lease);
     rc = VT(c)->lease_revoke(c->in.state, ctx, lease);
     coord_leave(c);
     return rc;
@@ -293,5 +293,5 @@ int imi_coord_lease_keep(imi_coord *c, int64_t lease, int64_t ttl_ms, imi_coord_
                 "lease_keep: a lease and a ttl of 1 to 3153600000000 ms (100 years) are required");
     if (atomic_load(&c->in.closed))
         return imi_error_set(IMI_ECLOSED, 0, "[%s] is closed", c->in.section);
-    return coord_keeper_add(c, lease, ttl_ms, on_lost, NULL, ud, NULL);
+    return imi_coord_keeper_add(c, lease, ttl_ms, on_lost, NULL, ud, NULL);
 }

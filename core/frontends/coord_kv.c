@@ -8,13 +8,13 @@
 #include "iminfra/error.h"
 #include "util.h"
 
-int64_t coord_deadline_ns(const imi_coord *c, const imi_ctx *ctx)
+int64_t imi_coord_deadline_ns(const imi_coord *c, const imi_ctx *ctx)
 {
     int64_t d = imi_ctx_deadline_ns(ctx);
     return d ? d : imi_now_mono_ns() + c->in.timeout_ms * 1000000;
 }
 
-char *coord_join(const char *a, const char *b, const char *c)
+char *imi_coord_join(const char *a, const char *b, const char *c)
 {
     size_t la = strlen(a), lb = strlen(b), lc = strlen(c);
     char *s = malloc(la + lb + lc + 1);
@@ -114,7 +114,7 @@ int imi_coord_del_prefix(imi_coord *c, const imi_ctx *ctx, const char *prefix, i
                VT(c)->del(c->in.state, ctx, k.p, k.len, true, n ? n : &ignored, &rev));
 }
 
-int coord_cas(imi_coord *c, const imi_ctx *ctx, const char *key, imi_coord_cmp_target target,
+int imi_coord_cas_on(imi_coord *c, const imi_ctx *ctx, const char *key, imi_coord_cmp_target target,
               int64_t expect, const imi_coord_write *w, int64_t *rev)
 {
     int64_t ignored;
@@ -128,7 +128,7 @@ int imi_coord_cas(imi_coord *c, const imi_ctx *ctx, const char *key, int64_t exp
     REQUIRE_ARG(val || !len, "cas: value is NULL");
     REQUIRE_ARG(expect_version >= 0, "cas: negative version");
     imi_coord_write w = { .op = IMI_COORD_WRITE_PUT, .val = val ? val : "", .len = len };
-    return coord_cas(c, ctx, key, IMI_COORD_CMP_VERSION, expect_version, &w, rev);
+    return imi_coord_cas_on(c, ctx, key, IMI_COORD_CMP_VERSION, expect_version, &w, rev);
 }
 
 int imi_coord_cas_del(imi_coord *c, const imi_ctx *ctx, const char *key,
@@ -136,7 +136,7 @@ int imi_coord_cas_del(imi_coord *c, const imi_ctx *ctx, const char *key,
 {
     REQUIRE_ARG(expect_version > 0, "cas_del: the version must be positive");
     imi_coord_write w = { .op = IMI_COORD_WRITE_DEL };
-    return coord_cas(c, ctx, key, IMI_COORD_CMP_VERSION, expect_version, &w, rev);
+    return imi_coord_cas_on(c, ctx, key, IMI_COORD_CMP_VERSION, expect_version, &w, rev);
 }
 
 typedef struct list_ud {
@@ -210,9 +210,9 @@ static void watch_event(void *ud, const imi_coord_event *ev)
     w->fn(w->ud, &out);
 }
 
-int coord_watch_open(imi_coord *c, const imi_ctx *ctx, const char *key, unsigned flags,
-                     int64_t start_rev, imi_coord_watch_fn fn, void *ud,
-                     void (*cleanup)(void *ud), imi_coord_watch **out)
+int imi_coord_watch_open(imi_coord *c, const imi_ctx *ctx, const char *key, unsigned flags,
+                         int64_t start_rev, imi_coord_watch_fn fn, void *ud,
+                         void (*cleanup)(void *ud), imi_coord_watch **out)
 {
     REQUIRE_CAP(c, IMI_COORD_CAP_WATCH, "watches");
     REQUIRE_ARG(fn && out && start_rev >= 0, "watch: callback and output are required");
@@ -252,7 +252,7 @@ int coord_watch_open(imi_coord *c, const imi_ctx *ctx, const char *key, unsigned
 int imi_coord_watch_start(imi_coord *c, const imi_ctx *ctx, const char *key, unsigned flags,
                     int64_t start_rev, imi_coord_watch_fn fn, void *ud, imi_coord_watch **out)
 {
-    return coord_watch_open(c, ctx, key, flags, start_rev, fn, ud, NULL, out);
+    return imi_coord_watch_open(c, ctx, key, flags, start_rev, fn, ud, NULL, out);
 }
 
 int imi_coord_watch_cancel(imi_coord_watch *w)
@@ -278,7 +278,7 @@ int imi_coord_watch_cancel(imi_coord_watch *w)
     return found ? IMI_OK : imi_error_set(IMI_ECLOSED, 0, "[%s] is closed", c->in.section);
 }
 
-void coord_watches_stop(imi_coord *c)
+void imi_coord_watches_stop(imi_coord *c)
 {
     pthread_mutex_lock(&c->mu);
     imi_coord_watch *list = c->watches;

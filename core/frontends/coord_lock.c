@@ -27,7 +27,7 @@ int imi_coord_lock_try(imi_coord *c, const imi_ctx *ctx, const char *key, int64_
     if (!l)
         return imi_error_set(IMI_ENOMEM, 0, "out of memory");
     unsigned hf = HOLD_EXCLUSIVE | ((flags & IMI_COORD_LOCK_NO_RENEW) ? 0 : HOLD_RENEW);
-    rc = coord_hold_take(c, ctx, key, c->owner, strlen(c->owner), ttl_ms, hf, &l->hold);
+    rc = imi_coord_hold_take(c, ctx, key, c->owner, strlen(c->owner), ttl_ms, hf, &l->hold);
     if (rc) {
         free(l);
         return rc;
@@ -110,7 +110,7 @@ static int wait_free(imi_coord *c, const imi_ctx *ctx, const char *key, int64_t 
 int imi_coord_lock_acquire(imi_coord *c, const imi_ctx *ctx, const char *key, int64_t ttl_ms,
                            unsigned flags, imi_coord_lock **out)
 {
-    int64_t deadline = c ? coord_deadline_ns(c, ctx) : 0;
+    int64_t deadline = c ? imi_coord_deadline_ns(c, ctx) : 0;
     for (;;) {
         int rc = imi_coord_lock_try(c, ctx, key, ttl_ms, flags, out);
         if (rc != IMI_ECONFLICT)
@@ -128,27 +128,27 @@ int imi_coord_lock_renew(imi_coord_lock *l, const imi_ctx *ctx)
 {
     if (!l)
         return imi_error_set(IMI_EINVALID, 0, "lock: no lock");
-    return coord_hold_renew(l->hold, ctx);
+    return imi_coord_hold_renew(l->hold, ctx);
 }
 
 int imi_coord_lock_held(imi_coord_lock *l, const imi_ctx *ctx)
 {
     if (!l)
         return imi_error_set(IMI_EINVALID, 0, "lock: no lock");
-    return coord_hold_check(l->hold, ctx);
+    return imi_coord_hold_check(l->hold, ctx);
 }
 
 void imi_coord_lock_on_lost(imi_coord_lock *l, imi_coord_lost_fn fn, void *ud)
 {
     if (l)
-        coord_hold_on_lost(l->hold, fn, ud);
+        imi_coord_hold_on_lost(l->hold, fn, ud);
 }
 
 int imi_coord_unlock(imi_coord_lock *l, const imi_ctx *ctx)
 {
     if (!l)
         return imi_error_set(IMI_EINVALID, 0, "lock: no lock");
-    int rc = coord_hold_release(l->hold, ctx);
+    int rc = imi_coord_hold_release(l->hold, ctx);
     free(l);
     return rc;
 }

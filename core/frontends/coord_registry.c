@@ -35,15 +35,15 @@ int imi_coord_register(imi_coord *c, const imi_ctx *ctx, const char *service,
         instance = gen;
     }
     imi_coord_registration *r = calloc(1, sizeof *r);
-    char *svc = r ? coord_join(service, "/", instance) : NULL;
-    char *key = svc ? coord_join(SERVICES_PREFIX, svc, "") : NULL;
+    char *svc = r ? imi_coord_join(service, "/", instance) : NULL;
+    char *key = svc ? imi_coord_join(SERVICES_PREFIX, svc, "") : NULL;
     if (r)
         r->instance = strdup(instance);
     if (!key || !r->instance) {
         rc = imi_error_set(IMI_ENOMEM, 0, "out of memory");
     } else {
-        rc = coord_hold_take(c, ctx, key, addr, strlen(addr), ttl_ms, HOLD_RENEW | HOLD_RECREATE,
-                             &r->hold);
+        rc = imi_coord_hold_take(c, ctx, key, addr, strlen(addr), ttl_ms,
+                                 HOLD_RENEW | HOLD_RECREATE, &r->hold);
     }
     free(svc);
     free(key);
@@ -64,14 +64,14 @@ const char *imi_coord_registration_instance(const imi_coord_registration *r)
 
 int64_t imi_coord_registration_lease(const imi_coord_registration *r)
 {
-    return r ? coord_hold_lease(r->hold) : 0;
+    return r ? imi_coord_hold_lease(r->hold) : 0;
 }
 
 int imi_coord_deregister(imi_coord_registration *r, const imi_ctx *ctx)
 {
     if (!r)
         return imi_error_set(IMI_EINVALID, 0, "deregister: no registration");
-    int rc = coord_hold_release(r->hold, ctx);
+    int rc = imi_coord_hold_release(r->hold, ctx);
     free(r->instance);
     free(r);
     return rc;
@@ -107,7 +107,7 @@ int imi_coord_discover(imi_coord *c, const imi_ctx *ctx, const char *service,
 {
     if (!c || !fn || !name_ok(service))
         return imi_error_set(IMI_EINVALID, 0, "discover: handle, service and callback are required");
-    char *prefix = coord_join(SERVICES_PREFIX, service, "/");
+    char *prefix = imi_coord_join(SERVICES_PREFIX, service, "/");
     if (!prefix)
         return imi_error_set(IMI_ENOMEM, 0, "out of memory");
     discover_ud d = { .plen = strlen(prefix), .fn = fn, .ud = ud };
@@ -325,7 +325,7 @@ static int view_open(imi_coord *c, const imi_ctx *ctx, const char *service,
     v->ud = ud;
     pthread_mutex_init(&v->mu, NULL);
     v->service = strdup(service);
-    v->prefix = coord_join(SERVICES_PREFIX, service, "/");
+    v->prefix = imi_coord_join(SERVICES_PREFIX, service, "/");
     if (!v->service || !v->prefix) {
         view_free(v);
         return imi_error_set(IMI_ENOMEM, 0, "out of memory");
@@ -335,8 +335,8 @@ static int view_open(imi_coord *c, const imi_ctx *ctx, const char *service,
     /* The live set at rev first, then every change after it: nothing falls in between. */
     rc = view_load(v, ctx, &rev);
     if (!rc)
-        rc = coord_watch_open(c, ctx, v->prefix, IMI_COORD_WATCH_PREFIX, rev + 1, view_event, v,
-                              view_free, &v->watch);
+        rc = imi_coord_watch_open(c, ctx, v->prefix, IMI_COORD_WATCH_PREFIX, rev + 1, view_event, v,
+                                  view_free, &v->watch);
     if (rc) {
         view_free(v);
         return rc;
@@ -401,7 +401,7 @@ int imi_coord_resolve(imi_coord *c, const imi_ctx *ctx, const char *service, imi
     return rc;
 }
 
-void coord_resolvers_close(imi_coord *c)
+void imi_coord_resolvers_close(imi_coord *c)
 {
     pthread_mutex_lock(&c->resolve_mu);
     pthread_mutex_lock(&c->mu);

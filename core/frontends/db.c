@@ -51,20 +51,20 @@ static int db_configure(imi_instance *in)
     return IMI_OK;
 }
 
-static int db_started(imi_instance *in) { return db_pools_init((imi_db *)in); }
+static int db_started(imi_instance *in) { return imi_db_pools_init((imi_db *)in); }
 
 /* Results first, then transactions, then the pools' connections, then the driver. */
 static void db_stopping(imi_instance *in)
 {
     imi_db *db = (imi_db *)in;
-    db_live_end_all(db);
-    db_pools_destroy(db);
+    imi_db_live_end_all(db);
+    imi_db_pools_destroy(db);
 }
 
 static void db_release(imi_instance *in)
 {
     imi_db *db = (imi_db *)in;
-    db_sql_cache_free(db);
+    imi_db_sql_cache_free(db);
     pthread_mutex_destroy(&db->live_mu);
 }
 
@@ -173,40 +173,40 @@ static int pooled(imi_db *db, db_pool *p, const imi_ctx *ctx, const char *sql,
                   const imi_thread_slot *t)
 {
     db_sql q;
-    int rc = db_sql_prepare(db, &q, sql, params, n);
+    int rc = imi_db_sql_prepare(db, &q, sql, params, n);
     if (rc)
         return rc;
     if ((rc = db_enter_at(db, ctx, t))) {
-        db_sql_done(&q);
+        imi_db_sql_done(&q);
         return rc;
     }
     db_conn *conn;
     void *res = NULL;
-    /* A read that a reader cannot serve goes to the writer (db_pool_fallback). */
+    /* A read that a reader cannot serve goes to the writer (imi_db_pool_fallback). */
     for (db_pool *next;; p = next) {
-        p = db_pool_route(db, p);
-        if ((rc = db_pool_acquire(p, ctx, &conn))) {
-            if ((next = db_pool_fallback(db, p, ctx, rc)))
+        p = imi_db_pool_route(db, p);
+        if ((rc = imi_db_pool_acquire(p, ctx, &conn))) {
+            if ((next = imi_db_pool_fallback(db, p, ctx, rc)))
                 continue;
             DB_COUNT(db, n_errors);
             db_leave_at(db, t);
-            db_sql_done(&q);
+            imi_db_sql_done(&q);
             return rc;
         }
-        rc = db_run(db, conn, ctx, &q, affected, rows ? &res : NULL, t);
-        if (!rc || !(next = db_pool_fallback(db, p, ctx, rc)))
+        rc = imi_db_run(db, conn, ctx, &q, affected, rows ? &res : NULL, t);
+        if (!rc || !(next = imi_db_pool_fallback(db, p, ctx, rc)))
             break;
-        db_pool_release(p, conn, db_conn_broken(db, conn, rc));
+        imi_db_pool_release(p, conn, db_conn_broken(db, conn, rc));
     }
-    db_sql_done(&q);
+    imi_db_sql_done(&q);
     if (!rc && rows) {
-        rc = db_rows_new(db, res, conn, NULL, rows);
+        rc = imi_db_rows_new(db, res, conn, NULL, rows);
         if (rc) {
             VT(db)->r_close(res);
-            db_pool_release(p, conn, false);
+            imi_db_pool_release(p, conn, false);
         }
     } else {
-        db_pool_release(p, conn, db_conn_broken(db, conn, rc));
+        imi_db_pool_release(p, conn, db_conn_broken(db, conn, rc));
     }
     db_leave_at(db, t);
     return rc;
@@ -267,10 +267,10 @@ static int ping(imi_db *db, const imi_ctx *ctx)
         return rc;
     for (size_t i = 0; i < db->n_pools && !rc; i++) {
         db_conn *conn;
-        if ((rc = db_pool_acquire(&db->pools[i], ctx, &conn)))
+        if ((rc = imi_db_pool_acquire(&db->pools[i], ctx, &conn)))
             break;
         rc = VT(db)->c_ping(conn->drv, ctx);
-        db_pool_release(&db->pools[i], conn, db_conn_broken(db, conn, rc));
+        imi_db_pool_release(&db->pools[i], conn, db_conn_broken(db, conn, rc));
         if (rc)
             imi_error_prefix("[%s] %s", db->in.section, db->pools[i].name);
     }

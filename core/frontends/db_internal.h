@@ -139,22 +139,22 @@ static inline void db_leave_at(imi_db *db, const imi_thread_slot *t)
 }
 
 /* ---- db_live.c ---- */
-void db_live_add(imi_db *db, db_live *l);
+void imi_db_live_add(imi_db *db, db_live *l);
 /* Ends the results open on pooled connections (at close, with the live list locked and
  * no call in flight). */
-void db_pools_end_rows(imi_db *db);
-void db_live_remove(imi_db *db, db_live *l);
+void imi_db_pools_end_rows(imi_db *db);
+void imi_db_live_remove(imi_db *db, db_live *l);
 /* Ends every result, then every transaction, still open (at close). */
-void db_live_end_all(imi_db *db);
+void imi_db_live_end_all(imi_db *db);
 /* Closes the driver result and gives back the connection; the handle stays. Called with
  * the live list locked, or once the handle left it. */
-void db_rows_end(imi_db_rows *r);
+void imi_db_rows_end(imi_db_rows *r);
 /* Rolls back and gives back the connection; the handle stays (close of the db). */
-void db_tx_end(imi_db_tx *tx);
+void imi_db_tx_end(imi_db_tx *tx);
 /* A statement of tx failed with rc: roll back now (or when its rows close). */
-void db_tx_fail(imi_db_tx *tx, int rc);
+void imi_db_tx_fail(imi_db_tx *tx, int rc);
 /* Rolls back on the driver and gives the connection back (dropped if that fails). */
-void db_tx_abort(imi_db_tx *tx);
+void imi_db_tx_abort(imi_db_tx *tx);
 
 /* ---- db_stmt.c ---- */
 /* A statement checked and scanned before any connection is taken. */
@@ -165,31 +165,31 @@ typedef struct db_sql {
     bool owned;                 /* marks was malloc'd here */
 } db_sql;
 /* Checks the SQL and parameters and finds the placeholders (from db's cache of statement
- * texts when it was seen before): IMI_EINVALID when the count differs from n. db_sql_done
+ * texts when it was seen before): IMI_EINVALID when the count differs from n. imi_db_sql_done
  * releases it (also after a failed prepare: no-op). */
-int db_sql_prepare(imi_db *db, db_sql *q, const char *sql, const imi_db_param *params,
-                   size_t n);
-void db_sql_done(db_sql *q);
+int imi_db_sql_prepare(imi_db *db, db_sql *q, const char *sql, const imi_db_param *params,
+                       size_t n);
+void imi_db_sql_done(db_sql *q);
 /* Frees the cache of statement texts (at release). */
-void db_sql_cache_free(imi_db *db);
+void imi_db_sql_cache_free(imi_db *db);
 /* Runs a prepared statement on conn: call, count, log when slow. res: a query. */
-int db_run(imi_db *db, db_conn *conn, const imi_ctx *ctx, const db_sql *q, int64_t *affected,
-           void **res, const imi_thread_slot *t);
+int imi_db_run(imi_db *db, db_conn *conn, const imi_ctx *ctx, const db_sql *q, int64_t *affected,
+               void **res, const imi_thread_slot *t);
 
 /* ---- db_pool.c ---- */
-int db_pools_init(imi_db *db);
-void db_pools_destroy(imi_db *db);     /* closes every idle connection */
-int db_pool_acquire(db_pool *p, const imi_ctx *ctx, db_conn **out);
-/* Reader fallback (reader_fallback = writer | fail, default writer). db_pool_route: the pool
+int imi_db_pools_init(imi_db *db);
+void imi_db_pools_destroy(imi_db *db);     /* closes every idle connection */
+int imi_db_pool_acquire(db_pool *p, const imi_ctx *ctx, db_conn **out);
+/* Reader fallback (reader_fallback = writer | fail, default writer). imi_db_pool_route: the pool
  * to use for p, the writer while p is a reader that failed within the last second.
- * db_pool_fallback: after a call on p failed with rc, the pool to try it on next (the
+ * imi_db_pool_fallback: after a call on p failed with rc, the pool to try it on next (the
  * writer, when p is a reader, rc is IMI_EUNAVAILABLE and the ctx still has time), else NULL;
  * it marks the reader down. At most one fallback per call, within the same ctx. */
-db_pool *db_pool_route(imi_db *db, db_pool *p);
-db_pool *db_pool_fallback(imi_db *db, db_pool *p, const imi_ctx *ctx, int rc);
+db_pool *imi_db_pool_route(imi_db *db, db_pool *p);
+db_pool *imi_db_pool_fallback(imi_db *db, db_pool *p, const imi_ctx *ctx, int rc);
 /* broken: the connection failed with IMI_EUNAVAILABLE; it is closed together with the
  * pool's idle connections (they likely died with it). */
-void db_pool_release(db_pool *p, db_conn *c, bool broken);
+void imi_db_pool_release(db_pool *p, db_conn *c, bool broken);
 
 /* After a call on c returned rc: must the connection be dropped? */
 static inline bool db_conn_broken(const imi_db *db, db_conn *c, int rc)
@@ -202,7 +202,7 @@ static inline bool db_conn_broken(const imi_db *db, db_conn *c, int rc)
 }
 
 /* ---- db_rows.c ---- */
-int db_rows_new(imi_db *db, void *res, db_conn *conn, imi_db_tx *tx, imi_db_rows **out);
+int imi_db_rows_new(imi_db *db, void *res, db_conn *conn, imi_db_tx *tx, imi_db_rows **out);
 
 /* ---- db_sql.c ---- */
 /* Scans sql for `?` placeholders outside quotes, names, dollar quotes and comments.

@@ -5,7 +5,7 @@
 #include "iminfra/error.h"
 #include "db_internal.h"
 
-void db_live_add(imi_db *db, db_live *l)
+void imi_db_live_add(imi_db *db, db_live *l)
 {
     pthread_mutex_lock(&db->live_mu);
     l->next = db->live.next;
@@ -15,7 +15,7 @@ void db_live_add(imi_db *db, db_live *l)
     pthread_mutex_unlock(&db->live_mu);
 }
 
-void db_live_remove(imi_db *db, db_live *l)
+void imi_db_live_remove(imi_db *db, db_live *l)
 {
     pthread_mutex_lock(&db->live_mu);
     l->prev->next = l->next;
@@ -25,7 +25,7 @@ void db_live_remove(imi_db *db, db_live *l)
 }
 
 /* Called with the live list locked, or once the handle left it. */
-void db_rows_end(imi_db_rows *r)
+void imi_db_rows_end(imi_db_rows *r)
 {
     if (r->dead)
         return;
@@ -37,24 +37,24 @@ void db_rows_end(imi_db_rows *r)
         r->tx->rows = NULL;
     } else if (r->conn) {
         r->conn->rows = NULL;
-        db_pool_release(r->conn->pool, r->conn, false);
+        imi_db_pool_release(r->conn->pool, r->conn, false);
     }
     r->conn = NULL;
 }
 
 /* Rolls back on the driver and gives the connection back (dropped if that fails). */
-void db_tx_abort(imi_db_tx *tx)
+void imi_db_tx_abort(imi_db_tx *tx)
 {
     imi_db *db = tx->db;
     if (!tx->conn)
         return;
     int rc = VT(db)->c_rollback(tx->conn->drv, NULL);
-    db_pool_release(tx->conn->pool, tx->conn, rc != IMI_OK);
+    imi_db_pool_release(tx->conn->pool, tx->conn, rc != IMI_OK);
     tx->conn = NULL;
     DB_COUNT(db, n_tx_rolled_back);
 }
 
-void db_tx_fail(imi_db_tx *tx, int rc)
+void imi_db_tx_fail(imi_db_tx *tx, int rc)
 {
     if (!tx->failed_rc)
         tx->failed_rc = rc;
@@ -63,38 +63,38 @@ void db_tx_fail(imi_db_tx *tx, int rc)
     if (db_conn_broken(tx->db, tx->conn, rc)) {
         /* The connection is gone and the server rolled back with it. */
         if (tx->rows)
-            db_rows_end(tx->rows);
-        db_pool_release(tx->conn->pool, tx->conn, true);
+            imi_db_rows_end(tx->rows);
+        imi_db_pool_release(tx->conn->pool, tx->conn, true);
         tx->conn = NULL;
         DB_COUNT(tx->db, n_tx_rolled_back);
     } else if (!tx->rows) {
-        db_tx_abort(tx);
+        imi_db_tx_abort(tx);
     }
 }
 
-void db_tx_end(imi_db_tx *tx)
+void imi_db_tx_end(imi_db_tx *tx)
 {
     if (tx->dead)
         return;
     tx->dead = true;
     if (tx->rows)
-        db_rows_end(tx->rows);
-    db_tx_abort(tx);
+        imi_db_rows_end(tx->rows);
+    imi_db_tx_abort(tx);
 }
 
 /* Ends what is still open (results first: a tx's result uses the tx's connection). */
-void db_live_end_all(imi_db *db)
+void imi_db_live_end_all(imi_db *db)
 {
     pthread_mutex_lock(&db->live_mu);
-    db_pools_end_rows(db);
+    imi_db_pools_end_rows(db);
     for (int pass = 0; pass < 2; pass++) {
         db_live *l = db->live.next;
         while (l != &db->live) {
             db_live *next = l->next;
             if (pass == 0 && l->kind == DB_LIVE_ROWS)
-                db_rows_end((imi_db_rows *)l);
+                imi_db_rows_end((imi_db_rows *)l);
             else if (pass == 1 && l->kind == DB_LIVE_TX)
-                db_tx_end((imi_db_tx *)l);
+                imi_db_tx_end((imi_db_tx *)l);
             else {
                 l = next;
                 continue;

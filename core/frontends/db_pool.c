@@ -25,7 +25,7 @@ static int read_fallback(imi_db *db)
     return IMI_OK;
 }
 
-db_pool *db_pool_route(imi_db *db, db_pool *p)
+db_pool *imi_db_pool_route(imi_db *db, db_pool *p)
 {
     if (!p->index || !db->reader_fallback ||
         atomic_load_explicit(&p->down_until_ns, memory_order_relaxed) <= imi_now_mono_ns())
@@ -33,7 +33,7 @@ db_pool *db_pool_route(imi_db *db, db_pool *p)
     return &db->pools[0];
 }
 
-db_pool *db_pool_fallback(imi_db *db, db_pool *p, const imi_ctx *ctx, int rc)
+db_pool *imi_db_pool_fallback(imi_db *db, db_pool *p, const imi_ctx *ctx, int rc)
 {
     if (!p->index || rc != IMI_EUNAVAILABLE || imi_ctx_err(ctx))
         return NULL;
@@ -65,7 +65,7 @@ static void conn_close(imi_db *db, db_conn *c)
     free(c);
 }
 
-int db_pools_init(imi_db *db)
+int imi_db_pools_init(imi_db *db)
 {
     size_t n = 0;
     imi_db_endpoint_info info;
@@ -106,7 +106,7 @@ int db_pools_init(imi_db *db)
     return IMI_OK;
 }
 
-void db_pools_destroy(imi_db *db)
+void imi_db_pools_destroy(imi_db *db)
 {
     for (size_t i = 0; i < db->n_pools; i++) {
         db_pool *p = &db->pools[i];
@@ -154,7 +154,7 @@ static int connect_new(db_pool *p, const imi_ctx *ctx, db_conn **out)
     return IMI_OK;
 }
 
-void db_pools_end_rows(imi_db *db)
+void imi_db_pools_end_rows(imi_db *db)
 {
     /* No call is in flight: nothing connects or drops a connection meanwhile, and ending
      * a result only gives its connection back (hot slot or idle list), so the list of
@@ -162,10 +162,10 @@ void db_pools_end_rows(imi_db *db)
     for (size_t i = 0; i < db->n_pools; i++)
         for (db_conn *c = db->pools[i].all; c; c = c->all_next)
             if (c->rows)
-                db_rows_end(c->rows);
+                imi_db_rows_end(c->rows);
 }
 
-int db_pool_acquire(db_pool *p, const imi_ctx *ctx, db_conn **out)
+int imi_db_pool_acquire(db_pool *p, const imi_ctx *ctx, db_conn **out)
 {
     imi_db *db = p->db;
     /* The uncontended path: the connection released last, without the mutex. */
@@ -226,7 +226,7 @@ int db_pool_acquire(db_pool *p, const imi_ctx *ctx, db_conn **out)
     }
 }
 
-void db_pool_release(db_pool *p, db_conn *c, bool broken)
+void imi_db_pool_release(db_pool *p, db_conn *c, bool broken)
 {
     imi_db *db = p->db;
     if (!broken) {

@@ -9,7 +9,7 @@
 #include "iminfra/error.h"
 #include "db_internal.h"
 
-int db_rows_new(imi_db *db, void *res, db_conn *conn, imi_db_tx *tx, imi_db_rows **out)
+int imi_db_rows_new(imi_db *db, void *res, db_conn *conn, imi_db_tx *tx, imi_db_rows **out)
 {
     /* The connection's last result object when it has one (no allocation per query). */
     imi_db_rows *r = conn && conn->spare ? conn->spare : calloc(1, sizeof *r);
@@ -26,7 +26,7 @@ int db_rows_new(imi_db *db, void *res, db_conn *conn, imi_db_tx *tx, imi_db_rows
     r->tx = tx;
     r->n_cols = VT(db)->r_columns(res);
     if (tx || !conn) {
-        db_live_add(db, &r->link);
+        imi_db_live_add(db, &r->link);
     } else {
         r->link.next = r->link.prev = &r->link;
         conn->rows = r;
@@ -41,7 +41,7 @@ static bool rows_end_keep(imi_db_rows *r)
 {
     db_conn *c = !r->dead && !r->tx ? r->conn : NULL;
     if (!c || c->spare) {
-        db_rows_end(r);
+        imi_db_rows_end(r);
         return false;
     }
     c->rows = NULL;
@@ -50,7 +50,7 @@ static bool rows_end_keep(imi_db_rows *r)
     r->conn = NULL;
     r->dead = true;
     c->spare = r;
-    db_pool_release(c->pool, c, false);
+    imi_db_pool_release(c->pool, c, false);
     return true;
 }
 
@@ -98,14 +98,14 @@ int imi_db_rows_next(imi_db_rows *r, const imi_ctx *ctx)
     if (rc < 0) {
         DB_COUNT(r->db, n_errors);
         if (r->tx)
-            db_tx_fail(r->tx, rc);
+            imi_db_tx_fail(r->tx, rc);
         else if (r->conn && db_conn_broken(r->db, r->conn, rc)) {
             /* The connection went away mid-result: drop it instead of pooling it. */
             VT(r->db)->r_close(r->res);
             r->res = NULL;
             r->dead = true;
             r->conn->rows = NULL;
-            db_pool_release(r->conn->pool, r->conn, true);
+            imi_db_pool_release(r->conn->pool, r->conn, true);
             r->conn = NULL;
         }
     } else if (rc > 1) {

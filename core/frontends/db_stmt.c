@@ -97,14 +97,14 @@ static const db_sql_entry *cache_add(imi_db *db, const char *sql, size_t len, si
     return e;
 }
 
-void db_sql_cache_free(imi_db *db)
+void imi_db_sql_cache_free(imi_db *db)
 {
     for (size_t i = 0; i < DB_SQL_CACHE_SLOTS; i++)
         free(atomic_exchange(&db->sql_cache[i], NULL));
 }
 
-int db_sql_prepare(imi_db *db, db_sql *q, const char *sql, const imi_db_param *params,
-                   size_t n)
+int imi_db_sql_prepare(imi_db *db, db_sql *q, const char *sql, const imi_db_param *params,
+                       size_t n)
 {
     q->marks = q->small;
     q->owned = false;
@@ -132,7 +132,7 @@ int db_sql_prepare(imi_db *db, db_sql *q, const char *sql, const imi_db_param *p
         e = cache_add(db, sql, len, slot, q->marks, found);
     }
     if (found != n) {
-        db_sql_done(q);
+        imi_db_sql_done(q);
         return imi_error_set(IMI_EINVALID, 0, "db: the SQL has %zu placeholder%s but %zu "
                              "parameter%s given", found, found == 1 ? "" : "s", n,
                              n == 1 ? " was" : "s were");
@@ -142,7 +142,7 @@ int db_sql_prepare(imi_db *db, db_sql *q, const char *sql, const imi_db_param *p
     return IMI_OK;
 }
 
-void db_sql_done(db_sql *q)
+void imi_db_sql_done(db_sql *q)
 {
     if (q->owned)
         free(q->marks);
@@ -158,8 +158,8 @@ static inline int64_t slow_clock(const imi_db *db)
     return db->slow_coarse ? imi_coarse_mono_ns() : imi_now_mono_ns();
 }
 
-int db_run(imi_db *db, db_conn *conn, const imi_ctx *ctx, const db_sql *q, int64_t *affected,
-           void **res, const imi_thread_slot *t)
+int imi_db_run(imi_db *db, db_conn *conn, const imi_ctx *ctx, const db_sql *q, int64_t *affected,
+               void **res, const imi_thread_slot *t)
 {
     int64_t t0 = slow_clock(db);
     int rc;

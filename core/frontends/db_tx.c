@@ -22,12 +22,12 @@ static int begin(imi_db *db, const imi_ctx *ctx, imi_db_tx **out)
     }
     tx->link.kind = DB_LIVE_TX;
     tx->db = db;
-    rc = db_pool_acquire(&db->pools[0], ctx, &tx->conn);
+    rc = imi_db_pool_acquire(&db->pools[0], ctx, &tx->conn);
     if (!rc) {
         rc = VT(db)->c_begin(tx->conn->drv, ctx);
         if (rc) {
             DB_COUNT(db, n_errors);
-            db_pool_release(tx->conn->pool, tx->conn, db_conn_broken(db, tx->conn, rc));
+            imi_db_pool_release(tx->conn->pool, tx->conn, db_conn_broken(db, tx->conn, rc));
         }
     }
     if (rc) {
@@ -36,7 +36,7 @@ static int begin(imi_db *db, const imi_ctx *ctx, imi_db_tx **out)
         return rc;
     }
     DB_COUNT(db, n_tx_begun);
-    db_live_add(db, &tx->link);
+    imi_db_live_add(db, &tx->link);
     db_leave(db);
     *out = tx;
     return IMI_OK;
@@ -66,23 +66,23 @@ static int tx_statement(imi_db_tx *tx, const imi_ctx *ctx, const char *sql,
     if (rc)
         return rc;
     db_sql q;
-    if ((rc = db_sql_prepare(db, &q, sql, params, n)))
+    if ((rc = imi_db_sql_prepare(db, &q, sql, params, n)))
         return rc;
     if ((rc = db_enter(db, ctx))) {
-        db_sql_done(&q);
+        imi_db_sql_done(&q);
         return rc;
     }
     void *res = NULL;
-    rc = db_run(db, tx->conn, ctx, &q, affected, rows ? &res : NULL, imi_thread());
-    db_sql_done(&q);
+    rc = imi_db_run(db, tx->conn, ctx, &q, affected, rows ? &res : NULL, imi_thread());
+    imi_db_sql_done(&q);
     if (!rc && rows) {
-        if ((rc = db_rows_new(db, res, NULL, tx, rows)))
+        if ((rc = imi_db_rows_new(db, res, NULL, tx, rows)))
             VT(db)->r_close(res);
         else
             tx->rows = *rows;
     }
     if (rc)
-        db_tx_fail(tx, rc);
+        imi_db_tx_fail(tx, rc);
     db_leave(db);
     return rc;
 }
@@ -136,8 +136,8 @@ static int finish(imi_db_tx *tx, const imi_ctx *ctx, bool commit)
     } else {
         if (tx->rows) {
             imi_db_rows *r = tx->rows;
-            db_live_remove(db, &r->link);
-            db_rows_end(r);
+            imi_db_live_remove(db, &r->link);
+            imi_db_rows_end(r);
             if (commit)
                 rc = imi_error_set(IMI_EINVALID, 0, "db: commit with an open result: "
                                    "rolled back");
@@ -151,18 +151,18 @@ static int finish(imi_db_tx *tx, const imi_ctx *ctx, bool commit)
                 rc = VT(db)->c_commit(tx->conn->drv, ctx);
             if (!rc) {
                 DB_COUNT(db, n_tx_committed);
-                db_pool_release(tx->conn->pool, tx->conn, false);
+                imi_db_pool_release(tx->conn->pool, tx->conn, false);
                 tx->conn = NULL;
             } else {
                 DB_COUNT(db, n_errors);
                 if (db_conn_broken(db, tx->conn, rc)) {
-                    db_pool_release(tx->conn->pool, tx->conn, true);
+                    imi_db_pool_release(tx->conn->pool, tx->conn, true);
                     tx->conn = NULL;
                     DB_COUNT(db, n_tx_rolled_back);
                 }
             }
         }
-        db_tx_abort(tx);
+        imi_db_tx_abort(tx);
         db_leave(db);
     }
     free(tx);
