@@ -93,6 +93,9 @@ int imi_db_rows_next(imi_db_rows *r, const imi_ctx *ctx)
     if (rc)
         return rc;
     rc = VT(r->db)->r_next(r->res, ctx);
+    if (rc > 1)
+        rc = imi_error_set(IMI_EDRIVER, 0, "driver %s: next returned %d (1, 0 or an error "
+                           "code)", r->db->in.desc->name, rc);
     r->on_row = rc == 1;
     r->done = rc != 1;
     if (rc < 0) {
@@ -108,8 +111,6 @@ int imi_db_rows_next(imi_db_rows *r, const imi_ctx *ctx)
             imi_db_pool_release(r->conn->pool, r->conn, true);
             r->conn = NULL;
         }
-    } else if (rc > 1) {
-        rc = 1;
     }
     db_leave_at(r->db, t);
     return rc;
@@ -117,11 +118,18 @@ int imi_db_rows_next(imi_db_rows *r, const imi_ctx *ctx)
 
 size_t imi_db_rows_columns(const imi_db_rows *r) { return r ? r->n_cols : 0; }
 
+/* The driver's name for col; "" when it has none. */
+static const char *column_name(const imi_db_rows *r, size_t col)
+{
+    const char *name = VT(r->db)->r_column_name(r->res, col);
+    return name ? name : "";
+}
+
 const char *imi_db_rows_column_name(const imi_db_rows *r, size_t col)
 {
     if (!r || r->dead || col >= r->n_cols)
         return NULL;
-    return VT(r->db)->r_column_name(r->res, col);
+    return column_name(r, col);
 }
 
 /* The type of col in the current row, or a negative code when there is none. */
@@ -135,7 +143,11 @@ static int value_type(const imi_db_rows *r, size_t col)
         return imi_error_set(IMI_EINVALID, 0, "db: no current row (call imi_db_rows_next)");
     if (col >= r->n_cols)
         return imi_error_set(IMI_EINVALID, 0, "db: column %zu of %zu", col, r->n_cols);
-    return (int)VT(r->db)->r_type(r->res, col);
+    int t = (int)VT(r->db)->r_type(r->res, col);
+    if (t < IMI_DB_NULL || t > IMI_DB_BOOL)
+        return imi_error_set(IMI_EDRIVER, 0, "driver %s: column %zu has type %d, no imi_db_type",
+                             r->db->in.desc->name, col, t);
+    return t;
 }
 
 imi_db_type imi_db_rows_type(const imi_db_rows *r, size_t col)
@@ -153,16 +165,40 @@ static int type_error(const imi_db_rows *r, size_t col, int t, const char *want)
 {
     if (t == IMI_DB_NULL)
         return imi_error_set(IMI_ENOTFOUND, 0, "db: column %zu (%s) is NULL", col,
-                             VT(r->db)->r_column_name(r->res, col));
+                             column_name(r, col));
     return imi_error_set(IMI_EINVALID, 0, "db: column %zu (%s) holds %s, not %s", col,
-                         VT(r->db)->r_column_name(r->res, col), imi_db_type_name(t), want);
+                         column_name(r, col), imi_db_type_name(t), want);
+}
+
+/* The bytes of a TEXT or BLOB value, checked: no NULL pointer with a length, and text
+ * NUL-terminated at its length (the getters parse it and callers use it as a C string).
+ * An empty value the driver gave as NULL is "". */
+static int bytes_of(const imi_db_rows *r, size_t col, bool text, const void **out, size_t *len)
+{
+    const void *p = NULL;
+    size_t n = 0;
+    int rc = VT(r->db)->r_bytes(r->res, col, &p, &n);
+    if (rc)
+        return rc;
+    if (!p && n)
+        return imi_error_set(IMI_EDRIVER, 0, "driver %s: column %zu is %zu bytes at NULL",
+                             r->db->in.desc->name, col, n);
+    if (!p)
+        p = "";
+    else if (text && ((const char *)p)[n] != '\0')
+        return imi_error_set(IMI_EDRIVER, 0, "driver %s: the text of column %zu has no NUL "
+                             "at its length", r->db->in.desc->name, col);
+    *out = p;
+    *len = n;
+    return IMI_OK;
 }
 
 static int text_of(imi_db_rows *r, size_t col, const char **s, size_t *len)
 {
     const void *p;
-    int rc = VT(r->db)->r_bytes(r->res, col, &p, len);
-    *s = p;
+    int rc = bytes_of(r, col, true, &p, len);
+    if (!rc)
+        *s = p;
     return rc;
 }
 
@@ -314,6 +350,6 @@ int imi_db_rows_blob(const imi_db_rows *rows, size_t col, const void **out, size
     if (!out || !len)
         return imi_error_set(IMI_EINVALID, 0, "db: blob needs out and len");
     if (t == IMI_DB_BLOB || t == IMI_DB_TEXT)
-        return VT(r->db)->r_bytes(r->res, col, out, len);
+        return bytes_of(r, col, t == IMI_DB_TEXT, out, len);
     return type_error(r, col, t, "bytes");
 }

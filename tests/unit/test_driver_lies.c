@@ -1,0 +1,142 @@
+/* Drivers that load and run but break the contract in what they hand back (bad_drivers/
+ * *_liar.c): the core checks what crosses the boundary, so the caller gets IMI_EDRIVER
+ * naming the driver instead of a crash, an out-of-bounds read or a value the contract
+ * does not allow. */
+#include <stdio.h>
+#include <string.h>
+#include <criterion/criterion.h>
+#include "iminfra/iminfra.h"
+
+static imi_app *app;
+static imi_db *db;
+
+static void open_db(const char *lie)
+{
+    char text[512];
+    snprintf(text, sizeof text, "[log]\nlevel = off\n[db]\ndriver = liar\ndriver_path = %s\n"
+             "lie = %s\n", IMI_TEST_DRIVER_DIR, lie);
+    imi_config *cfg;
+    cr_assert_eq(imi_config_parse(text, "lies.ini", "/tmp", &cfg), IMI_OK, "%s",
+                 imi_error_message());
+    cr_assert_eq(imi_app_open_config(cfg, &app), IMI_OK, "%s", imi_error_message());
+    cr_assert_eq(imi_db_open(app, NULL, &db), IMI_OK, "%s", imi_error_message());
+}
+
+static void close_db(void)
+{
+    imi_db_free(db);
+    imi_app_free(app);
+    db = NULL;
+    app = NULL;
+}
+
+TestSuite(driver_lies, .fini = close_db);
+
+/* The one row of the liar's one column, ready to read. */
+static imi_db_rows *one_row(const char *lie)
+{
+    open_db(lie);
+    imi_db_rows *r = NULL;
+    cr_assert_eq(imi_db_query(db, NULL, "SELECT v", NULL, 0, &r), IMI_OK, "%s",
+                 imi_error_message());
+    cr_assert_eq(imi_db_rows_next(r, NULL), 1, "%s", imi_error_message());
+    return r;
+}
+
+static void expect_edriver(int rc, const char *what)
+{
+    cr_expect_eq(rc, IMI_EDRIVER, "%s: %s (%s)", what, imi_err_name(rc), imi_error_message());
+    cr_expect(strstr(imi_error_message(), "liar"), "%s: the error does not name the driver: %s",
+              what, imi_error_message());
+}
+
+Test(driver_lies, a_type_that_is_no_type)
+{
+    imi_db_rows *r = one_row("type");
+    const char *s;
+    int64_t i;
+    double d;
+    bool b;
+    const void *p;
+    size_t n;
+    expect_edriver(imi_db_rows_text(r, 0, &s, &n), "text");
+    expect_edriver(imi_db_rows_int(r, 0, &i), "int");
+    expect_edriver(imi_db_rows_double(r, 0, &d), "double");
+    expect_edriver(imi_db_rows_bool(r, 0, &b), "bool");
+    expect_edriver(imi_db_rows_blob(r, 0, &p, &n), "blob");
+    cr_expect_eq(imi_db_rows_type(r, 0), IMI_DB_NULL, "an unknown type reached the caller");
+    imi_db_rows_free(r);
+}
+
+Test(driver_lies, text_at_null_with_a_length)
+{
+    imi_db_rows *r = one_row("null_text");
+    const char *s;
+    int64_t i;
+    bool b;
+    const void *p;
+    size_t n;
+    expect_edriver(imi_db_rows_text(r, 0, &s, &n), "text");
+    expect_edriver(imi_db_rows_int(r, 0, &i), "int");
+    expect_edriver(imi_db_rows_bool(r, 0, &b), "bool");
+    expect_edriver(imi_db_rows_blob(r, 0, &p, &n), "blob");
+    imi_db_rows_free(r);
+}
+
+Test(driver_lies, empty_text_at_null_is_an_empty_string)
+{
+    imi_db_rows *r = one_row("null_empty");
+    const char *s = NULL;
+    size_t n = 9;
+    cr_assert_eq(imi_db_rows_text(r, 0, &s, &n), IMI_OK, "%s", imi_error_message());
+    cr_expect(s && !*s && n == 0, "empty text came back as %p / %zu", (const void *)s, n);
+    int64_t i;
+    cr_expect_eq(imi_db_rows_int(r, 0, &i), IMI_EINVALID, "%s", imi_error_message());
+    imi_db_rows_free(r);
+}
+
+Test(driver_lies, text_without_its_nul)
+{
+    imi_db_rows *r = one_row("unterminated");
+    const char *s;
+    size_t n;
+    int64_t i = 0;
+    double d;
+    expect_edriver(imi_db_rows_text(r, 0, &s, &n), "text");
+    expect_edriver(imi_db_rows_int(r, 0, &i), "int");
+    expect_edriver(imi_db_rows_double(r, 0, &d), "double");
+    imi_db_rows_free(r);
+}
+
+Test(driver_lies, a_null_column_name)
+{
+    imi_db_rows *r = one_row("null_name");
+    const char *s;
+    cr_expect_eq(imi_db_rows_text(r, 0, &s, NULL), IMI_ENOTFOUND, "%s", imi_error_message());
+    cr_expect(strstr(imi_error_message(), "column 0"), "%s", imi_error_message());
+    const char *name = imi_db_rows_column_name(r, 0);
+    cr_expect(name && !*name, "a NULL column name reached the caller");
+    imi_db_rows_free(r);
+}
+
+Test(driver_lies, a_query_without_a_result)
+{
+    open_db("no_result");
+    imi_db_rows *r = NULL;
+    expect_edriver(imi_db_query(db, NULL, "SELECT v", NULL, 0, &r), "query");
+    cr_expect_null(r);
+    /* the connection is still usable */
+    cr_expect_eq(imi_db_exec(db, NULL, "UPDATE t SET v = 1", NULL, 0, NULL), IMI_OK, "%s",
+                 imi_error_message());
+}
+
+Test(driver_lies, a_next_code_that_is_no_answer)
+{
+    open_db("next_code");
+    imi_db_rows *r = NULL;
+    cr_assert_eq(imi_db_query(db, NULL, "SELECT v", NULL, 0, &r), IMI_OK, "%s",
+                 imi_error_message());
+    expect_edriver(imi_db_rows_next(r, NULL), "next");
+    cr_expect_eq(imi_db_rows_next(r, NULL), 0, "a finished result went on");
+    imi_db_rows_free(r);
+}
