@@ -124,10 +124,36 @@ static const imi_ctx *topic_parent(const imi_mq_sub *s, const char *topic)
     return NULL;
 }
 
+/* Why a delivery from the driver breaks the message contract, or NULL when it does not:
+ * such a message never reaches the handler nor the dead-letter topic. */
+static const char *broken_delivery(const imi_mq_msg *m)
+{
+    if (!m)
+        return "no message";
+    if (!m->topic)
+        return "no topic";
+    if ((!m->key && m->key_len) || (!m->body && m->body_len))
+        return "a key or body at NULL with a length";
+    if (!m->headers && m->n_headers)
+        return "headers at NULL with a count";
+    for (size_t i = 0; i < m->n_headers; i++)
+        if (!m->headers[i].name || (!m->headers[i].value && m->headers[i].len))
+            return "a header without a name, or its value at NULL with a length";
+    return NULL;
+}
+
 /* The handler's ctx lives on this stack frame: no allocation per delivery. */
 static int deliver(void *core_sub, const imi_mq_msg *m)
 {
     imi_mq_sub *s = core_sub;
+    const char *broken = broken_delivery(m);
+    if (broken) {
+        imi_logf(s->mq->in.logger, IMI_LOG_ERROR, s->log_ctx, "driver %s delivered a broken "
+                 "message (%s) to group %s; it is refused", s->mq->in.desc->name, broken,
+                 s->group);
+        return imi_error_set(IMI_EDRIVER, 0, "driver %s: a delivery with %s",
+                             s->mq->in.desc->name, broken);
+    }
     imi_mq_msg msg = *m;
     if (msg.attempt < 1)
         msg.attempt = 1;

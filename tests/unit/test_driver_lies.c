@@ -4,6 +4,7 @@
  * does not allow. */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <criterion/criterion.h>
 #include "iminfra/iminfra.h"
 
@@ -139,4 +140,58 @@ Test(driver_lies, a_next_code_that_is_no_answer)
     expect_edriver(imi_db_rows_next(r, NULL), "next");
     cr_expect_eq(imi_db_rows_next(r, NULL), 0, "a finished result went on");
     imi_db_rows_free(r);
+}
+
+/* ---- mq: deliveries ------------------------------------------------------------------ */
+
+typedef struct seen {
+    int calls;
+    char body[16];
+} seen;
+
+static int count_calls(void *ud, const imi_mq_msg *m)
+{
+    seen *s = ud;
+    s->calls++;
+    snprintf(s->body, sizeof s->body, "%.*s", (int)m->body_len, m->body ? (const char *)m->body : "");
+    return IMI_OK;
+}
+
+Test(driver_lies, broken_deliveries_never_reach_the_handler)
+{
+    char report[] = "/tmp/imi-lies-XXXXXX";
+    int fd = mkstemp(report);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    char text[1024];
+    snprintf(text, sizeof text, "[log]\nlevel = off\n[mq]\ndriver = liar\ndriver_path = %s\n"
+             "report = %s\n", IMI_TEST_DRIVER_DIR, report);
+    imi_config *cfg;
+    cr_assert_eq(imi_config_parse(text, "lies.ini", "/tmp", &cfg), IMI_OK, "%s",
+                 imi_error_message());
+    cr_assert_eq(imi_app_open_config(cfg, &app), IMI_OK, "%s", imi_error_message());
+    imi_mq *mq;
+    cr_assert_eq(imi_mq_open(app, NULL, &mq), IMI_OK, "%s", imi_error_message());
+    const char *topics[] = { "t" };
+    imi_mq_sub_opts o = { .group = "g", .topics = topics, .n_topics = 1 };
+    seen s = { 0 };
+    imi_mq_sub *sub;
+    cr_assert_eq(imi_mq_subscribe(mq, NULL, &o, count_calls, &s, &sub), IMI_OK, "%s",
+                 imi_error_message());
+    imi_mq_sub_free(sub); /* waits for the driver's delivering thread */
+    imi_mq_free(mq);
+    FILE *f = fopen(report, "r");
+    cr_assert(f);
+    int rcs[8], n = 0;
+    while (n < 8 && fscanf(f, "%d", &rcs[n]) == 1)
+        n++;
+    fclose(f);
+    unlink(report);
+    cr_assert_eq(n, 8, "the driver made %d deliveries of 8", n);
+    for (int i = 0; i < 7; i++)
+        cr_expect_eq(rcs[i], IMI_EDRIVER, "broken delivery %d was answered %s", i,
+                     imi_err_name(rcs[i]));
+    cr_expect_eq(rcs[7], IMI_OK, "the good delivery was answered %s", imi_err_name(rcs[7]));
+    cr_expect_eq(s.calls, 1, "the handler saw %d messages, not only the good one", s.calls);
+    cr_expect_str_eq(s.body, "ok");
 }
