@@ -139,19 +139,43 @@ int imi_coord_cas_del(imi_coord *c, const imi_ctx *ctx, const char *key,
     return imi_coord_cas_on(c, ctx, key, IMI_COORD_CMP_VERSION, expect_version, &w, rev);
 }
 
+/* Why a key and value the driver hands back break the contract (keys NUL-terminated at
+ * their length, no pointer at NULL with a length), or NULL when they do not. */
+static const char *broken_kv(const char *key, size_t klen, const void *val, size_t len)
+{
+    if (!key || key[klen] != '\0')
+        return "a key that is NULL or has no NUL at its length";
+    if (!val && len)
+        return "a value at NULL with a length";
+    return NULL;
+}
+
 typedef struct list_ud {
     const imi_coord *c;
     imi_coord_kv_fn fn;
     void *ud;
+    const char *broken;        /* why the listing was stopped at a broken entry */
 } list_ud;
 
 static int list_one(void *ud, const char *key, size_t klen, const void *val, size_t len,
                     const imi_coord_meta *meta)
 {
     list_ud *l = ud;
+    if ((l->broken = broken_kv(key, klen, val, len)))
+        return 1;
     if (klen < l->c->in.prefix_len)
         return 0;
-    return l->fn(l->ud, key + l->c->in.prefix_len, val, len, meta);
+    return l->fn(l->ud, key + l->c->in.prefix_len, val ? val : "", len, meta);
+}
+
+static int list_checked(imi_coord *c, const imi_ctx *ctx, const imi_pkey *k, list_ud *l,
+                        int64_t *rev)
+{
+    int rc = VT(c)->list(c->in.state, ctx, k->p, k->len, list_one, l, rev);
+    if (!rc && l->broken)
+        rc = imi_error_set(IMI_EDRIVER, 0, "driver %s: list handed back %s",
+                           c->in.desc->name, l->broken);
+    return rc;
 }
 
 int imi_coord_list(imi_coord *c, const imi_ctx *ctx, const char *prefix, imi_coord_kv_fn fn,
@@ -161,7 +185,7 @@ int imi_coord_list(imi_coord *c, const imi_ctx *ctx, const char *prefix, imi_coo
     list_ud l = { .c = c, .fn = fn, .ud = ud };
     int64_t ignored;
     KEYED_CALL(c, ctx, COORD_OP_list, prefix ? prefix : "", true,
-               VT(c)->list(c->in.state, ctx, k.p, k.len, list_one, &l, rev ? rev : &ignored));
+               list_checked(c, ctx, &k, &l, rev ? rev : &ignored));
 }
 
 /* ---- leases --------------------------------------------------------------------------- */
@@ -201,7 +225,19 @@ int imi_coord_lease_keepalive(imi_coord *c, const imi_ctx *ctx, int64_t lease, i
 static void watch_event(void *ud, const imi_coord_event *ev)
 {
     imi_coord_watch *w = ud;
+    const char *broken =
+        !ev ? "no event"
+        : ev->type < IMI_COORD_EVENT_PUT || ev->type > IMI_COORD_EVENT_LOST ? "an unknown type"
+        : ev->type == IMI_COORD_EVENT_LOST ? NULL
+        : broken_kv(ev->key, ev->key_len, ev->value, ev->value_len);
+    if (broken) {
+        imi_logf(w->c->in.logger, IMI_LOG_ERROR, NULL, "driver %s delivered a broken watch "
+                 "event (%s); it is dropped", w->c->in.desc->name, broken);
+        return;
+    }
     imi_coord_event out = *ev;
+    if (!out.value)
+        out.value = "";
     size_t pl = w->c->in.prefix_len;
     if (out.key && out.key_len >= pl) {
         out.key += pl;

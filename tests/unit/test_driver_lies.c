@@ -195,3 +195,68 @@ Test(driver_lies, broken_deliveries_never_reach_the_handler)
     cr_expect_eq(s.calls, 1, "the handler saw %d messages, not only the good one", s.calls);
     cr_expect_str_eq(s.body, "ok");
 }
+
+/* ---- coord: listings and watch events ------------------------------------------------ */
+
+static imi_coord *open_coord(void)
+{
+    char text[512];
+    snprintf(text, sizeof text, "[log]\nlevel = off\n[coord]\ndriver = liar\ndriver_path = %s\n",
+             IMI_TEST_DRIVER_DIR);
+    imi_config *cfg;
+    cr_assert_eq(imi_config_parse(text, "lies.ini", "/tmp", &cfg), IMI_OK, "%s",
+                 imi_error_message());
+    cr_assert_eq(imi_app_open_config(cfg, &app), IMI_OK, "%s", imi_error_message());
+    imi_coord *c;
+    cr_assert_eq(imi_coord_open(app, NULL, &c), IMI_OK, "%s", imi_error_message());
+    return c;
+}
+
+static int count_kv(void *ud, const char *key, const void *val, size_t len,
+                    const imi_coord_meta *meta)
+{
+    (void)meta;
+    int *n = ud;
+    if (key && !strcmp(key, "k") && len == 1 && !memcmp(val, "v", 1))
+        (*n)++;
+    else
+        *n = -1000;
+    return 0;
+}
+
+Test(driver_lies, broken_list_entries_never_reach_the_callback)
+{
+    imi_coord *c = open_coord();
+    for (int i = 0; i < 3; i++) {
+        int n = 0;
+        expect_edriver(imi_coord_list(c, NULL, "", count_kv, &n, NULL), "list");
+        cr_expect_eq(n, 0, "broken entry %d reached the callback", i);
+    }
+    int n = 0;
+    cr_expect_eq(imi_coord_list(c, NULL, "", count_kv, &n, NULL), IMI_OK, "%s",
+                 imi_error_message());
+    cr_expect_eq(n, 1, "the good entry was seen %d times", n);
+    imi_coord_free(c);
+}
+
+static void count_event(void *ud, const imi_coord_event *ev)
+{
+    int *n = ud;
+    if (ev && ev->type == IMI_COORD_EVENT_PUT && ev->key && !strcmp(ev->key, "k") &&
+        ev->value_len == 1 && !memcmp(ev->value, "v", 1))
+        (*n)++;
+    else
+        *n = -1000;
+}
+
+Test(driver_lies, broken_watch_events_never_reach_the_callback)
+{
+    imi_coord *c = open_coord();
+    int n = 0;
+    imi_coord_watch *w;
+    cr_assert_eq(imi_coord_watch_start(c, NULL, "k", 0, 0, count_event, &n, &w), IMI_OK, "%s",
+                 imi_error_message());
+    cr_assert_eq(imi_coord_watch_cancel(w), IMI_OK); /* joins the driver's thread */
+    cr_expect_eq(n, 1, "the watch saw %d good events (negative: a broken one)", n);
+    imi_coord_free(c);
+}
