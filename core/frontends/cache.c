@@ -302,12 +302,42 @@ int imi_cache_hdel(imi_cache *c, const imi_ctx *ctx, const char *key, const char
     KEYED_CALL(c, ctx, CACHE_OP_hdel, key, VT(c)->hdel(c->in.state, ctx, k.p, k.len, field));
 }
 
+/* An iteration's callback between the driver and the caller's: an item or value at NULL
+ * with a length stops it, and the call then fails with IMI_EDRIVER. */
+typedef struct each_ud {
+    imi_cache_each_fn fn;
+    void *ud;
+    bool broken;
+} each_ud;
+
+static int each_one(void *ud, const void *item, size_t item_len, const void *val,
+                    size_t val_len, double score)
+{
+    each_ud *e = ud;
+    if ((!item && item_len) || (!val && val_len)) {
+        e->broken = true;
+        return 1;
+    }
+    return e->fn(e->ud, item ? item : "", item_len, val, val_len, score);
+}
+
+static int each_result(const imi_cache *c, const each_ud *e, int rc, const char *op)
+{
+    if (!rc && e->broken)
+        return imi_error_set(IMI_EDRIVER, 0, "driver %s: %s handed back an item or value at "
+                             "NULL with a length", c->in.desc->name, op);
+    return rc;
+}
+
 int imi_cache_hgetall(imi_cache *c, const imi_ctx *ctx, const char *key, imi_cache_each_fn fn,
                       void *ud)
 {
     REQUIRE_CAP(c, IMI_CACHE_CAP_HASH, "hashes");
     REQUIRE_ARG(fn, "hgetall: callback is required");
-    KEYED_CALL(c, ctx, CACHE_OP_hgetall, key, VT(c)->hgetall(c->in.state, ctx, k.p, k.len, fn, ud));
+    each_ud e = { .fn = fn, .ud = ud };
+    KEYED_CALL(c, ctx, CACHE_OP_hgetall, key,
+               each_result(c, &e, VT(c)->hgetall(c->in.state, ctx, k.p, k.len, each_one, &e),
+                           "hgetall"));
 }
 
 /* ---- sets ---------------------------------------------------------------------------- */
@@ -341,7 +371,10 @@ int imi_cache_smembers(imi_cache *c, const imi_ctx *ctx, const char *key, imi_ca
 {
     REQUIRE_CAP(c, IMI_CACHE_CAP_SET, "sets");
     REQUIRE_ARG(fn, "smembers: callback is required");
-    KEYED_CALL(c, ctx, CACHE_OP_smembers, key, VT(c)->smembers(c->in.state, ctx, k.p, k.len, fn, ud));
+    each_ud e = { .fn = fn, .ud = ud };
+    KEYED_CALL(c, ctx, CACHE_OP_smembers, key,
+               each_result(c, &e, VT(c)->smembers(c->in.state, ctx, k.p, k.len, each_one, &e),
+                           "smembers"));
 }
 
 /* ---- sorted sets --------------------------------------------------------------------- */
@@ -370,7 +403,10 @@ int imi_cache_zrange(imi_cache *c, const imi_ctx *ctx, const char *key, int64_t 
 {
     REQUIRE_CAP(c, IMI_CACHE_CAP_ZSET, "sorted sets");
     REQUIRE_ARG(fn, "zrange: callback is required");
-    KEYED_CALL(c, ctx, CACHE_OP_zrange, key, VT(c)->zrange(c->in.state, ctx, k.p, k.len, start, stop, fn, ud));
+    each_ud e = { .fn = fn, .ud = ud };
+    KEYED_CALL(c, ctx, CACHE_OP_zrange, key,
+               each_result(c, &e, VT(c)->zrange(c->in.state, ctx, k.p, k.len, start, stop,
+                                                each_one, &e), "zrange"));
 }
 
 /* ---- lock and token bucket ----------------------------------------------------------- */

@@ -1,4 +1,5 @@
 /* imi_buf: the caller-owned output buffer every component fills. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include "iminfra/buf.h"
@@ -17,6 +18,8 @@ static int reserve(imi_buf *buf, size_t need)
 {
     if (need + 1 <= buf->cap)
         return IMI_OK;
+    if (need > SIZE_MAX / 4)
+        return imi_error_set(IMI_ENOMEM, 0, "a buffer of %zu bytes is too large", need);
     size_t cap = buf->cap ? buf->cap : 64;
     while (cap < need + 1)
         cap *= 2;
@@ -36,6 +39,12 @@ int imi_buf_set(imi_buf *buf, const void *data, size_t len)
 
 int imi_buf_append(imi_buf *buf, const void *data, size_t len)
 {
+    if (!buf || (!data && len))
+        return imi_error_set(IMI_EINVALID, 0, "buf: %s", buf ? "data at NULL with a length"
+                                                             : "no buffer");
+    if (len > SIZE_MAX / 4 - buf->len)
+        return imi_error_set(IMI_ENOMEM, 0, "a buffer of %zu + %zu bytes is too large",
+                             buf->len, len);
     int rc = reserve(buf, buf->len + len);
     if (rc)
         return rc;

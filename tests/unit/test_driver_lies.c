@@ -260,3 +260,54 @@ Test(driver_lies, broken_watch_events_never_reach_the_callback)
     cr_expect_eq(n, 1, "the watch saw %d good events (negative: a broken one)", n);
     imi_coord_free(c);
 }
+
+/* ---- cache: iterations and values ---------------------------------------------------- */
+
+static int count_items(void *ud, const void *item, size_t item_len, const void *val,
+                       size_t val_len, double score)
+{
+    (void)val, (void)val_len, (void)score;
+    int *n = ud;
+    if (item && item_len == 1 && !memcmp(item, "a", 1))
+        (*n)++;
+    else
+        *n = -1000;
+    return 0;
+}
+
+Test(driver_lies, broken_items_and_values_never_reach_the_caller)
+{
+    char text[512];
+    snprintf(text, sizeof text, "[log]\nlevel = off\n[cache]\ndriver = liar\ndriver_path = %s\n",
+             IMI_TEST_DRIVER_DIR);
+    imi_config *cfg;
+    cr_assert_eq(imi_config_parse(text, "lies.ini", "/tmp", &cfg), IMI_OK, "%s",
+                 imi_error_message());
+    cr_assert_eq(imi_app_open_config(cfg, &app), IMI_OK, "%s", imi_error_message());
+    imi_cache *c;
+    cr_assert_eq(imi_cache_open(app, NULL, &c), IMI_OK, "%s", imi_error_message());
+    int n = 0;
+    expect_edriver(imi_cache_hgetall(c, NULL, "h", count_items, &n), "hgetall");
+    expect_edriver(imi_cache_smembers(c, NULL, "s", count_items, &n), "smembers");
+    expect_edriver(imi_cache_zrange(c, NULL, "z", 0, -1, count_items, &n), "zrange");
+    cr_expect_eq(n, 0, "a broken item reached the callback (%d)", n);
+    imi_buf v = IMI_BUF_INIT;
+    int rc = imi_cache_get(c, NULL, "k", &v);
+    cr_expect_eq(rc, IMI_EINVALID, "get: %s (%s)", imi_err_name(rc), imi_error_message());
+    imi_buf_free(&v);
+    imi_cache_free(c);
+}
+
+/* The buffer every driver fills refuses what would overflow or read from NULL. */
+Test(driver_lies, a_buffer_refuses_null_data_and_lengths_that_wrap)
+{
+    imi_buf b = IMI_BUF_INIT;
+    cr_assert_eq(imi_buf_set(&b, "abc", 3), IMI_OK);
+    cr_expect_eq(imi_buf_append(&b, NULL, 5), IMI_EINVALID);
+    cr_expect_eq(imi_buf_append(&b, "x", SIZE_MAX), IMI_ENOMEM);
+    cr_expect_eq(imi_buf_append(&b, "x", SIZE_MAX - 2), IMI_ENOMEM);
+    cr_expect_eq(imi_buf_append(NULL, "x", 1), IMI_EINVALID);
+    cr_expect_eq(imi_buf_append(&b, NULL, 0), IMI_OK);
+    cr_expect(b.len == 3 && !memcmp(b.data, "abc", 4), "the buffer changed: %zu", b.len);
+    imi_buf_free(&b);
+}
