@@ -5,6 +5,9 @@
 #include "iminfra/clog.h"
 #include "instance.h"
 
+/* What a driver's log line or error says when it passed no format. */
+#define NO_MESSAGE "(the driver gave no message)"
+
 static void host_log(void *logger, imi_host_log_level level, const imi_ctx *ctx,
                      const char *fmt, ...)
 {
@@ -14,7 +17,7 @@ static void host_log(void *logger, imi_host_log_level level, const imi_ctx *ctx,
     char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt ? fmt : NO_MESSAGE, ap);
     va_end(ap);
     imi_log(lg, (imi_log_level)level, ctx, msg, NULL, 0);
 }
@@ -24,7 +27,7 @@ static int host_error(int code, long native, const char *fmt, ...)
     char msg[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt ? fmt : NO_MESSAGE, ap);
     va_end(ap);
     return imi_error_set(code, native, "%s", msg);
 }

@@ -311,3 +311,17 @@ Test(driver_lies, a_buffer_refuses_null_data_and_lengths_that_wrap)
     cr_expect(b.len == 3 && !memcmp(b.data, "abc", 4), "the buffer changed: %zu", b.len);
     imi_buf_free(&b);
 }
+
+Test(driver_lies, a_log_line_or_error_without_a_format)
+{
+    char text[512];
+    snprintf(text, sizeof text, "[log]\nlevel = error\noutput = discard\n[db]\ndriver = liar\n"
+             "driver_path = %s\nlie = host\n", IMI_TEST_DRIVER_DIR);
+    imi_config *cfg;
+    cr_assert_eq(imi_config_parse(text, "lies.ini", "/tmp", &cfg), IMI_OK, "%s",
+                 imi_error_message());
+    cr_assert_eq(imi_app_open_config(cfg, &app), IMI_OK, "%s", imi_error_message());
+    int rc = imi_db_open(app, NULL, &db);
+    cr_expect_eq(rc, IMI_EUNAVAILABLE, "%s (%s)", imi_err_name(rc), imi_error_message());
+    cr_expect(strstr(imi_error_message(), "no message"), "%s", imi_error_message());
+}

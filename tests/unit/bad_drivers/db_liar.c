@@ -7,7 +7,8 @@
  *   unterminated  TEXT "12345678" cut at 4 bytes: no NUL at the length
  *   null_name     a NULL value whose column has a NULL name
  *   no_result     c_query succeeds without a result
- *   next_code     r_next answers 42 (no row, no end, no error) */
+ *   next_code     r_next answers 42 (no row, no end, no error)
+ *   host          open logs and fails with a NULL format */
 #include <stdio.h>
 #include <string.h>
 #include "iminfra/driver/db_driver.h"
@@ -32,6 +33,11 @@ static int l_open(void *st, const imi_driver_env *env)
 {
     the = st;
     snprintf(the->lie, sizeof the->lie, "%s", env->opts[0].str);
+    if (lying("host")) {
+        const char *volatile none = NULL; /* past the compiler's format check */
+        env->host->log(env->logger, IMI_HOST_LOG_ERROR, NULL, none);
+        return env->host->error(IMI_EUNAVAILABLE, 0, none);
+    }
     return IMI_OK;
 }
 
