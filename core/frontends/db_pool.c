@@ -65,11 +65,18 @@ static void conn_close(imi_db *db, db_conn *c)
     free(c);
 }
 
+/* A driver that never answers IMI_ENOTFOUND would otherwise be asked forever. */
+#define DB_MAX_ENDPOINTS 1024
+
 int imi_db_pools_init(imi_db *db)
 {
     size_t n = 0;
     imi_db_endpoint_info info;
     for (;; n++) {
+        if (n > DB_MAX_ENDPOINTS)
+            return imi_error_set(IMI_EDRIVER, 0, "[%s] driver %s names more than %d endpoints "
+                                 "(a writer and %d readers)", db->in.section,
+                                 db->in.desc->name, DB_MAX_ENDPOINTS, DB_MAX_ENDPOINTS - 1);
         info = (imi_db_endpoint_info){ .size = sizeof info };
         int rc = VT(db)->d_endpoint(db->in.state, n, &info);
         if (rc == IMI_ENOTFOUND)

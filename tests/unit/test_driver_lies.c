@@ -325,3 +325,16 @@ Test(driver_lies, a_log_line_or_error_without_a_format)
     cr_expect_eq(rc, IMI_EUNAVAILABLE, "%s (%s)", imi_err_name(rc), imi_error_message());
     cr_expect(strstr(imi_error_message(), "no message"), "%s", imi_error_message());
 }
+
+Test(driver_lies, endpoints_without_end, .timeout = 30)
+{
+    char text[512];
+    snprintf(text, sizeof text, "[log]\nlevel = off\n[db]\ndriver = liar\ndriver_path = %s\n"
+             "lie = endless\n", IMI_TEST_DRIVER_DIR);
+    imi_config *cfg;
+    cr_assert_eq(imi_config_parse(text, "lies.ini", "/tmp", &cfg), IMI_OK, "%s",
+                 imi_error_message());
+    cr_assert_eq(imi_app_open_config(cfg, &app), IMI_OK, "%s", imi_error_message());
+    expect_edriver(imi_db_open(app, NULL, &db), "open");
+    cr_expect_null(db);
+}

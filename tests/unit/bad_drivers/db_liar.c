@@ -8,7 +8,8 @@
  *   null_name     a NULL value whose column has a NULL name
  *   no_result     c_query succeeds without a result
  *   next_code     r_next answers 42 (no row, no end, no error)
- *   host          open logs and fails with a NULL format */
+ *   host          open logs and fails with a NULL format
+ *   endless       d_endpoint never answers IMI_ENOTFOUND */
 #include <stdio.h>
 #include <string.h>
 #include "iminfra/driver/db_driver.h"
@@ -46,7 +47,7 @@ static void l_close(void *st) { (void)st; }
 static int l_endpoint(void *st, size_t i, imi_db_endpoint_info *info)
 {
     (void)st;
-    if (i)
+    if (i && !lying("endless"))
         return IMI_ENOTFOUND;
     info->name = "liar";
     info->max_conns = 1;
