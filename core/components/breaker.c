@@ -160,6 +160,9 @@ void imi_breaker_install(imi_breaker *b, brk_policy *pol)
 
 int imi_breaker_enter(imi_breaker *b, imi_breaker_ticket *ticket)
 {
+    if (!b || !ticket)
+        return imi_error_set(IMI_EINVALID, 0, "breaker enter: a breaker and a ticket are "
+                             "required");
     uint64_t w = atomic_load_explicit(&b->state, memory_order_acquire);
     for (;;) {
         switch (st_state(w)) {
@@ -239,6 +242,8 @@ static void probe_done(imi_breaker *b, const brk_policy *pol, uint64_t w, uint32
 
 void imi_breaker_leave(imi_breaker *b, imi_breaker_ticket ticket, int rc)
 {
+    if (!b)
+        return;
     const brk_policy *pol = atomic_load_explicit(&b->pol, memory_order_acquire);
     bool fail = rc < 0 && rc >= IMI_ERRNO_MIN_ && (pol->p.failure_on & IMI_CODE_BIT(rc));
     uint64_t w = atomic_load_explicit(&b->state, memory_order_acquire);
@@ -259,6 +264,8 @@ void imi_breaker_leave(imi_breaker *b, imi_breaker_ticket ticket, int rc)
 
 int imi_breaker_call(imi_breaker *b, const imi_ctx *ctx, imi_breaker_fn fn, void *ud)
 {
+    if (!fn)
+        return imi_error_set(IMI_EINVALID, 0, "breaker call: no function");
     imi_breaker_ticket t;
     int rc = imi_breaker_enter(b, &t);
     if (rc)
@@ -270,18 +277,32 @@ int imi_breaker_call(imi_breaker *b, const imi_ctx *ctx, imi_breaker_fn fn, void
 
 imi_breaker_state imi_breaker_get_state(const imi_breaker *b)
 {
+    if (!b)
+        return IMI_BREAKER_CLOSED;
     return (imi_breaker_state)st_state(atomic_load_explicit(&b->state, memory_order_acquire));
 }
 
-const char *imi_breaker_name(const imi_breaker *b) { return b->name; }
+const char *imi_breaker_name(const imi_breaker *b) { return b ? b->name : ""; }
 
 void imi_breaker_get_policy(const imi_breaker *b, imi_breaker_policy *out)
 {
+    if (!out)
+        return;
+    if (!b) {
+        *out = imi_breaker_policy_default();
+        return;
+    }
     *out = atomic_load_explicit(&b->pol, memory_order_acquire)->p;
 }
 
 void imi_breaker_get_stats(const imi_breaker *b, imi_breaker_stats *out)
 {
+    if (!out)
+        return;
+    if (!b) {
+        *out = (imi_breaker_stats){ 0 };
+        return;
+    }
     const brk_policy *pol = atomic_load_explicit(&b->pol, memory_order_acquire);
     *out = (imi_breaker_stats){
         .rejected = atomic_load(&b->rejected),

@@ -221,6 +221,8 @@ void imi_breaker_set_free(imi_breaker_set *s)
 
 void imi_breaker_set_on_change(imi_breaker_set *s, imi_breaker_change_fn fn, void *ud)
 {
+    if (!s)
+        return;
     brk_callback *cb = calloc(1, sizeof *cb);
     if (!cb)
         return; /* keeps the one there */

@@ -300,6 +300,9 @@ int imi_ratelimit_set_rule(imi_ratelimit *rl, const char *rule, const char *spec
 
 int imi_ratelimit_rule(imi_ratelimit *rl, const char *rule, imi_ratelimit_rule_info *info)
 {
+    if (!rl || !rule || !info)
+        return imi_error_set(IMI_EINVALID, 0, "ratelimit rule: a handle, a rule and an output "
+                             "are required");
     pthread_mutex_lock(&rl->mu);
     rl_rule *r = find_rule(rl, rule);
     const rl_params *p = r ? atomic_load(&r->p) : NULL;
@@ -311,7 +314,7 @@ int imi_ratelimit_rule(imi_ratelimit *rl, const char *rule, imi_ratelimit_rule_i
 
 uint64_t imi_ratelimit_backend_errors(const imi_ratelimit *rl)
 {
-    return atomic_load(&((imi_ratelimit *)rl)->backend_errors);
+    return rl ? atomic_load(&((imi_ratelimit *)rl)->backend_errors) : 0;
 }
 
 /* ---- buckets ---------------------------------------------------------------------------- */

@@ -90,6 +90,8 @@ int imi_ratelimit_take_remote(imi_ratelimit_bucket *b, const rl_params *p,
 int imi_ratelimit_allow_n(imi_ratelimit_bucket *b, const imi_ctx *ctx, int64_t n,
                           int64_t *retry_after_ms)
 {
+    if (!b)
+        return imi_error_set(IMI_EINVALID, 0, "ratelimit: no bucket");
     const rl_params *p = atomic_load_explicit(&b->rule->p, memory_order_acquire);
     if (!p)
         return IMI_OK;

@@ -151,12 +151,14 @@ int imi_retry_open(imi_app *app, const char *name, imi_retry **out)
 }
 
 void imi_retry_free(imi_retry *r) { free(r); }
-const imi_retry_policy *imi_retry_get_policy(const imi_retry *r) { return &r->p; }
+const imi_retry_policy *imi_retry_get_policy(const imi_retry *r) { return r ? &r->p : NULL; }
 
 /* ---- running ---------------------------------------------------------------------------- */
 
 int64_t imi_retry_delay_ms(const imi_retry_policy *p, int attempt)
 {
+    if (!p)
+        return 0;
     double d = (double)p->initial_ms;
     if (p->backoff == IMI_BACKOFF_EXPONENTIAL) {
         double m = p->multiplier >= 1.0 ? p->multiplier : 1.0;  /* also for nan */

@@ -78,6 +78,8 @@ imi_uid_options imi_uid_options_default(void)
 
 int imi_uid_next(imi_uid *u, int64_t *id)
 {
+    if (!u || !id)
+        return imi_error_set(IMI_EINVALID, 0, "uid: a generator and an output are required");
     int w = atomic_load_explicit(&u->worker, memory_order_acquire);
     if (w < 0)
         return imi_error_set(IMI_EUNAVAILABLE, 0, "uid: no worker id is held now");
@@ -134,13 +136,17 @@ int imi_uid_next(imi_uid *u, int64_t *id)
 
 int imi_uid_worker(const imi_uid *u)
 {
+    if (!u)
+        return -1;
     return atomic_load_explicit(&((imi_uid *)u)->worker, memory_order_acquire);
 }
 
-int64_t imi_uid_epoch(const imi_uid *u) { return u->o.epoch_ms; }
+int64_t imi_uid_epoch(const imi_uid *u) { return u ? u->o.epoch_ms : 0; }
 
 int imi_uid_parse_epoch(int64_t epoch_ms, int64_t id, imi_uid_parts *out)
 {
+    if (!out)
+        return imi_error_set(IMI_EINVALID, 0, "uid parse: no output");
     if (id < 0)
         return imi_error_set(IMI_EINVALID, 0, "uid: %lld is not a snowflake id", (long long)id);
     out->unix_ms = (id >> (IMI_UID_WORKER_BITS + IMI_UID_SEQ_BITS)) + epoch_ms;
@@ -151,6 +157,8 @@ int imi_uid_parse_epoch(int64_t epoch_ms, int64_t id, imi_uid_parts *out)
 
 int imi_uid_parse(const imi_uid *u, int64_t id, imi_uid_parts *out)
 {
+    if (!u)
+        return imi_error_set(IMI_EINVALID, 0, "uid parse: no generator");
     return imi_uid_parse_epoch(u->o.epoch_ms, id, out);
 }
 
@@ -270,6 +278,8 @@ static void *keeper(void *arg)
 
 void imi_uid_worker_lost(imi_uid *u)
 {
+    if (!u)
+        return;
     atomic_store(&u->worker, -1);
     pthread_mutex_lock(&u->mu);
     u->lost = true;

@@ -54,6 +54,12 @@ imi_uuid imi_uuid_v7(void)
 void imi_uuid_format(const imi_uuid *u, char out[IMI_UUID_STR_LEN + 1])
 {
     static const char hex[] = "0123456789abcdef";
+    if (!out)
+        return;
+    if (!u) {
+        *out = '\0';
+        return;
+    }
     char *p = out;
     for (int i = 0; i < 16; i++) {
         if (i == 4 || i == 6 || i == 8 || i == 10)
@@ -77,6 +83,8 @@ static int hexval(char c)
 
 int imi_uuid_parse(const char *s, imi_uuid *out)
 {
+    if (!out)
+        return imi_error_set(IMI_EINVALID, 0, "uuid: no output");
     if (!s || strlen(s) != IMI_UUID_STR_LEN)
         return imi_error_set(IMI_EINVALID, 0, "uuid: not 36 characters");
     int j = 0;
@@ -95,7 +103,7 @@ int imi_uuid_parse(const char *s, imi_uuid *out)
     return IMI_OK;
 }
 
-int imi_uuid_version(const imi_uuid *u) { return u->b[6] >> 4; }
+int imi_uuid_version(const imi_uuid *u) { return u ? u->b[6] >> 4 : 0; }
 
 int64_t imi_uuid_v7_unix_ms(const imi_uuid *u)
 {

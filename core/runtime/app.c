@@ -171,6 +171,10 @@ int imi_app_open_config(imi_config *cfg, imi_app **out)
 {
     static pthread_once_t sigpipe_once = PTHREAD_ONCE_INIT;
     pthread_once(&sigpipe_once, ignore_default_sigpipe);
+    if (!out || !cfg) {
+        imi_config_free(cfg); /* taken either way */
+        return imi_error_set(IMI_EINVALID, 0, "app: %s", out ? "no config" : "no output");
+    }
     *out = NULL;
     imi_app *app = calloc(1, sizeof *app);
     if (!app) {
@@ -195,6 +199,8 @@ int imi_app_open_config(imi_config *cfg, imi_app **out)
 
 int imi_app_open(const char *config_path, imi_app **out)
 {
+    if (!out)
+        return imi_error_set(IMI_EINVALID, 0, "app: no output");
     *out = NULL;
     imi_config *cfg;
     int rc = imi_config_load(config_path ? config_path : imi_default_config_path(), &cfg);
@@ -213,12 +219,12 @@ void imi_app_free(imi_app *app)
     free(app);
 }
 
-const imi_config *imi_app_config(const imi_app *app) { return app->cfg; }
-imi_logger *imi_app_logger(imi_app *app) { return app->log; }
+const imi_config *imi_app_config(const imi_app *app) { return app ? app->cfg : NULL; }
+imi_logger *imi_app_logger(imi_app *app) { return app ? app->log : NULL; }
 
 const char *imi_app_service(const imi_app *app)
 {
-    const char *s = imi_config_get(app->cfg, "service", "name", NULL);
+    const char *s = app ? imi_config_get(app->cfg, "service", "name", NULL) : NULL;
     return s ? s : "";
 }
 

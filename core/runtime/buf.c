@@ -33,6 +33,8 @@ static int reserve(imi_buf *buf, size_t need)
 
 int imi_buf_set(imi_buf *buf, const void *data, size_t len)
 {
+    if (!buf)
+        return imi_error_set(IMI_EINVALID, 0, "buf: no buffer");
     buf->len = 0;
     return imi_buf_append(buf, data, len);
 }

@@ -242,6 +242,8 @@ static char *expand(reader *r, const char *v)
 
 static const entry *find(const imi_config *cfg, const char *section, const char *key)
 {
+    if (!cfg || !section || !key)
+        return NULL;
     for (size_t i = 0; i < cfg->n; i++)
         if (!strcmp(cfg->e[i].section, section) && !strcmp(cfg->e[i].key, key))
             return &cfg->e[i];
@@ -296,6 +298,8 @@ static int on_key(void *user, const char *sec, const char *key, const char *valu
 int imi_config_parse(const char *text, const char *name, const char *base_dir,
                      imi_config **out)
 {
+    if (!out || !text)
+        return imi_error_set(IMI_EINVALID, 0, "config: %s", out ? "no text" : "no output");
     *out = NULL;
     imi_config *cfg = calloc(1, sizeof *cfg);
     if (!cfg)
@@ -326,6 +330,8 @@ int imi_config_parse(const char *text, const char *name, const char *base_dir,
 
 int imi_config_load(const char *path, imi_config **out)
 {
+    if (!out || !path)
+        return imi_error_set(IMI_EINVALID, 0, "config: %s", out ? "no path" : "no output");
     *out = NULL;
     size_t len = 0;
     char *text = imi_read_file(path, &len);
@@ -362,8 +368,8 @@ void imi_config_free(imi_config *cfg)
     free(cfg);
 }
 
-const char *imi_config_name(const imi_config *cfg) { return cfg->name; }
-const char *imi_config_dir(const imi_config *cfg) { return cfg->dir; }
+const char *imi_config_name(const imi_config *cfg) { return cfg ? cfg->name : "<no config>"; }
+const char *imi_config_dir(const imi_config *cfg) { return cfg ? cfg->dir : "."; }
 
 const char *imi_config_get(const imi_config *cfg, const char *section, const char *key,
                            int *line)
@@ -376,7 +382,7 @@ const char *imi_config_get(const imi_config *cfg, const char *section, const cha
 
 const char *imi_config_section(const imi_config *cfg, size_t i, int *line)
 {
-    if (i >= cfg->ns)
+    if (!cfg || i >= cfg->ns)
         return NULL;
     if (line)
         *line = cfg->s[i].line;
@@ -385,7 +391,7 @@ const char *imi_config_section(const imi_config *cfg, size_t i, int *line)
 
 int imi_config_has_section(const imi_config *cfg, const char *section)
 {
-    for (size_t i = 0; i < cfg->ns; i++)
+    for (size_t i = 0; cfg && section && i < cfg->ns; i++)
         if (!strcmp(cfg->s[i].name, section))
             return 1;
     return 0;
@@ -393,7 +399,7 @@ int imi_config_has_section(const imi_config *cfg, const char *section)
 
 int imi_config_section_line(const imi_config *cfg, const char *section)
 {
-    for (size_t i = 0; i < cfg->ns; i++)
+    for (size_t i = 0; cfg && section && i < cfg->ns; i++)
         if (!strcmp(cfg->s[i].name, section))
             return cfg->s[i].line;
     return 0;
@@ -402,7 +408,7 @@ int imi_config_section_line(const imi_config *cfg, const char *section)
 const char *imi_config_key(const imi_config *cfg, const char *section, size_t i,
                            const char **value, int *line)
 {
-    for (size_t k = 0; k < cfg->n; k++) {
+    for (size_t k = 0; cfg && section && k < cfg->n; k++) {
         if (strcmp(cfg->e[k].section, section))
             continue;
         if (i-- == 0) {
@@ -421,6 +427,9 @@ typedef int (*parse_fn)(const char *s, void *out);
 static int get_typed(const imi_config *cfg, const char *section, const char *key, void *out,
                      parse_fn parse, const char *what)
 {
+    if (!out)
+        return imi_error_set(IMI_EINVALID, 0, "config: no output for [%s] %s",
+                             section ? section : "", key ? key : "");
     const entry *e = find(cfg, section, key);
     if (!e)
         return IMI_OK;
@@ -476,6 +485,8 @@ static void append_list(char *buf, size_t cap, const char *const *list)
 int imi_config_check_keys(const imi_config *cfg, const char *section,
                           const char *const *known, const char *const *more_known)
 {
+    if (!cfg || !section)
+        return imi_error_set(IMI_EINVALID, 0, "config: no config or section");
     for (size_t i = 0; i < cfg->n; i++) {
         const entry *e = &cfg->e[i];
         if (strcmp(e->section, section) || listed(known, e->key) || listed(more_known, e->key))
@@ -498,7 +509,7 @@ void imi_config_mark_secret(imi_config *cfg, const char *section, const char *ke
 
 void imi_config_dump(const imi_config *cfg, FILE *out)
 {
-    for (size_t s = 0; s < cfg->ns; s++) {
+    for (size_t s = 0; cfg && out && s < cfg->ns; s++) {
         fprintf(out, "%s[%s]\n", s ? "\n" : "", cfg->s[s].name);
         for (size_t i = 0; i < cfg->n; i++)
             if (!strcmp(cfg->e[i].section, cfg->s[s].name))
@@ -510,6 +521,8 @@ void imi_config_dump(const imi_config *cfg, FILE *out)
 
 int imi_parse_int(const char *s, int64_t *out)
 {
+    if (!s || !out)
+        return IMI_EINVALID;
     char *end;
     errno = 0;
     long long v = strtoll(s, &end, 10);
@@ -521,6 +534,8 @@ int imi_parse_int(const char *s, int64_t *out)
 
 int imi_parse_bool(const char *s, int *out)
 {
+    if (!s || !out)
+        return IMI_EINVALID;
     static const char *const yes[] = { "true", "yes", "on", "1", NULL };
     static const char *const no[] = { "false", "no", "off", "0", NULL };
     for (size_t i = 0; yes[i]; i++) {
@@ -558,6 +573,8 @@ static size_t decimal_span(const char *s)
 /* A finite decimal number, optionally signed; never hex, nan or inf. */
 int imi_parse_double(const char *s, double *out)
 {
+    if (!s || !out)
+        return IMI_EINVALID;
     size_t sign = s[0] == '-' || s[0] == '+';
     size_t n = decimal_span(s + sign);
     if (!n || s[sign + n])
@@ -576,6 +593,8 @@ int imi_parse_double(const char *s, double *out)
 static int parse_scaled(const char *s, const char *const *units, const int64_t *scale,
                         int64_t max, int64_t *out)
 {
+    if (!s || !out)
+        return IMI_EINVALID;
     size_t n = decimal_span(s);
     if (!n)
         return IMI_EINVALID;
@@ -613,6 +632,8 @@ int imi_parse_size(const char *s, int64_t *out)
 
 imi_config *imi_config_copy(const imi_config *src)
 {
+    if (!src)
+        return NULL;
     imi_config *cfg = calloc(1, sizeof *cfg);
     if (!cfg)
         return NULL;
@@ -644,6 +665,9 @@ imi_config *imi_config_copy(const imi_config *src)
 
 int imi_config_set(imi_config *cfg, const char *section, const char *key, const char *value)
 {
+    if (!cfg || !section || !key || !value)
+        return imi_error_set(IMI_EINVALID, 0, "config set: config, section, key and value "
+                             "are required");
     entry *e = (entry *)find(cfg, section, key);
     if (e) {
         char *v = strdup(value);

@@ -3,9 +3,10 @@
 # and every function a public header declares is exported. In libiminfra.a, where every
 # internal function is global too, each name is in the imi_ namespace, so that an
 # application's own function cannot collide with one when it links statically.
-#   lib_exports_names.sh NM LIBIMINFRA.so INCLUDE_DIR LIBIMINFRA.a
+# Every exported function is called in null_sweep.c.
+#   lib_exports_names.sh NM LIBIMINFRA.so INCLUDE_DIR LIBIMINFRA.a NULL_SWEEP.c
 set -euo pipefail
-nm=$1 lib=$2 inc=$3 archive=$4
+nm=$1 lib=$2 inc=$3 archive=$4 sweep=$5
 fail() { echo "FAIL: $*" >&2; exit 1; }
 exported=$("$nm" -D --defined-only "$lib" | awk '$2 ~ /^[TtWDdBbRrVi]$/ {print $3}' | sort -u)
 [ -n "$exported" ] || fail "nm lists no symbols of $lib"
@@ -24,4 +25,7 @@ missing=$(comm -13 <(echo "$exported") <(echo "$declared"))
 outside=$("$nm" -g --defined-only "$archive" | awk 'NF == 3 && $3 !~ /^(imi_|_)/ {print $3}' |
          sort -u)
 [ -z "$outside" ] || fail "$archive defines names outside imi_: $(echo $outside)"
+swept=$(grep -oE '\{ "imi_[a-z0-9_]+"' "$sweep" | grep -oE 'imi_[a-z0-9_]+' | sort -u)
+unswept=$(comm -23 <(echo "$exported") <(echo "$swept"))
+[ -z "$unswept" ] || fail "not called in $sweep: $(echo $unswept)"
 echo "ok: $(echo "$exported" | wc -l) exported functions, all of the public headers"
