@@ -170,30 +170,41 @@ static int type_error(const imi_db_rows *r, size_t col, int t, const char *want)
                          column_name(r, col), imi_db_type_name(t), want);
 }
 
-/* The bytes of a TEXT or BLOB value, checked: no NULL pointer with a length, and text
- * NUL-terminated at its length (the getters parse it and callers use it as a C string).
- * An empty value the driver gave as NULL is "". */
-static int bytes_of(const imi_db_rows *r, size_t col, bool text, const void **out, size_t *len)
+/* The unusual answers of r_bytes, out of the getters' common path: an error, an empty
+ * value at NULL (read as ""), bytes at NULL with a length, text without its NUL. */
+__attribute__((noinline, cold)) static int bytes_odd(const imi_db_rows *r, size_t col, int rc,
+                                                     const void *p, size_t n, const void **out,
+                                                     size_t *len)
 {
-    const void *p = NULL;
-    size_t n = 0;
-    int rc = VT(r->db)->r_bytes(r->res, col, &p, &n);
     if (rc)
         return rc;
     if (!p && n)
         return imi_error_set(IMI_EDRIVER, 0, "driver %s: column %zu is %zu bytes at NULL",
                              r->db->in.desc->name, col, n);
-    if (!p)
-        p = "";
-    else if (text && ((const char *)p)[n] != '\0')
+    if (p)
         return imi_error_set(IMI_EDRIVER, 0, "driver %s: the text of column %zu has no NUL "
                              "at its length", r->db->in.desc->name, col);
+    *out = "";
+    *len = 0;
+    return IMI_OK;
+}
+
+/* The bytes of a TEXT or BLOB value, checked: no NULL pointer with a length, and text
+ * NUL-terminated at its length (the getters parse it and callers use it as a C string). */
+static inline int bytes_of(const imi_db_rows *r, size_t col, bool text, const void **out,
+                           size_t *len)
+{
+    const void *p = NULL;
+    size_t n = 0;
+    int rc = VT(r->db)->r_bytes(r->res, col, &p, &n);
+    if (__builtin_expect(rc || !p || (text && ((const char *)p)[n] != '\0'), 0))
+        return bytes_odd(r, col, rc, p, n, out, len);
     *out = p;
     *len = n;
     return IMI_OK;
 }
 
-static int text_of(imi_db_rows *r, size_t col, const char **s, size_t *len)
+static inline int text_of(imi_db_rows *r, size_t col, const char **s, size_t *len)
 {
     const void *p;
     int rc = bytes_of(r, col, true, &p, len);
