@@ -11,15 +11,24 @@
 static imi_app *app;
 static imi_db *db;
 
-static void open_db(const char *lie)
+/* Opens the app of a config whose [kind] is the liar driver of that kind, with the
+ * section's further lines in extra; log is the [log] section's lines. */
+static void open_app(const char *log, const char *kind, const char *extra)
 {
-    char text[512];
-    snprintf(text, sizeof text, "[log]\nlevel = off\n[db]\ndriver = liar\ndriver_path = %s\n"
-             "lie = %s\n", IMI_TEST_DRIVER_DIR, lie);
+    char text[1024];
+    snprintf(text, sizeof text, "[log]\n%s[%s]\ndriver = liar\ndriver_path = %s\n%s", log, kind,
+             IMI_TEST_DRIVER_DIR, extra);
     imi_config *cfg;
     cr_assert_eq(imi_config_parse(text, "lies.ini", "/tmp", &cfg), IMI_OK, "%s",
                  imi_error_message());
     cr_assert_eq(imi_app_open_config(cfg, &app), IMI_OK, "%s", imi_error_message());
+}
+
+static void open_db(const char *lie)
+{
+    char extra[64];
+    snprintf(extra, sizeof extra, "lie = %s\n", lie);
+    open_app("level = off\n", "db", extra);
     cr_assert_eq(imi_db_open(app, NULL, &db), IMI_OK, "%s", imi_error_message());
 }
 
@@ -163,13 +172,9 @@ Test(driver_lies, broken_deliveries_never_reach_the_handler)
     int fd = mkstemp(report);
     cr_assert_geq(fd, 0);
     close(fd);
-    char text[1024];
-    snprintf(text, sizeof text, "[log]\nlevel = off\n[mq]\ndriver = liar\ndriver_path = %s\n"
-             "report = %s\n", IMI_TEST_DRIVER_DIR, report);
-    imi_config *cfg;
-    cr_assert_eq(imi_config_parse(text, "lies.ini", "/tmp", &cfg), IMI_OK, "%s",
-                 imi_error_message());
-    cr_assert_eq(imi_app_open_config(cfg, &app), IMI_OK, "%s", imi_error_message());
+    char extra[600];
+    snprintf(extra, sizeof extra, "report = %s\n", report);
+    open_app("level = off\n", "mq", extra);
     imi_mq *mq;
     cr_assert_eq(imi_mq_open(app, NULL, &mq), IMI_OK, "%s", imi_error_message());
     const char *topics[] = { "t" };
@@ -200,13 +205,7 @@ Test(driver_lies, broken_deliveries_never_reach_the_handler)
 
 static imi_coord *open_coord(void)
 {
-    char text[512];
-    snprintf(text, sizeof text, "[log]\nlevel = off\n[coord]\ndriver = liar\ndriver_path = %s\n",
-             IMI_TEST_DRIVER_DIR);
-    imi_config *cfg;
-    cr_assert_eq(imi_config_parse(text, "lies.ini", "/tmp", &cfg), IMI_OK, "%s",
-                 imi_error_message());
-    cr_assert_eq(imi_app_open_config(cfg, &app), IMI_OK, "%s", imi_error_message());
+    open_app("level = off\n", "coord", "");
     imi_coord *c;
     cr_assert_eq(imi_coord_open(app, NULL, &c), IMI_OK, "%s", imi_error_message());
     return c;
@@ -277,13 +276,7 @@ static int count_items(void *ud, const void *item, size_t item_len, const void *
 
 Test(driver_lies, broken_items_and_values_never_reach_the_caller)
 {
-    char text[512];
-    snprintf(text, sizeof text, "[log]\nlevel = off\n[cache]\ndriver = liar\ndriver_path = %s\n",
-             IMI_TEST_DRIVER_DIR);
-    imi_config *cfg;
-    cr_assert_eq(imi_config_parse(text, "lies.ini", "/tmp", &cfg), IMI_OK, "%s",
-                 imi_error_message());
-    cr_assert_eq(imi_app_open_config(cfg, &app), IMI_OK, "%s", imi_error_message());
+    open_app("level = off\n", "cache", "");
     imi_cache *c;
     cr_assert_eq(imi_cache_open(app, NULL, &c), IMI_OK, "%s", imi_error_message());
     int n = 0;
@@ -314,13 +307,7 @@ Test(driver_lies, a_buffer_refuses_null_data_and_lengths_that_wrap)
 
 Test(driver_lies, a_log_line_or_error_without_a_format)
 {
-    char text[512];
-    snprintf(text, sizeof text, "[log]\nlevel = error\noutput = discard\n[db]\ndriver = liar\n"
-             "driver_path = %s\nlie = host\n", IMI_TEST_DRIVER_DIR);
-    imi_config *cfg;
-    cr_assert_eq(imi_config_parse(text, "lies.ini", "/tmp", &cfg), IMI_OK, "%s",
-                 imi_error_message());
-    cr_assert_eq(imi_app_open_config(cfg, &app), IMI_OK, "%s", imi_error_message());
+    open_app("level = error\noutput = discard\n", "db", "lie = host\n");
     int rc = imi_db_open(app, NULL, &db);
     cr_expect_eq(rc, IMI_EUNAVAILABLE, "%s (%s)", imi_err_name(rc), imi_error_message());
     cr_expect(strstr(imi_error_message(), "no message"), "%s", imi_error_message());
@@ -328,13 +315,7 @@ Test(driver_lies, a_log_line_or_error_without_a_format)
 
 Test(driver_lies, endpoints_without_end, .timeout = 30)
 {
-    char text[512];
-    snprintf(text, sizeof text, "[log]\nlevel = off\n[db]\ndriver = liar\ndriver_path = %s\n"
-             "lie = endless\n", IMI_TEST_DRIVER_DIR);
-    imi_config *cfg;
-    cr_assert_eq(imi_config_parse(text, "lies.ini", "/tmp", &cfg), IMI_OK, "%s",
-                 imi_error_message());
-    cr_assert_eq(imi_app_open_config(cfg, &app), IMI_OK, "%s", imi_error_message());
+    open_app("level = off\n", "db", "lie = endless\n");
     expect_edriver(imi_db_open(app, NULL, &db), "open");
     cr_expect_null(db);
 }
