@@ -101,7 +101,11 @@ Test(coord_etcd, restart_under_watch_registration_and_locks, .timeout = 120)
     snprintf(lk_short, sizeof lk_short, "%slock-short", p);
     snprintf(lk_long, sizeof lk_long, "%slock-long", p);
 
-    events ev = { .n = 0 };
+    /* Static, like the lost flags below: the watch and the locks' keepers call into them
+     * from driver threads until the handles are freed, also after an assertion ended the
+     * test early (on the stack, a failed assertion became a crash). */
+    static events ev;
+    ev = (events){ .n = 0 };
     pthread_mutex_init(&ev.mu, NULL);
     imi_coord_watch *w = NULL;
     char wp[128];
@@ -112,7 +116,9 @@ Test(coord_etcd, restart_under_watch_registration_and_locks, .timeout = 120)
     cr_assert_eq(imi_coord_register(c1, NULL, svc, "r1", "127.0.0.1:7000", 2000, &reg), IMI_OK,
                  "%s", imi_error_message());
     imi_coord_lock *ls = NULL, *ll = NULL;
-    atomic_int lost_short = 0, lost_long = 0;
+    static atomic_int lost_short, lost_long;
+    atomic_store(&lost_short, 0);
+    atomic_store(&lost_long, 0);
     cr_assert_eq(imi_coord_lock_try(c1, NULL, lk_short, 2000, 0, &ls), IMI_OK, "%s",
                  imi_error_message());
     cr_assert_eq(imi_coord_lock_try(c1, NULL, lk_long, 30000, 0, &ll), IMI_OK, "%s",
@@ -203,7 +209,11 @@ Test(coord_etcd, fails_over_past_a_dead_endpoint, .timeout = 60)
         cr_assert_eq(imi_coord_put(c, NULL, key, "v", 1, NULL), IMI_OK, "%s", imi_error_message());
     imi_buf v = IMI_BUF_INIT;
     cr_assert_eq(imi_coord_get(c, NULL, key, &v, NULL), IMI_OK, "%s", imi_error_message());
-    events ev = { .n = 0 };
+    /* Static, like the lost flags below: the watch and the locks' keepers call into them
+     * from driver threads until the handles are freed, also after an assertion ended the
+     * test early (on the stack, a failed assertion became a crash). */
+    static events ev;
+    ev = (events){ .n = 0 };
     pthread_mutex_init(&ev.mu, NULL);
     imi_coord_watch *w = NULL;
     cr_assert_eq(imi_coord_watch_start(c, NULL, key, 0, 0, on_event, &ev, &w), IMI_OK, "%s",

@@ -162,7 +162,8 @@ static int count_calls(void *ud, const imi_mq_msg *m)
 {
     seen *s = ud;
     s->calls++;
-    snprintf(s->body, sizeof s->body, "%.*s", (int)m->body_len, m->body ? (const char *)m->body : "");
+    const char *body = m->body ? m->body : "";
+    snprintf(s->body, sizeof s->body, "%.*s", (int)m->body_len, body);
     return IMI_OK;
 }
 
