@@ -87,8 +87,9 @@ static inline int coord_record(imi_coord *c, unsigned op, int rc, int64_t t0)
 void imi_coord_watches_stop(imi_coord *c);
 
 /* A conditional write on key (no prefix): see imi_coord_driver.cas. */
-int imi_coord_cas_on(imi_coord *c, const imi_ctx *ctx, const char *key, imi_coord_cmp_target target,
-              int64_t expect, const imi_coord_write *w, int64_t *rev);
+int imi_coord_cas_on(imi_coord *c, const imi_ctx *ctx, const char *key,
+                     imi_coord_cmp_target target, int64_t expect, const imi_coord_write *w,
+                     int64_t *rev);
 
 /* An internal watch whose cleanup(ud) runs after it stopped (cancel or close). */
 int imi_coord_watch_open(imi_coord *c, const imi_ctx *ctx, const char *key, unsigned flags,

@@ -114,8 +114,9 @@ int imi_coord_del_prefix(imi_coord *c, const imi_ctx *ctx, const char *prefix, i
                VT(c)->del(c->in.state, ctx, k.p, k.len, true, n ? n : &ignored, &rev));
 }
 
-int imi_coord_cas_on(imi_coord *c, const imi_ctx *ctx, const char *key, imi_coord_cmp_target target,
-              int64_t expect, const imi_coord_write *w, int64_t *rev)
+int imi_coord_cas_on(imi_coord *c, const imi_ctx *ctx, const char *key,
+                     imi_coord_cmp_target target, int64_t expect, const imi_coord_write *w,
+                     int64_t *rev)
 {
     int64_t ignored;
     KEYED_CALL(c, ctx, COORD_OP_cas, key, false,
