@@ -223,14 +223,22 @@ int imi_coord_lease_keepalive(imi_coord *c, const imi_ctx *ctx, int64_t lease, i
 
 /* ---- watches -------------------------------------------------------------------------- */
 
+/* Why a watch event breaks the contract, or NULL (a LOST event carries no key). */
+static const char *broken_event(const imi_coord_event *ev)
+{
+    if (!ev)
+        return "no event";
+    if (ev->type < IMI_COORD_EVENT_PUT || ev->type > IMI_COORD_EVENT_LOST)
+        return "an unknown type";
+    if (ev->type == IMI_COORD_EVENT_LOST)
+        return NULL;
+    return broken_kv(ev->key, ev->key_len, ev->value, ev->value_len);
+}
+
 static void watch_event(void *ud, const imi_coord_event *ev)
 {
     imi_coord_watch *w = ud;
-    const char *broken =
-        !ev ? "no event"
-        : ev->type < IMI_COORD_EVENT_PUT || ev->type > IMI_COORD_EVENT_LOST ? "an unknown type"
-        : ev->type == IMI_COORD_EVENT_LOST ? NULL
-        : broken_kv(ev->key, ev->key_len, ev->value, ev->value_len);
+    const char *broken = broken_event(ev);
     if (broken) {
         imi_logf(w->c->in.logger, IMI_LOG_ERROR, NULL, "driver %s delivered a broken watch "
                  "event (%s); it is dropped", w->c->in.desc->name, broken);

@@ -231,14 +231,9 @@ static int check_msg(imi_mq *mq, const imi_mq_msg *m)
     if (mq ? !imi_mq_topic_ok(mq, m->topic) : !imi_mq_name_ok(m->topic))
         return imi_error_set(IMI_EINVALID, 0, "mq publish: topic '%s' is not 1-200 of "
                              "[A-Za-z0-9._-]", m->topic ? m->topic : "(null)");
-    if ((!m->key && m->key_len) || (!m->body && m->body_len) || (!m->headers && m->n_headers))
-        return imi_error_set(IMI_EINVALID, 0, "mq publish: a NULL key, body or headers with "
-                             "a non-zero length");
-    for (size_t i = 0; i < m->n_headers; i++)
-        if (!m->headers[i].name || !*m->headers[i].name ||
-            (!m->headers[i].value && m->headers[i].len))
-            return imi_error_set(IMI_EINVALID, 0, "mq publish: header %zu has no name or a "
-                                 "NULL value", i);
+    const char *unsound = imi_mq_msg_unsound(m, true);
+    if (unsound)
+        return imi_error_set(IMI_EINVALID, 0, "mq publish: %s", unsound);
     return IMI_OK;
 }
 

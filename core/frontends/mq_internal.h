@@ -37,6 +37,20 @@ static inline void mq_count(mq_counters *c, size_t offset)
 /* The same on the slot a call already holds (instance.h: each access is a call). */
 #define MQ_COUNT_AT(c, field, t) mq_count_at((c), offsetof(mq_stripe, field), (t))
 
+/* Why a message's key, body or headers break the shape every message has (no pointer at
+ * NULL with a length, every header named; on publish, named with at least one byte), or
+ * NULL. Checked on publish and on each delivery a driver makes. */
+static inline const char *imi_mq_msg_unsound(const imi_mq_msg *m, bool publish)
+{
+    if ((!m->key && m->key_len) || (!m->body && m->body_len) || (!m->headers && m->n_headers))
+        return "a key, body or headers at NULL with a length";
+    for (size_t i = 0; i < m->n_headers; i++)
+        if (!m->headers[i].name || (publish && !*m->headers[i].name) ||
+            (!m->headers[i].value && m->headers[i].len))
+            return "a header without a name, or its value at NULL with a length";
+    return NULL;
+}
+
 #define MQ_SUM(c, field) imi_stripes_sum((c)->s, sizeof(mq_stripe), offsetof(mq_stripe, field))
 
 /* Topics per handle whose check is remembered (imi_mq_topic_ok). */

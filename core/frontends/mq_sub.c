@@ -130,16 +130,7 @@ static const char *broken_delivery(const imi_mq_msg *m)
 {
     if (!m)
         return "no message";
-    if (!m->topic)
-        return "no topic";
-    if ((!m->key && m->key_len) || (!m->body && m->body_len))
-        return "a key or body at NULL with a length";
-    if (!m->headers && m->n_headers)
-        return "headers at NULL with a count";
-    for (size_t i = 0; i < m->n_headers; i++)
-        if (!m->headers[i].name || (!m->headers[i].value && m->headers[i].len))
-            return "a header without a name, or its value at NULL with a length";
-    return NULL;
+    return m->topic ? imi_mq_msg_unsound(m, false) : "no topic";
 }
 
 /* The handler's ctx lives on this stack frame: no allocation per delivery. */

@@ -18,8 +18,6 @@ static int reserve(imi_buf *buf, size_t need)
 {
     if (need + 1 <= buf->cap)
         return IMI_OK;
-    if (need > SIZE_MAX / 4)
-        return imi_error_set(IMI_ENOMEM, 0, "a buffer of %zu bytes is too large", need);
     size_t cap = buf->cap ? buf->cap : 64;
     while (cap < need + 1)
         cap *= 2;
@@ -44,6 +42,7 @@ int imi_buf_append(imi_buf *buf, const void *data, size_t len)
     if (!buf || (!data && len))
         return imi_error_set(IMI_EINVALID, 0, "buf: %s", buf ? "data at NULL with a length"
                                                              : "no buffer");
+    /* reserve doubles the capacity: past a quarter of the address space it would wrap */
     if (len > SIZE_MAX / 4 - buf->len)
         return imi_error_set(IMI_ENOMEM, 0, "a buffer of %zu + %zu bytes is too large",
                              buf->len, len);
