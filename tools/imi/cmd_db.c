@@ -67,26 +67,32 @@ static int parse_param(const char *arg, imi_db_param *p, unsigned char **blob)
     return 0;
 }
 
-static void print_value(imi_db_rows *r, size_t col, bool json)
+/* One value; a value the getters cannot read (a driver's broken answer) is the error,
+ * never an empty cell or a JSON object without its value. */
+static int print_value(imi_db_rows *r, size_t col, bool json)
 {
     imi_db_type t = imi_db_rows_type(r, col);
     const void *b;
     const char *s;
     size_t len;
-    if (t == IMI_DB_NULL) {
+    int rc = IMI_OK;
+    if (t == IMI_DB_NULL && imi_db_rows_is_null(r, col)) {
         fputs(json ? "null" : "NULL", stdout);
-    } else if (t == IMI_DB_BLOB && !imi_db_rows_blob(r, col, &b, &len)) {
+    } else if (t == IMI_DB_BLOB) {
+        if ((rc = imi_db_rows_blob(r, col, &b, &len)))
+            return rc;
         fputs(json ? "\"\\\\x" : "\\x", stdout);
         for (size_t i = 0; i < len; i++)
             printf("%02x", ((const unsigned char *)b)[i]);
         if (json)
             fputc('"', stdout);
-    } else if (!imi_db_rows_text(r, col, &s, &len)) {
+    } else if (!(rc = imi_db_rows_text(r, col, &s, &len))) {
         if (json && t == IMI_DB_TEXT)
             json_str(stdout, s);
         else
             fwrite(s, 1, len, stdout);
     }
+    return rc;
 }
 
 /* Rows as tab-separated lines under a header, or one JSON object per row. */
@@ -110,7 +116,10 @@ static int print_rows(imi_db_rows *r, const imi_ctx *ctx, bool json)
             } else if (c) {
                 putchar('\t');
             }
-            print_value(r, c, json);
+            if ((rc = print_value(r, c, json))) {
+                putchar('\n');
+                return rc;
+            }
         }
         puts(json ? "}" : "");
     }
