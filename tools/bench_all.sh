@@ -15,7 +15,7 @@ bench="$build/tools/imi-bench"
 : >"$out.txt"
 failed=0
 # The in-process benches once, then one config per backend.
-for cfg in "" sqlite postgres mysql redis memcached kafka nats nats-jetstream; do
+for cfg in "" sqlite sqlite-memory postgres mysql redis memcached kafka nats nats-jetstream; do
     args=(bench all --json "$@")
     if [ -n "$cfg" ]; then
         args=(bench all -c "$here/config/bench/$cfg.ini" --backends-only --json "$@")

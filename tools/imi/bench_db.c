@@ -11,7 +11,6 @@
 #include "bench_db.h"
 #include "cli.h"
 
-#define PREFILL 1000
 #define BENCH_DB_MAX_THREADS 8
 
 /* The benchmarked operations of one implementation, behind one signature. */
@@ -77,7 +76,7 @@ static void *work(void *arg)
     char v[32];
     for (long i = 0; i < w->n; i++) {
         long k = w->first + i;
-        int64_t id = w->select ? 1 + k % PREFILL : w->id_base + k;
+        int64_t id = w->select ? 1 + k % BENCH_DB_PREFILL : w->id_base + k;
         snprintf(v, sizeof v, "value-%lld", (long long)id);
         if (w->fn(w->h, id, v))
             w->failures++;
@@ -211,15 +210,15 @@ int imi_bench_db(const imi_bench_opts *o)
     }
     char table[64], sql[256];
     snprintf(table, sizeof table, "imi_bench_%d", (int)getpid());
-    snprintf(sql, sizeof sql, "CREATE TABLE %s (id BIGINT PRIMARY KEY, v VARCHAR(64))", table);
+    snprintf(sql, sizeof sql, "CREATE TABLE %s " BENCH_DB_COLUMNS, table);
     snprintf(side.sel, sizeof side.sel, "SELECT v FROM %s WHERE id = ?", table);
     snprintf(side.ins, sizeof side.ins, "INSERT INTO %s (id, v) VALUES (?, ?)", table);
     rc = imi_db_exec(side.db, NULL, sql, NULL, 0, NULL);
     imi_db_tx *tx = NULL;
     if (!rc && (imi_db_caps(side.db) & IMI_DB_CAP_TX))
         rc = imi_db_begin(side.db, NULL, &tx);
-    for (int64_t id = 1; !rc && id <= PREFILL; id++) {
-        imi_db_param p[] = { IMI_DB_PINT(id), IMI_DB_PTEXT("prefilled value") };
+    for (int64_t id = 1; !rc && id <= BENCH_DB_PREFILL; id++) {
+        imi_db_param p[] = { IMI_DB_PINT(id), IMI_DB_PTEXT(BENCH_DB_PREFILLED) };
         rc = tx ? imi_db_tx_exec(tx, NULL, side.ins, p, 2, NULL)
                 : imi_db_exec(side.db, NULL, side.ins, p, 2, NULL);
     }

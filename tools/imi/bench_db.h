@@ -6,6 +6,12 @@
 #include <stdint.h>
 #include "iminfra/iminfra.h"
 
+/* The bench's table, rows and value: the raw baseline of a private database (sqlite
+ * :memory:) builds the same one. */
+#define BENCH_DB_COLUMNS "(id BIGINT PRIMARY KEY, v VARCHAR(64))"
+#define BENCH_DB_PREFILL 1000
+#define BENCH_DB_PREFILLED "prefilled value"
+
 /* A backend's raw client doing what the benchmark does through im-infra: a prepared
  * point select of one row's text column, and a prepared single-row insert. */
 typedef struct db_bench_raw {
