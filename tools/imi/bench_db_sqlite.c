@@ -24,26 +24,33 @@ static void raw_close(void *h)
     free(r);
 }
 
-/* The bench's table and rows in the baseline's own :memory: database. */
-static int fill(sqlite3 *db, const char *table)
+static int raw_select(void *h, int64_t id)
 {
-    char sql[256];
-    snprintf(sql, sizeof sql, "CREATE TABLE %s " BENCH_DB_COLUMNS, table);
-    if (sqlite3_exec(db, sql, NULL, NULL, NULL))
-        return -1;
-    snprintf(sql, sizeof sql, "INSERT INTO %s (id, v) VALUES (?, ?)", table);
-    sqlite3_stmt *ins;
-    if (sqlite3_prepare_v2(db, sql, -1, &ins, NULL))
-        return -1;
-    int rc = sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
-    for (int64_t id = 1; !rc && id <= BENCH_DB_PREFILL; id++) {
-        sqlite3_bind_int64(ins, 1, id);
-        sqlite3_bind_text(ins, 2, BENCH_DB_PREFILLED, -1, SQLITE_STATIC);
-        rc = sqlite3_step(ins) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
-        sqlite3_reset(ins);
-    }
-    sqlite3_finalize(ins);
-    return rc || sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) ? -1 : 0;
+    raw_sqlite *r = h;
+    sqlite3_bind_int64(r->sel, 1, id);
+    int rc = sqlite3_step(r->sel);
+    int ok = rc == SQLITE_ROW && sqlite3_column_text(r->sel, 0) != NULL;
+    sqlite3_reset(r->sel);
+    return ok ? 0 : -1;
+}
+
+static int raw_insert(void *h, int64_t id, const char *v)
+{
+    raw_sqlite *r = h;
+    sqlite3_bind_int64(r->ins, 1, id);
+    sqlite3_bind_text(r->ins, 2, v, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(r->ins);
+    sqlite3_reset(r->ins);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* The bench's rows in the baseline's own :memory: database, through its insert. */
+static int fill(raw_sqlite *r)
+{
+    int rc = sqlite3_exec(r->db, "BEGIN", NULL, NULL, NULL);
+    for (int64_t id = 1; !rc && id <= BENCH_DB_PREFILL; id++)
+        rc = raw_insert(r, id, BENCH_DB_PREFILLED);
+    return rc || sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL) ? -1 : 0;
 }
 
 static void *raw_open(imi_app *app, const char *table, char *why, size_t why_len)
@@ -65,7 +72,9 @@ static void *raw_open(imi_app *app, const char *table, char *why, size_t why_len
     char sql[256];
     if (!r || sqlite3_open_v2(full, &r->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL))
         goto fail;
-    if (private_db && fill(r->db, table))
+    /* A private database gets the bench's table here, its rows once the insert is ready. */
+    snprintf(sql, sizeof sql, "CREATE TABLE %s " BENCH_DB_COLUMNS, table);
+    if (private_db && sqlite3_exec(r->db, sql, NULL, NULL, NULL))
         goto fail;
     snprintf(sql, sizeof sql, "PRAGMA synchronous=%s", sync ? sync : "normal");
     sqlite3_busy_timeout(r->db, 5000);
@@ -78,32 +87,14 @@ static void *raw_open(imi_app *app, const char *table, char *why, size_t why_len
     snprintf(sql, sizeof sql, "INSERT INTO %s (id, v) VALUES (?, ?)", table);
     if (sqlite3_prepare_v3(r->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &r->ins, NULL))
         goto fail;
+    if (private_db && fill(r))
+        goto fail;
     return r;
 fail:
     snprintf(why, why_len, "sqlite3: %s", r && r->db ? sqlite3_errmsg(r->db) : "out of memory");
     if (r)
         raw_close(r);
     return NULL;
-}
-
-static int raw_select(void *h, int64_t id)
-{
-    raw_sqlite *r = h;
-    sqlite3_bind_int64(r->sel, 1, id);
-    int rc = sqlite3_step(r->sel);
-    int ok = rc == SQLITE_ROW && sqlite3_column_text(r->sel, 0) != NULL;
-    sqlite3_reset(r->sel);
-    return ok ? 0 : -1;
-}
-
-static int raw_insert(void *h, int64_t id, const char *v)
-{
-    raw_sqlite *r = h;
-    sqlite3_bind_int64(r->ins, 1, id);
-    sqlite3_bind_text(r->ins, 2, v, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(r->ins);
-    sqlite3_reset(r->ins);
-    return rc == SQLITE_DONE ? 0 : -1;
 }
 
 static const db_bench_raw raw = {
