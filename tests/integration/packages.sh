@@ -92,6 +92,10 @@ done
 echo "$out" | grep -E '^[a-z]'
 out=$(cd "$tmp" && IMI_DATA_DIR=$tmp env -u IMI_DRIVER_PATH "$imi" check -c "$root/usr/share/iminfra/config/default.ini" 2>&1) \
     || { echo "$out"; fail "imi check of the packaged default config"; }
+# A missing config names the example configs of this root, not of the prefix built for.
+out=$(cd "$tmp" && env -u IMI_DRIVER_PATH IMI_CONFIG= "$imi" check 2>&1) && fail "imi check without a config passed"
+grep -qF "example configs are installed in $(realpath "$root")/usr/share/iminfra/config" <<<"$out" \
+    || fail "the missing-config hint does not name the unpacked root's examples: $out"
 out=$(env -u IMI_DRIVER_PATH "$imi" conformance cache mem --case set_get_del_miss 2>&1) || { echo "$out"; fail "imi conformance in the unpacked root"; }
 grep -q '^1 passed, 0 failed' <<<"$out" || fail "conformance in the unpacked root: $out"
 echo "packages: ${#pkgs[@]} packages ok"

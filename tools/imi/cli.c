@@ -1,5 +1,7 @@
 /* Helpers shared by the imi subcommands: errors, usage, option parsing. */
+#include <limits.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -95,18 +97,36 @@ const char *cli_take_config(const imi_cmd *cmd, int *argc, char **argv, int *usa
     return path ? path : imi_default_config_path();
 }
 
+/* The installed example configs: beside this program when its install was moved (a
+ * package unpacked elsewhere, cmake --install --prefix), as the loader finds the drivers;
+ * else where the build meant to install them. */
+static const char *example_config_dir(char buf[PATH_MAX])
+{
+    char exe[PATH_MAX];
+    char *slash = realpath("/proc/self/exe", exe) ? strrchr(exe, '/') : NULL;
+    if (slash) {
+        *slash = '\0';
+        char dir[PATH_MAX];
+        if ((size_t)snprintf(dir, sizeof dir, "%s/%s", exe, IMI_EXAMPLE_CONFIG_FROM_BINDIR) <
+                sizeof dir && realpath(dir, buf))
+            return buf;
+    }
+    return IMI_EXAMPLE_CONFIG_DIR;
+}
+
 imi_app *cli_open_app(const char *config_path)
 {
     imi_app *app;
     int rc = imi_app_open(config_path, &app);
     if (rc) {
+        char examples[PATH_MAX];
         /* The detail already names the file (and line). */
         fprintf(stderr, "imi: %s (%s)\n", imi_error_message(), imi_err_name(rc));
         if (access(config_path ? config_path : imi_default_config_path(), R_OK))   /* not there at all: say how to name one */
             fprintf(stderr, "imi: name a config with -c FILE or $IMI_CONFIG (now %s); example "
                     "configs are installed in %s\n",
                     getenv("IMI_CONFIG") && *getenv("IMI_CONFIG") ? "set" : "unset",
-                    IMI_EXAMPLE_CONFIG_DIR);
+                    example_config_dir(examples));
         return NULL;
     }
     return app;
