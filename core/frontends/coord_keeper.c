@@ -18,6 +18,7 @@ struct coord_keep {
     void *ud;
     bool busy;             /* the keeper thread is working on it, unlocked */
     bool removed;          /* free it when no longer busy */
+    bool awaited;          /* a remover waits for !busy and frees it itself */
     bool dead;             /* reported lost: nothing more to do */
     bool plain;            /* imi_coord_lease_keep: nobody holds a pointer to it */
 };
@@ -110,7 +111,9 @@ static void work(imi_coord *c, coord_keeper *k, coord_keep *e, int64_t now)
         e->due_ns = after + retry_ns(e);
     }
     e->busy = false;
-    if (e->removed || (e->dead && e->plain))
+    /* A remover waiting on it frees it when it wakes: freeing it here would pull it from
+     * under that thread. */
+    if ((e->removed && !e->awaited) || (e->dead && e->plain))
         free_entry_locked(k, e);
     pthread_cond_broadcast(&k->cond);
 }
@@ -209,9 +212,14 @@ void imi_coord_keeper_remove(imi_coord *c, coord_keep *e)
         return;
     pthread_mutex_lock(&k->mu);
     e->removed = true;
-    bool self = on_keeper_thread(k);
-    while (e->busy && !self)
-        pthread_cond_wait(&k->cond, &k->mu);
+    /* On the keeper thread (a lost or recover callback releasing its own hold) the entry
+     * may be the busy one: work() frees it once done. Elsewhere, wait for the renewal in
+     * progress and free it here. */
+    if (!on_keeper_thread(k)) {
+        e->awaited = true;
+        while (e->busy)
+            pthread_cond_wait(&k->cond, &k->mu);
+    }
     if (!e->busy)
         free_entry_locked(k, e);
     pthread_mutex_unlock(&k->mu);

@@ -171,3 +171,27 @@ Test(chaos, retry_rides_out_injected_failures)
     imi_cache_free(c);
     imi_app_free(app);
 }
+
+/* A registration released while the keeper is renewing its lease: release waits for the
+ * renewal and then frees the keeper's entry itself. (The keeper thread once freed it on
+ * the way out of the renewal, under the releasing thread, which then read it: a
+ * use-after-free that ASan caught against etcd.) Every call waits 60 ms, so the keeper,
+ * renewing each 100 ms (a third of 300), is busy for 60 of every 100 ms; release comes
+ * 130 ms after register returned, within the first renewal. */
+Test(chaos, deregister_while_the_keeper_renews)
+{
+    imi_app *app = app_of("[log]\nlevel = off\n[coord]\ndriver = chaos\ntarget = mem\n"
+                          "chaos_latency = 60ms\nchaos_latency_rate = 1\n");
+    imi_coord *c = NULL;
+    cr_assert_eq(imi_coord_open(app, NULL, &c), IMI_OK, "%s", imi_error_message());
+    for (int i = 0; i < 4; i++) {
+        imi_coord_registration *r = NULL;
+        cr_assert_eq(imi_coord_register(c, NULL, "svc", NULL, "127.0.0.1:1", 300, &r), IMI_OK,
+                     "%s", imi_error_message());
+        struct timespec pause = { 0, (100 + 30 + 10 * i) * 1000000L };
+        nanosleep(&pause, NULL);
+        cr_assert_eq(imi_coord_deregister(r, NULL), IMI_OK, "%s", imi_error_message());
+    }
+    imi_coord_free(c);
+    imi_app_free(app);
+}
