@@ -173,11 +173,11 @@ Test(chaos, retry_rides_out_injected_failures)
 }
 
 /* A registration released while the keeper is renewing its lease: release waits for the
- * renewal and then frees the keeper's entry itself. (The keeper thread once freed it on
- * the way out of the renewal, under the releasing thread, which then read it: a
- * use-after-free that ASan caught against etcd.) Every call waits 60 ms, so the keeper,
- * renewing each 100 ms (a third of 300), is busy for 60 of every 100 ms; release comes
- * 130 ms after register returned, within the first renewal. */
+ * renewal and then frees the keeper's entry itself; the keeper must not free it on its way
+ * out of the renewal, under the waiting thread (ASan reports the read if it does). Every
+ * call waits 60 ms, so the keeper, renewing each 100 ms (a third of 300), is busy for 60 of
+ * every 100 ms; release comes 130 to 160 ms after register returned, within the first
+ * renewal. */
 Test(chaos, deregister_while_the_keeper_renews)
 {
     imi_app *app = app_of("[log]\nlevel = off\n[coord]\ndriver = chaos\ntarget = mem\n"
