@@ -88,8 +88,10 @@ typedef struct imi_mq_msg {
 /* name NULL or "": the [mq] section; "events": [mq.events]. */
 int imi_mq_open(imi_app *app, const char *name, imi_mq **out);
 /* Closes the handle's subscriptions (draining them), waits up to close_timeout for the
- * async publishes in flight, then closes the backend. Later calls return IMI_ECLOSED; a
- * second close returns IMI_ECLOSED. IMI_EINVALID when called from a handler. */
+ * async publishes in flight, then closes the backend, which fails the unconfirmed ones
+ * with IMI_ECLOSED but waits for a delivery callback already running. Later calls return
+ * IMI_ECLOSED; a second close returns IMI_ECLOSED. IMI_EINVALID when called from a
+ * handler. */
 int imi_mq_close(imi_mq *mq);
 /* Closes if needed and frees the handle (its subscriptions too). */
 void imi_mq_free(imi_mq *mq);
@@ -137,9 +139,10 @@ typedef struct imi_mq_sub_opts {
  * business; those published after subscribe returned reach the group. */
 int imi_mq_subscribe(imi_mq *mq, const imi_ctx *ctx, const imi_mq_sub_opts *opts,
                      imi_mq_handler handler, void *ud, imi_mq_sub **out);
-/* Stops delivery: waits for the handler calls in flight to return and leaves the group;
- * messages not acknowledged go to other members or a later subscriber. IMI_ECLOSED the
- * second time; IMI_EINVALID when called from this subscription's handler. */
+/* Stops delivery: waits for the handler calls in flight to return, however long they take
+ * (a handler that never returns holds close), and leaves the group; messages not
+ * acknowledged go to other members or a later subscriber. IMI_ECLOSED the second time;
+ * IMI_EINVALID when called from this subscription's handler. */
 int imi_mq_sub_close(imi_mq_sub *sub);
 /* Closes if needed and frees the subscription. */
 void imi_mq_sub_free(imi_mq_sub *sub);

@@ -18,7 +18,7 @@
 #include "nats_mq.h"
 
 #define SLOT_CHUNK 1024
-#define CLOSE_WAIT_MS 5000
+#define CLOSE_WARN_S 10
 
 typedef struct ack_slot {
     imi_mq_done done;
@@ -276,15 +276,24 @@ void nats_acks_close(nats_mq *n)
     nats_acks *a = n->acks;
     if (!a)
         return;
-    /* No answer is handled after this: the delivery thread has ended (bounded wait). */
-    if (natsSubscription_Unsubscribe(a->sub) == NATS_OK) {
-        int64_t deadline = n->host->mono_ns() + (int64_t)CLOSE_WAIT_MS * 1000000;
-        pthread_mutex_lock(&n->lock);
-        while (!a->sub_done && n->host->mono_ns() < deadline) {
-            nats_cond_wait_ms(&a->ended, &n->lock, 20);
+    /* No answer is handled after this: unsubscribing ends the delivery thread once the
+     * answer in hand is done, and close waits for it without a bound, since that answer's
+     * completion is user code that returns into this table and n (a completion that never
+     * returns holds close, as a join would). When the connection is already closed, so is
+     * the subscription: the thread ends all the same. */
+    natsSubscription_Unsubscribe(a->sub);
+    int64_t start = n->host->mono_ns(), warned_s = 0;
+    pthread_mutex_lock(&n->lock);
+    while (!a->sub_done) {
+        nats_cond_wait_ms(&a->ended, &n->lock, 1000);
+        int64_t s = (n->host->mono_ns() - start) / 1000000000;
+        if (!a->sub_done && s >= warned_s + CLOSE_WARN_S) {
+            warned_s = s;
+            n->host->log(n->env->logger, IMI_HOST_LOG_WARN, NULL, "nats: closing: a publish "
+                         "completion has not returned for %lld s", (long long)s);
         }
-        pthread_mutex_unlock(&n->lock);
     }
+    pthread_mutex_unlock(&n->lock);
     natsSubscription_Destroy(a->sub);
     /* Publishes never acknowledged fail now: every completion runs. */
     for (uint32_t i = 0; i < a->n_slots; i++) {

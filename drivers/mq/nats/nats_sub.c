@@ -240,10 +240,15 @@ int nats_sub_open(void *st, void *sub, const imi_ctx *ctx, const imi_mq_sub_spec
         }
         if (rc)
             return rc;
+        /* Close counts on the completion callback of every subscription it waits for;
+         * only a subscription closed meanwhile (its connection gone) refuses it. */
+        if ((rs = natsSubscription_SetOnCompleteCB(*ps, on_complete, s)) != NATS_OK) {
+            natsSubscription_Destroy(*ps);
+            return nats_error(n, rs, "subscribe");
+        }
         s->n_subs++;
         /* No drops for a slow handler: the server's slow-consumer limit applies instead. */
         natsSubscription_SetPendingLimits(*ps, 1000000, 1024 * 1024 * 1024);
-        natsSubscription_SetOnCompleteCB(*ps, on_complete, s);
     }
     int64_t ms = n->host->ctx_remaining_ms(ctx, n->env->default_timeout_ms);
     rs = natsConnection_FlushTimeout(s->nc, ms > 0 ? ms : 1); /* the server has them */
@@ -263,12 +268,31 @@ static bool wait_completed(nats_sub *s, int64_t ms)
     return done;
 }
 
+/* Ends the subscriptions that did not finish draining and waits, without a bound, until
+ * their delivery threads have returned: a thread still inside the handler returns into
+ * this state and the front-end's, so neither may be freed before (a handler that never
+ * returns holds close, as a join would). Closing the connection ends every delivery
+ * thread at its next message; what it had buffered goes back to the server (JetStream:
+ * after ack_wait) or is dropped (core NATS, whose drain already took its time). */
+static void force_completed(nats_sub *s, int64_t start_ns)
+{
+    for (size_t i = 0; i < s->n_subs; i++)
+        natsSubscription_Unsubscribe(s->subs[i]);
+    natsConnection_Close(s->nc);
+    while (!wait_completed(s, DRAIN_MS)) {
+        s->n->host->log(s->n->env->logger, IMI_HOST_LOG_WARN, NULL, "nats: closing a "
+                        "subscription: a message handler has not returned %lld s after close "
+                        "began", (long long)((s->n->host->mono_ns() - start_ns) / 1000000000));
+    }
+}
+
 void nats_sub_close(void *st, void *sub)
 {
     nats_sub *s = sub;
     (void)st;
     if (!s->inited)
         return;
+    int64_t start_ns = s->n->host->mono_ns();
     /* JetStream: nak what is buffered (redelivered at once elsewhere). Core NATS: handle
      * it, since nobody else will get it; stop retrying only if that takes too long. */
     if (s->n->jetstream)
@@ -278,7 +302,8 @@ void nats_sub_close(void *st, void *sub)
             natsSubscription_Unsubscribe(s->subs[i]);
     if (!wait_completed(s, DRAIN_MS / 2)) {
         __atomic_store_n(&s->stop, 1, __ATOMIC_RELEASE);
-        wait_completed(s, DRAIN_MS);
+        if (!wait_completed(s, DRAIN_MS))
+            force_completed(s, start_ns);
     }
     for (size_t i = 0; i < s->n_subs; i++)
         natsSubscription_Destroy(s->subs[i]);

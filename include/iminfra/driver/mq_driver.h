@@ -87,7 +87,8 @@ typedef struct imi_mq_sub_ops {
     /* Required. Stops fetching, waits for the deliver calls in flight to return (their
      * outcome is committed), leaves the group and releases what s_open acquired; messages
      * not acknowledged stay for the group. Called once per s_open, never from a deliver
-     * call, never concurrently with s_open of the same sub; may block. */
+     * call, never concurrently with s_open of the same sub; may block. The wait for
+     * deliver has no bound: the core frees core_sub once s_close returns. */
     void (*s_close)(void *st, void *sub);
     /* ---- end of ABI 1.0 ---- */
     IMI_ABI_NEXT_SLOT
@@ -101,7 +102,8 @@ typedef struct imi_mq_driver {
     int (*open)(void *st, const imi_driver_env *env);
     /* Required. Called once, after every subscription was closed and p_flush returned (or
      * timed out): completes every outstanding async publish (with IMI_ECLOSED for those
-     * it could not deliver) and releases st. Never called while a slot is in flight. */
+     * it could not deliver) and releases st, after any completion already running has
+     * returned (no bound). Never called while a slot is in flight. */
     void (*close)(void *st);
     /* Required. IMI_OK when the backend answers within the ctx deadline. */
     int (*ping)(void *st, const imi_ctx *ctx);
