@@ -29,6 +29,7 @@ static int coord_configure(imi_instance *in)
 {
     imi_coord *c = (imi_coord *)in;
     pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->stopped, NULL);
     pthread_mutex_init(&c->resolve_mu, NULL);
     make_owner(c);
     const imi_config *cfg = imi_app_config(in->app);
@@ -58,6 +59,7 @@ static void coord_release(imi_instance *in)
     imi_coord *c = (imi_coord *)in;
     imi_coord_keeper_free(c);
     pthread_mutex_destroy(&c->mu);
+    pthread_cond_destroy(&c->stopped);
     pthread_mutex_destroy(&c->resolve_mu);
 }
 

@@ -21,8 +21,13 @@ struct imi_coord {
     char owner[96];                /* host-pid-random: lock values, generated names */
     atomic_uint_fast64_t seq;      /* numbers generated instance names */
 
-    pthread_mutex_t mu;            /* watches and resolvers lists */
+    pthread_mutex_t mu;            /* watches and resolvers lists, and the three below */
     struct imi_coord_watch *watches;
+    /* A watch is stopped through the driver by one side only, and whoever frees it after
+     * a concurrent close or cancel first waits for the other side to be done with it: */
+    struct imi_coord_watch *closing; /* the watch close is stopping now, out of the list */
+    int cancelling;                /* cancels stopping a watch they took out of the list */
+    pthread_cond_t stopped;        /* either one is done */
     coord_view *resolvers;
     pthread_mutex_t resolve_mu;    /* one resolver opened at a time */
 

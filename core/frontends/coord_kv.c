@@ -313,10 +313,20 @@ int imi_coord_watch_cancel(imi_coord_watch *w)
             found = true;
             break;
         }
-    pthread_mutex_unlock(&c->mu);
-    /* Not in the list: close stopped it already. */
     if (found)
+        c->cancelling++; /* close waits for this stop before the driver closes */
+    /* Not in the list: close stopped it, or is stopping it now, its callback maybe still
+     * running; w is freed below, and fn must have returned when this does. */
+    while (!found && c->closing == w)
+        pthread_cond_wait(&c->stopped, &c->mu);
+    pthread_mutex_unlock(&c->mu);
+    if (found) {
         VT(c)->watch_cancel(c->in.state, w->dw);
+        pthread_mutex_lock(&c->mu);
+        if (--c->cancelling == 0)
+            pthread_cond_broadcast(&c->stopped);
+        pthread_mutex_unlock(&c->mu);
+    }
     if (w->cleanup)
         w->cleanup(w->ud);
     free(w);
@@ -326,11 +336,23 @@ int imi_coord_watch_cancel(imi_coord_watch *w)
 void imi_coord_watches_stop(imi_coord *c)
 {
     pthread_mutex_lock(&c->mu);
-    imi_coord_watch *list = c->watches;
-    c->watches = NULL;
-    pthread_mutex_unlock(&c->mu);
-    for (imi_coord_watch *w = list; w; w = w->next) {
+    /* One watch at a time out of the list, so that a cancel meanwhile either finds its
+     * watch there and stops it itself, or waits only for the one being stopped here (a
+     * callback of this one cancelling another watch does not wait for itself). */
+    for (imi_coord_watch *w; (w = c->watches);) {
+        c->watches = w->next;
+        c->closing = w;
+        pthread_mutex_unlock(&c->mu);
         VT(c)->watch_cancel(c->in.state, w->dw);
+        pthread_mutex_lock(&c->mu);
         w->dw = NULL;
+        c->closing = NULL;
+        pthread_cond_broadcast(&c->stopped);
     }
+    /* Cancels that took their watch out before: their callbacks may still run and they
+     * still call the driver, which closes after this returns. Waits as long as the
+     * callbacks take, as imi_coord_watch_cancel does. */
+    while (c->cancelling)
+        pthread_cond_wait(&c->stopped, &c->mu);
+    pthread_mutex_unlock(&c->mu);
 }
