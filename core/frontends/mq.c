@@ -79,6 +79,7 @@ static int mq_configure(imi_instance *in)
 {
     imi_mq *mq = (imi_mq *)in;
     pthread_mutex_init(&mq->subs_lock, NULL);
+    pthread_cond_init(&mq->closing_moved, NULL);
     pthread_mutex_init(&mq->topics_lock, NULL);
     mq->vt = in->vt;
     mq->p = mq->vt->producer;
@@ -140,6 +141,7 @@ static void mq_release(imi_instance *in)
     imi_mq *mq = (imi_mq *)in;
     imi_mq_free_subs(mq);
     pthread_mutex_destroy(&mq->subs_lock);
+    pthread_cond_destroy(&mq->closing_moved);
     pthread_mutex_destroy(&mq->topics_lock);
     for (size_t i = 0; i < atomic_load(&mq->n_topics); i++)
         free(mq->topics[i]);

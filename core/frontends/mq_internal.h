@@ -68,6 +68,8 @@ struct imi_mq {
     atomic_bool async_used;         /* an async publish was made: close waits for it */
     pthread_mutex_t subs_lock;
     imi_mq_sub *subs;               /* every subscription not yet freed */
+    imi_mq_sub *closing;            /* the one close is at: its owner's free waits (subs_lock) */
+    pthread_cond_t closing_moved;
     mq_counters n;
     /* The topic of the last publish that passed the name check: a copy that stays
      * unchanged until the handle is freed, so that a publish to the same topic costs

@@ -267,9 +267,9 @@ static void link_sub(imi_mq *mq, imi_mq_sub *s)
     pthread_mutex_unlock(&mq->subs_lock);
 }
 
+/* subs_lock held. */
 static void unlink_sub(imi_mq *mq, imi_mq_sub *s)
 {
-    pthread_mutex_lock(&mq->subs_lock);
     if (s->prev)
         s->prev->next = s->next;
     else if (mq->subs == s)
@@ -277,7 +277,6 @@ static void unlink_sub(imi_mq *mq, imi_mq_sub *s)
     if (s->next)
         s->next->prev = s->prev;
     s->next = s->prev = NULL;
-    pthread_mutex_unlock(&mq->subs_lock);
 }
 
 int imi_mq_subscribe(imi_mq *mq, const imi_ctx *ctx, const imi_mq_sub_opts *opts,
@@ -340,24 +339,38 @@ void imi_mq_sub_free(imi_mq_sub *s)
     if (tl_in_handler == s)
         return; /* freeing from its own handler would pull the state from under the driver */
     imi_mq_sub_close(s);
-    unlink_sub(s->mq, s);
+    imi_mq *mq = s->mq;
+    pthread_mutex_lock(&mq->subs_lock);
+    /* A handle's close going through its subscriptions meanwhile may be at this one
+     * (waiting for its close_lock, or past it): it is done with it in a moment. */
+    while (mq->closing == s)
+        pthread_cond_wait(&mq->closing_moved, &mq->subs_lock);
+    unlink_sub(mq, s);
+    pthread_mutex_unlock(&mq->subs_lock);
     sub_release(s);
 }
 
 void imi_mq_close_subs(imi_mq *mq)
 {
-    /* Subscriptions are freed only by their owner or imi_mq_free, never concurrently with
-     * imi_mq_close, so the list stays valid while the lock is dropped for each close. */
+    /* Owners may free their subscriptions meanwhile (imi_mq_sub_free): the one being
+     * closed here is marked, and its free waits for the mark to move on; the next one
+     * is read and marked in one hold of subs_lock, so it is never one already freed. The
+     * lock is not held while a subscription closes: a handler that this close waits for
+     * may free another subscription. */
     pthread_mutex_lock(&mq->subs_lock);
-    imi_mq_sub *s = mq->subs;
+    imi_mq_sub *s = mq->closing = mq->subs;
     pthread_mutex_unlock(&mq->subs_lock);
-    for (; s; s = s->next) {
+    while (s) {
         pthread_mutex_lock(&s->close_lock);
         if (!s->closed) {
             mq->s->s_close(mq->in.state, s->state);
             s->closed = true;
         }
         pthread_mutex_unlock(&s->close_lock);
+        pthread_mutex_lock(&mq->subs_lock);
+        s = mq->closing = s->next;
+        pthread_cond_broadcast(&mq->closing_moved);
+        pthread_mutex_unlock(&mq->subs_lock);
     }
 }
 

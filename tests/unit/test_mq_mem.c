@@ -208,6 +208,40 @@ Test(mq_mem, sub_close_waits_for_the_handler_in_flight)
     imi_app_free(app);
 }
 
+static void *close_mq(void *mq)
+{
+    return (void *)(intptr_t)imi_mq_close(mq);
+}
+
+/* The owner frees its subscription (waiting for a slow handler) while another thread
+ * closes the handle, whose close comes to that subscription meanwhile and waits for the
+ * same handler: close must not touch it once the free is done. The free wins the race
+ * for the memory only now and then, hence the rounds. */
+Test(mq_mem, sub_free_while_the_handle_closes)
+{
+    imi_app *app = app_of("[mq]\ndriver = mem\nnamespace = free-close\n");
+    for (int round = 0; round < 25; round++) {
+        imi_mq *mq = open_mq(app, NULL);
+        counter slow = { .sleep_ms = 40 }, other = { 0 };
+        imi_mq_sub *s = subscribe(mq, "slow", "t", &slow);
+        imi_mq_sub *s2 = subscribe(mq, "other", "t2", &other); /* close comes to it first */
+        cr_assert_eq(publish(mq, NULL, "t", "a"), IMI_OK);
+        for (int i = 0; i < 400 && !atomic_load(&slow.in_handler); i++)
+            sleep_ms(1);
+        cr_assert_eq(atomic_load(&slow.in_handler), 1, "the handler never started");
+        pthread_t t;
+        cr_assert_eq(pthread_create(&t, NULL, close_mq, mq), 0);
+        imi_mq_sub_free(s);
+        void *rc;
+        pthread_join(t, &rc);
+        cr_assert_eq((int)(intptr_t)rc, IMI_OK);
+        cr_assert_eq(atomic_load(&slow.n), 1);
+        imi_mq_sub_free(s2);
+        imi_mq_free(mq);
+    }
+    imi_app_free(app);
+}
+
 Test(mq_mem, one_key_is_never_handled_twice_at_once)
 {
     imi_app *app = app_of("[mq]\ndriver = mem\nnamespace = keys\n");
