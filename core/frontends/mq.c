@@ -187,15 +187,30 @@ int imi_mq_open(imi_app *app, const char *name, imi_mq **out)
     return imi_instance_open(app, &mq_frontend, name, (imi_instance **)out);
 }
 
+/* The handle whose delivery callback the calling thread is in (async_done). */
+static _Thread_local const imi_mq *tl_in_done;
+
 int imi_mq_close(imi_mq *mq)
 {
     if (mq && imi_mq_in_handler(mq))
         return imi_error_set(IMI_EINVALID, 0, "[%s] imi_mq_close called from a handler of "
                              "its own subscription", mq->in.section);
+    /* The driver's close would wait for, and free the state of, the very thread it runs
+     * on (mem frees the completion queue this call returns into; kafka destroys the
+     * producer from inside its own poll). */
+    if (mq && tl_in_done == mq)
+        return imi_error_set(IMI_EINVALID, 0, "[%s] imi_mq_close called from a delivery "
+                             "callback of its own async publish", mq->in.section);
     return imi_instance_close(mq ? &mq->in : NULL);
 }
 
-void imi_mq_free(imi_mq *mq) { imi_instance_free(mq ? &mq->in : NULL); }
+void imi_mq_free(imi_mq *mq)
+{
+    /* From there, as imi_mq_close refuses, and not a handle to pull from under the thread. */
+    if (mq && (imi_mq_in_handler(mq) || tl_in_done == mq))
+        return;
+    imi_instance_free(mq ? &mq->in : NULL);
+}
 uint64_t imi_mq_caps(const imi_mq *mq) { return mq ? mq->in.caps : 0; }
 const char *imi_mq_driver_name(const imi_mq *mq) { return mq ? mq->in.desc->name : NULL; }
 
@@ -323,8 +338,12 @@ static void async_done(const imi_mq_done *d, int rc)
         MQ_COUNT(&mq->n, publish_failed);
     else
         MQ_COUNT(&mq->n, published);
-    if (d->user_fn)
+    if (d->user_fn) {
+        const imi_mq *outer = tl_in_done;
+        tl_in_done = mq;
         d->user_fn(d->user_ud, rc);
+        tl_in_done = outer;
+    }
 }
 
 int imi_mq_publish_async(imi_mq *mq, const imi_ctx *ctx, const imi_mq_msg *msg,

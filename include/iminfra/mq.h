@@ -91,9 +91,10 @@ int imi_mq_open(imi_app *app, const char *name, imi_mq **out);
  * async publishes in flight, then closes the backend, which fails the unconfirmed ones
  * with IMI_ECLOSED but waits for a delivery callback already running. Later calls return
  * IMI_ECLOSED; a second close returns IMI_ECLOSED. IMI_EINVALID when called from a
- * handler. */
+ * handler or a delivery callback of this handle. */
 int imi_mq_close(imi_mq *mq);
-/* Closes if needed and frees the handle (its subscriptions too). */
+/* Closes if needed and frees the handle (its subscriptions too). Does nothing when called
+ * from a handler or a delivery callback of this handle. */
 void imi_mq_free(imi_mq *mq);
 
 uint64_t imi_mq_caps(const imi_mq *mq);

@@ -242,6 +242,40 @@ Test(mq_mem, sub_free_while_the_handle_closes)
     imi_app_free(app);
 }
 
+typedef struct closer {
+    imi_mq *mq;
+    atomic_int calls, close_rc;
+} closer;
+
+static void close_from_done(void *ud, int rc)
+{
+    (void)rc;
+    closer *c = ud;
+    if (atomic_fetch_add(&c->calls, 1) == 0) {
+        atomic_store(&c->close_rc, imi_mq_close(c->mq));
+        imi_mq_free(c->mq);
+    }
+}
+
+/* Closing or freeing the handle from a delivery callback would free the completion queue
+ * the callback returns into: both are refused, and every callback still runs once. */
+Test(mq_mem, close_from_a_delivery_callback_is_refused)
+{
+    imi_app *app = app_of("[mq]\ndriver = mem\nnamespace = close-in-done\n"
+                          "close_timeout = 100ms\n");
+    closer c = { .mq = open_mq(app, NULL), .close_rc = -1 };
+    for (int i = 0; i < 300; i++) {
+        imi_mq_msg m = { .topic = "t", .body = "x", .body_len = 1 };
+        cr_assert_eq(imi_mq_publish_async(c.mq, NULL, &m, close_from_done, &c), IMI_OK);
+    }
+    cr_assert_eq(imi_mq_flush(c.mq, NULL), IMI_OK);
+    cr_assert_eq(atomic_load(&c.calls), 300);
+    cr_assert_eq(atomic_load(&c.close_rc), IMI_EINVALID);
+    cr_assert_eq(imi_mq_close(c.mq), IMI_OK);
+    imi_mq_free(c.mq);
+    imi_app_free(app);
+}
+
 Test(mq_mem, one_key_is_never_handled_twice_at_once)
 {
     imi_app *app = app_of("[mq]\ndriver = mem\nnamespace = keys\n");
