@@ -73,7 +73,10 @@ Test(coord_watch_close, cancel_while_close_stops_the_watch)
     pthread_t t;
     cr_assert_eq(pthread_create(&t, NULL, close_it, NULL), 0);
     sleep_ms(SLOW_MS / 4); /* close is inside the stop of w now */
-    cr_assert_eq(imi_coord_watch_cancel(w), IMI_ECLOSED);
+    int crc = imi_coord_watch_cancel(w);
+    /* IMI_OK only if close had not started within SLOW_MS / 4 (a starved machine): the
+     * race was missed, but what is asserted below holds either way. */
+    cr_assert(crc == IMI_ECLOSED || crc == IMI_OK, "cancel: %s", imi_err_name(crc));
     cr_assert_eq(atomic_load(&s.returned), 1, "cancel returned while the callback ran");
     void *rc;
     pthread_join(t, &rc);
@@ -93,5 +96,7 @@ Test(coord_watch_close, close_while_a_cancel_stops_the_watch)
     cr_assert_eq(atomic_load(&s.returned), 1, "close returned while a callback ran");
     void *rc;
     pthread_join(t, &rc);
-    cr_assert_eq((int)(intptr_t)rc, IMI_OK);
+    /* IMI_ECLOSED only if the cancel had not started within SLOW_MS / 4 (see above). */
+    cr_assert((int)(intptr_t)rc == IMI_OK || (int)(intptr_t)rc == IMI_ECLOSED, "cancel: %s",
+              imi_err_name((int)(intptr_t)rc));
 }
