@@ -90,9 +90,10 @@ bool imi_conf_run_case(const imi_conf_suite *s, size_t i, imi_config *cfg, imi_c
 {
     memset(t, 0, sizeof *t);
     t->kind = s->kind;
-    /* Unique across runs and processes sharing one server. */
-    snprintf(t->unique, sizeof t->unique, "conf-%s-%d-%llx", s->cases[i].name, (int)getpid(),
-             (unsigned long long)imi_now_real_ns());
+    /* Unique across runs and processes sharing one server. The pid and the time come first
+     * so that a long case name can only ever be cut, never the part that makes it unique. */
+    snprintf(t->unique, sizeof t->unique, "conf-%d-%llx-%s", (int)getpid(),
+             (unsigned long long)imi_now_real_ns(), s->cases[i].name);
     int rc = imi_app_open_config(cfg, &t->app);
     if (rc) {
         snprintf(t->message, sizeof t->message, "config: %s", imi_error_message());

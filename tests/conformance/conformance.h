@@ -20,7 +20,7 @@ typedef struct imi_conf_t {
     imi_app *app;             /* opened from the config under test */
     const char *kind;
     char driver[256];         /* the driver name in [KIND] (outlives the app) */
-    char unique[48];          /* a string unique to this run and case: use it in keys/topics */
+    char unique[72];          /* a string unique to this run and case: use it in keys/topics */
     bool failed;
     char message[1024];
     /* Handles the case opened (imi_conf_keep) and has not freed yet: the runner frees
