@@ -8,7 +8,7 @@
  * A nacked message is delivered again by the same callback after the redelivery delay
  * (JetStream: with the ack timer reset by an in-progress ack), so it stays ahead of
  * whatever follows it for this member. On close, JetStream messages not acknowledged
- * are nak'ed for prompt redelivery elsewhere; core NATS ones are handled first (drain). */
+ * are nak'ed for redelivery elsewhere; core NATS ones are handled first (drain). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +17,11 @@
 
 #define MAX_STACK_HEADERS 32
 #define DRAIN_MS 10000
+/* A nak on close asks for redelivery after this delay, not at once: the server may still
+ * count the closing member as interest for a moment after its unsubscribe, and a push
+ * consumer that redelivers to no interest leaves the message pending until ack_wait
+ * (30 s by default), also when a member rejoins at once (a restart). */
+#define CLOSE_NAK_DELAY_MS 1000
 
 static bool stopping(const nats_sub *s) { return __atomic_load_n(&s->stop, __ATOMIC_ACQUIRE); }
 
@@ -28,6 +33,11 @@ static void pause_ms(const nats_sub *s, int64_t ms)
         nanosleep(&ts, NULL);
         ms -= slice;
     }
+}
+
+static void nak_on_close(natsMsg *m)
+{
+    natsMsg_NakWithDelay(m, CLOSE_NAK_DELAY_MS, NULL);
 }
 
 static int unhex(char c)
@@ -122,7 +132,7 @@ static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *
     (void)sub;
     if (stopping(s)) {
         if (js)
-            natsMsg_Nak(m, NULL);
+            nak_on_close(m);
         natsMsg_Destroy(m);
         return;
     }
@@ -156,7 +166,7 @@ static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *
         }
         if (stopping(s)) {
             if (js)
-                natsMsg_Nak(m, NULL);
+                nak_on_close(m);
             break;
         }
         if (js)
