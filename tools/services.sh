@@ -106,19 +106,29 @@ done
 
 case "$cmd" in
 start)
+    # Every server is tried, so that one run reports all that fail; the exit status is 1
+    # when any did.
+    failed=()
     for n in "${names[@]}"; do
         if svc_running "$n"; then
             svc_log "$n is already running (started from $IMI_RUN_DIR)"
             continue
         fi
-        svc_ports_free "$n" || exit 1
+        if ! svc_ports_free "$n"; then
+            failed+=("$n")
+            continue
+        fi
         svc_log "starting $n"
         if ! "svc_${n}_start"; then
             svc_log "$n failed to start; its log:"
             tail -n 30 "$IMI_RUN_DIR/$n.log" >&2 || true
-            exit 1
+            failed+=("$n")
         fi
     done
+    if [ ${#failed[@]} -gt 0 ]; then
+        svc_log "failed to start: ${failed[*]}"
+        exit 1
+    fi
     ;;
 stop)
     for n in "${names[@]}"; do
