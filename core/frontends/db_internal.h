@@ -208,8 +208,12 @@ int imi_db_rows_new(imi_db *db, void *res, db_conn *conn, imi_db_tx *tx, imi_db_
 /* Scans sql for `?` placeholders outside quotes, names, dollar quotes and comments.
  * Writes up to cap offsets into marks and returns how many there are in all, or
  * IMI_DB_SQL_REFUSED (with the error detail set: IMI_EINVALID naming the offset and why)
- * when the drivers' dialects would not agree on them (see db_sql.c). */
+ * when the drivers' dialects would not agree on them (see db_sql.c). flags: what the
+ * driver's dialect adds, from imi_db_sql_flags. */
 #define IMI_DB_SQL_REFUSED SIZE_MAX
-size_t imi_db_sql_scan(const char *sql, size_t len, size_t *marks, size_t cap);
+#define IMI_DB_SQL_HASH_COMMENTS 1u     /* `#` to the end of the line is a comment */
+unsigned imi_db_sql_flags(const char *dialect);
+size_t imi_db_sql_scan(const char *sql, size_t len, unsigned flags, size_t *marks,
+                       size_t cap);
 
 #endif

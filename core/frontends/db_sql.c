@@ -19,7 +19,10 @@
  *    comment (slash, star, bang) as code: refused when it holds a `?`. Block comments
  *    nest in PostgreSQL only: a comment opened inside one is refused.
  *  - $tag$...$tag$ is a PostgreSQL dollar quote.
- *  - An unterminated quote, name or dollar quote is refused. */
+ *  - An unterminated quote, name or dollar quote is refused.
+ * The one rule that depends on the driver: in the "mysql" dialect `#` starts a comment
+ * to the end of the line (elsewhere it is an operator, as in PostgreSQL's a # b and
+ * data #> '{a}', and a `?` after it is a placeholder). */
 #include <ctype.h>
 #include <stdbool.h>
 #include <string.h>
@@ -36,6 +39,7 @@ typedef struct scan {
     const char *s;
     size_t len, i;
     bool backslash;            /* does a backslash escape inside '...' and "..."? */
+    bool hash_comments;        /* does `#` start a comment to the end of the line? */
     unsigned subscript;        /* depth of [ ] read as subscripts */
     size_t at;                 /* the mark found, or where the refusal is */
     const char *why;           /* the refusal */
@@ -122,6 +126,9 @@ static int next_mark(scan *sc)
                 return refuse(sc, i, "'--' without a space after it, which MySQL does not "
                                      "read as a comment");
             sc->i = eol;
+        } else if (c == '#' && sc->hash_comments) {
+            const char *eol = memchr(s + i, '\n', sc->len - i);
+            sc->i = eol ? (size_t)(eol - s) : sc->len;
         } else if (c == '/' && next == '*') {
             size_t end = find2(sc, i + 2, '*', '/');
             if (i + 2 < sc->len && s[i + 2] == '!' && span_has(sc, i + 2, end, "?"))
@@ -166,9 +173,16 @@ static int next_mark(scan *sc)
     return SCAN_END;
 }
 
-size_t imi_db_sql_scan(const char *s, size_t len, size_t *marks, size_t cap)
+unsigned imi_db_sql_flags(const char *dialect)
 {
-    scan std = { .s = s, .len = len }, bsl = { .s = s, .len = len, .backslash = true };
+    return dialect && !strcmp(dialect, "mysql") ? IMI_DB_SQL_HASH_COMMENTS : 0;
+}
+
+size_t imi_db_sql_scan(const char *s, size_t len, unsigned flags, size_t *marks, size_t cap)
+{
+    bool hash = flags & IMI_DB_SQL_HASH_COMMENTS;
+    scan std = { .s = s, .len = len, .hash_comments = hash },
+         bsl = { .s = s, .len = len, .backslash = true, .hash_comments = hash };
     size_t n = 0;
     for (;;) {
         int a = next_mark(&std), b = next_mark(&bsl);

@@ -120,14 +120,15 @@ int imi_db_sql_prepare(imi_db *db, db_sql *q, const char *sql, const imi_db_para
         q->marks = e->marks;
     } else {
         size_t cap = sizeof q->small / sizeof q->small[0];
-        found = imi_db_sql_scan(sql, len, q->small, cap);
+        unsigned flags = imi_db_sql_flags(VT(db)->dialect);
+        found = imi_db_sql_scan(sql, len, flags, q->small, cap);
         if (found == IMI_DB_SQL_REFUSED)
             return IMI_EINVALID; /* the scanner said why; never cached */
         if (found > cap) {
             if (!(q->marks = malloc(found * sizeof *q->marks)))
                 return imi_error_set(IMI_ENOMEM, 0, "out of memory");
             q->owned = true;
-            imi_db_sql_scan(sql, len, q->marks, found);
+            imi_db_sql_scan(sql, len, flags, q->marks, found);
         }
         e = cache_add(db, sql, len, slot, q->marks, found);
     }

@@ -5,8 +5,8 @@
  * Placeholders: every driver takes the same style, a positional `?` (the first `?` is
  * params[0], the second params[1] ...). A `?` inside a quoted string ('...', "...",
  * `...`), a bracket name ([x?], SQLite), a dollar-quoted string ($tag$...$tag$) or a
- * comment (-- to the end of the line, or a C-style block comment) is text, not a
- * placeholder. Where the dialects of the drivers disagree on which `?` are placeholders,
+ * comment (-- to the end of the line, a C-style block comment, and # to the end of the
+ * line in the "mysql" dialect) is text, not a placeholder. Where the dialects of the drivers disagree on which `?` are placeholders,
  * the statement is refused with IMI_EINVALID naming the offset and why, never guessed:
  * a backslash before a quote inside '...' or "..." that changes them (MySQL reads an
  * escape, standard SQL does not: write a quote as '', or pass the value as a parameter),

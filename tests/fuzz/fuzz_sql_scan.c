@@ -1,7 +1,8 @@
 /* Fuzz target: the `?` placeholder scanner of the db front-end (core/db_sql.c) with
  * SQLite as the oracle. For one statement SQLite prepares whose parameters are all plain
  * `?`, the scanner must count exactly sqlite3_bind_parameter_count, or refuse the
- * statement; a different count is a crash. Every mark must point at a '?'. */
+ * statement; a different count is a crash. Every mark must point at a '?'. The scan in
+ * the mysql dialect (`#` comments) is checked for the same invariants. */
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +43,26 @@ static int sqlite_count(const char *sql, size_t len)
     return n;
 }
 
+/* The scan with flags: the count must not depend on the capacity and every mark must
+ * point at a '?', in order. Returns the count or IMI_DB_SQL_REFUSED. */
+static size_t checked_scan(const char *sql, size_t len, unsigned flags)
+{
+    size_t small[4];
+    size_t found = imi_db_sql_scan(sql, len, flags, small, 4);
+    if (found == IMI_DB_SQL_REFUSED)
+        return found;
+    size_t *marks = malloc((found + 1) * sizeof *marks);
+    if (!marks)
+        abort();
+    if (imi_db_sql_scan(sql, len, flags, marks, found) != found)
+        abort();
+    for (size_t i = 0; i < found; i++)
+        if (marks[i] >= len || sql[marks[i]] != '?' || (i && marks[i] <= marks[i - 1]))
+            abort();
+    free(marks);
+    return found;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size > 1024)
@@ -52,24 +73,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(sql, data, size);
     sql[size] = '\0';
     size_t len = strlen(sql);           /* the front-end takes a C string */
-    size_t small[4];
-    size_t found = imi_db_sql_scan(sql, len, small, 4);
+    size_t found = checked_scan(sql, len, 0);
     if (found != IMI_DB_SQL_REFUSED) {
-        size_t *marks = malloc((found + 1) * sizeof *marks);
-        if (!marks)
-            abort();
-        if (imi_db_sql_scan(sql, len, marks, found) != found)
-            abort();                    /* the count must not depend on the capacity */
-        for (size_t i = 0; i < found; i++)
-            if (marks[i] >= len || sql[marks[i]] != '?' || (i && marks[i] <= marks[i - 1]))
-                abort();
-        free(marks);
         int want = sqlite_count(sql, len);
         if (want >= 0 && (size_t)want != found) {
             fprintf(stderr, "scanner counts %zu placeholders, SQLite %d: %s\n", found, want, sql);
             abort();
         }
     }
+    /* The mysql dialect differs only where there is a `#`. */
+    size_t hash = checked_scan(sql, len, IMI_DB_SQL_HASH_COMMENTS);
+    if (!strchr(sql, '#') && hash != found)
+        abort();
     free(sql);
     return 0;
 }

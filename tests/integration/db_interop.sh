@@ -26,6 +26,10 @@ check() {   # name config reader-function blob-type
     $q "INSERT INTO $t (id, s, d, f) VALUES (3, 'from the client', 0.5, true)" >/dev/null
     got=$("$imi" db -c "$cfg" query --writer "SELECT s FROM $t WHERE id = ?" 3 | tail -n 1)
     [ "$got" = "from the client" ] || fail "$name: imi read '$got'"
+    if [ "$name" = mariadb ]; then   # `#` comments: the `?` and the quote in one are text
+        got=$("$imi" db -c "$cfg" query --writer "SELECT s FROM $t WHERE id = ? # the row's id?" 3 | tail -n 1)
+        [ "$got" = "from the client" ] || fail "$name: with a # comment imi read '$got'"
+    fi
     echo "ok $name"
 }
 

@@ -7,7 +7,7 @@
 
 static size_t scan(const char *sql, size_t *marks, size_t cap)
 {
-    return imi_db_sql_scan(sql, strlen(sql), marks, cap);
+    return imi_db_sql_scan(sql, strlen(sql), 0, marks, cap);
 }
 
 Test(db_sql, counts_placeholders)
@@ -31,6 +31,24 @@ Test(db_sql, skips_quotes_and_comments)
     cr_assert_eq(scan("SELECT $tag$ ? $$ ? $tag$, ?", m, 8), 1);
     cr_assert_eq(scan("SELECT $1, ?", m, 8), 1);
     cr_assert_eq(scan("SELECT a$b, ?", m, 8), 1);
+}
+
+Test(db_sql, hash_comments_in_the_mysql_dialect_only)
+{
+    size_t m[8];
+    const char *sql = "SELECT ? # why? it's\n, ?";
+    unsigned mysql = imi_db_sql_flags("mysql");
+    cr_assert_eq(mysql, IMI_DB_SQL_HASH_COMMENTS);
+    cr_assert_eq(imi_db_sql_scan(sql, strlen(sql), mysql, m, 8), 2);
+    cr_assert_eq(m[0], 7);
+    cr_assert_eq(m[1], 23);
+    cr_assert_eq(imi_db_sql_scan("a # ?", 5, mysql, m, 8), 0);
+    cr_assert_eq(imi_db_sql_scan("'#' , ?", 7, mysql, m, 8), 1);
+    /* Elsewhere `#` is an operator: the quote after it opens a string. */
+    cr_assert_eq(imi_db_sql_flags("postgresql"), 0);
+    cr_assert_eq(imi_db_sql_flags(NULL), 0);
+    cr_assert_eq(scan(sql, m, 8), IMI_DB_SQL_REFUSED);
+    cr_assert_eq(scan("SELECT a # ? FROM t", m, 8), 1);
 }
 
 Test(db_sql, counts_past_capacity)
