@@ -2,8 +2,10 @@
  * (exclusive: created only when absent) and registrations (rewritten after a lost
  * lease). A hold knows its lease and the revision of its write, so it can tell whether
  * the key it finds is still the one it wrote (nobody rewrites a held key). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "../ctx_internal.h"
 #include "coord_internal.h"
 #include "iminfra/error.h"
 
@@ -22,9 +24,28 @@ struct coord_hold {
     void *ud;
 };
 
-/* Grants a lease and writes the key under it. */
-static int write_key(coord_hold *h, const imi_ctx *ctx, int64_t *lease, int64_t *ttl,
-                     int64_t *rev)
+/* Gives back a lease a failed take granted, within what is left of the take's deadline
+ * (a child of ctx: a cancel stops it too). The caller's deadline holds even when the
+ * backend hangs: a lease not revoked in time expires after its TTL on its own. The
+ * failure the caller hears of stays the take's, not the cleanup's. */
+static void revoke_within(imi_coord *c, const imi_ctx *ctx, int64_t deadline_ns, int64_t lease)
+{
+    int code = imi_error_code();
+    long native = imi_error_native();
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", imi_error_message());
+    imi_ctx cleanup;
+    imi_ctx_init_(&cleanup, ctx);
+    cleanup.deadline_ns = deadline_ns;
+    if (imi_now_mono_ns() < deadline_ns)
+        imi_coord_lease_revoke(c, &cleanup, lease);
+    imi_ctx_fini_(&cleanup);
+    imi_error_set(code, native, "%s", msg);
+}
+
+/* Grants a lease and writes the key under it, all before deadline_ns. */
+static int write_key(coord_hold *h, const imi_ctx *ctx, int64_t deadline_ns, int64_t *lease,
+                     int64_t *ttl, int64_t *rev)
 {
     imi_coord *c = h->c;
     int rc = imi_coord_lease_grant(c, ctx, h->ttl_ms, lease, ttl);
@@ -37,7 +58,7 @@ static int write_key(coord_hold *h, const imi_ctx *ctx, int64_t *lease, int64_t 
     else
         rc = imi_coord_put_lease(c, ctx, h->key, h->val, h->len, *lease, rev);
     if (rc) {
-        imi_coord_lease_revoke(c, NULL, *lease);
+        revoke_within(c, ctx, deadline_ns, *lease);
         if (rc == IMI_ECONFLICT)
             rc = imi_error_set(IMI_ECONFLICT, 0, "coord: %s is held by another owner", h->key);
     }
@@ -62,7 +83,7 @@ static int keeper_recover(void *ud, const imi_ctx *ctx, int64_t *lease, int64_t 
 {
     coord_hold *h = ud;
     int64_t rev = 0;
-    int rc = write_key(h, ctx, lease, ttl, &rev);
+    int rc = write_key(h, ctx, imi_coord_deadline_ns(h->c, ctx), lease, ttl, &rev);
     if (rc)
         return rc;
     pthread_mutex_lock(&h->mu);
@@ -103,16 +124,15 @@ int imi_coord_hold_take(imi_coord *c, const imi_ctx *ctx, const char *key, const
     }
     memcpy(h->val, val, len);
     h->val[len] = '\0';
-    int64_t granted = 0;
-    int rc = write_key(h, ctx, &h->lease, &granted, &h->rev);
+    int64_t granted = 0, deadline = imi_coord_deadline_ns(c, ctx);
+    int rc = write_key(h, ctx, deadline, &h->lease, &granted, &h->rev);
     if (!rc && granted > 0)
         h->ttl_ms = granted;
     if (!rc && (flags & HOLD_RENEW)) {
         rc = imi_coord_keeper_add(c, h->lease, h->ttl_ms, keeper_lost,
                                   (flags & HOLD_RECREATE) ? keeper_recover : NULL, h, &h->keep);
-        if (rc) {
-            imi_coord_lease_revoke(c, NULL, h->lease);
-        }
+        if (rc)
+            revoke_within(c, ctx, deadline, h->lease);
     }
     if (rc) {
         hold_free(h);

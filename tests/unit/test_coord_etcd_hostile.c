@@ -26,9 +26,13 @@ typedef struct fake {
     int status;
     char *body;        /* the reply to every request */
     size_t len;
+    const char *only;  /* non-NULL: requests for other paths get no reply at all */
+    int held[64];      /* their connections, open until fake_stop */
+    int n_held;
 } fake;
 
-static void read_request(int c)
+/* Reads one request on c; its request line ("POST /v3/... HTTP/1.1") into line. */
+static void read_request(int c, char *line, size_t ln)
 {
     char buf[65536];
     size_t have = 0;
@@ -40,6 +44,8 @@ static void read_request(int c)
             return;
         have += (size_t)n;
         buf[have] = '\0';
+        if (!*line && strstr(buf, "\r\n"))
+            snprintf(line, ln, "%.*s", (int)strcspn(buf, "\r\n"), buf);
         if (!hend && (hend = strstr(buf, "\r\n\r\n"))) {
             char *cl = strcasestr(buf, "Content-Length:");
             clen = cl ? strtol(cl + 15, NULL, 10) : 0;
@@ -62,8 +68,13 @@ static void *fake_main(void *arg)
             close(c);
             break;
         }
-        read_request(c);
+        char line[256] = "";
+        read_request(c, line, sizeof line);
         atomic_fetch_add(&f->requests, 1);
+        if (f->only && !strstr(line, f->only) && f->n_held < 64) {
+            f->held[f->n_held++] = c;
+            continue;
+        }
         char head[256];
         int n = snprintf(head, sizeof head, "HTTP/1.1 %d X\r\nContent-Type: application/json\r\n"
                          "Content-Length: %zu\r\nConnection: close\r\n\r\n", f->status, f->len);
@@ -79,9 +90,10 @@ static void *fake_main(void *arg)
     return NULL;
 }
 
-static void fake_start(fake *f, int status, char *body, size_t len)
+/* only: see fake.only (NULL: every request gets the reply). */
+static void fake_start(fake *f, int status, char *body, size_t len, const char *only)
 {
-    *f = (fake){ .status = status, .body = body, .len = len };
+    *f = (fake){ .status = status, .body = body, .len = len, .only = only };
     f->fd = socket(AF_INET, SOCK_STREAM, 0);
     cr_assert_geq(f->fd, 0);
     struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
@@ -103,6 +115,8 @@ static void fake_stop(fake *f)
     connect(s, (struct sockaddr *)&a, sizeof a);
     close(s);
     pthread_join(f->thread, NULL);
+    for (int i = 0; i < f->n_held; i++)
+        close(f->held[i]);
     close(f->fd);
     free(f->body);
 }
@@ -165,7 +179,7 @@ Test(coord_etcd_hostile, deeply_nested_reply_is_refused, .timeout = 30)
     body[len - 1] = '}';
     body[len] = '\0';
     fake f;
-    fake_start(&f, 200, body, len);
+    fake_start(&f, 200, body, len, NULL);
     char ep[64];
     imi_coord *c = open_etcd(endpoint_of(&f, ep, sizeof ep), NULL);
     imi_buf v = IMI_BUF_INIT;
@@ -189,7 +203,7 @@ Test(coord_etcd_hostile, reply_over_max_reply_size_is_refused, .timeout = 30)
     memcpy(body, "{\"kvs\":[]", 9);
     body[len - 1] = '}';
     fake f;
-    fake_start(&f, 200, body, len);
+    fake_start(&f, 200, body, len, NULL);
     char ep[64];
     imi_coord *c = open_etcd(endpoint_of(&f, ep, sizeof ep), "max_reply_size", "64k", NULL);
     imi_buf v = IMI_BUF_INIT;
@@ -218,7 +232,7 @@ Test(coord_etcd_hostile, oversized_put_is_invalid_not_unavailable, .timeout = 30
                     "\"message\":\"grpc: received message larger than max (2359304 vs. 2097152)\","
                     "\"code\":8}";
     fake f;
-    fake_start(&f, 429, strdup(e), strlen(e));
+    fake_start(&f, 429, strdup(e), strlen(e), NULL);
     char ep[64];
     imi_coord *c = open_etcd(endpoint_of(&f, ep, sizeof ep), NULL);
     int64_t rev;
@@ -234,7 +248,7 @@ Test(coord_etcd_hostile, lease_ttl_out_of_range_is_refused_before_any_request, .
 {
     const char *ok = "{\"ID\":\"7\",\"TTL\":\"10\"}";
     fake f;
-    fake_start(&f, 200, strdup(ok), strlen(ok));
+    fake_start(&f, 200, strdup(ok), strlen(ok), NULL);
     char ep[64];
     imi_coord *c = open_etcd(endpoint_of(&f, ep, sizeof ep), NULL);
     int64_t lease = 0, granted = 0;
@@ -291,4 +305,30 @@ Test(coord_etcd_hostile, passwords_in_endpoint_urls_are_never_printed, .timeout 
     imi_coord_free(bad);
     imi_app_free(app);
     app = NULL;
+}
+
+/* A backend that grants the lease and then hangs: the take and the revoke of the lease it
+ * granted both fit in the caller's deadline. Before: the revoke ran on the instance's
+ * default timeout (2 s here) after the deadline had passed. */
+Test(coord_etcd_hostile, lock_try_on_a_hanging_backend_keeps_its_deadline, .timeout = 30)
+{
+    const char *grant = "{\"header\":{\"revision\":\"5\"},\"ID\":\"7\",\"TTL\":\"10\"}";
+    fake f;
+    fake_start(&f, 200, strdup(grant), strlen(grant), "/v3/lease/grant");
+    char ep[64];
+    imi_coord *c = open_etcd(endpoint_of(&f, ep, sizeof ep), NULL);
+    imi_ctx *ctx = imi_ctx_new(600);
+    imi_coord_lock *l = NULL;
+    int64_t t0 = imi_now_mono_ns();
+    int rc = imi_coord_lock_try(c, ctx, "held", 10000, 0, &l);
+    int64_t took_ms = (imi_now_mono_ns() - t0) / 1000000;
+    imi_ctx_free(ctx);
+    cr_expect_eq(rc, IMI_ETIMEDOUT, "%s (%s)", imi_strerror(rc), imi_error_message());
+    cr_expect_null(l);
+    /* the message is the write's, not the cleanup's */
+    cr_expect(strstr(imi_error_message(), "/v3/kv/txn"), "%s", imi_error_message());
+    cr_expect_leq(took_ms, 1100, "lock_try with a 600 ms deadline took %lld ms",
+                  (long long)took_ms);
+    done(c);
+    fake_stop(&f);
 }
