@@ -5,7 +5,8 @@
 #   tools/clusters/etcd.sh stop             stop every member (TERM, then KILL)
 #   tools/clusters/etcd.sh kill N           SIGKILL member N (a crash: no goodbye to its peers)
 #   tools/clusters/etcd.sh restart N        start member N again on its data folder; waits until healthy
-#   tools/clusters/etcd.sh leader           print the number of the member that leads now
+#   tools/clusters/etcd.sh leader [SECONDS] print the number of the member that leads now,
+#                                           waiting up to SECONDS (default 10) for one
 #   tools/clusters/etcd.sh endpoints        print the client URLs, comma-separated
 #   tools/clusters/etcd.sh auth USER PW     create USER (and root, same password), enable auth
 #
@@ -138,7 +139,8 @@ restart)
     fi
     ;;
 leader)
-    wait_for 10 leader || { log "no leader within 10 s"; exit 1; }
+    wait=${2:-10}
+    wait_for "$wait" leader || { log "no leader within $wait s"; exit 1; }
     leader
     ;;
 endpoints)
