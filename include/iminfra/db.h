@@ -187,7 +187,9 @@ void imi_db_rows_free(imi_db_rows *rows);
  * statement inside it fails in the driver, the transaction is rolled back at once: later
  * statements return IMI_ECONFLICT ("transaction aborted") and commit returns the code of
  * the statement that failed. commit and rollback always free the tx, whatever they
- * return. */
+ * return. A rollback (asked for, or after a failed statement or commit) runs to its end
+ * within the [db] timeout whatever ctx's deadline, so that its connection can be used
+ * again; one that fails drops the connection, which ends the transaction server-side. */
 int imi_db_begin(imi_db *db, const imi_ctx *ctx, imi_db_tx **tx);
 int imi_db_tx_exec(imi_db_tx *tx, const imi_ctx *ctx, const char *sql,
                    const imi_db_param *params, size_t n_params, int64_t *affected);
