@@ -317,6 +317,16 @@ void imi_uid_free(imi_uid *u)
 {
     if (!u)
         return;
+    /* A forked child has no keeper thread to join, and the worker id is the parent's:
+     * giving it back would let another process issue the parent's ids. The mutex and
+     * cond are not destroyed: the keeper may have held them at the fork. The cleanup
+     * frees the source's memory, and forgets an inherited coord handle. */
+    if (imi_fork_generation() != u->fork_gen) {
+        if (u->cleanup)
+            u->cleanup(u->cleanup_ud);
+        free(u);
+        return;
+    }
     if (u->thread_started) {
         pthread_mutex_lock(&u->mu);
         u->stop = true;

@@ -203,9 +203,23 @@ int64_t imi_coord_hold_lease(coord_hold *h)
 
 const char *imi_coord_hold_key(const coord_hold *h) { return h->key; }
 
+/* In a forked child the key and lease are the parent's: nothing is deleted or revoked,
+ * and the keeper (gone with its thread) is not touched, nor h->mu, which its thread may
+ * have held at the fork. */
+static void hold_forget(coord_hold *h)
+{
+    free(h->key);
+    free(h->val);
+    free(h);
+}
+
 int imi_coord_hold_release(coord_hold *h, const imi_ctx *ctx)
 {
     imi_coord *c = h->c;
+    if (imi_instance_inherited(&c->in)) {
+        hold_forget(h);
+        return IMI_OK;
+    }
     imi_coord_keeper_remove(c, h->keep);
     /* Delete only the key this hold wrote: one written by someone else after our lease
      * ended has another revision and is left alone. */

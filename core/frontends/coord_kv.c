@@ -305,6 +305,10 @@ int imi_coord_watch_cancel(imi_coord_watch *w)
     if (!w)
         return imi_error_set(IMI_EINVALID, 0, "coord: no watch");
     imi_coord *c = w->c;
+    /* Forked child: the driver's watch thread is not here to stop; w stays on the
+     * handle's list, which is left as inherited. */
+    if (imi_instance_inherited(&c->in))
+        return IMI_OK;
     bool found = false;
     pthread_mutex_lock(&c->mu);
     for (imi_coord_watch **p = &c->watches; *p; p = &(*p)->next)

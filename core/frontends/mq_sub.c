@@ -320,6 +320,9 @@ int imi_mq_sub_close(imi_mq_sub *s)
     if (tl_in_handler == s)
         return imi_error_set(IMI_EINVALID, 0, "imi_mq_sub_close called from the "
                              "subscription's own handler");
+    /* Forked child: the driver's consumer threads are the parent's, nothing to stop. */
+    if (imi_instance_inherited(&s->mq->in))
+        return IMI_OK;
     pthread_mutex_lock(&s->close_lock);
     bool was = s->closed;
     if (!was) {
@@ -338,6 +341,8 @@ void imi_mq_sub_free(imi_mq_sub *s)
         return;
     if (tl_in_handler == s)
         return; /* freeing from its own handler would pull the state from under the driver */
+    if (imi_instance_inherited(&s->mq->in))
+        return; /* left to the process, like its handle (imi_instance_free) */
     imi_mq_sub_close(s);
     imi_mq *mq = s->mq;
     pthread_mutex_lock(&mq->subs_lock);

@@ -8,6 +8,7 @@
 #include <time.h>
 #include "iminfra/error.h"
 #include "instance.h"
+#include "uid_internal.h"
 #include "util.h"
 
 #define IMI_DEFAULT_TIMEOUT_MS 5000
@@ -185,6 +186,7 @@ int imi_instance_open(imi_app *app, const imi_frontend *fe, const char *name,
     for (int i = 0; i < IMI_METRIC_STRIPES; i++)
         atomic_init(&in->inflight[i].n, 0);
     atomic_init(&in->closed, false);
+    in->fork_gen = imi_fork_generation();
     int rc = prepare(in, name);
     if (!rc && fe->configure) {
         in->configured = true;
@@ -204,6 +206,11 @@ int imi_instance_open(imi_app *app, const imi_frontend *fe, const char *name,
     return IMI_OK;
 }
 
+bool imi_instance_inherited(const imi_instance *in)
+{
+    return imi_fork_generation() != in->fork_gen;
+}
+
 static int inflight_total(imi_instance *in)
 {
     int total = 0;
@@ -218,6 +225,8 @@ int imi_instance_close(imi_instance *in)
         return imi_error_set(IMI_EINVALID, 0, "close: no handle");
     if (atomic_exchange(&in->closed, true))
         return imi_error_set(IMI_ECLOSED, 0, "[%s] is already closed", in->section);
+    if (imi_instance_inherited(in))
+        return IMI_OK; /* calls the parent had in flight never leave in this process */
     imi_fence_heavy();
     /* Calls that entered before the flag was set finish first. */
     while (inflight_total(in) > 0) {
@@ -236,6 +245,13 @@ void imi_instance_free(imi_instance *in)
 {
     if (!in)
         return;
+    /* Left allocated on purpose: the app's metrics registry and the front-end's holds
+     * still point at it, and its locks may have been held by threads this process does
+     * not have. It goes with the process (a forked worker leaves with _exit or exec). */
+    if (imi_instance_inherited(in)) {
+        atomic_store(&in->closed, true);
+        return;
+    }
     if (!atomic_load(&in->closed))
         imi_instance_close(in);
     else if (in->opened)

@@ -100,6 +100,7 @@ struct imi_instance {
     bool registered;             /* attached to its series in the registry */
     imi_instance *metrics_next;  /* the series' next live instance */
     atomic_bool closed;
+    unsigned fork_gen;           /* imi_fork_generation() at open */
     bool configured;             /* fe->configure ran: fe->release is due */
     bool opened;                 /* the driver's open succeeded: its close is still due */
 };
@@ -113,6 +114,11 @@ int imi_instance_open(imi_app *app, const imi_frontend *fe, const char *name,
 int imi_instance_close(imi_instance *in);
 /* Closes if needed and frees everything, the handle included. NULL is ignored. */
 void imi_instance_free(imi_instance *in);
+
+/* True in a process forked after the instance opened. There the driver's threads do not
+ * exist and its sockets, leases and keys are the parent's too, so close and free only
+ * forget the instance: no driver call, no join, no wait for calls in flight. */
+bool imi_instance_inherited(const imi_instance *in);
 
 /* Parses the driver's options from the section into in->opts (instance_options.c). */
 int imi_instance_parse_options(imi_instance *in, const imi_config *cfg);

@@ -7,15 +7,18 @@
 #include "iminfra/error.h"
 #include "iminfra/metrics.h"
 #include "metrics_http.h"
+#include "uid_internal.h"
 
 #ifdef IMI_HAVE_MHD
 #include <netdb.h>
+#include <unistd.h>
 #include <sys/socket.h>
 #include <microhttpd.h>
 
 struct imi_metrics_http {
     struct MHD_Daemon *d;
     int port;
+    unsigned fork_gen;     /* imi_fork_generation() at start */
 };
 
 static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char *url,
@@ -98,14 +101,31 @@ int imi_metrics_http_start(imi_app *app, const char *host, const char *port, con
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
     h->port = info ? info->port : atoi(port);
+    h->fork_gen = imi_fork_generation();
     *out = h;
     return IMI_OK;
+}
+
+/* In a forked child the listening socket is the parent's too: MHD_stop_daemon would
+ * shut it down for both and join a thread that is not in this process. The child closes
+ * only its own descriptor of it, so that it does not keep the port once the parent is
+ * gone; the daemon's memory and its other descriptors go with the process. */
+static void forget_daemon(imi_metrics_http *h)
+{
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_LISTEN_FD);
+    if (info && info->listen_fd != MHD_INVALID_SOCKET)
+        close(info->listen_fd);
+    free(h);
 }
 
 void imi_metrics_http_stop(imi_metrics_http *h)
 {
     if (!h)
         return;
+    if (imi_fork_generation() != h->fork_gen) {
+        forget_daemon(h);
+        return;
+    }
     MHD_stop_daemon(h->d);
     free(h);
 }

@@ -9,6 +9,8 @@ typedef struct imi_metrics_http imi_metrics_http;
 /* Listens on host:port (numeric); `where` ("file:line") prefixes the errors. */
 int imi_metrics_http_start(imi_app *app, const char *host, const char *port, const char *where,
                            imi_metrics_http **out);
+/* Stops the endpoint and frees h; in a forked child it only closes the child's copy of the
+ * listening socket (the parent keeps serving) and frees h. */
 void imi_metrics_http_stop(imi_metrics_http *h);
 int imi_metrics_http_port(const imi_metrics_http *h);
 

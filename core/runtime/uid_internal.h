@@ -19,7 +19,8 @@ void imi_random_bytes(void *out, size_t n);
 unsigned imi_fork_generation(void);
 
 struct imi_uid;
-/* fn(ud) runs last in imi_uid_free, after the worker id was given back. */
+/* fn(ud) runs last in imi_uid_free, after the worker id was given back (in a forked
+ * child: without giving it back, which is the parent's). */
 void imi_uid_set_cleanup(struct imi_uid *u, void (*fn)(void *), void *ud);
 
 /* CLOCK_MONOTONIC_COARSE in ns (a few ns to read, ticks of about 1-4 ms). */

@@ -3,6 +3,13 @@
  *
  * Threads: open and close an app on one thread; while it is open, its config, logger and
  * drivers may be used from many threads, and components opened from many.
+ *
+ * fork: a child may only free what it inherited (the app, component handles, their locks,
+ * registrations, ids, watches and subscriptions, uid generators). There a free releases
+ * nothing outside the process and joins nothing: the parent keeps its keys, leases,
+ * sockets and /metrics port, and memory that threads of the parent may have been using
+ * is left to the process (a forked worker leaves with _exit or exec). Using an inherited
+ * handle for anything else is not supported: the child opens its own app.
  */
 #ifndef IMINFRA_APP_H
 #define IMINFRA_APP_H

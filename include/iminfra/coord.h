@@ -16,6 +16,8 @@
  *
  * Locks, registrations, instance ids and watches must be released before the handle is
  * freed. After imi_coord_close their release functions free them and return IMI_ECLOSED.
+ * In a forked child, releasing or freeing inherited ones deletes and revokes nothing: the
+ * keys and leases stay the parent's (app.h).
  *
  * Operations the driver does not advertise (imi_coord_caps) return IMI_ENOTSUP: locks,
  * registrations and instance ids need IMI_COORD_CAP_LEASE; watches, service watches and

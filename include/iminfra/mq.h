@@ -145,7 +145,8 @@ int imi_mq_subscribe(imi_mq *mq, const imi_ctx *ctx, const imi_mq_sub_opts *opts
  * acknowledged go to other members or a later subscriber. IMI_ECLOSED the second time;
  * IMI_EINVALID when called from this subscription's handler. */
 int imi_mq_sub_close(imi_mq_sub *sub);
-/* Closes if needed and frees the subscription. */
+/* Closes if needed and frees the subscription. One inherited through fork is only
+ * forgotten: the parent's membership stays (app.h). */
 void imi_mq_sub_free(imi_mq_sub *sub);
 
 /* ---- counters ------------------------------------------------------------------------ */

@@ -9,7 +9,8 @@
  * The worker id comes from a source: fixed, or held through coord's instance-id
  * allocation (a lease). While the source's id is lost or unconfirmed for too long, next
  * fails with IMI_EUNAVAILABLE; a background thread takes an id again. A forked child must
- * open its own generator: one inherited from the parent refuses to issue.
+ * open its own generator: one inherited from the parent refuses to issue, and
+ * imi_uid_free there only forgets it, leaving the worker id with the parent (app.h).
  *
  * Config: [uid] (or [uid.NAME], whose keys override [uid]'s):
  *   epoch           = 2024-01-01   ; YYYY-MM-DD (UTC) or unix ms; fixed for a system's life
